@@ -1,0 +1,24 @@
+"""The graph IR: interned nodes, shapes and graph walks. Imports nothing else from symdiff."""
+
+from .graph import count_nodes, depends_on, inputs_of, toposort
+from .node import OPERATORS, FrozenArray, Node
+from .shapes import (
+    DTYPES,
+    FLOAT_DTYPES,
+    Dim,
+    Shape,
+    ShapeError,
+    bind_dims,
+    broadcast_shapes,
+    normalize_axes,
+    normalize_dtype,
+    normalize_shape,
+    resolve_shape,
+    size_of,
+)
+
+__all__ = [
+    "DTYPES", "FLOAT_DTYPES", "OPERATORS", "Dim", "FrozenArray", "Node", "Shape", "ShapeError",
+    "bind_dims", "broadcast_shapes", "count_nodes", "depends_on", "inputs_of", "normalize_axes",
+    "normalize_dtype", "normalize_shape", "resolve_shape", "size_of", "toposort",
+]

@@ -1,0 +1,86 @@
+"""The op table (``OPS``) and the NumPy-named builders; importing this installs Node's operators."""
+
+from ..ir import OPERATORS
+from .binary import (
+    add,
+    divide,
+    equal,
+    greater,
+    greater_equal,
+    less,
+    less_equal,
+    maximum,
+    minimum,
+    multiply,
+    not_equal,
+    power,
+    subtract,
+    where,
+)
+from .composites import log_softmax, logsumexp, softmax
+from .elementwise import (
+    abs,
+    cast,
+    cos,
+    exp,
+    expm1,
+    log,
+    log1p,
+    negative,
+    sigmoid,
+    sign,
+    sin,
+    softplus,
+    sqrt,
+    stop_gradient,
+    tanh,
+    to_float,
+)
+from .indexing import concatenate, getitem, one_hot, take_along_axis
+from .leaves import constant, scalar, tensor
+from .linalg import dot, matmul
+from .reductions import count, max, mean, min, sum
+from .registry import OPS, OpDef, constant_value, defop, make
+from .shape_ops import broadcast_to, expand_dims, reshape, squeeze, swapaxes, transpose
+
+OPERATORS.update(
+    add=add, subtract=subtract, multiply=multiply, divide=divide, power=power, matmul=matmul,
+    less=less, less_equal=less_equal, greater=greater, greater_equal=greater_equal, equal=equal,
+    not_equal=not_equal, negative=negative, abs=abs, getitem=getitem, transpose=transpose,
+)
+
+
+def zeros(shape, dtype: str = "float64"):
+    """A tensor of zeros (named dims allowed)."""
+    return broadcast_to(constant(0, dtype), shape)
+
+
+def ones(shape, dtype: str = "float64"):
+    """A tensor of ones (named dims allowed)."""
+    return broadcast_to(constant(1, dtype), shape)
+
+
+def zeros_like(x):
+    """Zeros with ``x``'s shape and dtype."""
+    return zeros(x.shape, x.dtype)
+
+
+def ones_like(x):
+    """Ones with ``x``'s shape and dtype."""
+    return ones(x.shape, x.dtype)
+
+
+def square(x):
+    """``x * x``."""
+    return multiply(x, x)
+
+
+__all__ = [
+    "OPS", "OpDef", "abs", "add", "broadcast_to", "cast", "concatenate", "constant", "constant_value", "cos",
+    "count", "defop", "divide", "dot", "equal", "exp", "expand_dims", "expm1", "getitem", "greater",
+    "greater_equal", "less", "less_equal", "log", "log1p", "log_softmax", "logsumexp", "make", "matmul", "max",
+    "maximum", "mean", "min", "minimum", "multiply", "negative", "not_equal", "one_hot", "ones", "ones_like",
+    "power", "reshape", "scalar", "sigmoid", "sign", "sin", "softmax", "softplus", "sqrt", "square", "squeeze",
+    "stop_gradient", "subtract", "sum", "swapaxes", "take_along_axis", "tanh", "tensor", "to_float",
+    "transpose", "where", "zeros", "zeros_like",
+]

@@ -1,0 +1,164 @@
+"""Binary and ternary elementwise ops with NumPy broadcasting: arithmetic, max/min, comparisons, where.
+
+Builders apply the cheap identities that keep derivative graphs small (x + 0, x * 1, x ** 1);
+everything heavier lives in the rewrite engine.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir import Node, broadcast_shapes
+from .convert import as_node, as_nodes, promote
+from .elementwise import cast, log, negative, to_float
+from .registry import defop, is_constant, make
+
+
+def broadcast_rule(inputs: tuple[Node, ...], attrs: dict, *, name: str = "", dtype: str | None = None):
+    shape = broadcast_shapes(*(i.shape for i in inputs), what=name)
+    return shape, dtype or promote(*(i.dtype for i in inputs))
+
+
+def _rule(name: str, dtype: str | None = None):
+    return lambda inputs, attrs: broadcast_rule(inputs, attrs, name=name, dtype=dtype)
+
+
+def _pick(a: Node, b: Node, better) -> Node:
+    """Where ``a`` wins against ``b``: 1, on ties 1/2, else 0 (midpoint convention at kinks)."""
+    return cast(better(a, b), a.dtype) + 0.5 * cast(equal(a, b), a.dtype)
+
+
+def _power_vjp(g, out, a, b):
+    return g * b * power(a, b - 1.0), g * out * log(a)
+
+
+_ARITH = {
+    "add": (np.add, lambda g, out, a, b: (g, g), lambda sp, a, b: a + b, "({0} + {1})"),
+    "subtract": (np.subtract, lambda g, out, a, b: (g, -g), lambda sp, a, b: a - b, "({0} - {1})"),
+    "multiply": (np.multiply, lambda g, out, a, b: (g * b, g * a), lambda sp, a, b: a * b, "({0} * {1})"),
+    "divide": (np.divide, lambda g, out, a, b: (g / b, -(g * out) / b), lambda sp, a, b: a / b, "({0} / {1})"),
+    "power": (np.power, _power_vjp, lambda sp, a, b: a**b, "({0} ** {1})"),
+    "maximum": (np.maximum, lambda g, out, a, b: (g * _pick(a, b, greater), g * _pick(b, a, greater)),
+                lambda sp, a, b: sp.Max(a, b), "max({0}, {1})"),
+    "minimum": (np.minimum, lambda g, out, a, b: (g * _pick(a, b, less), g * _pick(b, a, less)),
+                lambda sp, a, b: sp.Min(a, b), "min({0}, {1})"),
+}
+for _name, (_np, _vjp, _sympy, _scalar) in _ARITH.items():
+    defop(_name, "elementwise", _rule(_name), _np, vjp=_vjp, sympy=_sympy, scalar=_scalar)
+
+_COMPARE = {
+    "less": (np.less, "Lt", "<"), "less_equal": (np.less_equal, "Le", "<="),
+    "greater": (np.greater, "Gt", ">"), "greater_equal": (np.greater_equal, "Ge", ">="),
+    "equal": (np.equal, "Eq", "=="), "not_equal": (np.not_equal, "Ne", "!="),
+}
+for _name, (_np, _sym, _infix) in _COMPARE.items():
+    defop(
+        _name, "elementwise", _rule(_name, "bool"), _np,
+        sympy=(lambda s: lambda sp, a, b: getattr(sp, s)(a, b))(_sym), scalar="({0} " + _infix + " {1})",
+    )
+
+
+def _keeps(x: Node, other: Node) -> bool:
+    """True when dropping ``other`` leaves the broadcast result's shape and dtype unchanged."""
+    return broadcast_shapes(x.shape, other.shape) == x.shape and promote(x.dtype, other.dtype) == x.dtype
+
+
+def add(a, b) -> Node:
+    """``a + b`` with broadcasting."""
+    a, b = as_nodes(a, b)
+    if is_constant(b, 0) and _keeps(a, b):
+        return a
+    if is_constant(a, 0) and _keeps(b, a):
+        return b
+    return make("add", [a, b])
+
+
+def subtract(a, b) -> Node:
+    """``a - b`` with broadcasting."""
+    a, b = as_nodes(a, b)
+    if is_constant(b, 0) and _keeps(a, b):
+        return a
+    if is_constant(a, 0) and _keeps(b, a):
+        return negative(b)
+    return make("subtract", [a, b])
+
+
+def multiply(a, b) -> Node:
+    """``a * b`` with broadcasting."""
+    a, b = as_nodes(a, b)
+    for x, y in ((a, b), (b, a)):
+        if is_constant(y, 1) and _keeps(x, y):
+            return x
+        if is_constant(y, -1) and _keeps(x, y):
+            return negative(x)
+    return make("multiply", [a, b])
+
+
+def divide(a, b) -> Node:
+    """``a / b`` (true division) with broadcasting."""
+    a, b = as_nodes(a, b)
+    a, b = to_float(a), to_float(b)
+    if is_constant(b, 1) and _keeps(a, b):
+        return a
+    return make("divide", [a, b])
+
+
+def power(a, b) -> Node:
+    """``a ** b`` with broadcasting (float result)."""
+    a, b = as_nodes(a, b)
+    a, b = to_float(a), to_float(b)
+    if is_constant(b, 1) and _keeps(a, b):
+        return a
+    return make("power", [a, b])
+
+
+def maximum(a, b) -> Node:
+    """Elementwise maximum; at ties each side gets half the gradient."""
+    return make("maximum", as_nodes(a, b))
+
+
+def minimum(a, b) -> Node:
+    """Elementwise minimum; at ties each side gets half the gradient."""
+    return make("minimum", as_nodes(a, b))
+
+
+def _comparison(name: str):
+    def build(a, b) -> Node:
+        return make(name, as_nodes(a, b))
+
+    build.__name__ = name
+    build.__doc__ = f"Elementwise ``{name}`` comparison (a boolean node, no gradient)."
+    return build
+
+
+less, less_equal = _comparison("less"), _comparison("less_equal")
+greater, greater_equal = _comparison("greater"), _comparison("greater_equal")
+equal, not_equal = _comparison("equal"), _comparison("not_equal")
+
+
+def _where_rule(inputs, attrs):
+    cond, a, b = inputs
+    if cond.dtype != "bool":
+        raise TypeError(f"where: the condition must be boolean, got {cond.dtype}")
+    shape = broadcast_shapes(cond.shape, a.shape, b.shape, what="where")
+    return shape, promote(a.dtype, b.dtype)
+
+
+def _where_vjp(g, out, cond, a, b):
+    zero = as_node(0.0, like=g)
+    return None, where(cond, g, zero), where(cond, zero, g)
+
+
+defop(
+    "where", "elementwise", _where_rule, np.where, vjp=_where_vjp,
+    sympy=lambda sp, c, a, b: sp.Piecewise((a, c), (b, True)), scalar="({1} if {0} else {2})",
+)
+
+
+def where(cond, a, b) -> Node:
+    """``a`` where ``cond`` holds, else ``b`` (broadcasting; gradients flow to the chosen side)."""
+    cond = as_node(cond)
+    a, b = as_nodes(a, b)
+    if cond.dtype != "bool":
+        cond = not_equal(cond, 0)
+    return make("where", [cond, a, b])

@@ -1,0 +1,50 @@
+"""Turning Python/NumPy values into nodes, and NumPy-style dtype promotion."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..ir import FLOAT_DTYPES, Node
+from .registry import constant
+
+_RANK = {"bool": 0, "int32": 1, "int64": 2, "float32": 3, "float64": 4}
+
+
+def promote(*dtypes: str) -> str:
+    """NumPy's promotion over the supported dtypes (an int64 with a float32 gives float64)."""
+    best = max(dtypes, key=_RANK.__getitem__)
+    if best == "float32" and "int64" in dtypes or best == "float32" and "int32" in dtypes:
+        return "float64"
+    return best
+
+
+def is_float(node: Node) -> bool:
+    return node.dtype in FLOAT_DTYPES
+
+
+def is_python_scalar(value: Any) -> bool:
+    return isinstance(value, bool | int | float) or isinstance(value, np.generic) and value.ndim == 0
+
+
+def as_node(value: Any, like: Node | None = None) -> Node:
+    """``value`` as a node; a Python scalar takes the dtype of ``like`` (NumPy's weak scalars)."""
+    if isinstance(value, Node):
+        return value
+    if like is not None and isinstance(value, bool | int | float):
+        if isinstance(value, float) and not is_float(like):
+            return constant(value, "float64")
+        if isinstance(value, bool) and like.dtype != "bool":
+            value = int(value)
+        return constant(value, like.dtype)
+    return constant(value)
+
+
+def as_nodes(a: Any, b: Any) -> tuple[Node, Node]:
+    """Both operands of a binary op as nodes, scalars weakly typed by the other operand."""
+    if not isinstance(a, Node) and not isinstance(b, Node):
+        a = constant(a)
+    if isinstance(a, Node):
+        return a, as_node(b, like=a)
+    return as_node(a, like=b), b

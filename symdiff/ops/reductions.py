@@ -1,0 +1,86 @@
+"""Reductions over axes: sum, max, min, and the element count that mean divides by."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir import Node, normalize_axes
+from .binary import equal
+from .convert import as_node
+from .elementwise import cast, to_float
+from .registry import constant, defop, make
+from .shape_ops import broadcast_to, reshape
+
+
+def _reduce_rule(inputs, attrs):
+    (x,) = inputs
+    axes, keepdims = attrs["axes"], attrs["keepdims"]
+    shape = tuple(1 if a in axes else d for a, d in enumerate(x.shape) if keepdims or a not in axes)
+    return shape, x.dtype
+
+
+def kept(g: Node, x: Node, axes: tuple[int, ...]) -> Node:
+    """``g`` (a reduction of ``x`` over ``axes``) reshaped with the reduced axes kept as length 1."""
+    return reshape(g, tuple(1 if a in axes else d for a, d in enumerate(x.shape)))
+
+
+def _sum_vjp(g, out, x, axes, keepdims):
+    return (broadcast_to(kept(g, x, axes), x.shape),)
+
+
+def _extremum_vjp(g, out, x, axes, keepdims):
+    # Ties share the gradient equally: the midpoint convention used at every kink.
+    mask = cast(equal(x, kept(out, x, axes)), x.dtype)
+    count = make("sum", [mask], axes=axes, keepdims=True)
+    return (mask * (kept(g, x, axes) / count),)
+
+
+defop("sum", "reduction", _reduce_rule, lambda x, axes, keepdims: np.sum(x, axis=axes, keepdims=keepdims),
+      vjp=_sum_vjp)
+defop("max", "reduction", _reduce_rule, lambda x, axes, keepdims: np.max(x, axis=axes, keepdims=keepdims),
+      vjp=_extremum_vjp)
+defop("min", "reduction", _reduce_rule, lambda x, axes, keepdims: np.min(x, axis=axes, keepdims=keepdims),
+      vjp=_extremum_vjp)
+
+
+def _reduction(name: str, doc: str):
+    def build(x, axis=None, keepdims: bool = False) -> Node:
+        x = as_node(x)
+        axes = normalize_axes(axis, x.ndim, name)
+        if not axes:
+            return x
+        if name == "sum" and x.dtype == "bool":
+            x = cast(x, "int64")
+        return make(name, [x], axes=axes, keepdims=bool(keepdims))
+
+    build.__name__ = name
+    build.__doc__ = doc
+    return build
+
+
+sum = _reduction("sum", "Sum over ``axis`` (all axes by default), NumPy semantics.")  # noqa: A001
+max = _reduction("max", "Maximum over ``axis``; tied maxima share the gradient equally.")  # noqa: A001
+min = _reduction("min", "Minimum over ``axis``; tied minima share the gradient equally.")  # noqa: A001
+
+
+def _count(x: np.ndarray, axes: tuple[int, ...], dtype: str) -> np.ndarray:
+    return np.asarray(np.prod([x.shape[a] for a in axes]), dtype=dtype)
+
+
+defop("count", "reduction", lambda inputs, attrs: ((), attrs["dtype"]), _count)
+
+
+def count(x, axis=None, dtype: str = "float64") -> Node:
+    """Number of elements of ``x`` over ``axis`` (works for named dims; no gradient)."""
+    x = as_node(x)
+    axes = normalize_axes(axis, x.ndim, "count")
+    sizes = [x.shape[a] for a in axes]
+    if all(isinstance(d, int) for d in sizes):
+        return constant(int(np.prod(sizes)), dtype)
+    return make("count", [x], axes=axes, dtype=dtype)
+
+
+def mean(x, axis=None, keepdims: bool = False) -> Node:
+    """Arithmetic mean over ``axis``."""
+    x = to_float(as_node(x))
+    return sum(x, axis, keepdims) / count(x, axis, x.dtype)

@@ -1,0 +1,97 @@
+"""The op table: one :class:`OpDef` record per op, and the generic node constructor.
+
+Every consumer (reference evaluator, autodiff, printers, code generator) is a small
+walker that reads these records; adding an op means adding one record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..ir import FrozenArray, Node, Shape
+
+#: ``infer(inputs, attrs) -> (shape, dtype)``; raises ShapeError/TypeError naming the op and shapes.
+InferRule = Callable[[tuple[Node, ...], dict[str, Any]], tuple[Shape, str]]
+#: ``vjp(g, out, *inputs, **attrs) -> one cotangent (Node or None) per input``, built from ops.
+#: Elementwise rules may return cotangents in the output's (broadcast) shape: the walker un-broadcasts.
+VjpRule = Callable[..., Sequence[Node | None]]
+
+KINDS = ("leaf", "elementwise", "reduction", "shape", "index", "matmul")
+
+
+@dataclass(frozen=True)
+class OpDef:
+    """Everything symdiff knows about one op.
+
+    * ``kind``: one of :data:`KINDS`; the code generator schedules by kind.
+    * ``infer``: the shape/dtype rule.
+    * ``numpy``: the reference implementation ``(*arrays, **attrs) -> ndarray``; attributes named
+      ``shape`` arrive with named dims already resolved.
+    * ``vjp``: the reverse-mode rule, or None when the op has no derivative (comparisons, sign, ...).
+    * ``sympy``: ``(sympy_module, *args, **attrs) -> expr`` for scalar rendering, elementwise ops only.
+    * ``scalar``: ``str.format`` template over the argument expressions, for fused elementwise loops.
+    """
+
+    name: str
+    kind: str
+    infer: InferRule
+    numpy: Callable[..., Any]
+    vjp: VjpRule | None = None
+    sympy: Callable[..., Any] | None = None
+    scalar: str | None = None
+
+
+OPS: dict[str, OpDef] = {}
+
+
+def defop(name: str, kind: str, infer: InferRule, numpy: Callable[..., Any], **rest: Any) -> OpDef:
+    """Register an op record; names are unique."""
+    if name in OPS:
+        raise ValueError(f"op {name!r} is already defined")
+    if kind not in KINDS:
+        raise ValueError(f"op {name!r}: kind {kind!r} is not one of {KINDS}")
+    OPS[name] = op = OpDef(name, kind, infer, numpy, **rest)
+    return op
+
+
+def make(name: str, inputs: Sequence[Node], **attrs: Any) -> Node:
+    """Build (or fetch the interned) node ``name(*inputs, **attrs)``, folding all-constant inputs."""
+    op = OPS[name]
+    inputs = tuple(inputs)
+    shape, dtype = op.infer(inputs, attrs)
+    if inputs and op.kind != "leaf" and all(i.op == "constant" for i in inputs) and _foldable(shape):
+        value = op.numpy(*(i.attr("value").array for i in inputs), **attrs)
+        return constant(np.asarray(value, dtype=dtype).reshape(shape))
+    return Node(name, inputs, attrs, shape, dtype)
+
+
+def _foldable(shape: Shape) -> bool:
+    # Fold small concrete constants only, so folding never bloats a graph with big literals.
+    if any(isinstance(d, str) for d in shape):
+        return False
+    return int(np.prod(shape, dtype=np.int64)) <= 64
+
+
+def constant(value: Any, dtype: str | None = None) -> Node:
+    """A constant node holding ``value`` (Python scalar or array)."""
+    array = np.asarray(value, dtype=dtype)
+    if array.dtype == np.float16 or array.dtype.kind not in "biuf":
+        raise TypeError(f"constant: unsupported value of dtype {array.dtype}")
+    if array.dtype.kind == "u" or array.dtype.itemsize < 4 and array.dtype.kind != "b":
+        array = array.astype(np.int64 if array.dtype.kind in "iu" else np.float32)
+    return Node("constant", (), {"value": FrozenArray(array)}, tuple(array.shape), array.dtype.name)
+
+
+def constant_value(node: Node) -> np.ndarray | None:
+    """The array of a constant node, else None."""
+    return node.attr("value").array if node.op == "constant" else None
+
+
+def is_constant(node: Node, scalar: float) -> bool:
+    """True when ``node`` is a constant whose every entry equals ``scalar``."""
+    value = constant_value(node)
+    return value is not None and value.size > 0 and bool(np.all(value == scalar))

@@ -1,0 +1,129 @@
+"""Shape ops: reshape, transpose/permute, broadcast_to, and expand_dims/squeeze built on reshape.
+
+Target shapes may contain named dims; consumers resolve them when values are bound.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir import Node, Shape, ShapeError, broadcast_shapes, normalize_axes, normalize_shape, size_of
+from .convert import as_node
+from .registry import defop, make
+
+
+def _reshape_rule(inputs, attrs):
+    (x,) = inputs
+    shape = attrs["shape"]
+    before, after = size_of(x.shape), size_of(shape)
+    if before is not None and after is not None and before != after:
+        raise ShapeError(f"reshape: cannot reshape {x.shape} ({before} elements) into {shape} ({after} elements)")
+    if (before is None or after is None) and _named_multiset(x.shape) != _named_multiset(shape):
+        raise ShapeError(f"reshape: named dims of {x.shape} and {shape} must match")
+    return shape, x.dtype
+
+
+def _named_multiset(shape: Shape) -> list[str]:
+    return sorted(d for d in shape if isinstance(d, str))
+
+
+defop(
+    "reshape", "shape", _reshape_rule, lambda x, shape: np.reshape(x, shape),
+    vjp=lambda g, out, x, shape: (reshape(g, x.shape),),
+)
+
+
+def reshape(x, shape) -> Node:
+    """``x`` with a new shape of the same size; one ``-1`` is inferred when the other dims are concrete."""
+    x = as_node(x)
+    shape = tuple(shape) if not isinstance(shape, int | str) else (shape,)
+    if -1 in shape:
+        if shape.count(-1) > 1:
+            raise ShapeError(f"reshape: at most one -1 in {shape}")
+        total, rest = size_of(x.shape), size_of(tuple(d for d in shape if d != -1))
+        if total is None or rest is None or rest == 0 or total % rest:
+            raise ShapeError(f"reshape: cannot infer the -1 in {shape} from {x.shape}")
+        shape = tuple(total // rest if d == -1 else d for d in shape)
+    shape = normalize_shape(shape, "reshape")
+    if shape == x.shape:
+        return x
+    if x.op == "reshape":
+        x = x.inputs[0]
+        if shape == x.shape:
+            return x
+    return make("reshape", [x], shape=shape)
+
+
+def _permute_rule(inputs, attrs):
+    (x,) = inputs
+    perm = attrs["perm"]
+    if sorted(perm) != list(range(x.ndim)):
+        raise ShapeError(f"transpose: axes {perm} are not a permutation of a {x.ndim}-d tensor's axes")
+    return tuple(x.shape[p] for p in perm), x.dtype
+
+
+defop(
+    "transpose", "shape", _permute_rule, lambda x, perm: np.transpose(x, perm),
+    vjp=lambda g, out, x, perm: (transpose(g, tuple(int(i) for i in np.argsort(perm))),),
+)
+
+
+def transpose(x, axes=None) -> Node:
+    """Permute axes (reverse them by default); ``x.T`` is ``transpose(x)``. A view in compiled code."""
+    x = as_node(x)
+    perm = tuple(range(x.ndim))[::-1] if axes is None else tuple(a % max(x.ndim, 1) for a in axes)
+    if perm == tuple(range(x.ndim)):
+        return x
+    if x.op == "transpose":  # fold transpose of transpose into one permutation
+        inner = x.attr("perm")
+        return transpose(x.inputs[0], tuple(inner[p] for p in perm))
+    return make("transpose", [x], perm=perm)
+
+
+def swapaxes(x, a: int, b: int) -> Node:
+    """Exchange two axes."""
+    x = as_node(x)
+    perm = list(range(x.ndim))
+    perm[a], perm[b] = perm[b], perm[a]
+    return transpose(x, perm)
+
+
+def _broadcast_rule(inputs, attrs):
+    (x,) = inputs
+    shape = attrs["shape"]
+    if broadcast_shapes(x.shape, shape, what="broadcast_to") != shape:
+        raise ShapeError(f"broadcast_to: cannot broadcast {x.shape} to {shape}")
+    return shape, x.dtype
+
+
+defop(
+    "broadcast_to", "elementwise", _broadcast_rule, lambda x, shape: np.broadcast_to(x, shape),
+    vjp=lambda g, out, x, shape: (g,), sympy=lambda sp, a, shape: a, scalar="{0}",
+)
+
+
+def broadcast_to(x, shape) -> Node:
+    """``x`` broadcast to ``shape`` (NumPy rules; named dims allowed)."""
+    x = as_node(x)
+    shape = normalize_shape(shape, "broadcast_to")
+    return x if shape == x.shape else make("broadcast_to", [x], shape=shape)
+
+
+def expand_dims(x, axis) -> Node:
+    """Insert length-1 axes at ``axis`` (positions in the result)."""
+    x = as_node(x)
+    axes = normalize_axes(axis, x.ndim + (1 if isinstance(axis, int) else len(axis)), "expand_dims")
+    shape = list(x.shape)
+    for a in axes:
+        shape.insert(a, 1)
+    return reshape(x, shape)
+
+
+def squeeze(x, axis=None) -> Node:
+    """Remove length-1 axes (all of them by default)."""
+    x = as_node(x)
+    axes = [a for a, d in enumerate(x.shape) if d == 1] if axis is None else normalize_axes(axis, x.ndim)
+    for a in axes:
+        if x.shape[a] != 1:
+            raise ShapeError(f"squeeze: axis {a} of {x.shape} has length {x.shape[a]}, not 1")
+    return reshape(x, [d for a, d in enumerate(x.shape) if a not in axes])
