@@ -121,6 +121,8 @@ CASES = [
     Case("log_softmax", ("log",), sd.log_softmax, lambda x: np.log(_softmax(x)), ((3, 4),)),
     Case("logsumexp", ("log",), lambda x: sd.logsumexp(x, axis=0),
          lambda x: np.log(np.exp(x).sum(0)), ((3, 4),)),
+    Case("random_uniform", ("random_uniform",), lambda s: sd.random_uniform(s, (3, 4)),
+         lambda s: _splitmix(int(s), 12).reshape(3, 4), ((),), smooth=False, int_inputs={0: ("int64", 1000)}),
     Case("scatter_add-direct", ("scatter_add",),
          lambda u, i: make("scatter_add", [u * u, i], axis=0, shape=(3, 2)),
          lambda u, i: _scatter(u * u, i), ((4, 2), (4, 2)), int_inputs={1: ("int64", 3)}),
@@ -142,3 +144,15 @@ def _scatter(u, i):
         for c in range(u.shape[1]):
             out[i[r, c], c] += u[r, c]
     return out
+
+
+def _splitmix(seed, n):
+    """splitmix64 written with Python integers: an independent check of the vectorised reference."""
+    mask, out = (1 << 64) - 1, []
+    for i in range(n):
+        z = (seed * 0x9E3779B97F4A7C15 + i + 1) & mask
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
+        z ^= z >> 31
+        out.append((z >> 11) / 2.0**53)
+    return np.array(out)

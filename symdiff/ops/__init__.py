@@ -34,13 +34,20 @@ from .elementwise import (
     sqrt,
     stop_gradient,
     tanh,
-    to_float,
+)
+from .elementwise import (
+    to_float as to_float,
 )
 from .indexing import concatenate, getitem, one_hot, take_along_axis
 from .leaves import constant, scalar, tensor
 from .linalg import dot, matmul
+from .random import random_uniform
 from .reductions import count, max, mean, min, sum
-from .registry import OPS, OpDef, constant_value, defop, make
+from .registry import OPS as OPS
+from .registry import OpDef as OpDef
+from .registry import constant_value as constant_value
+from .registry import defop as defop
+from .registry import make as make
 from .shape_ops import broadcast_to, expand_dims, reshape, squeeze, swapaxes, transpose
 
 OPERATORS.update(
@@ -75,12 +82,12 @@ def square(x):
     return multiply(x, x)
 
 
+# The NumPy-named builders, re-exported as ``sd.<name>``; the op table and make/defop stay under sd.ops.
 __all__ = [
-    "OPS", "OpDef", "abs", "add", "broadcast_to", "cast", "concatenate", "constant", "constant_value", "cos",
-    "count", "defop", "divide", "dot", "equal", "exp", "expand_dims", "expm1", "getitem", "greater",
-    "greater_equal", "less", "less_equal", "log", "log1p", "log_softmax", "logsumexp", "make", "matmul", "max",
-    "maximum", "mean", "min", "minimum", "multiply", "negative", "not_equal", "one_hot", "ones", "ones_like",
-    "power", "reshape", "scalar", "sigmoid", "sign", "sin", "softmax", "softplus", "sqrt", "square", "squeeze",
-    "stop_gradient", "subtract", "sum", "swapaxes", "take_along_axis", "tanh", "tensor", "to_float",
-    "transpose", "where", "zeros", "zeros_like",
+    "abs", "add", "broadcast_to", "cast", "concatenate", "constant", "cos", "count", "divide", "dot", "equal",
+    "exp", "expand_dims", "expm1", "greater", "greater_equal", "less", "less_equal", "log", "log1p",
+    "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum", "multiply", "negative",
+    "not_equal", "one_hot", "ones", "ones_like", "power", "random_uniform", "reshape", "scalar", "sigmoid", "sign",
+    "sin", "softmax", "softplus", "sqrt", "square", "squeeze", "stop_gradient", "subtract", "sum", "swapaxes",
+    "take_along_axis", "tanh", "tensor", "transpose", "where", "zeros", "zeros_like",
 ]
