@@ -70,9 +70,18 @@ def _cast_vjp(g: Node, out: Node, x: Node, dtype: str):
     return (cast(g, x.dtype) if is_float(x) else None,)
 
 
+def _cast_sympy(sp, a, dtype: str):
+    # A condition cast to a number is 1 or 0; a number cast to bool is "nonzero" (SymPy keeps the two apart).
+    logic = sp.logic.boolalg
+    is_condition = bool(a.is_Relational) or isinstance(a, logic.BooleanFunction | logic.BooleanAtom)
+    if dtype == "bool":
+        return a if is_condition else sp.Ne(a, 0)
+    return sp.Piecewise((1, a), (0, True)) if is_condition else a
+
+
 defop(
     "cast", "elementwise", lambda inputs, attrs: (inputs[0].shape, attrs["dtype"]),
-    lambda x, dtype: x.astype(dtype), vjp=_cast_vjp, sympy=lambda sp, a, dtype: a, scalar="{0}",
+    lambda x, dtype: x.astype(dtype), vjp=_cast_vjp, sympy=_cast_sympy, scalar="{0}",
 )
 defop(
     "stop_gradient", "elementwise", same_shape, lambda x: x,

@@ -69,6 +69,7 @@ def getitem(x, index) -> Node:
     if Ellipsis in items:
         k = items.index(Ellipsis)
         items = items[:k] + (slice(None),) * (x.ndim - used) + items[k + 1:]
+        used = x.ndim
     items = items + (slice(None),) * (x.ndim - used)
     triples, shape, axis = [], [], 0
     for item in items:

@@ -1,0 +1,88 @@
+"""On-disk compile cache: generated source keyed by its hash, imported so Numba's own cache works.
+
+Layout: ``<cache dir>/<hash[:2]>/<hash>/kernel.py`` plus Numba's ``__pycache__`` beside it.
+Writes are atomic (temp file + rename). An entry whose text does not match its key is rewritten;
+an entry whose Numba cache fails to load is wiped and rebuilt once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import platform
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from types import ModuleType
+
+
+def cache_dir() -> Path:
+    """``$SYMDIFF_CACHE_DIR``, else ``$XDG_CACHE_HOME/symdiff``, else ``~/.cache/symdiff``."""
+    explicit = os.environ.get("SYMDIFF_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "symdiff"
+
+
+def cache_key(source: str) -> str:
+    """Hash of the source and of every version that changes what it compiles to."""
+    import llvmlite
+    import numba
+    import numpy
+
+    from symdiff import __version__
+
+    versions = f"symdiff={__version__} numba={numba.__version__} llvmlite={llvmlite.__version__} " \
+               f"numpy={numpy.__version__} python={sys.version} machine={platform.machine()}"
+    return hashlib.sha256((versions + "\n" + source).encode()).hexdigest()
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".py")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _import(path: Path, name: str) -> ModuleType:
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # Numba's cached code re-imports its module by name
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
+def load(source: str) -> tuple[ModuleType, Path]:
+    """Import ``source`` from the cache (writing it first if missing or damaged)."""
+    key = cache_key(source)
+    entry = cache_dir() / key[:2] / key
+    path = entry / "kernel.py"
+    try:
+        current = path.read_text(encoding="utf-8")
+    except (FileNotFoundError, UnicodeDecodeError):
+        current = None
+    if current != source:  # missing, truncated or edited: (re)write it
+        shutil.rmtree(entry / "__pycache__", ignore_errors=True)
+        _write_atomic(path, source)
+    name = f"symdiff_kernel_{key[:20]}"
+    try:
+        return _import(path, name), path
+    except Exception:  # noqa: BLE001 - a damaged Numba cache entry: wipe it and build from source once
+        shutil.rmtree(entry / "__pycache__", ignore_errors=True)
+        if path.read_text(encoding="utf-8") != source:
+            _write_atomic(path, source)
+        return _import(path, name), path

@@ -1,0 +1,127 @@
+"""Loop nests for fused elementwise groups, in-place updates and reductions.
+
+Inside a loop, every inlined node becomes one local assignment (``_v12 = tanh(_v11)``) so the
+source reads like the graph; arrays are read with broadcasting indices.
+"""
+
+from __future__ import annotations
+
+from symdiff.ir import Node
+from symdiff.ops import OPS, constant_value
+
+from .context import NUMPY_TYPE, Context, literal
+from .plan import Section
+
+Lines = list[str]
+_IDENTITY = {"sum": "0", "max": "-np.inf", "min": "np.inf"}
+_COMBINE = {"sum": "{0} + {1}", "max": "maximum({0}, {1})", "min": "minimum({0}, {1})"}
+_POWERS = {2.0: "({0} * {0})", 3.0: "({0} * {0} * {0})", 0.5: "sqrt({0})", -1.0: "(1.0 / {0})",
+           -2.0: "(1.0 / ({0} * {0}))", -0.5: "(1.0 / sqrt({0}))"}
+
+
+def scalar_code(node: Node, args: list[str]) -> str:
+    """The scalar expression computing one element of ``node`` from its argument expressions."""
+    if node.op == "cast":
+        return f"({args[0]} != 0)" if node.dtype == "bool" else f"{NUMPY_TYPE[node.dtype]}({args[0]})"
+    if node.op == "power":
+        exponent = constant_value(node.inputs[1])
+        if exponent is not None and exponent.size == 1 and float(exponent.flat[0]) in _POWERS:
+            return _POWERS[float(exponent.flat[0])].format(args[0])
+    return OPS[node.op].scalar.format(*args)
+
+
+class Body:
+    """Emits the inlined expressions of one loop body, sharing subexpressions through a memo."""
+
+    def __init__(self, ctx: Context, space: tuple, idx: list[str], lines: Lines, indent: str) -> None:
+        self.ctx, self.space, self.idx, self.lines, self.indent = ctx, space, idx, lines, indent
+        self.memo: dict[int, str] = {}
+        self.reads: set[int] = set()
+
+    def expr(self, node: Node) -> str:
+        if id(node) in self.memo:
+            return self.memo[id(node)]
+        ctx = self.ctx
+        if id(node) in ctx.plan.arrays or ctx.is_scalar_input(node):
+            self.reads.add(id(node))
+            text = ctx.read(node, self.space, self.idx)
+        elif node.op == "constant":
+            text = literal(constant_value(node).item(), node.dtype)
+        elif node.op == "count":
+            axes = node.attr("axes")
+            text = f"{NUMPY_TYPE[node.dtype]}({ctx.size_expr(tuple(node.inputs[0].shape[a] for a in axes))})"
+        else:
+            code = scalar_code(node, [self.expr(i) for i in node.inputs])
+            text = ctx.var(node)
+            self.lines.append(f"{self.indent}{text} = {code}  # {ctx.describe(node)}")
+        self.memo[id(node)] = text
+        return text
+
+
+def open_loops(ctx: Context, shape: tuple, lines: Lines, indent: str = "    ", start: int = 0) -> tuple[list, str]:
+    """Nested ``for`` loops over ``shape``; returns the index variables and the body indent."""
+    idx = []
+    for k, d in enumerate(ctx.shape_expr(shape)):
+        lines.append(f"{indent}for _i{start + k} in range({d}):")
+        idx.append(f"_i{start + k}")
+        indent += "    "
+    return idx, indent
+
+
+def emit_elementwise(ctx: Context, section: Section, lines: Lines) -> set[int]:
+    """One loop nest computing every node of the section into its array (or its update target)."""
+    names = ", ".join(ctx.describe(n) for n in section.nodes)
+    lines.append(f"    # fused elementwise {section.shape}: {names}")
+    idx, indent = open_loops(ctx, section.shape, lines)
+    body = Body(ctx, section.shape, idx, lines, indent)
+    results = [_root_expr(body, n) for n in section.nodes]
+    index = ", ".join(idx) if idx else "0"
+    for node, value in zip(section.nodes, results):
+        target = ctx.update_target(node) if section.kind == "update" else ctx.array(node)
+        lines.append(f"{indent}{target}[{index}] = {value}")
+    return body.reads
+
+
+def _root_expr(body: Body, node: Node) -> str:
+    """Expression of a section's own node: computed from its inputs even though it is an array."""
+    code = scalar_code(node, [body.expr(i) for i in node.inputs])
+    var = body.ctx.var(node)
+    body.lines.append(f"{body.indent}{var} = {code}  # {body.ctx.describe(node)}")
+    body.memo[id(node)] = var
+    return var
+
+
+def emit_reduction(ctx: Context, section: Section, lines: Lines) -> set[int]:
+    """``sum``/``max``/``min`` over axes of an inlined expression, accumulating trailing axes in a scalar."""
+    (node,) = section.nodes
+    (source,) = node.inputs
+    axes, keepdims = node.attr("axes"), node.attr("keepdims")
+    out = ctx.array(node)
+    n = source.ndim
+    split = n
+    while split > 0 and split - 1 in axes:
+        split -= 1
+    outer_reduced = any(a < split for a in axes)
+    lines.append(f"    # {node.op} over axes {axes}: {ctx.describe(node)} of {ctx.describe(source)}")
+    if outer_reduced:
+        flat = f"{out}.reshape({ctx.size_expr(node.shape)})"
+        lines.append(f"    {flat}[:] = {_IDENTITY[node.op]}")
+    idx, indent = open_loops(ctx, source.shape[:split], lines)
+    lines.append(f"{indent}_acc = {_identity(node)}")
+    inner, inner_indent = open_loops(ctx, source.shape[split:], lines, indent, start=split)
+    body = Body(ctx, source.shape, idx + inner, lines, inner_indent)
+    value = body.expr(source)
+    lines.append(f"{inner_indent}_acc = {_COMBINE[node.op].format('_acc', value)}")
+    kept = [("0" if keepdims else None) if a in axes else i for a, i in enumerate(idx)]
+    out_idx = [i for i in kept if i is not None] + (["0"] * (n - split) if keepdims else [])
+    target = f"{out}[{', '.join(out_idx) if out_idx else '0'}]"
+    combined = _COMBINE[node.op].format(target, "_acc") if outer_reduced else "_acc"
+    lines.append(f"{indent}{target} = {combined}")
+    return body.reads
+
+
+def _identity(node: Node) -> str:
+    if node.op == "sum":
+        return "0" if node.dtype in ("int64", "int32") else literal(0.0, node.dtype)
+    return _IDENTITY[node.op] if node.dtype.startswith("float") else str(
+        -(2**63) if node.op == "max" else 2**63 - 1)

@@ -1,0 +1,208 @@
+"""Scheduling: decide which nodes live in arrays, group the rest into fused loops, order the sections.
+
+A graph becomes a list of :class:`Section` s. Elementwise nodes are inlined into the loop of the
+array (or reduction) that consumes them unless recomputation would cost more than a store
+(shared transcendental work, or work repeated across a broadcast). Matmuls, reductions and
+index ops are sections of their own; transposes, reshapes and slices are views.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from symdiff.ir import Node, broadcast_shapes, toposort
+from symdiff.ops import OPS
+
+#: Elementwise ops cheap enough to recompute in every loop that reads them.
+CHEAP = frozenset({"cast", "broadcast_to", "stop_gradient", "negative"})
+#: Ops that turn an array into a view of it (no loop, no copy).
+VIEW_OPS = frozenset({"reshape", "transpose", "slice"})
+#: Reductions inline the elementwise expression they reduce.
+REDUCTIONS = frozenset({"sum", "max", "min"})
+
+
+@dataclass
+class Section:
+    """One unit of generated code: ``kind`` is "elementwise" (one loop nest computing ``nodes``),
+    "reduction", "matmul", "index", "view" or "copy" (a fresh array from a view, for outputs)."""
+
+    kind: str
+    nodes: list[Node]
+    shape: tuple = ()
+    reads: set[int] = field(default_factory=set)  # ids of array nodes read
+
+
+@dataclass
+class Plan:
+    order: list[Node]
+    arrays: dict[int, Node]  # materialized nodes (inputs, views, computed arrays), by id
+    sections: list[Section]
+    inplace_updates: dict[int, Node]  # id(value node) -> target input written in place
+    copied_updates: list[tuple[Node, Node]]  # (target, value) copied from a buffer at the end
+    output_copies: dict[int, Node]  # id(output) -> node whose array is copied into a fresh output
+
+
+def is_elementwise(node: Node) -> bool:
+    return OPS[node.op].kind == "elementwise"
+
+
+def is_inline_leaf(node: Node) -> bool:
+    """Values emitted as expressions, never as arrays: one-element constants and element counts."""
+    return node.op == "count" or node.op == "constant" and node.attr("value").array.size == 1
+
+
+def plan(outputs: list[Node], updates: list[tuple[Node, Node]], fuse: bool = True) -> Plan:
+    """Schedule ``outputs`` and ``updates`` (target input, new value) into sections.
+
+    ``fuse=False`` stores every node in its own array and loop (a debugging and testing baseline).
+    """
+    roots = outputs + [value for _, value in updates]
+    order = _live_order(roots)
+    users: dict[int, list[Node]] = {id(n): [] for n in order}
+    for node in order:
+        if node.op != "count":
+            for inp in node.inputs:
+                users[id(inp)].append(node)
+    output_ids = {id(n) for n in outputs}
+    update_ids = {id(v) for _, v in updates}
+    arrays: dict[int, Node] = {}
+    loops: dict[int, tuple] = {}
+    for node in reversed(order):
+        if (not fuse and not is_inline_leaf(node)) or _needs_array(
+                node, users[id(node)], output_ids | update_ids, arrays, loops):
+            arrays[id(node)] = node
+    inplace = _inplace_updates(updates, arrays, users, output_ids, order)
+    for value_id in inplace:
+        arrays.pop(value_id, None)
+    sections = _sections(order, arrays, inplace, fuse)
+    copied = [(t, v) for t, v in updates if id(v) not in inplace]
+    output_copies = {id(n): n for n in outputs if n.op in VIEW_OPS or n.op == "input"}
+    return Plan(order, arrays, sections, inplace, copied, output_copies)
+
+
+def _live_order(roots: list[Node]) -> list[Node]:
+    """Topological order without the subgraphs that only an element count reads (it needs just dims)."""
+    order = toposort(roots)
+    live = {id(r) for r in roots}
+    for node in reversed(order):
+        if id(node) in live and node.op != "count":
+            live.update(id(i) for i in node.inputs)
+    return [n for n in order if id(n) in live]
+
+
+def _needs_array(node: Node, node_users: list[Node], rooted: set[int], arrays: dict, loops: dict) -> bool:
+    """Decide materialization; users are decided first (reverse topological walk).
+
+    ``loops`` maps each inlined node to ``(ids of the loops evaluating it, widest iteration space)``.
+    """
+    if is_inline_leaf(node):
+        return False
+    if node.op in ("input", "constant"):
+        return True
+    if not is_elementwise(node) or id(node) in rooted or any(not _inlines(u) for u in node_users):
+        return True
+    owners: set[int] = set()
+    spaces = [node.shape]
+    for u in node_users:
+        if id(u) in arrays:
+            owners.add(id(u))
+            spaces.append(u.inputs[0].shape if u.op in REDUCTIONS else u.shape)
+        else:
+            u_owners, u_space = loops[id(u)]
+            owners |= u_owners
+            spaces.append(u_space)
+    space = broadcast_shapes(*spaces)
+    loops[id(node)] = (owners, space)
+    if node.op in CHEAP:
+        return False
+    # Shared work is stored once; work that a broadcast would repeat is stored at its own size.
+    return len(owners) > 1 or space != node.shape
+
+
+def _inlines(user: Node) -> bool:
+    """True when ``user`` reads its inputs as scalar expressions inside its own loop."""
+    return is_elementwise(user) or user.op in REDUCTIONS
+
+
+def _inplace_updates(updates, arrays, users, output_ids, order) -> dict[int, Node]:
+    """Updates whose new value can be computed straight into the parameter array, at the very end.
+
+    Safe when the value is elementwise with the target's shape, nothing else reads the value, and no
+    other update's loop reads this target (it would see the new values).
+    """
+    candidates = {}
+    for target, value in updates:
+        if (is_elementwise(value) and value.shape == target.shape and id(value) not in output_ids
+                and not users[id(value)] and not is_inline_leaf(value)):
+            candidates[id(value)] = target
+    reads = {vid: _inline_reads(value_of(order, vid), arrays) for vid in candidates}
+    safe = {}
+    for vid, target in candidates.items():
+        others = [r for other, r in reads.items() if other != vid]
+        if not any(id(target) in r or _views_of(target, arrays) & r for r in others) and not (
+            _views_of(target, arrays) & reads[vid]
+        ):
+            safe[vid] = target
+    return safe
+
+
+def needs_copy(node: Node) -> bool:
+    """A reshape of a strided view (transpose or slice) cannot be a view: it is copied in C order."""
+    return node.op == "reshape" and node.inputs[0].op in ("transpose", "slice")
+
+
+def value_of(order: list[Node], node_id: int) -> Node:
+    return next(n for n in order if id(n) == node_id)
+
+
+def _inline_reads(value: Node, arrays: dict) -> set[int]:
+    """ids of the arrays that the fused expression of ``value`` reads."""
+    seen, stack, out = set(), [value], set()
+    while stack:
+        node = stack.pop()
+        for inp in node.inputs:
+            if id(inp) in arrays:
+                out.add(id(inp))
+            elif id(inp) not in seen and not is_inline_leaf(inp):
+                seen.add(id(inp))
+                stack.append(inp)
+    return out
+
+
+def _views_of(target: Node, arrays: dict) -> set[int]:
+    return {nid for nid, n in arrays.items() if n.op in VIEW_OPS and root_base(n) is target}
+
+
+def root_base(node: Node) -> Node:
+    """The array whose memory a view aliases (a copying reshape owns its memory)."""
+    while node.op in VIEW_OPS and not needs_copy(node):
+        node = node.inputs[0]
+    return node
+
+
+def _sections(order: list[Node], arrays: dict, inplace: dict, fuse: bool) -> list[Section]:
+    sections: list[Section] = []
+    for node in order:
+        if id(node) not in arrays or node.op in ("input", "constant"):
+            continue
+        kind = OPS[node.op].kind
+        if node.op in VIEW_OPS and not needs_copy(node):
+            sections.append(Section("view", [node]))
+        elif node.op == "reshape":
+            sections.append(Section("index", [node], node.shape))
+        elif kind == "elementwise":
+            last = sections[-1] if sections else None
+            if fuse and last is not None and last.kind == "elementwise" and last.shape == node.shape:
+                last.nodes.append(node)  # horizontal fusion: one loop nest computes both
+            else:
+                sections.append(Section("elementwise", [node], node.shape))
+        else:
+            sections.append(Section(kind, [node], node.shape))
+    final = [value_of(order, vid) for vid in inplace]
+    by_shape: dict[tuple, Section] = {}
+    for value in final:
+        if value.shape not in by_shape:
+            by_shape[value.shape] = Section("update", [], value.shape)
+            sections.append(by_shape[value.shape])
+        by_shape[value.shape].nodes.append(value)
+    return sections

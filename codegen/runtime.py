@@ -1,0 +1,63 @@
+"""Argument checking for generated modules (copied verbatim into each one, so exports stand alone).
+
+The generated wrapper takes a fast path (a few shape comparisons, then the kernel's own typed
+dispatch); anything unusual goes through ``_checked_args``, which converts what can be converted
+and otherwise raises an error naming the argument, the expected and the actual shape/dtype.
+"""
+import numpy as np
+
+
+def _checked_args(spec, args):
+    """Validate/convert ``args`` against ``spec`` rows ``(name, dtype, shape, updated_in_place)``."""
+    dims, origin, out = {}, {}, []
+    for (name, dtype, shape, target), value in zip(spec, args):
+        if isinstance(value, np.ndarray):
+            if value.dtype != np.dtype(dtype):
+                raise TypeError(f"argument {name!r}: expected dtype {dtype}, got an array of dtype {value.dtype} "
+                                f"(shape {value.shape}); convert it with .astype({dtype!r})")
+        else:
+            if target:
+                raise TypeError(f"argument {name!r} is updated in place, so it must be a NumPy array of dtype "
+                                f"{dtype} and shape {shape}; got {type(value).__name__}")
+            try:
+                value = np.asarray(value)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f"argument {name!r}: cannot convert {type(value).__name__} to an array") from exc
+            if value.dtype.kind not in "biuf" or value.dtype.kind == "f" and dtype not in ("float32", "float64"):
+                raise TypeError(f"argument {name!r}: expected {dtype} values, got {value.dtype}")
+            value = value.astype(dtype)
+        if value.ndim != len(shape):
+            raise ValueError(f"argument {name!r}: expected shape {shape} ({len(shape)}-d), got shape {value.shape}")
+        for want, got in zip(shape, value.shape):
+            if isinstance(want, int) and want != got:
+                raise ValueError(f"argument {name!r}: expected shape {shape}, got shape {value.shape}")
+            if isinstance(want, str):
+                if want in dims and dims[want] != got:
+                    raise ValueError(f"argument {name!r}: named dim {want!r} is {got} here (shape {value.shape}, "
+                                     f"expected {shape}) but {dims[want]} in argument {origin[want]!r}")
+                dims.setdefault(want, got)
+                origin.setdefault(want, name)
+        if not value.flags.c_contiguous:
+            if target:
+                raise ValueError(f"argument {name!r} is updated in place, so it must be C-contiguous; "
+                                 "pass np.ascontiguousarray(...) and keep that array")
+            value = np.ascontiguousarray(value)
+        if not value.flags.writeable and target:
+            raise ValueError(f"argument {name!r} is updated in place but is read-only")
+        out.append(value[()] if value.ndim == 0 else value)
+    return out
+
+
+class _Workspaces:
+    """Workspace buffers per shape signature, allocated on first use and reused (a few kept)."""
+
+    def __init__(self, allocate, keep=8):
+        self.allocate, self.keep, self.cache = allocate, keep, {}
+
+    def get(self, key):
+        buffers = self.cache.get(key)
+        if buffers is None:
+            if len(self.cache) >= self.keep:
+                self.cache.pop(next(iter(self.cache)))
+            buffers = self.cache[key] = self.allocate(*key)
+        return buffers

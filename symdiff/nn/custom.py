@@ -1,0 +1,201 @@
+"""User-made elementwise modules from SymPy: ``nn.elementwise("swish", "x*sigmoid(x)")``.
+
+Each module becomes op-table records created at runtime: ``user.<name>`` and, lazily when a
+derivative needs them, ``user.<name>.d1``, ``user.<name>.d2``, ... Each record carries a NumPy
+reference (``sympy.lambdify``), a scalar code template for fused loops, a SymPy renderer and a VJP
+that multiplies by the next derivative op, so every derivative order works and compiles.
+Expressions may call ``sigmoid``, ``softplus`` and earlier user modules by name (composition).
+SymPy is imported only when a module is made.
+"""
+
+from __future__ import annotations
+
+from functools import reduce
+from typing import Any
+
+import numpy as np
+
+from ..ir import Node
+from ..ops import OPS, defop, make
+from ..ops.convert import as_node
+from ..ops.elementwise import same_shape, to_float
+from .activations import ACTIVATIONS, register_activation
+from .module import Module
+
+USER_PREFIX = "user."
+
+#: SymPy function name -> name the code generator provides in scalar templates (Max/Min fold pairwise).
+SCALAR_FUNCTIONS = {
+    "exp": "exp", "log": "log", "sin": "sin", "cos": "cos", "tanh": "tanh", "Abs": "abs", "sign": "sign",
+    "Max": "max", "Min": "min",
+}
+
+_MODULES: dict[str, Elementwise] = {}
+
+
+def _variable():
+    import sympy
+
+    return sympy.Symbol("x", real=True)
+
+
+def _helpers() -> dict[str, Any]:
+    """Names an expression string may call: sigmoid, softplus and the user modules made so far."""
+    import sympy
+
+    t = sympy.Symbol("t", real=True)
+    helpers = {"sigmoid": sympy.Lambda(t, 1 / (1 + sympy.exp(-t))),
+               "softplus": sympy.Lambda(t, sympy.log(1 + sympy.exp(t)))}
+    helpers.update({name: sympy.Lambda(t, m.expr.subs(_variable(), t)) for name, m in _MODULES.items()})
+    return helpers
+
+
+def _heaviside(u, h0=None):
+    import sympy
+
+    if h0 is not None and h0 != sympy.S.Half:
+        raise ValueError(f"Heaviside({u}, {h0}): only the midpoint value 1/2 at 0 is supported")
+    return (1 + sympy.sign(u)) / 2
+
+
+def conventional(expr):
+    """``expr`` with steps written in the project's kink convention: ``Heaviside(u) = (1 + sign(u)) / 2``
+    (1/2 at 0, the midpoint) and ``DiracDelta = 0`` (a step's derivative is zero, as sign's is)."""
+    import sympy
+
+    return expr.replace(sympy.DiracDelta, lambda *args: sympy.S.Zero).replace(sympy.Heaviside, _heaviside)
+
+
+def parse(expr: Any, what: str):
+    """``expr`` (a string, a SymPy expression of one symbol, or a one-argument Lambda) in the variable x."""
+    import sympy
+
+    if isinstance(expr, str):
+        try:
+            expr = sympy.sympify(expr, locals=_helpers())
+        except (sympy.SympifyError, SyntaxError, TypeError) as exc:
+            raise ValueError(f"{what}: cannot parse {expr!r}: {exc}") from exc
+    if isinstance(expr, sympy.Lambda):
+        if len(expr.variables) != 1:
+            raise ValueError(f"{what}: the Lambda must take one argument, got {expr.variables}")
+        return conventional(expr.expr.subs(expr.variables[0], _variable()))
+    if not isinstance(expr, sympy.Expr):
+        raise TypeError(f"{what}: expected an expression string, a SymPy expression or Lambda, got {expr!r}")
+    free = sorted(expr.free_symbols, key=str)
+    if len(free) > 1:
+        raise ValueError(f"{what}: an elementwise function has one variable; {expr} has {[str(s) for s in free]}")
+    return conventional(expr.subs(free[0], _variable()) if free else expr)
+
+
+def scalar_template(expr, what: str) -> str:
+    """``expr`` as a Python expression over ``{0}`` using + - * / ** and :data:`SCALAR_FUNCTIONS` only."""
+    import sympy
+
+    x = _variable()
+
+    def render(e) -> str:
+        if e == x:
+            return "{0}"
+        if e.is_Integer:
+            return str(int(e)) if e >= 0 else f"({int(e)})"
+        if e.is_Rational:
+            return f"({e.p}/{e.q})"
+        if e.is_Number or e.is_NumberSymbol:
+            value = float(e)
+            if not np.isfinite(value):
+                raise ValueError(f"{what}: the expression has the non-finite constant {e}")
+            return f"({value!r})"
+        if e.is_Add:
+            return "(" + " + ".join(render(a) for a in e.args) + ")"
+        if e.is_Mul:
+            coefficient, rest = e.as_coeff_Mul()
+            if coefficient == -1:
+                return f"(-{render(rest)})"
+            return "(" + " * ".join(render(a) for a in e.args) + ")"
+        if e.is_Pow:
+            base, exponent = e.args
+            if exponent == sympy.S.Half:
+                return f"sqrt({render(base)})"
+            if exponent == -1:
+                return f"(1 / {render(base)})"
+            return f"({render(base)} ** {render(exponent)})"
+        name = e.func.__name__
+        if name in SCALAR_FUNCTIONS:
+            fn, args = SCALAR_FUNCTIONS[name], [render(a) for a in e.args]
+            return reduce(lambda a, b: f"{fn}({a}, {b})", args) if len(args) > 1 else f"{fn}({args[0]})"
+        raise ValueError(f"{what}: unsupported function {name!r} in {expr}; supported: "
+                         f"{sorted(SCALAR_FUNCTIONS)}, sqrt, powers, sigmoid, softplus and earlier user modules")
+
+    return render(expr)
+
+
+class Elementwise(Module):
+    """A parameter-free module applying a user-defined scalar function to every entry."""
+
+    prefix = "elementwise"
+
+    def __init__(self, name: str, expr) -> None:
+        super().__init__(name)
+        self.expr = expr
+        self.op_name = USER_PREFIX + name
+        self._derivatives = [expr]
+        self._define(0)
+
+    def derivative(self, order: int):
+        """The SymPy expression of the ``order``-th derivative (in the variable x)."""
+        import sympy
+
+        while len(self._derivatives) <= order:
+            self._derivatives.append(conventional(sympy.diff(self._derivatives[-1], _variable())))
+        return self._derivatives[order]
+
+    def _define(self, order: int) -> str:
+        """The op computing the ``order``-th derivative, registered on first use."""
+        import sympy
+
+        name = self.op_name if order == 0 else f"{self.op_name}.d{order}"
+        if name in OPS:
+            return name
+        expr, x = self.derivative(order), _variable()
+        what = f"elementwise {self.name!r}" + (f" (derivative {order})" if order else "")
+        template = scalar_template(expr, what)
+        compute = sympy.lambdify(x, expr, "numpy")
+        defop(name, "elementwise", same_shape, lambda a: np.broadcast_to(compute(a), np.shape(a)),
+              vjp=lambda g, out, a: (self._times_derivative(g, a, order + 1),),
+              sympy=lambda sp, a: expr.subs(x, a), scalar=template)
+        return name
+
+    def _times_derivative(self, g: Node, x: Node, order: int) -> Node | None:
+        d = self.derivative(order)
+        if d == 0:
+            return None
+        if d.is_Number:
+            return g * float(d)
+        return g * make(self._define(order), [x])
+
+    def forward(self, x: Node, *, training: bool) -> Node:
+        return make(self.op_name, [to_float(as_node(x))])
+
+
+def elementwise(name: str, expr: Any) -> Elementwise:
+    """The elementwise module ``name`` computing ``expr`` (a string like ``"x*sigmoid(x)"``, a SymPy
+    expression of one symbol, or a one-argument ``sympy.Lambda``); the derivatives come from SymPy.
+
+    Making the same name with the same expression again returns the same module; a different
+    expression under a taken name raises. The module is also available as ``get_activation(name)``.
+    Expression strings are parsed with ``sympy.sympify`` (which evaluates them): use trusted input.
+    """
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"elementwise: name {name!r} must be a Python identifier")
+    parsed = parse(expr, f"elementwise {name!r}")
+    existing = _MODULES.get(name)
+    if existing is not None:
+        if existing.expr != parsed:
+            raise ValueError(f"elementwise: {name!r} is already defined as {existing.expr}, not {parsed}")
+        return existing
+    if name in ACTIVATIONS:
+        raise ValueError(f"elementwise: {name!r} is a built-in activation; choose another name")
+    module = Elementwise(name, parsed)
+    register_activation(name, module)
+    _MODULES[name] = module
+    return module

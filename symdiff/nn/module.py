@@ -1,0 +1,186 @@
+"""Modules (functions of tensors that own named parameters) and the parameter registry.
+
+A parameter is an ordinary input tensor (``sd.tensor``) whose name is ``<layer>_<local>``, e.g.
+``dense1_W``; the registry remembers how to initialise it and whether regularizers apply to it.
+Because nodes are interned, a parameter *is* its name: reusing a layer object (or a layer name
+with the same shapes) shares weights, and any graph can be searched for the parameters it reads.
+"""
+
+from __future__ import annotations
+
+import weakref
+import zlib
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import count
+
+import numpy as np
+
+from ..ir import Node, ShapeError, inputs_of
+from ..ops import tensor
+from ..ops.convert import as_node
+from .init import Initializer, get_initializer
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """How a parameter starts (``init``) and whether weight penalties apply to it (``regularized``)."""
+
+    init: Initializer
+    regularized: bool
+
+
+# name -> (weak reference to the parameter's node, its spec); dead entries are simply replaced.
+_PARAMETERS: dict[str, tuple[weakref.ref, ParameterSpec]] = {}
+# Names of live modules, so automatic names never collide with a name in use.
+_LIVE_NAMES: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+_COUNTERS: dict[str, count] = {}
+
+
+def parameter(name: str, shape: Sequence[int], init: str | Initializer, *, regularized: bool,
+              dtype: str = "float64") -> Node:
+    """The parameter tensor ``name``, registered with its initializer (the same request twice is one node)."""
+    shape = tuple(shape)
+    if any(not isinstance(d, int) for d in shape):
+        raise ShapeError(f"parameter {name!r}: shape {shape} must be concrete (ints only)")
+    node = tensor(name, shape, dtype)
+    spec = ParameterSpec(get_initializer(init), bool(regularized))
+    entry = _PARAMETERS.get(name)
+    old = entry[0]() if entry is not None else None
+    if old is not None and (old is not node or entry[1] != spec):
+        raise ValueError(
+            f"parameter {name!r} already exists with shape {old.shape} ({old.dtype}, {entry[1]}); a layer now asks "
+            f"for shape {shape} ({dtype}, {spec}). Give the layer another name, or reuse the layer object to share "
+            "its weights")
+    _PARAMETERS[name] = (weakref.ref(node), spec)
+    return node
+
+
+def parameter_spec(node: Node) -> ParameterSpec | None:
+    """The registered spec of a parameter node, or None for any other node."""
+    entry = _PARAMETERS.get(node.name) if node.op == "input" else None
+    return entry[1] if entry is not None and entry[0]() is node else None
+
+
+def parameters_of(outputs: Node | Iterable[Node]) -> dict[str, Node]:
+    """The registered parameters a graph reads, by name, in first-use order."""
+    return {n.name: n for n in inputs_of(outputs) if parameter_spec(n) is not None}
+
+
+def initial_values(params: Iterable[Node], seed: int = 0) -> dict[str, np.ndarray]:
+    """Starting values by parameter name. Each draw depends only on ``seed`` and the parameter's name,
+    so adding a layer never changes the others' starting values."""
+    values = {}
+    for node in params:
+        spec = parameter_spec(node)
+        if spec is None:
+            raise ValueError(f"{node!r} is not a registered parameter; create it with nn.parameter(...)")
+        rng = np.random.default_rng([seed, zlib.crc32(node.name.encode())])
+        values[node.name] = np.asarray(spec.init(rng, node.shape), dtype=node.dtype)
+    return values
+
+
+def claim_name(name: str | None, prefix: str, module: Module) -> str:
+    """``name`` checked, or the first free ``<prefix><n>`` (dense1, dense2, ...)."""
+    if name is None:
+        counter = _COUNTERS.setdefault(prefix, count(1))
+        name = next(f"{prefix}{n}" for n in counter if f"{prefix}{n}" not in _LIVE_NAMES)
+    elif not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"layer name {name!r} must be a Python identifier")
+    _LIVE_NAMES[name] = module
+    return name
+
+
+class Module(ABC):
+    """A function of tensors with named parameters; call it on nodes to build a graph.
+
+    ``parameters`` maps names to parameter tensors, ``weights`` lists the ones regularizers penalise
+    (not biases), ``init(seed)`` draws starting values. ``training=True`` builds the training-time
+    graph (dropout active); the default builds the inference graph.
+    """
+
+    prefix = "module"
+
+    def __init__(self, name: str | None = None) -> None:
+        self.name = claim_name(name, self.prefix, self)
+        self._declared: dict[str, Node] = {}
+
+    def add_parameter(self, local: str, shape: Sequence[int], init: str | Initializer, *,
+                      regularized: bool) -> Node:
+        """Declare the parameter ``<name>_<local>``."""
+        node = parameter(f"{self.name}_{local}", shape, init, regularized=regularized)
+        self._declared[local] = node
+        return node
+
+    def children(self) -> Sequence[Module]:
+        """Sub-modules whose parameters belong to this one."""
+        return ()
+
+    def local_parameters(self) -> Iterable[Node]:
+        """Parameters this module reads besides its children's."""
+        return self._declared.values()
+
+    def modules(self) -> Iterator[Module]:
+        """This module and every descendant, each once."""
+        seen: set[int] = set()
+        stack: list[Module] = [self]
+        while stack:
+            module = stack.pop()
+            if id(module) in seen:
+                continue
+            seen.add(id(module))
+            yield module
+            stack.extend(reversed(module.children()))
+
+    @property
+    def parameters(self) -> dict[str, Node]:
+        """Every parameter tensor by name (shared ones once)."""
+        found: dict[str, Node] = {}
+        declared_by: dict[str, Module] = {}
+        for module in self.modules():
+            for node in module._declared.values():
+                other = declared_by.setdefault(node.name, module)
+                if other is not module:
+                    raise ValueError(f"two different layers, {other!r} and {module!r}, both declare parameter "
+                                     f"{node.name!r}; rename one, or reuse one layer object to share weights")
+            for node in module.local_parameters():
+                previous = found.setdefault(node.name, node)
+                if previous is not node:
+                    raise ValueError(f"{self!r}: two different tensors are named {node.name!r}: "
+                                     f"{previous!r} and {node!r}")
+        return found
+
+    @property
+    def weights(self) -> dict[str, Node]:
+        """The parameters weight penalties apply to (weights, not biases)."""
+        return {k: p for k, p in self.parameters.items() if parameter_spec(p).regularized}
+
+    def init(self, seed: int = 0) -> dict[str, np.ndarray]:
+        """Starting values of every parameter, by name (feed them to ``sd.evaluate`` directly)."""
+        return initial_values(self.parameters.values(), seed)
+
+    def __call__(self, *inputs, training: bool = False):
+        return self.forward(*(as_node(x) for x in inputs), training=bool(training))
+
+    @abstractmethod
+    def forward(self, *inputs: Node, training: bool) -> Node:
+        """Build this module's output graph from its input nodes."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"
+
+
+def check_positive(module: Module, **sizes: int) -> None:
+    """Raise naming ``module`` unless every size is a positive int."""
+    for what, n in sizes.items():
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"{module!r}: {what} must be a positive int, got {n!r}")
+
+
+def check_features(module: Module, x: Node, expected: int) -> None:
+    """Raise naming ``module`` unless the last dim of ``x`` is ``expected``."""
+    got = x.shape[-1] if x.ndim else None
+    if got != expected:
+        raise ShapeError(f"{module!r} expects inputs with {expected} features (last dim), got shape {x.shape} "
+                         f"with {got!r} features")

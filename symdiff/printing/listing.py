@@ -1,0 +1,182 @@
+"""Graph -> let-listing: elementwise parts as SymPy expressions, tensor ops as terms, shared values named once.
+
+One walk in topological order. A node gets its own line when it is an output, when the caller names it,
+when it is used more than once (unless it is as short as a name, like ``x`` or ``W2ᵀ``) or when its
+inline text grows past :data:`MAX_INLINE` characters. Names are ``t1, t2, ...`` in order of appearance.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+from ..ir import Node, toposort
+from ..ops import OPS
+from .dump import constant_text
+from .graph_to_sympy import (
+    SHAPE_ONLY,
+    apply_elementwise,
+    elements,
+    is_uniform_shape,
+    keeps_elements,
+    number,
+    uniform_value,
+)
+from .notation import TEXT, Atom, CompoundAtom, Term, render_term
+from .printers import UnicodePrinter, unicode_text
+
+#: Longest inline text (characters of the Unicode form) before a subexpression gets its own line.
+MAX_INLINE = 60
+
+
+@dataclass
+class Listing:
+    """Lines ``(name, expression)`` (name None for a lone unnamed output) and what printers need."""
+
+    lines: list[tuple[sp.Symbol | None, sp.Basic]] = field(default_factory=list)
+    atoms: dict[sp.Symbol, Term] = field(default_factory=dict)
+    tensors: set[sp.Symbol] = field(default_factory=set)
+
+
+def _transpose(node: Node, a: sp.Basic) -> Term:
+    perm = node.attr("perm")
+    swaps_last_two = len(perm) >= 2 and perm == tuple(range(len(perm) - 2)) + (len(perm) - 1, len(perm) - 2)
+    return Term("transpose", (a,)) if swaps_last_two else Term("call", (a,), ("transpose", {"axes": perm}))
+
+
+def _reduce(node: Node, a: sp.Basic) -> Term:
+    axes = node.attr("axes")
+    return Term("reduce", (a,), (node.op, () if len(axes) == node.inputs[0].ndim else axes))
+
+
+def _slice(node: Node, a: sp.Basic) -> Term:
+    # A stop at the end of the axis is written as nothing ("1:" rather than "1:3").
+    index = tuple((start, None if stop == dim else stop, step)
+                  for (start, stop, step), dim in zip(node.attr("index"), node.inputs[0].shape))
+    return Term("slice", (a,), index)
+
+
+def _reshape(node: Node, a: sp.Basic) -> sp.Basic | Term:
+    if keeps_elements(node):  # adding or dropping length-1 axes does not change the maths
+        return a
+    return Term("call", (a,), ("reshape", {"shape": node.shape}))
+
+
+#: Non-elementwise op -> ``(node, *operand_exprs) -> SymPy expression or Term``; others print as calls.
+STRUCTURE: dict[str, Callable[..., sp.Basic | Term]] = {
+    "transpose": _transpose,
+    "matmul": lambda node, a, b: Term("matmul", (a, b)),
+    "sum": _reduce,
+    "max": _reduce,
+    "min": _reduce,
+    "slice": _slice,
+    "reshape": _reshape,
+    "count": lambda node, a: elements([node.inputs[0].shape[ax] for ax in node.attr("axes")]),
+}
+
+
+def _constant(node: Node) -> sp.Basic | Term:
+    value = uniform_value(node)
+    return Term("literal", (), constant_text(node.attr("value").array)) if value is None else number(value)
+
+
+def _value(node: Node, args: list[sp.Basic]) -> sp.Basic | Term:
+    if node.op == "input":
+        return sp.Symbol(node.name)
+    if node.op == "constant":
+        return _constant(node)
+    op = OPS[node.op]
+    if op.kind == "elementwise" and op.sympy is not None:
+        return apply_elementwise(node, args)
+    rule = STRUCTURE.get(node.op)
+    if rule is not None:
+        return rule(node, *args)
+    return Term("call", tuple(args), (node.op, node.attr_dict))
+
+
+class _Builder:
+    def __init__(self, roots: Sequence[Node], labels: Sequence[str | None], names: Mapping[Node, str]) -> None:
+        self.out = Listing()
+        self.order = toposort(roots)
+        # A shape-only consumer (count) does not print its operand, so it is no use of the value.
+        self.uses = Counter(id(i) for n in self.order if n.op not in SHAPE_ONLY for i in n.inputs)
+        self.uses += Counter(id(r) for r in roots)
+        self.root_labels: dict[int, list[str | None]] = {}
+        for root, label in zip(roots, labels):
+            self.root_labels.setdefault(id(root), []).append(label)
+        self.names = {id(n): name for n, name in names.items()}
+        self.taken = {n.name for n in self.order if n.op == "input"} | set(self.names.values())
+        self.taken |= {label for label in labels if label}
+        self.counter = 0
+
+    def atom(self, node: Node, value: sp.Basic | Term) -> sp.Basic:
+        if not isinstance(value, Term):
+            if isinstance(value, sp.Symbol):  # an input
+                self.mark(node, value)
+            return value
+        text = render_term(UnicodePrinter(self.out.atoms, self.out.tensors), TEXT, value)
+        symbol = (CompoundAtom if value.compound else Atom)(text)
+        self.out.atoms[symbol] = value
+        self.mark(node, symbol)
+        return symbol
+
+    def mark(self, node: Node, symbol: sp.Symbol) -> None:
+        if not is_uniform_shape(node):
+            self.out.tensors.add(symbol)
+
+    def trivial(self, expr: sp.Basic) -> bool:
+        """As short as a name: a number, an input, a named value, or the transpose of one."""
+        if expr.is_Number:
+            return True
+        term = self.out.atoms.get(expr) if isinstance(expr, sp.Symbol) else None
+        if term is None:
+            return isinstance(expr, sp.Symbol)
+        return term.kind == "transpose" and self.trivial(term.args[0])
+
+    def too_long(self, expr: sp.Basic) -> bool:
+        return len(unicode_text(expr, self.out.atoms, self.out.tensors)) > MAX_INLINE
+
+    def fresh_name(self) -> str:
+        while True:
+            self.counter += 1
+            name = f"t{self.counter}"
+            if name not in self.taken:
+                return name
+
+    def name(self, node: Node, expr: sp.Basic, label: str) -> sp.Basic:
+        """Give ``node`` a line under ``label`` and return the symbol that now stands for it."""
+        symbol = Atom(label)
+        self.mark(node, symbol)
+        self.out.lines.append((symbol, expr))
+        return symbol
+
+    def build(self) -> Listing:
+        exprs: dict[int, sp.Basic] = {}
+        for node in self.order:
+            expr = self.atom(node, _value(node, [exprs[id(i)] for i in node.inputs]))
+            labels = self.root_labels.get(id(node))
+            if labels:
+                expr = self.emit_root(node, expr, labels)
+            elif id(node) in self.names and node.op != "input":
+                expr = self.name(node, expr, self.names[id(node)])
+            elif not self.trivial(expr) and (self.uses[id(node)] > 1 or self.too_long(expr)):
+                expr = self.name(node, expr, self.fresh_name())
+            exprs[id(node)] = expr
+        return self.out
+
+    def emit_root(self, node: Node, expr: sp.Basic, labels: list[str | None]) -> sp.Basic:
+        if labels == [None]:
+            self.out.lines.append((None, expr))
+            return expr
+        first = self.name(node, expr, labels[0])
+        for label in labels[1:]:
+            self.out.lines.append((Atom(label), first))
+        return first
+
+
+def build_listing(roots: Sequence[Node], labels: Sequence[str | None], names: Mapping[Node, str]) -> Listing:
+    """The let-listing of ``roots`` (output lines labelled by ``labels``; ``names`` pins names of inner nodes)."""
+    return _Builder(roots, labels, names).build()

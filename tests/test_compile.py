@@ -1,0 +1,166 @@
+"""sd.compile: in-place training steps, batch sizes, allocation, argument checks, source, export, cache."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import symdiff as sd
+from tests.mlp import mlp_graph, mlp_values, sgd_step
+
+
+@pytest.fixture(scope="module")
+def mlp():
+    inputs, loss = mlp_graph(3, 5, 4)
+    outputs, updates = sgd_step(inputs, loss, lr=0.1)
+    return inputs, loss, updates, sd.compile(inputs, outputs[0], updates, name="train_step")
+
+
+def _reference_step(inputs, loss, updates, values):
+    feed = dict(zip(inputs, values))
+    new = sd.evaluate([loss] + list(updates.values()), feed)
+    return new[0], new[1:]
+
+
+@pytest.mark.parametrize("batch", [1, 4, 37])
+def test_training_step_updates_parameters_in_place(mlp, batch):
+    inputs, loss, updates, step = mlp
+    values = mlp_values(batch, 3, 5, 4, seed=batch)
+    for _ in range(3):
+        want_loss, want_params = _reference_step(inputs, loss, updates, values)
+        before = [v.copy() for v in values[2:]]
+        got = step(*values)
+        assert isinstance(got, np.float64)
+        np.testing.assert_allclose(got, want_loss, rtol=1e-12)
+        for param, want, old in zip(values[2:], want_params, before):
+            np.testing.assert_allclose(param, want, rtol=1e-11, atol=1e-14)
+            assert not np.array_equal(param, old)
+
+
+def test_steady_state_allocates_only_returned_arrays(mlp):
+    from numba.core.runtime import rtsys
+
+    inputs, loss, _, _ = mlp
+    params = list(inputs[2:])
+    fn = sd.compile(inputs, sd.grad(loss, params), name="grads")
+    values = mlp_values(8, 3, 5, 4)
+    first = fn(*values)
+    fn(*values)
+    before = rtsys.get_allocation_stats()
+    for _ in range(5):
+        fn(*values)
+    after = rtsys.get_allocation_stats()
+    assert after.alloc - before.alloc == 5 * len(params)  # one fresh array per returned gradient
+    again = fn(*values)
+    assert all(a is not b and not np.shares_memory(a, b) for a, b in zip(first, again))
+
+
+def test_argument_errors_name_the_argument(mlp):
+    _, _, _, step = mlp
+    x, y, W1, b1, W2, b2 = mlp_values(4, 3, 5, 4)
+    with pytest.raises(TypeError, match=r"'x'.*float64.*float32"):
+        step(x.astype(np.float32), y, W1, b1, W2, b2)
+    with pytest.raises(ValueError, match=r"'W1'.*\(3, 5\).*\(5, 3\)"):
+        step(x, y, W1.T.copy(), b1, W2, b2)
+    with pytest.raises(ValueError, match=r"'y'.*'batch' is 3.*4 in argument 'x'"):
+        step(x, y[:3], W1, b1, W2, b2)
+    with pytest.raises(ValueError, match=r"'W2'.*updated in place.*C-contiguous"):
+        step(x, y, W1, b1, np.asfortranarray(np.ones((5, 4))), b2)
+    with pytest.raises(IndexError, match="out of range"):
+        step(x, np.array([0, 1, 2, 9]), W1, b1, W2, b2)
+    # Inputs that are only read are converted: lists and strided views work.
+    loss = step(np.asfortranarray(x), y.tolist(), W1, b1, W2, b2)
+    assert np.isfinite(loss)
+
+
+def test_source_is_readable_and_deterministic(mlp):
+    inputs, loss, updates, step = mlp
+    again = sd.compile(inputs, loss, updates, name="train_step")
+    assert again.source == step.source
+    assert "# fused elementwise" in step.source and "np.dot(_A, _B, _C)" in step.source
+    assert "def train_step(x, y, W1, b1, W2, b2):" in step.source
+
+
+def test_export_runs_without_symdiff(mlp, tmp_path):
+    inputs, loss, updates, step = mlp
+    path = sd.export(step, tmp_path / "mlp_step.py")
+    values = mlp_values(6, 3, 5, 4, seed=7)
+    np.savez(tmp_path / "values.npz", *values)
+    script = textwrap.dedent(f"""
+        import sys
+        sys.modules["symdiff"] = None  # importing symdiff now fails: the module must stand alone
+        sys.modules["codegen"] = None
+        sys.path.insert(0, {str(tmp_path)!r})
+        import numpy as np
+        import mlp_step
+        data = np.load({str(tmp_path / "values.npz")!r})
+        values = [data[f"arr_{{k}}"] for k in range(6)]
+        loss = mlp_step.train_step(*values)
+        np.save({str(tmp_path / "out.npy")!r}, np.array([loss] + [v.sum() for v in values[2:]]))
+    """)
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=600)
+    expected_loss = step(*values)
+    got = np.load(tmp_path / "out.npy")
+    assert got[0] == expected_loss
+    np.testing.assert_array_equal(got[1:], [v.sum() for v in values[2:]])
+    assert path.read_text() == step.source
+
+
+def test_float32_and_libm_variants():
+    inputs, loss = mlp_graph(3, 5, 4, dtype="float32")
+    params = list(inputs[2:])
+    grads = sd.grad(loss, params)
+    values = mlp_values(5, 3, 5, 4, dtype=np.float32)
+    want = sd.evaluate([loss] + grads, dict(zip(inputs, values)))
+    for libm in (False, True):
+        got = sd.compile(inputs, [loss] + grads, libm=libm, fastmath=not libm)(*values)
+        assert got[0].dtype == np.float32 and all(g.dtype == np.float32 for g in got[1:])
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w, rtol=2e-5, atol=1e-6)
+
+
+def test_long_graphs_are_split_into_bounded_functions():
+    x = sd.tensor("x", ("n",))
+    acc = x
+    outputs = []
+    for k in range(40):  # 40 separate reductions: too many lines for one function
+        acc = sd.sin(acc) + 0.1 * k
+        outputs.append(sd.sum(acc * acc))
+    fn = sd.compile([x], outputs)
+    assert "def _part1(" in fn.source
+    X = np.linspace(-1, 1, 7)
+    np.testing.assert_allclose(fn(X), sd.evaluate(outputs, {x: X}), rtol=1e-12)
+
+
+_CACHE_SCRIPT = """
+import numpy as np, symdiff as sd
+x = sd.tensor("x", ("n",)); w = sd.tensor("w", (3,))
+fn = sd.compile([x, w], sd.sum(sd.tanh(x[:, None] * w)))
+print(float(fn(np.arange(4.0), np.ones(3))), sum(fn._entry.__globals__["_kernel"].stats.cache_hits.values()))
+"""
+
+
+def _run_cached(cache, count=1):
+    env = dict(os.environ, SYMDIFF_CACHE_DIR=str(cache))
+    procs = [subprocess.Popen([sys.executable, "-c", _CACHE_SCRIPT], env=env, stdout=subprocess.PIPE, text=True)
+             for _ in range(count)]
+    outs = [p.communicate(timeout=600)[0].split() for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    return outs
+
+
+def test_cache_reuse_corruption_and_concurrency(tmp_path):
+    cache = tmp_path / "cache"
+    first, second = _run_cached(cache, count=2)  # two processes compiling the same model at once
+    assert first[0] == second[0]
+    (hit,) = _run_cached(cache)
+    assert hit == [first[0], "1"]  # a new process loads the machine code from disk
+    (kernel,) = cache.glob("*/*/kernel.py")
+    kernel.write_text(kernel.read_text()[:200])  # truncated source
+    assert _run_cached(cache)[0][0] == first[0]
+    for blob in cache.glob("*/*/__pycache__/*.nb*"):
+        blob.write_bytes(b"garbage")  # damaged Numba cache files
+    assert _run_cached(cache)[0][0] == first[0]

@@ -1,0 +1,178 @@
+"""User-made elementwise modules: SymPy parsing, op records, every derivative order, composition, errors."""
+
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import sympy
+
+import symdiff as sd
+from symdiff import nn
+from symdiff.nn import custom
+from symdiff.nn.custom import SCALAR_FUNCTIONS
+from symdiff.ops import OPS
+from symdiff.ops.elementwise import _sigmoid, _softplus
+from tests.test_nn_checks import check_second_order
+
+X = np.array([-2.5, -0.7, 0.4, 1.9])
+# What the code generator provides to scalar templates, here as NumPy functions.
+TEMPLATE_NAMES = {"exp": np.exp, "log": np.log, "log1p": np.log1p, "expm1": np.expm1, "sqrt": np.sqrt,
+                  "sin": np.sin, "cos": np.cos, "tanh": np.tanh, "sigmoid": _sigmoid, "softplus": _softplus,
+                  "abs": np.abs, "sign": np.sign, "max": np.maximum, "min": np.minimum}
+
+
+def _swish():
+    return nn.elementwise("swish", "x*sigmoid(x)")
+
+
+def _run_template(op_name, values):
+    code = OPS[op_name].scalar.format("v")
+    return eval(code, {"__builtins__": {}}, TEMPLATE_NAMES | {"v": values})
+
+
+@pytest.fixture(autouse=True)
+def _isolated_op_table():
+    """Drop the user ops a test registers, so later tests (which walk the op table) see only built-in ops."""
+    tables = (OPS, custom._MODULES, nn.ACTIVATIONS)
+    saved = [dict(table) for table in tables]
+    yield
+    for table, before in zip(tables, saved):
+        table.clear()
+        table.update(before)
+
+
+def _identifiers(code):
+    return set(re.findall(r"[A-Za-z_]\w*", code))
+
+
+def test_swish_values_and_three_derivative_orders():
+    swish = _swish()
+    x = sd.tensor("x", (4,))
+    s = 1 / (1 + np.exp(-X))
+    np.testing.assert_allclose(sd.evaluate(swish(x), {x: X}), X * s, rtol=1e-14)
+    d1 = sd.grad(sd.sum(swish(x)), x)
+    d2 = sd.grad(sd.sum(d1), x)
+    d3 = sd.grad(sd.sum(d2), x)
+    expected_d1 = s + X * s * (1 - s)
+    expected_d2 = s * (1 - s) * (2 + X * (1 - 2 * s))
+    got = sd.evaluate([d1, d2], {x: X})
+    np.testing.assert_allclose(got[0], expected_d1, rtol=1e-12)
+    np.testing.assert_allclose(got[1], expected_d2, rtol=1e-12)
+    assert {"user.swish.d1", "user.swish.d2", "user.swish.d3"} <= set(OPS)
+    weighted = sd.sum(swish(x) * sd.constant([1.0, 2.0, 3.0, 4.0]))
+    sd.check_grad(weighted, [x], {x: X})
+    check_second_order(weighted, [x], {x: X})
+    sd.check_grad(sd.sum(d2), [x], {x: X}, eps=1e-5, rtol=1e-6)  # third order
+    assert d3.shape == (4,)
+
+
+def test_op_records_agree_template_numpy_and_sympy():
+    swish = _swish()
+    x = sd.tensor("x", (4,))
+    sd.grad(sd.sum(sd.grad(sd.sum(swish(x)), x)), x)  # creates d1 and d2
+    for order, op_name in enumerate(["user.swish", "user.swish.d1", "user.swish.d2"]):
+        record = OPS[op_name]
+        assert record.kind == "elementwise"
+        reference = record.numpy(X)
+        np.testing.assert_allclose(_run_template(op_name, X), reference, rtol=1e-13)
+        a = sympy.Symbol("a")
+        rendered = record.sympy(sympy, a)
+        assert sympy.simplify(rendered - swish.derivative(order).subs(sympy.Symbol("x", real=True), a)) == 0
+
+
+def test_templates_use_only_the_provided_names():
+    f = nn.elementwise("mixed", "sqrt(1 + x**2) * cos(x) - log(2 + sin(x)) + tanh(x)/3 + softplus(x) + Abs(x) + Max(x, 0, x**2 - 1)")
+    # The names built-in ops' templates already use are the ones the code generator must provide.
+    builtin = {n for name, op in OPS.items() if op.scalar and not name.startswith("user.")
+               for n in _identifiers(op.scalar)} - {"if", "else"}
+    assert _identifiers(OPS[f.op_name].scalar) <= builtin
+    assert set(SCALAR_FUNCTIONS.values()) <= builtin <= set(TEMPLATE_NAMES)
+    np.testing.assert_allclose(_run_template(f.op_name, X), OPS[f.op_name].numpy(X), rtol=1e-13)
+
+
+def test_same_definition_twice_is_one_module_and_a_change_raises():
+    assert _swish() is _swish()
+    with pytest.raises(ValueError, match=r"'swish' is already defined as .*, not x\*\*2"):
+        nn.elementwise("swish", "x**2")
+    with pytest.raises(ValueError, match="'relu' is a built-in activation"):
+        nn.elementwise("relu", "x**2")
+
+
+def test_sympy_expressions_and_lambdas():
+    t = sympy.Symbol("t")
+    from_expr = nn.elementwise("cubic_t", t**3 - 2 * t)
+    from_lambda = nn.elementwise("cubic_lambda", sympy.Lambda(t, t**3 - 2 * t))
+    x = sd.tensor("x", (4,))
+    for module in (from_expr, from_lambda):
+        np.testing.assert_allclose(sd.evaluate(module(x), {x: X}), X**3 - 2 * X, rtol=1e-14)
+    d1, d2, d3 = (from_expr.derivative(k) for k in (1, 2, 3))
+    assert (d2, d3) == (6 * sympy.Symbol("x", real=True), 6)
+    assert from_expr.derivative(4) == 0
+    # The constant third derivative becomes a scalar factor, the zero fourth derivative no graph at all.
+    g3 = sd.grad(sd.sum(sd.grad(sd.sum(sd.grad(sd.sum(from_expr(x)), x)), x)), x)
+    np.testing.assert_allclose(sd.evaluate(g3, {x: X}), np.full(4, 6.0))
+    assert "user.cubic_t.d3" not in OPS
+    assert d1 == 3 * sympy.Symbol("x", real=True) ** 2 - 2
+
+
+def test_modules_of_modules():
+    swish = _swish()
+    squared = nn.elementwise("swish_squared", "swish(x)**2")
+    x = sd.tensor("x", (4,))
+    s = X / (1 + np.exp(-X))
+    np.testing.assert_allclose(sd.evaluate(squared(x), {x: X}), s**2, rtol=1e-13)
+    chain = nn.Sequential([swish, "tanh", squared])
+    assert chain.parameters == {}
+    out = chain(x)
+    np.testing.assert_allclose(sd.evaluate(out, {x: X}), (np.tanh(s) / (1 + np.exp(-np.tanh(s)))) ** 2, rtol=1e-13)
+    weighted = sd.sum(out * sd.constant([1.0, -1.0, 2.0, 0.5]))
+    sd.check_grad(weighted, [x], {x: X})
+    check_second_order(weighted, [x], {x: X})
+    assert nn.get_activation("swish_squared") is squared
+
+
+def test_layers_take_user_activations_by_name():
+    _swish()
+    layer = nn.Dense(2, 2, "swish")
+    x = sd.tensor("x", ("batch", 2))
+    feed = layer.init(0) | {"x": np.array([[0.3, -1.0]])}
+    sd.check_grad(sd.sum(layer(x)), [layer.W, layer.b], feed)
+
+
+def test_bad_definitions():
+    with pytest.raises(ValueError, match=r"unsupported function 'atan'.*supported"):
+        nn.elementwise("arctangent", "atan(x)")
+    with pytest.raises(ValueError, match=r"one variable; .* has \['a', 'x'\]"):
+        nn.elementwise("two_vars", "a*x")
+    with pytest.raises(ValueError, match="cannot parse"):
+        nn.elementwise("broken", "x*(")
+    with pytest.raises(ValueError, match="must be a Python identifier"):
+        nn.elementwise("user.op", "x")
+    with pytest.raises(TypeError, match="expected an expression string"):
+        nn.elementwise("number", 3)
+    with pytest.raises(ValueError, match=r"only the midpoint value 1/2"):
+        nn.elementwise("step_one", "Heaviside(x, 1)")
+
+
+def test_kinks_follow_the_midpoint_convention():
+    user_relu = nn.elementwise("user_relu", "Max(x, 0)")
+    signed_square = nn.elementwise("signed_square", "x*Abs(x)")
+    x = sd.tensor("x", (3,))
+    X0 = np.array([-1.5, 0.0, 2.0])
+    g, gg = sd.evaluate([sd.grad(sd.sum(user_relu(x)), x), sd.grad(sd.sum(sd.grad(sd.sum(user_relu(x)), x)), x)],
+                        {x: X0})
+    np.testing.assert_array_equal(g, sd.evaluate(sd.grad(sd.sum(nn.relu(x)), x), {x: X0}))  # [0, 1/2, 1]
+    np.testing.assert_array_equal(gg, [0.0, 0.0, 0.0])  # the step's derivative is zero
+    d1 = sd.grad(sd.sum(signed_square(x)), x)
+    d2 = sd.grad(sd.sum(d1), x)
+    np.testing.assert_array_equal(sd.evaluate([d1, d2], {x: X0}), [2 * np.abs(X0), 2 * np.sign(X0)])
+    weighted = sd.sum(signed_square(x) * sd.constant([1.0, 2.0, 3.0]))
+    check_second_order(weighted, [x], {x: np.array([-1.5, 0.3, 2.0])})
+
+
+def test_importing_nn_does_not_import_sympy():
+    code = "import sys, symdiff.nn; print('sympy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
