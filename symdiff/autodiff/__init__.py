@@ -1,5 +1,11 @@
-"""Automatic differentiation that builds graphs: grad (reverse mode) and friends."""
+"""Automatic differentiation that builds graphs: reverse mode (grad, vjp), forward mode (jvp) and
+the derivatives built from them (jacobian, hessian, hvp, n-th derivatives)."""
 
+from .forward import jvp, tangent_graph
+from .higher import derivative, hessian, hvp, jacobian, vjp
 from .reverse import DisconnectedInputError, grad, unbroadcast, vjp_graph
 
-__all__ = ["DisconnectedInputError", "grad", "unbroadcast", "vjp_graph"]
+__all__ = [
+    "DisconnectedInputError", "derivative", "grad", "hessian", "hvp", "jacobian", "jvp", "tangent_graph",
+    "unbroadcast", "vjp", "vjp_graph",
+]

@@ -1,0 +1,103 @@
+"""Derivatives built from the two walkers: vjp, jacobian, hessian, hvp and n-th derivatives.
+
+Everything here composes :func:`~symdiff.autodiff.reverse.vjp_graph` (reverse mode) and
+:func:`~symdiff.autodiff.forward.tangent_graph` (forward mode); no op-specific code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..ir import FLOAT_DTYPES, Node, ShapeError, size_of
+from ..ops import concatenate, constant, reshape, transpose, zeros
+from ..rewrite import simplify
+from .forward import check_pairs, jvp
+from .reverse import grad, vjp_graph
+
+
+def vjp(outputs: Node | Sequence[Node], wrt: Node | Sequence[Node],
+        cotangents: Node | Sequence[Node]) -> Node | list[Node]:
+    """Reverse mode: ``cotangents @ J``, the cotangent of each ``wrt`` tensor (a node for a node, a list for a list).
+
+    ``cotangents`` pair with ``outputs`` (same shapes). Inputs the outputs do not depend on get zeros.
+    """
+    outs = [outputs] if isinstance(outputs, Node) else list(outputs)
+    cts = [cotangents] if isinstance(cotangents, Node) else list(cotangents)
+    single = isinstance(wrt, Node)
+    targets = [wrt] if single else list(wrt)
+    check_pairs("vjp", "cotangent", outs, cts)
+    for t in targets:
+        if not isinstance(t, Node) or t.dtype not in FLOAT_DTYPES:
+            raise TypeError(f"vjp: wrt entries must be floating-point symdiff nodes, got {t!r}")
+    adjoint = vjp_graph(outs, cts, targets)
+    results = [adjoint[id(t)] if id(t) in adjoint else zeros(t.shape, t.dtype) for t in targets]
+    return results[0] if single else results
+
+
+def jacobian(y: Node, x: Node) -> Node:
+    """The Jacobian ``dy/dx`` with shape ``y.shape + x.shape`` (any shapes; 0-d ``y`` gives the gradient).
+
+    Built row by row in reverse mode when ``y`` has at most as many entries as ``x``, else column by
+    column in forward mode; the side it loops over must have concrete dims.
+    """
+    for name, node in (("y", y), ("x", x)):
+        if not isinstance(node, Node) or node.dtype not in FLOAT_DTYPES:
+            raise TypeError(f"jacobian: {name} must be a floating-point symdiff node, got {node!r}")
+    ny, nx = size_of(y.shape), size_of(x.shape)
+    if ny is None and nx is None:
+        raise ShapeError(f"jacobian: y {y.shape} and x {x.shape} both have named dims; one side must be concrete")
+    if nx is None or ny is not None and ny <= nx:
+        flat = reshape(y, (ny,))
+        rows = [grad(flat[i], x) for i in range(ny)]
+        return reshape(_stack(rows, x.shape, y.dtype), y.shape + x.shape)
+    columns = [jvp(y, x, constant(np.eye(nx, dtype=x.dtype)[j].reshape(x.shape))) for j in range(nx)]
+    stacked = _stack(columns, y.shape, y.dtype)  # (nx,) + y.shape: move the x axis last
+    return reshape(transpose(stacked, tuple(range(1, y.ndim + 1)) + (0,)), y.shape + x.shape)
+
+
+def _stack(parts: list[Node], shape: tuple, dtype: str) -> Node:
+    if not parts:  # a tensor with no entries has an empty Jacobian
+        return zeros((0,) + shape, dtype)
+    return concatenate([reshape(p, (1,) + shape) for p in parts], axis=0)
+
+
+def hessian(f: Node, x: Node) -> Node:
+    """The Hessian of the scalar ``f`` with respect to ``x`` (vector, matrix, any shape): ``x.shape + x.shape``."""
+    _check_scalar("hessian", f)
+    if not isinstance(x, Node) or size_of(x.shape) is None:
+        raise ShapeError(f"hessian: x must be a node with concrete dims, got {x!r}")
+    return jacobian(grad(f, x), x)
+
+
+def hvp(f: Node, x: Node, v: Node) -> Node:
+    """The Hessian of the scalar ``f`` at ``x`` applied to ``v`` (shape of ``x``), without forming the Hessian.
+
+    Forward-over-reverse: the tangent of ``grad(f, x)`` along ``v``, one forward pass over the gradient graph.
+    """
+    _check_scalar("hvp", f)
+    check_pairs("hvp", "direction", [x], [v])
+    return jvp(grad(f, x), x, v)
+
+
+def derivative(f: Node, x: Node, order: int = 1) -> Node:
+    """The ``order``-th derivative of ``f`` (any shape, elementwise) with respect to the scalar ``x``, simplified.
+
+    Repeated forward mode with :func:`~symdiff.rewrite.simplify` after each order; tangents depend only
+    on their node, so every order reuses the previous orders' nodes and graphs grow polynomially.
+    """
+    if not isinstance(x, Node) or x.shape != () or x.dtype not in FLOAT_DTYPES:
+        raise ShapeError(f"derivative: x must be a floating-point scalar (shape ()), got {x!r}")
+    if isinstance(order, bool) or not isinstance(order, int) or order < 0:
+        raise ValueError(f"derivative: order must be a non-negative int, got {order!r}")
+    one = constant(1.0, x.dtype)
+    for _ in range(order):
+        f = simplify(jvp(f, x, one))
+    return f
+
+
+def _check_scalar(who: str, f: Node) -> None:
+    if not isinstance(f, Node) or f.shape != () or f.dtype not in FLOAT_DTYPES:
+        raise ShapeError(f"{who}: f must be a floating-point scalar (shape ()), got {f!r}")
+

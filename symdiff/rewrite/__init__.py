@@ -1,0 +1,58 @@
+"""Graph rewriting: a pattern-rewrite engine and its rule tables (data), run to a fixpoint.
+
+``simplify(nodes)`` applies :data:`DEFAULT_RULES` (constant folding, algebraic identities, a
+canonical operand order, collection of like terms, view fusion, stability rewrites). Printers
+and code generators call it before printing or lowering; it is memoised per node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..ir import Node, toposort
+from .engine import MAX_FIRINGS_PER_NODE, RewriteCycleError, RuleSet
+from .facts import fingerprint, known_finite, known_nonnegative, order_key
+from .patterns import Const, Match, OpPattern, P, Rule, Var
+from .rules_algebra import ALGEBRA_RULES
+from .rules_shapes import SHAPE_RULES
+from .rules_stability import STABILITY_RULES
+from .rules_sums import SUM_RULES
+
+#: The default table: stability rewrites first (they need the patterns algebra would reorder away).
+DEFAULT_RULES = RuleSet(STABILITY_RULES, SHAPE_RULES, ALGEBRA_RULES, SUM_RULES)
+#: The same without collection across sums: for graphs whose sums are shared too widely to rebuild.
+LOCAL_RULES = RuleSet(STABILITY_RULES, SHAPE_RULES, ALGEBRA_RULES)
+
+
+def simplify(nodes: Node | Sequence[Node]) -> Node | list[Node]:
+    """Simplified, equivalent graph(s) for ``nodes`` (a node or a list): same values up to rounding.
+
+    Constant folding, algebraic identities (``x*1``, ``x+0``, ``-(-x)``, ``x*0`` and ``x-x`` for
+    finite ``x``), like-term collection (``x + x -> 2*x``), fused views (transpose of transpose,
+    reshape of reshape), ``sum(broadcast_to(x))`` as a product with the count, and stability rewrites
+    (``log(softmax) -> log_softmax``, ``log(sigmoid(x)) -> -softplus(-x)``, ``log(1+x) -> log1p(x)``,
+    ``exp(x)-1 -> expm1(x)``). Deterministic, linear in the graph size, memoised per node.
+
+    Never returns a bigger graph than the input: collecting terms rebuilds a sum, and when partial
+    sums are shared elsewhere (adjoint accumulations of reverse mode) that can cost more nodes than it
+    saves; then the result without cross-sum collection is returned if it is smaller.
+    """
+    result = DEFAULT_RULES.simplify(nodes)
+    size = _operations(result)
+    if size > _operations(nodes):
+        local = LOCAL_RULES.simplify(nodes)
+        if _operations(local) < size:
+            return local
+    return result
+
+
+def _operations(nodes: Node | Sequence[Node]) -> int:
+    """Nodes that compute something (inputs and constants are free)."""
+    return sum(1 for n in toposort([nodes] if isinstance(nodes, Node) else nodes) if n.inputs)
+
+
+__all__ = [
+    "ALGEBRA_RULES", "DEFAULT_RULES", "LOCAL_RULES", "MAX_FIRINGS_PER_NODE", "SHAPE_RULES", "STABILITY_RULES",
+    "SUM_RULES", "Const", "Match", "OpPattern", "P", "RewriteCycleError", "Rule", "RuleSet", "Var", "fingerprint",
+    "known_finite", "known_nonnegative", "order_key", "simplify",
+]

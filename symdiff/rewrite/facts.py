@@ -1,0 +1,100 @@
+"""What rules may assume about a node: a deterministic structural order, finiteness and sign.
+
+The analyses are conservative and local (a few levels deep at most): a False answer only means
+"not known", so a guarded rule simply does not fire.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from ..ir import FrozenArray, Node
+from .memo import NodeMemo
+
+_FINGERPRINTS: NodeMemo[bytes] = NodeMemo()
+
+#: Ops whose result is always finite (booleans, [0, 1) samples).
+_FINITE_FROM_ANY = {"less", "less_equal", "greater", "greater_equal", "equal", "not_equal", "random_uniform"}
+#: Ops whose result is finite when their inputs are: bounded functions (which still map NaN to NaN), views,
+#: and polynomial arithmetic (assuming it does not overflow, see known_finite).
+_FINITE_IF_INPUTS_FINITE = {"tanh", "sin", "cos", "sigmoid", "sign", "softplus", "negative", "abs", "reshape",
+                            "transpose", "broadcast_to", "slice", "pad_slice", "maximum", "minimum", "max", "min",
+                            "take_along_axis", "scatter_add", "concatenate", "stop_gradient", "where", "add",
+                            "subtract", "multiply", "sum", "matmul"}
+#: Ops whose result is never negative (NaN aside), whatever their inputs.
+_NONNEGATIVE = {"exp", "sigmoid", "softplus", "sqrt", "abs", "count", "random_uniform"}
+#: How far the analyses look below a node: they stay O(1) per query.
+_DEPTH = 6
+
+
+def fingerprint(node: Node) -> bytes:
+    """A digest of ``node``'s structure (op, attributes, shape, dtype, inputs): equal graphs, equal digests.
+
+    Unlike ``id`` or ``hash`` it is the same in every process, so orders built on it are deterministic.
+    """
+    done = _FINGERPRINTS.get(node)
+    if done is not None:
+        return done
+    stack = [node]
+    while stack:  # iterative post-order: graphs can be deeper than Python's recursion limit
+        top = stack[-1]
+        missing = [i for i in top.inputs if i not in _FINGERPRINTS]
+        if missing:
+            stack.extend(missing)
+            continue
+        stack.pop()
+        if top in _FINGERPRINTS:
+            continue
+        h = hashlib.blake2b(digest_size=16)
+        h.update(f"{top.op}|{top.shape}|{top.dtype}|".encode())
+        for key, value in top.attrs:
+            h.update(key.encode() + b"=" + _attr_bytes(value) + b"|")
+        for child in top.inputs:
+            h.update(_FINGERPRINTS.get(child))
+        _FINGERPRINTS[top] = h.digest()
+    return _FINGERPRINTS.get(node)
+
+
+def _attr_bytes(value: object) -> bytes:
+    if isinstance(value, FrozenArray):
+        return value.array.dtype.str.encode() + repr(value.array.shape).encode() + value.array.tobytes()
+    return repr(value).encode()
+
+
+def order_key(node: Node) -> tuple[int, bytes]:
+    """Canonical operand order for commutative ops: constants first, then by fingerprint."""
+    return (0 if node.op == "constant" else 1, fingerprint(node))
+
+
+def known_finite(node: Node, depth: int = _DEPTH) -> bool:
+    """True when ``node`` is finite whenever the graph's inputs are.
+
+    Rewrites such as ``x * 0 -> 0`` and ``x - x -> 0`` are exact only for finite ``x``. The analysis
+    assumes the graph's inputs are finite and that sums and products of finite values do not overflow;
+    ops that leave the finite range at ordinary arguments (exp, log, divide, power, sqrt, log1p, expm1)
+    are never assumed finite.
+    """
+    if node.op == "constant":
+        return bool(np.all(np.isfinite(node.attr("value").array)))
+    if node.op == "input" or node.op in _FINITE_FROM_ANY:
+        return True
+    if node.op == "cast":
+        return node.inputs[0].dtype in ("bool", "int32", "int64") or known_finite(node.inputs[0], depth)
+    if node.op in _FINITE_IF_INPUTS_FINITE and depth > 0:
+        return all(known_finite(i, depth - 1) for i in node.inputs if i.dtype != "bool")
+    return False
+
+
+def known_nonnegative(node: Node, depth: int = _DEPTH) -> bool:
+    """True when no entry of ``node`` can be negative."""
+    if node.op == "constant":
+        return bool(np.all(node.attr("value").array >= 0))
+    if node.op in _NONNEGATIVE or node.dtype == "bool":
+        return True
+    if node.op == "multiply" and node.inputs[0] is node.inputs[1]:
+        return True
+    if node.op in ("multiply", "add", "reshape", "transpose", "broadcast_to", "sum", "max", "min"):
+        return depth > 0 and all(known_nonnegative(i, depth - 1) for i in node.inputs)
+    return False
