@@ -1,4 +1,4 @@
-"""Naming and small lowering helpers shared by the emitters: variables, dims, literals, array reads."""
+"""Naming and addressing shared by the emitters: variables, dims, literals, array elements."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import numpy as np
 
 from symdiff.ir import Node
 
+from .arrays import ArrayRef, contiguous, product
 from .plan import Plan
 
 NUMPY_TYPE = {"float64": "np.float64", "float32": "np.float32", "int64": "np.int64", "int32": "np.int32",
@@ -13,69 +14,77 @@ NUMPY_TYPE = {"float64": "np.float64", "float32": "np.float32", "int64": "np.int
 
 
 class Context:
-    """Per-compilation naming: every node gets a stable number from the schedule order."""
+    """Per-compilation naming: every node gets a stable number from the schedule order.
 
-    def __init__(self, plan: Plan, inputs: list[Node]) -> None:
+    ``refs`` maps array node ids to :class:`ArrayRef` s: inputs read through flat aliases
+    (``_f<k>``), intermediates at offsets of the workspace, returned arrays in fresh buffers.
+    """
+
+    def __init__(self, plan: Plan, inputs: list[Node], fresh: set[int]) -> None:
         self.plan = plan
         self.number = {id(n): k for k, n in enumerate(plan.order)}
         self.inputs = inputs
-        self.input_names = {id(n): (n.name if not n.name.startswith("_") else "in" + n.name) for n in inputs}
         self.dims: dict[str, str] = {}  # named dim -> kernel variable
         for node in inputs:
             for d in node.shape:
                 if isinstance(d, str) and d not in self.dims:
                     self.dims[d] = f"_d{len(self.dims)}"
-        self.layout: dict[int, str] = {id(n): "C" for n in inputs}  # "C", "T" (last two axes swapped), "A"
-        self.array_names: dict[int, str] = dict(self.input_names)
-        self.transposed_of: dict[int, Node] = {}  # transpose view id -> its base (for ``base.T`` operands)
-        self.output_alias: dict[int, str] = {}  # output id -> fresh copy returned instead of a view/input
+        self.refs: dict[int, ArrayRef] = {}
+        #: 0-d inputs are passed by value, except update targets: those arrive as 1-element arrays.
+        self.by_value = {id(n) for n in inputs if n.shape == ()} - {id(t) for t in plan.update_targets}
+        for k, node in enumerate(inputs):
+            if id(node) not in self.by_value:
+                self.refs[id(node)] = contiguous(f"_f{k}", "0", self.shape_expr(node.shape))
+        for node in plan.order:
+            if id(node) in plan.arrays and id(node) not in self.refs and node.op != "input":
+                if node.op == "constant":
+                    buffer, offset = self.var(node, "_k"), "0"
+                elif id(node) in fresh:
+                    buffer, offset = self.var(node, "_a"), "0"
+                else:
+                    buffer, offset = f"_ws_{node.dtype}", self.var(node, "_a")
+                self.refs[id(node)] = contiguous(buffer, offset, self.shape_expr(node.shape))
 
     def var(self, node: Node, prefix: str = "_v") -> str:
         return f"{prefix}{self.number[id(node)]}"
 
-    def array(self, node: Node) -> str:
-        """The kernel variable holding ``node``'s array (scalars for 0-d inputs)."""
-        if id(node) not in self.array_names:
-            self.array_names[id(node)] = self.var(node, "_a")
-        return self.array_names[id(node)]
-
-    def update_target(self, value: Node) -> str:
-        """The parameter array that an in-place update writes ``value`` into."""
-        return self.array(self.plan.inplace_updates[id(value)])
+    def param(self, node: Node) -> str:
+        """The kernel parameter of an input (scalars are passed by value)."""
+        return node.name
 
     def dim_source(self, dim: str) -> str:
         """Where a named dim is read from: the first input that has it."""
         node = next(n for n in self.inputs if dim in n.shape)
-        return f"{self.array(node)}.shape[{node.shape.index(dim)}]"
+        return f"{self.param(node)}.shape[{node.shape.index(dim)}]"
 
     def dim(self, d) -> str:
         return str(d) if isinstance(d, int) else self.dims[d]
 
-    def shape_expr(self, shape: tuple) -> list[str]:
-        return [self.dim(d) for d in shape]
+    def shape_expr(self, shape: tuple) -> tuple[str, ...]:
+        return tuple(self.dim(d) for d in shape)
 
     def size_expr(self, shape: tuple) -> str:
-        """Element count as an expression (0-d arrays are stored with one element)."""
-        const = int(np.prod([d for d in shape if isinstance(d, int)], dtype=np.int64))
-        named = [self.dims[d] for d in shape if isinstance(d, str)]
-        return " * ".join(named + ([str(const)] if const != 1 or not named else []))
+        return product(list(self.shape_expr(shape)))
 
     def tuple_expr(self, shape: tuple) -> str:
-        parts = self.shape_expr(shape) or ["1"]
+        parts = list(self.shape_expr(shape)) or ["1"]
         return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
 
     def is_scalar_input(self, node: Node) -> bool:
-        return node.op == "input" and node.shape == ()
+        return id(node) in self.by_value
 
     def read(self, node: Node, space: tuple, idx: list[str]) -> str:
-        """``node``'s array element at loop position ``idx`` over ``space`` (broadcast dims read index 0)."""
+        """``node``'s element at loop position ``idx`` over ``space`` (broadcast dims contribute 0)."""
         if self.is_scalar_input(node):
-            return self.array(node)
-        if node.shape == ():
-            return f"{self.array(node)}[0]"
+            return self.param(node)
         lead = len(space) - len(node.shape)
-        index = ["0" if d == 1 and space[lead + a] != 1 else idx[lead + a] for a, d in enumerate(node.shape)]
-        return f"{self.array(node)}[{', '.join(index)}]"
+        index = [None if d == 1 and space[lead + a] != 1 else idx[lead + a] for a, d in enumerate(node.shape)]
+        return self.refs[id(node)].element(index)
+
+    def write(self, node: Node, idx: list[str]) -> str:
+        """The element of ``node``'s own array (or update target) at ``idx``."""
+        target = self.plan.inplace_updates.get(id(node), node)
+        return self.refs[id(target)].element(list(idx))
 
     def describe(self, node: Node) -> str:
         """A short comment naming a node: its number, op and shape."""
@@ -92,3 +101,4 @@ def literal(value, dtype: str) -> str:
     v = float(value)
     text = "np.inf" if v == np.inf else "-np.inf" if v == -np.inf else "np.nan" if v != v else repr(v)
     return f"np.float32({text})" if dtype == "float32" else text
+

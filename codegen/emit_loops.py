@@ -75,10 +75,8 @@ def emit_elementwise(ctx: Context, section: Section, lines: Lines) -> set[int]:
     idx, indent = open_loops(ctx, section.shape, lines)
     body = Body(ctx, section.shape, idx, lines, indent)
     results = [_root_expr(body, n) for n in section.nodes]
-    index = ", ".join(idx) if idx else "0"
     for node, value in zip(section.nodes, results):
-        target = ctx.update_target(node) if section.kind == "update" else ctx.array(node)
-        lines.append(f"{indent}{target}[{index}] = {value}")
+        lines.append(f"{indent}{ctx.write(node, idx)} = {value}")
     return body.reads
 
 
@@ -96,7 +94,6 @@ def emit_reduction(ctx: Context, section: Section, lines: Lines) -> set[int]:
     (node,) = section.nodes
     (source,) = node.inputs
     axes, keepdims = node.attr("axes"), node.attr("keepdims")
-    out = ctx.array(node)
     n = source.ndim
     split = n
     while split > 0 and split - 1 in axes:
@@ -104,8 +101,7 @@ def emit_reduction(ctx: Context, section: Section, lines: Lines) -> set[int]:
     outer_reduced = any(a < split for a in axes)
     lines.append(f"    # {node.op} over axes {axes}: {ctx.describe(node)} of {ctx.describe(source)}")
     if outer_reduced:
-        flat = f"{out}.reshape({ctx.size_expr(node.shape)})"
-        lines.append(f"    {flat}[:] = {_IDENTITY[node.op]}")
+        fill(ctx, node, _IDENTITY[node.op], lines)
     idx, indent = open_loops(ctx, source.shape[:split], lines)
     lines.append(f"{indent}_acc = {_identity(node)}")
     inner, inner_indent = open_loops(ctx, source.shape[split:], lines, indent, start=split)
@@ -114,7 +110,7 @@ def emit_reduction(ctx: Context, section: Section, lines: Lines) -> set[int]:
     lines.append(f"{inner_indent}_acc = {_COMBINE[node.op].format('_acc', value)}")
     kept = [("0" if keepdims else None) if a in axes else i for a, i in enumerate(idx)]
     out_idx = [i for i in kept if i is not None] + (["0"] * (n - split) if keepdims else [])
-    target = f"{out}[{', '.join(out_idx) if out_idx else '0'}]"
+    target = ctx.write(node, out_idx)
     combined = _COMBINE[node.op].format(target, "_acc") if outer_reduced else "_acc"
     lines.append(f"{indent}{target} = {combined}")
     return body.reads
@@ -125,3 +121,9 @@ def _identity(node: Node) -> str:
         return "0" if node.dtype in ("int64", "int32") else literal(0.0, node.dtype)
     return _IDENTITY[node.op] if node.dtype.startswith("float") else str(
         -(2**63) if node.op == "max" else 2**63 - 1)
+
+
+def fill(ctx: Context, node: Node, value: str, lines: Lines) -> None:
+    """Set every element of ``node``'s (contiguous) array to ``value``."""
+    lines.append(f"    for _p in range({ctx.size_expr(node.shape)}):")
+    lines.append(f"        {ctx.refs[id(node)].flat('_p')} = {value}")

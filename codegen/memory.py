@@ -62,22 +62,19 @@ def plan_memory(ctx: Context, defined: list[list[Node]], reads: list[set[int]], 
 
 
 def workspace_lines(ctx: Context, memory: MemoryPlan) -> list[str]:
-    """Kernel prologue: slot offsets, then each array as a reshaped view of its slot."""
+    """Kernel prologue: each intermediate's offset in its workspace buffer; fresh returned arrays."""
     lines = []
     for dtype, sizes in memory.slots.items():
-        offset = "0"
-        for k, size in enumerate(sizes):
-            lines.append(f"    _o_{dtype}_{k} = {offset}")
-            offset = f"_o_{dtype}_{k} + {size}"
+        for k in range(len(sizes)):
+            start = "0" if k == 0 else f"_o_{dtype}_{k - 1} + {sizes[k - 1]}"
+            lines.append(f"    _o_{dtype}_{k} = {start}")
     by_id = {id(n): n for n in ctx.plan.order}
-    for nid, (dtype, k) in memory.slot_of.items():
+    for nid, slot in sorted(memory.slot_of.items(), key=lambda item: ctx.number[item[0]]):
         node = by_id[nid]
-        start = f"_o_{dtype}_{k}"
-        lines.append(f"    {ctx.array(node)} = _ws_{dtype}[{start}:{start} + {ctx.size_expr(node.shape)}]"
-                     f".reshape({ctx.tuple_expr(node.shape)})  # {ctx.describe(node)}")
+        lines.append(f"    {ctx.refs[nid].offset} = _o_{slot[0]}_{slot[1]}  # {ctx.describe(node)}")
     for node in memory.outputs:
-        lines.append(f"    {ctx.array(node)} = np.empty({ctx.tuple_expr(node.shape)}, {NUMPY_TYPE[node.dtype]})"
-                     f"  # returned: {ctx.describe(node)}")
+        lines.append(f"    {ctx.refs[id(node)].buffer} = np.empty({ctx.size_expr(node.shape)}, "
+                     f"{NUMPY_TYPE[node.dtype]})  # returned: {ctx.describe(node)}")
     return lines
 
 

@@ -11,7 +11,7 @@ import numpy as np
 from symdiff.ir import Node
 
 from . import fastmath
-from .context import Context
+from .context import NUMPY_TYPE, Context
 from .emit_loops import emit_elementwise, emit_reduction
 from .emit_ops import emit_copy, emit_index, emit_matmul, emit_view
 from .memory import plan_memory, workspace_lines, workspace_sizes
@@ -19,13 +19,20 @@ from .plan import plan
 from .wrapper import wrapper_source
 
 #: Statements per generated function: Numba's compile time grows superlinearly with function length.
-PART_BUDGET = 150
+PART_BUDGET = 400
 _HERE = Path(__file__).parent
 _MATH_NAMES = ("exp", "log", "tanh", "sigmoid", "softplus", "log1p", "expm1")
-RESERVED = frozenset({"np", "numba", "math", "ir", "types", "intrinsic", "sqrt", "sin", "cos", "sign", "maximum",
-                      "minimum", *_MATH_NAMES}) | {n for n in dir(fastmath) if not n.startswith("__")}
+#: Module-level names of generated code (the prelude's and fastmath.py's): inputs may not shadow them.
+RESERVED = frozenset({"sqrt", "sin", "cos", "sign", "maximum", "minimum", "gemm", "SMALL_MATMUL", "llvmlite",
+                      "get_cython_function_address", *_MATH_NAMES}) | {
+    n for n in dir(fastmath) if not n.startswith("__")}
 
-_HELPERS = '''
+#: Below this many multiply-adds a loop nest beats a BLAS call's fixed cost.
+SMALL_MATMUL = 4096
+
+_HELPERS = f'''
+SMALL_MATMUL = {SMALL_MATMUL}
+
 @numba.njit(inline="always")
 def maximum(a, b):
     return a if a > b or a != a else b
@@ -39,6 +46,57 @@ def minimum(a, b):
 @numba.njit(inline="always")
 def sign(a):
     return (a > 0) - (a < 0) + a * 0
+
+
+import llvmlite.binding
+from numba.extending import get_cython_function_address
+
+# BLAS GEMM through SciPy's Cython table: one call site serves every layout (transpose flags) and
+# compiles far faster than Numba's np.dot. Bound by symbol name (not a ctypes pointer) so kernels
+# that call it stay cacheable; pointers travel as int64, which the x86-64/AArch64 ABIs pass alike.
+for _name in ("dgemm", "sgemm"):
+    llvmlite.binding.add_symbol(f"symdiff_{{_name}}", get_cython_function_address("scipy.linalg.cython_blas", _name))
+_dgemm = numba.types.ExternalFunction("symdiff_dgemm", numba.types.void(*([numba.types.int64] * 13)))
+_sgemm = numba.types.ExternalFunction("symdiff_sgemm", numba.types.void(*([numba.types.int64] * 13)))
+
+
+@numba.njit
+def gemm(a, ao, ars, acs, b, bo, brs, bcs, c, co, m, k, n):
+    """c[co:] = A @ B for matrices stored at offsets ao/bo with row/column strides (elements).
+
+    BLAS when both operands are C- or F-contiguous (a transpose is F: no copy) and the product is
+    large enough to pay for the call; a loop nest otherwise.
+    """
+    a_rows = acs == 1 and ars == k  # C-contiguous; else F-contiguous when ars == 1 and acs == m
+    b_rows = bcs == 1 and brs == n
+    blas_ok = (a_rows or ars == 1 and acs == m) and (b_rows or brs == 1 and bcs == k)
+    if m * k * n <= SMALL_MATMUL or not blas_ok:
+        for r in range(m):
+            for col in range(n):
+                c[co + r * n + col] = 0.0
+            for j in range(k):
+                x = a[ao + r * ars + j * acs]
+                for col in range(n):
+                    c[co + r * n + col] += x * b[bo + j * brs + col * bcs]
+        return
+    # Row-major C = A @ B is column-major C^T = B^T @ A^T; Fortran takes every argument by reference.
+    ints = np.empty(6, np.int32)
+    ints[0], ints[1], ints[2] = n, m, k
+    ints[3] = n if b_rows else k
+    ints[4] = k if a_rows else m
+    ints[5] = n
+    flags = np.empty(2, np.uint8)
+    flags[0] = 78 if b_rows else 84  # 'N' or 'T'
+    flags[1] = 78 if a_rows else 84
+    scalars = np.empty(2, c.dtype)
+    scalars[0], scalars[1] = 1.0, 0.0
+    item = c.itemsize
+    ip, sp, fp = np.int64(ints.ctypes.data), np.int64(scalars.ctypes.data), np.int64(flags.ctypes.data)
+    pa, pb, pc = np.int64(a.ctypes.data) + ao * item, np.int64(b.ctypes.data) + bo * item, np.int64(c.ctypes.data)
+    if item == 8:
+        _dgemm(fp, fp + 1, ip, ip + 4, ip + 8, sp, pb, ip + 12, pa, ip + 16, sp + item, pc + co * item, ip + 20)
+    else:
+        _sgemm(fp, fp + 1, ip, ip + 4, ip + 8, sp, pb, ip + 12, pa, ip + 16, sp + item, pc + co * item, ip + 20)
 
 
 sqrt = math.sqrt
@@ -74,24 +132,20 @@ def generate(inputs: list[Node], outputs: list[Node], updates: list[tuple[Node, 
     """The complete module source for one compiled function (deterministic for a given graph)."""
     check_names(inputs)
     schedule = plan(outputs, updates, fuse)
-    ctx = Context(schedule, inputs)
-    constants = []
-    for node in schedule.order:
-        if node.op == "constant" and id(node) in schedule.arrays:
-            ctx.array_names[id(node)] = ctx.var(node, "_k")
-            ctx.layout[id(node)] = "C"
-            constants.append(_constant_source(ctx.array(node), node))
-    hoisted, bodies, defined, reads = [], [], [], []
+    fresh = {id(n) for n in outputs if id(n) not in schedule.output_copies}
+    ctx = Context(schedule, inputs, fresh)
+    constants = [_constant_source(ctx.refs[id(n)].buffer, n) for n in schedule.order
+                 if n.op == "constant" and id(n) in schedule.arrays]
+    bodies, defined, reads = [], [], []
     for section in schedule.sections:
-        lines: list[str] = []
         if section.kind == "view":
-            (node,) = section.nodes
-            emit_view(ctx, node, lines)
-            hoisted.extend(lines)  # a view aliases its base, whose lifetime covers the view's readers
+            emit_view(ctx, section.nodes[0])  # index arithmetic only; the base's lifetime covers the view
             continue
-        emitter = {"elementwise": emit_elementwise, "update": emit_elementwise, "reduction": emit_reduction}
-        if section.kind in emitter:
-            ids = emitter[section.kind](ctx, section, lines)
+        lines: list[str] = []
+        if section.kind in ("elementwise", "update"):
+            ids = emit_elementwise(ctx, section, lines)
+        elif section.kind == "reduction":
+            ids = emit_reduction(ctx, section, lines)
         elif section.kind == "matmul":
             ids = emit_matmul(ctx, section.nodes[0], lines)
         else:
@@ -99,9 +153,9 @@ def generate(inputs: list[Node], outputs: list[Node], updates: list[tuple[Node, 
         bodies.append(lines)
         defined.append([] if section.kind == "update" else list(section.nodes))
         reads.append(ids)
-    finals, final_reads, fresh = _final_copies(ctx, schedule, outputs)
+    finals, final_reads, returned = _final_copies(ctx, schedule, outputs)
     memory = plan_memory(ctx, defined, reads, final_reads, fresh)
-    kernel = _kernel_source(ctx, bodies, finals, memory, hoisted, outputs, fastmath_flag)
+    kernel = _kernel_source(ctx, bodies, finals, memory, returned, fastmath_flag)
     sizes = workspace_sizes(ctx, memory)
     return "\n\n".join(filter(None, [
         header + prelude(libm).rstrip(), "\n".join(constants), kernel,
@@ -112,39 +166,45 @@ def generate(inputs: list[Node], outputs: list[Node], updates: list[tuple[Node, 
 def _constant_source(var: str, node: Node) -> str:
     array = node.attr("value").array
     values = ", ".join(repr(v) if np.isfinite(v) else f"float({str(v)!r})" for v in array.ravel().tolist())
-    return f"{var} = np.array([{values}], dtype=np.{array.dtype.name}).reshape({array.shape})  # constant"
+    return f"{var} = np.array([{values}], dtype=np.{array.dtype.name})  # constant {array.shape}, flat"
 
 
 def _final_copies(ctx: Context, schedule, outputs: list[Node]):
     """Copies after the last section: updates that could not be written in place, and outputs that are
-    views or inputs (returned arrays must own their memory)."""
+    views or inputs (returned arrays must own their memory). Also the expression returning each output."""
     lines, final_reads = [], set()
     for target, value in schedule.copied_updates:
         lines.append(f"    # update {target.name} <- {ctx.describe(value)}")
-        final_reads |= emit_copy(ctx, value, ctx.array(target), lines)
-    fresh = {id(n) for n in outputs if id(n) not in schedule.output_copies}
-    for k, node in enumerate(schedule.output_copies.values()):
+        final_reads |= emit_copy(ctx, value, ctx.refs[id(target)].buffer, lines)
+    returned = {}
+    for k, node in enumerate(outputs):
         if ctx.is_scalar_input(node):
+            returned[id(node)] = ctx.param(node)
             continue
-        out = f"_out{k}"
-        ctx.output_alias[id(node)] = out
-        lines.append(f"    {out} = np.empty({ctx.tuple_expr(node.shape)}, np.{node.dtype})  # returned copy")
-        final_reads |= emit_copy(ctx, node, out, lines)
-    return lines, final_reads, fresh
+        if id(node) in schedule.output_copies:
+            buffer = f"_out{k}"
+            lines.append(f"    {buffer} = np.empty({ctx.size_expr(node.shape)}, {NUMPY_TYPE[node.dtype]})"
+                         f"  # returned copy of {ctx.describe(node)}")
+            final_reads |= emit_copy(ctx, node, buffer, lines)
+        else:
+            buffer = ctx.refs[id(node)].buffer
+        returned[id(node)] = f"{buffer}[0]" if node.shape == () else f"{buffer}.reshape({ctx.tuple_expr(node.shape)})"
+    return lines, final_reads, [returned[id(n)] for n in outputs]
 
 
-def _kernel_source(ctx, bodies, finals, memory, hoisted, outputs, fastmath_flag) -> str:
-    params = [ctx.array(n) for n in ctx.inputs] + [f"_ws_{dtype}" for dtype in memory.slots]
+def _kernel_source(ctx, bodies, finals, memory, returns, fastmath_flag) -> str:
+    params = [ctx.param(n) for n in ctx.inputs] + [f"_ws_{dtype}" for dtype in memory.slots]
     # Full fastmath would let LLVM reassociate away the range-reduction tricks of fastmath.py; this subset
     # keeps them exact while allowing FMA contraction, reciprocal and approximate-function rewrites.
     fast = "{'contract', 'afn', 'arcp', 'nsz'}" if fastmath_flag else "False"
     flags = f"cache=True, error_model='numpy', fastmath={fast}"
     prologue = [f"    {var} = {ctx.dim_source(d)}  # named dim {d!r}" for d, var in ctx.dims.items()]
-    prologue += workspace_lines(ctx, memory) + hoisted
+    prologue += [f"    _f{k} = {ctx.param(n)}.reshape({ctx.size_expr(n.shape)})  # flat alias of {n.name}"
+                 for k, n in enumerate(ctx.inputs) if not ctx.is_scalar_input(n)]
+    prologue += workspace_lines(ctx, memory)
     parts, calls = _split(ctx, bodies, flags)
-    returns = [_return_value(ctx, n) for n in outputs]
-    types = [_numba_type(n) for n in ctx.inputs] + [f"numba.{'boolean' if d == 'bool' else d}[::1]"
-                                                    for d in memory.slots]
+    types = [_numba_type(n, ctx.is_scalar_input(n)) for n in ctx.inputs]
+    types += [f"numba.{'boolean' if d == 'bool' else d}[::1]" for d in memory.slots]
     signature = "(" + ", ".join(types) + ("," if len(types) == 1 else "") + ")"
     kernel = [f"@numba.njit({signature}, {flags})", f"def _kernel({', '.join(params)}):",
               '    """Forward, backward and updates in one call (generated by symdiff)."""']
@@ -152,18 +212,13 @@ def _kernel_source(ctx, bodies, finals, memory, hoisted, outputs, fastmath_flag)
     return "\n\n\n".join(parts + ["\n".join(kernel)])
 
 
-def _numba_type(node: Node) -> str:
+def _numba_type(node: Node, by_value: bool) -> str:
     base = "numba.boolean" if node.dtype == "bool" else f"numba.{node.dtype}"
-    if node.shape == ():
+    if by_value:
         return base
+    if node.shape == ():  # a 0-d array updated in place
+        return f"numba.types.Array({base}, 0, 'C')"
     return f"{base}[{', '.join([':'] * (node.ndim - 1) + ['::1'])}]"
-
-
-def _return_value(ctx: Context, node: Node) -> str:
-    if ctx.is_scalar_input(node):
-        return ctx.array(node)
-    array = ctx.output_alias.get(id(node), ctx.array(node))
-    return f"{array}[0]" if node.shape == () else array
 
 
 def _split(ctx: Context, bodies: list[list[str]], flags: str) -> tuple[list[str], list[str]]:
@@ -178,7 +233,9 @@ def _split(ctx: Context, bodies: list[list[str]], flags: str) -> tuple[list[str]
             current = []
         current.append(body)
     groups.append(current)
-    known = set(ctx.array_names.values()) | set(ctx.dims.values())
+    known = {r.buffer for r in ctx.refs.values()} | {r.offset for r in ctx.refs.values()}
+    known |= set(ctx.dims.values())
+    known |= {ctx.param(n) for n in ctx.inputs if ctx.is_scalar_input(n)}
     parts, calls = [], []
     for k, group in enumerate(groups):
         lines = [line for body in group for line in body]

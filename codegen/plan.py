@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from symdiff.ir import Node, broadcast_shapes, toposort
+from symdiff.ir import Node, ShapeError, broadcast_shapes, toposort
 from symdiff.ops import OPS
 
 #: Elementwise ops cheap enough to recompute in every loop that reads them.
@@ -39,6 +39,7 @@ class Plan:
     sections: list[Section]
     inplace_updates: dict[int, Node]  # id(value node) -> target input written in place
     copied_updates: list[tuple[Node, Node]]  # (target, value) copied from a buffer at the end
+    update_targets: list[Node]  # every input written by an update
     output_copies: dict[int, Node]  # id(output) -> node whose array is copied into a fresh output
 
 
@@ -77,7 +78,8 @@ def plan(outputs: list[Node], updates: list[tuple[Node, Node]], fuse: bool = Tru
     sections = _sections(order, arrays, inplace, fuse)
     copied = [(t, v) for t, v in updates if id(v) not in inplace]
     output_copies = {id(n): n for n in outputs if n.op in VIEW_OPS or n.op == "input"}
-    return Plan(order, arrays, sections, inplace, copied, output_copies)
+    return Plan(order, arrays, sections, inplace, copied, update_targets=[t for t, _ in updates],
+                output_copies=output_copies)
 
 
 def _live_order(roots: list[Node]) -> list[Node]:
@@ -111,7 +113,11 @@ def _needs_array(node: Node, node_users: list[Node], rooted: set[int], arrays: d
             u_owners, u_space = loops[id(u)]
             owners |= u_owners
             spaces.append(u_space)
-    space = broadcast_shapes(*spaces)
+    try:
+        space = broadcast_shapes(*spaces)
+    except ShapeError:  # read by loops over unrelated shapes (a shared scalar, say): store it once
+        loops[id(node)] = (owners, node.shape)
+        return True
     loops[id(node)] = (owners, space)
     if node.op in CHEAP:
         return False

@@ -44,20 +44,13 @@ def _checked_args(spec, args):
             value = np.ascontiguousarray(value)
         if not value.flags.writeable and target:
             raise ValueError(f"argument {name!r} is updated in place but is read-only")
-        out.append(value[()] if value.ndim == 0 else value)
+        out.append(value[()] if value.ndim == 0 and not target else value)  # 0-d values pass as scalars
     return out
 
 
-class _Workspaces:
-    """Workspace buffers per shape signature, allocated on first use and reused (a few kept)."""
-
-    def __init__(self, allocate, keep=8):
-        self.allocate, self.keep, self.cache = allocate, keep, {}
-
-    def get(self, key):
-        buffers = self.cache.get(key)
-        if buffers is None:
-            if len(self.cache) >= self.keep:
-                self.cache.pop(next(iter(self.cache)))
-            buffers = self.cache[key] = self.allocate(*key)
-        return buffers
+def _new_workspace(cache, allocate, key, keep=8):
+    """Workspace buffers for a new shape signature (the oldest of ``keep`` signatures is dropped)."""
+    if len(cache) >= keep:
+        cache.pop(next(iter(cache)))
+    cache[key] = buffers = allocate(*key)
+    return buffers

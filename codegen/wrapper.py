@@ -24,7 +24,7 @@ def wrapper_source(ctx: Context, name: str, outputs: list[Node], updates: list[t
                    sizes: dict[str, str]) -> str:
     """Source of the wrapper function ``name`` and its workspace allocator."""
     inputs = ctx.inputs
-    params = ", ".join(ctx.array(n) for n in inputs)
+    params = ", ".join(ctx.param(n) for n in inputs)
     targets = {id(t) for t, _ in updates}
     spec = ", ".join(f"({n.name!r}, {n.dtype!r}, {n.shape!r}, {id(n) in targets})" for n in inputs)
     dim_vars = list(ctx.dims.values())
@@ -32,13 +32,14 @@ def wrapper_source(ctx: Context, name: str, outputs: list[Node], updates: list[t
         f"        np.empty({size}, {NUMPY_TYPE[dtype]})," for dtype, size in sizes.items()] + ["    )"]
     checks = []
     for node in inputs:
-        if node.shape == ():
+        if ctx.is_scalar_input(node):
             continue
         expected = "(" + ", ".join(ctx.dim(d) for d in node.shape) + ("," if node.ndim == 1 else "") + ")"
-        checks.append(f"{ctx.array(node)}.shape == {expected}")
+        checks.append(f"{ctx.param(node)}.shape == {expected}")
     dims_from = [f"{var} = {ctx.dim_source(d)}" for d, var in ctx.dims.items()]
     key = "(" + ", ".join(dim_vars) + ("," if len(dim_vars) == 1 else "") + ")"
-    call = f"_kernel({params}{', ' if params else ''}*_ws)"
+    ws_args = ", ".join(f"_ws[{k}]" for k in range(len(sizes)))
+    call = f"_kernel({', '.join(filter(None, [params, ws_args]))})"
     packed = f"({params}{',' if len(inputs) == 1 else ''})"
     body = [f"def {name}({params}):"] + _doc(name, inputs, outputs, updates) + [
         "    try:",
@@ -50,7 +51,9 @@ def wrapper_source(ctx: Context, name: str, outputs: list[Node], updates: list[t
         f"        {packed} = _checked_args(_SPEC, {packed})"
         if inputs else "        pass",
         *[f"        {line}" for line in dims_from],
-        f"    _ws = _workspaces.get({key})",
+        f"    _ws = _WORKSPACES.get({key})",
+        "    if _ws is None:",
+        f"        _ws = _new_workspace(_WORKSPACES, _allocate, {key})",
         "    try:",
         f"        _r = {call}",
         "    except TypeError:  # the kernel's typed dispatch refused an argument (dtype, layout or type)",
@@ -66,5 +69,5 @@ def wrapper_source(ctx: Context, name: str, outputs: list[Node], updates: list[t
     else:
         body.append(f"    return ({', '.join(results)})")
     return "\n".join([f"_SPEC = ({spec}{',' if len(inputs) == 1 else ''})", "", ""] + alloc + [
-        "", "", "_workspaces = _Workspaces(_allocate)", "", ""] + body)
+        "", "", "_WORKSPACES = {}", "", ""] + body)
 

@@ -6,7 +6,7 @@ check with ``sd.check_grad``, read them with ``sd.formula`` and compile them wit
 Importing symdiff imports neither Numba nor SymPy.
 """
 
-from . import nn, ops
+from . import nn, ops, spec, train
 from .autodiff import DisconnectedInputError, derivative, grad, hessian, hvp, jacobian, jvp, vjp
 from .compile import CompiledFunction, compile, export
 from .evaluate import FeedError, evaluate
@@ -29,11 +29,14 @@ from .printing import (
     to_sympy,
 )
 from .rewrite import simplify
+from .spec import SpecError, dump_spec, load_spec
+from .train import Trainer
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "CompiledFunction", "DisconnectedInputError", "FeedError", "FormulaView", "GradCheckResult",
+    "CompiledFunction", "DisconnectedInputError", "FeedError", "FormulaView", "GradCheckResult", "SpecError",
+    "Trainer", "dump_spec", "load_spec", "spec", "train",
     "GradientCheckError", "GraphView", "Node", "ShapeError", "SympyConversionError", "UnsupportedSympyError",
     "check_grad", "compile", "count_nodes", "derivative", "display", "display_graph", "dprint", "evaluate",
     "export", "formula", "from_sympy", "grad", "hessian", "hvp", "inputs_of", "jacobian", "jvp", "latex", "nn",

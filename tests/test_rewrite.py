@@ -11,10 +11,20 @@ import numpy as np
 import pytest
 
 import symdiff as sd
-from symdiff.autodiff import derivative
+from symdiff.autodiff import derivative, jvp
 from symdiff.ir import toposort
 from symdiff.ops import OPS, make
-from symdiff.rewrite import P, RewriteCycleError, Rule, RuleSet, Var, fingerprint, simplify
+from symdiff.rewrite import (
+    DEFAULT_RULES,
+    LOCAL_RULES,
+    P,
+    RewriteCycleError,
+    Rule,
+    RuleSet,
+    Var,
+    fingerprint,
+    simplify,
+)
 
 x, y = sd.tensor("x", (3,)), sd.tensor("y", (3,))
 X, Y = np.array([0.3, -1.2, 2.0]), np.array([1.5, 0.4, -0.7])
@@ -22,6 +32,10 @@ X, Y = np.array([0.3, -1.2, 2.0]), np.array([1.5, 0.4, -0.7])
 
 def ops_of(node):
     return sorted(n.op for n in toposort([node]) if n.op not in ("input", "constant"))
+
+
+def operations(node):
+    return len(ops_of(node))
 
 
 def same_values(a, b, feed):
@@ -131,6 +145,20 @@ def test_simplify_is_idempotent_memoised_and_takes_lists():
     assert isinstance(once, list) and once[0] is once[1]
     assert all(a is b for a, b in zip(simplify(once), once))
     assert simplify(g) is once[0]
+
+
+def test_simplify_keeps_the_smaller_result_of_its_two_tables():
+    s = sd.scalar("s")
+    f = sd.tanh(sd.tanh(sd.tanh(s)))
+    reverse = f
+    for _ in range(5):  # adjoint sums shared everywhere: collecting across them costs nodes
+        reverse = sd.grad(reverse, s)
+    forward = derivative(f, s, 4)
+    forward = jvp(forward, s, sd.constant(1.0))  # Leibniz sums with repeated terms: collecting pays
+    for graph, winner in ((reverse, LOCAL_RULES), (forward, DEFAULT_RULES)):
+        loser = DEFAULT_RULES if winner is LOCAL_RULES else LOCAL_RULES
+        assert operations(winner.simplify(graph)) < operations(loser.simplify(graph))
+        assert simplify(graph) is winner.simplify(graph)
 
 
 def test_deep_graphs_do_not_recurse():

@@ -64,7 +64,8 @@ def make(name: str, inputs: Sequence[Node], **attrs: Any) -> Node:
     inputs = tuple(inputs)
     shape, dtype = op.infer(inputs, attrs)
     if inputs and op.kind != "leaf" and all(i.op == "constant" for i in inputs) and _foldable(shape):
-        value = op.numpy(*(i.attr("value").array for i in inputs), **attrs)
+        with np.errstate(all="ignore"):  # IEEE results (inf, nan) fold like any other value
+            value = op.numpy(*(i.attr("value").array for i in inputs), **attrs)
         return constant(np.asarray(value, dtype=dtype).reshape(shape))
     return Node(name, inputs, attrs, shape, dtype)
 

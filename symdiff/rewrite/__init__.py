@@ -33,17 +33,13 @@ def simplify(nodes: Node | Sequence[Node]) -> Node | list[Node]:
     (``log(softmax) -> log_softmax``, ``log(sigmoid(x)) -> -softplus(-x)``, ``log(1+x) -> log1p(x)``,
     ``exp(x)-1 -> expm1(x)``). Deterministic, linear in the graph size, memoised per node.
 
-    Never returns a bigger graph than the input: collecting terms rebuilds a sum, and when partial
-    sums are shared elsewhere (adjoint accumulations of reverse mode) that can cost more nodes than it
-    saves; then the result without cross-sum collection is returned if it is smaller.
+    Collecting terms rebuilds a sum, and when its partial sums are shared elsewhere (the adjoint
+    accumulations of reverse mode) that can cost more nodes than it saves; so the table without
+    cross-sum collection runs too, and the result with fewer operations is returned (ties: the full one).
     """
     result = DEFAULT_RULES.simplify(nodes)
-    size = _operations(result)
-    if size > _operations(nodes):
-        local = LOCAL_RULES.simplify(nodes)
-        if _operations(local) < size:
-            return local
-    return result
+    local = LOCAL_RULES.simplify(nodes)
+    return local if _operations(local) < _operations(result) else result
 
 
 def _operations(nodes: Node | Sequence[Node]) -> int:

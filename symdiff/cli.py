@@ -1,0 +1,241 @@
+"""The ``symdiff`` command: compile, grad, train and demo.
+
+Exit codes: 0 success; 2 a bad command line or spec (the message names the file, key path and what was
+expected); 1 any other failure (a missing optional package, an unwritable file, ...); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+#: The demo's model: the same as examples/specs/digits.toml (so the two share one compiled kernel).
+DEMO_SPEC = {
+    "name": "digits",
+    "inputs": 64,
+    "layers": [
+        {"type": "dense", "units": 64, "activation": "tanh"},
+        {"type": "dropout", "rate": 0.1},
+        {"type": "dense", "units": 10},
+    ],
+    "loss": {"type": "softmax_cross_entropy"},
+    "regularizer": {"type": "l2", "scale": 1e-4},
+    "optimizer": {"type": "adam", "lr": 0.005},
+    "training": {"data": "digits", "epochs": 40, "batch_size": 32, "validation_split": 0.1, "patience": 8},
+}
+
+
+class UsageError(Exception):
+    """A command-line mistake outside the spec (exit code 2)."""
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _timed(message: str, action):
+    if message:
+        _say(message)
+    start = time.perf_counter()
+    result = action()
+    return result, time.perf_counter() - start
+
+
+def _compile(spec, seed: int | None = None):
+    trainer, seconds = _timed("compiling the training step (forward, backward and "
+                              f"{type(spec.optimizer).__name__} update in one kernel)...",
+                              lambda: spec.compile(seed=seed))
+    _say(f"  compiled in {seconds:.1f} s (cached on disk for next time)")
+    return trainer
+
+
+def _dataset(spec, name: str | None):
+    from .train import DATASETS, load_dataset
+
+    name = name or spec.training.get("data")
+    if name is None:
+        raise UsageError(f"no data: pass --data NAME ({', '.join(DATASETS)}) or set training.data in {spec.source}")
+    if name not in DATASETS:
+        raise UsageError(f"unknown data set {name!r}; built-in data sets: {', '.join(DATASETS)}")
+    return load_dataset(name)
+
+
+def _train(spec, data, args) -> tuple:
+    """Compile, fit on the training part of ``data`` and evaluate on its test part."""
+    X, Y = spec.data_arrays(data, data.X_train, data.y_train)
+    X_test, Y_test = spec.data_arrays(data, data.X_test, data.y_test)
+    trainer = _compile(spec, args.seed)
+    if args.lr is not None:
+        trainer.step.lr = args.lr
+    overrides = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size)) if v is not None}
+    _say(f"training {spec.name!r} on {data.name!r}: {len(X)} training and {len(X_test)} test examples")
+    history, seconds = _timed("", lambda: spec.fit(trainer, X, Y, progress=args.progress, **overrides))
+    _say(f"{history.stop_reason} in {seconds:.2f} s; kept the parameters of epoch {history.best_epoch}")
+    results = trainer.evaluate(X_test, Y_test)
+    _say("test: " + "  ".join(f"{k} {v:.4f}" for k, v in results.items()))
+    if args.plot:
+        _say(f"loss curves written to {history.plot(args.plot)}")
+    return trainer, results
+
+
+def cmd_compile(args) -> int:
+    from .spec import load_spec
+    from .train.export import export_kernels
+
+    spec = load_spec(args.spec)
+    output = Path(args.output)
+    if output.suffix != ".py" or not output.stem.isidentifier():
+        raise UsageError(f"-o {output}: expected a .py file whose name is a Python identifier (e.g. kernels.py)")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    trainer = _compile(spec, args.seed)
+    files = export_kernels(trainer, output)
+    _say(f"wrote {files[0]} (import it: from {files[0].stem} import train_step, predict) with "
+         + ", ".join(str(f) for f in files[1:]))
+    return 0
+
+
+def cmd_grad(args) -> int:
+    import symdiff as sd
+
+    from .spec import load_spec
+
+    spec = load_spec(args.spec)
+    params = spec.model.parameters
+    chosen = args.param or list(params)
+    unknown = [p for p in chosen if p not in params]
+    if unknown:
+        raise UsageError(f"unknown parameter {unknown[0]!r}; the parameters of {spec.name!r} are: {', '.join(params)}")
+    loss = spec.loss(training=args.training)
+    grads = sd.grad(loss, [params[p] for p in chosen])
+    labelled = {f"∂L/∂{p}": g for p, g in zip(chosen, grads)}
+    print(sd.latex(labelled) if args.latex else sd.formula(labelled))
+    return 0
+
+
+def cmd_train(args) -> int:
+    from .spec import load_spec
+
+    spec = load_spec(args.spec)
+    data = _dataset(spec, args.data)
+    _train(spec, data, args)
+    return 0
+
+
+def cmd_demo(args) -> int:
+    import symdiff as sd
+
+    from .spec import load_spec
+
+    start = time.perf_counter()
+    spec = load_spec(DEMO_SPEC)
+    data = _dataset(spec, "digits")
+    _say("symdiff demo: a digits classifier (8x8 images, 10 classes), 64 -> 64 tanh -> dropout -> 10 softmax")
+    trainer, results = _train(spec, data, args)
+    _say(f"test accuracy: {100 * results['accuracy']:.1f}%")
+    bias = spec.model.parameters["digits_dense2_b"]
+    _say("\nthe derived gradient of the loss with respect to the output bias:")
+    _say(sd.formula({"∂L/∂b2": sd.grad(spec.loss(), bias)}))
+    path = sd.export(trainer.step.fn, args.output)
+    _say(f"\nthe generated training-step kernel (forward + backward + Adam) is in {path.resolve()}")
+    _say(f"done in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def _common_training_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--epochs", type=_positive_int, help="number of epochs (default: the spec's training.epochs)")
+    parser.add_argument("--batch-size", type=_positive_int,
+                        help="mini-batch size (default: the spec's training.batch_size)")
+    parser.add_argument("--lr", type=_positive_float, help="starting learning rate (default: the spec's optimizer.lr)")
+    parser.add_argument("--seed", type=int, help="seed for parameters, split, batches and dropout")
+    parser.add_argument("--plot", metavar="PNG", help="save the loss curves to this PNG file (needs matplotlib)")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="show a progress bar (default: when stderr is a terminal)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``symdiff`` command."""
+    from .train import DATASETS
+
+    parser = argparse.ArgumentParser(prog="symdiff", description="Symbolic differentiation compiled to Numba "
+                                     "kernels: compile, inspect and train models described by spec files.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    compile_cmd = commands.add_parser("compile", help="export a spec's train step and predict kernels",
+                                      description="Compile a spec's training step and predict function and "
+                                      "write them as standalone modules (numpy + numba).")
+    compile_cmd.add_argument("spec", help="spec file (.toml or .json)")
+    compile_cmd.add_argument("-o", "--output", default="kernels.py",
+                             help="front module to write; the kernels go next to it (default: %(default)s)")
+    compile_cmd.add_argument("--seed", type=int, help="seed of the starting values saved next to the kernels")
+    compile_cmd.set_defaults(run=cmd_compile)
+
+    grad_cmd = commands.add_parser("grad", help="print the derived gradient formulas",
+                                   description="Print the gradient of the spec's loss with respect to its parameters.")
+    grad_cmd.add_argument("spec", help="spec file (.toml or .json)")
+    grad_cmd.add_argument("--param", action="append", metavar="NAME", help="only this parameter (repeatable)")
+    grad_cmd.add_argument("--latex", action="store_true", help="print LaTeX instead of Unicode maths")
+    grad_cmd.add_argument("--training", action="store_true", help="differentiate the training graph (with dropout)")
+    grad_cmd.set_defaults(run=cmd_grad)
+
+    train_cmd = commands.add_parser("train", help="train a spec on a built-in data set",
+                                    description="Train a spec on a built-in data set and report test metrics.")
+    train_cmd.add_argument("spec", help="spec file (.toml or .json)")
+    train_cmd.add_argument("--data", help=f"built-in data set: {', '.join(DATASETS)} (default: the spec's "
+                           "training.data)")
+    _common_training_options(train_cmd)
+    train_cmd.set_defaults(run=cmd_train)
+
+    demo_cmd = commands.add_parser("demo", help="train a digits classifier end to end",
+                                   description="Train a digits classifier on the built-in digits data, print its "
+                                   "test accuracy and a derived gradient formula, and export its kernel.")
+    demo_cmd.add_argument("-o", "--output", default="symdiff_demo_train_step.py",
+                          help="where to write the generated training-step source (default: %(default)s)")
+    _common_training_options(demo_cmd)
+    demo_cmd.set_defaults(run=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``symdiff`` command; returns the exit code."""
+    from .spec import SpecError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except (SpecError, UsageError) as exc:
+        print(f"symdiff {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except (RuntimeError, ValueError, OSError) as exc:
+        print(f"symdiff {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

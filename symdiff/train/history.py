@@ -1,0 +1,103 @@
+"""What a training run records: per-epoch values, why it stopped, and loss curves as a PNG."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass
+class History:
+    """Per-epoch records: ``history["loss"]``, ``history["val_loss"]``, ``history["val_accuracy"]``, ``["lr"]``...
+
+    ``best_epoch`` is the epoch (1-based) whose parameters were kept; ``stop_reason`` says why training ended.
+    """
+
+    values: dict[str, list[float]] = field(default_factory=dict)
+    best_epoch: int = 0
+    stop_reason: str = ""
+
+    def record(self, **values: float) -> None:
+        """Append one epoch's values."""
+        for key, value in values.items():
+            self.values.setdefault(key, []).append(float(value))
+
+    def __getitem__(self, key: str) -> list[float]:
+        if key not in self.values:
+            raise KeyError(f"history has no {key!r}; it has {sorted(self.values)}")
+        return self.values[key]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.values
+
+    @property
+    def epochs(self) -> int:
+        """Number of epochs run."""
+        return len(self.values.get("loss", ()))
+
+    def last(self) -> dict[str, float]:
+        """The final epoch's values."""
+        return {key: values[-1] for key, values in self.values.items()}
+
+    def plot(self, path: str | Path) -> Path:
+        """Save loss curves (and metric curves, if any) as a PNG; needs matplotlib (``pip install matplotlib``)."""
+        try:
+            from matplotlib.backends.backend_agg import FigureCanvasAgg
+            from matplotlib.figure import Figure
+        except ImportError:
+            raise RuntimeError("plotting needs matplotlib: pip install matplotlib (or symdiff[plot])") from None
+        metrics = [k for k in self.values if k not in ("loss", "val_loss", "lr", "seconds")]
+        figure = Figure(figsize=(10 if metrics else 6, 4))
+        FigureCanvasAgg(figure)  # attaches the non-interactive canvas; pyplot's global state stays untouched
+        axes = figure.subplots(1, 2 if metrics else 1, squeeze=False)[0]
+        epochs = np.arange(1, self.epochs + 1)
+        for key in ("loss", "val_loss"):
+            if key in self.values:
+                axes[0].plot(epochs, self.values[key], label=key)
+        if self.best_epoch:
+            axes[0].axvline(self.best_epoch, color="gray", linestyle=":", label=f"kept (epoch {self.best_epoch})")
+        axes[0].set(xlabel="epoch", ylabel="loss", title="loss", yscale="log" if _positive(self.values) else "linear")
+        axes[0].legend()
+        if metrics:
+            for key in metrics:
+                axes[1].plot(epochs, self.values[key], label=key)
+            axes[1].set(xlabel="epoch", title="metrics")
+            axes[1].legend()
+        figure.tight_layout()
+        target = Path(path)
+        figure.savefig(target, format="png", dpi=100)
+        return target
+
+
+def _positive(values: dict[str, list[float]]) -> bool:
+    losses = values.get("loss", []) + values.get("val_loss", [])
+    return bool(losses) and min(losses) > 0 and np.all(np.isfinite(losses))
+
+
+@dataclass
+class Monitor:
+    """Learning-rate halving and early stopping from one loss per epoch (validation loss, else training loss).
+
+    ``update(loss)`` returns ``(improved, halve, stop)``: the loss beat the best so far; it rose since the
+    previous epoch (halve the learning rate, when ``halve_lr``); ``patience`` epochs passed without a new
+    best (stop; ``patience=0`` never stops).
+    """
+
+    patience: int = 0
+    halve_lr: bool = True
+    best: float = np.inf
+    best_epoch: int = 0
+    previous: float = np.inf
+    epoch: int = 0
+
+    def update(self, loss: float) -> tuple[bool, bool, bool]:
+        self.epoch += 1
+        improved = loss < self.best
+        if improved:
+            self.best, self.best_epoch = loss, self.epoch
+        halve = self.halve_lr and loss > self.previous
+        self.previous = loss
+        stop = self.patience > 0 and self.epoch - self.best_epoch >= self.patience
+        return improved, halve, stop

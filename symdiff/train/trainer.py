@@ -1,0 +1,197 @@
+"""The training loop: a compiled step over reshuffled mini-batches, validation, learning-rate halving,
+early stopping, input standardization and a per-epoch history.
+
+Only the per-batch step is compiled (forward, backward and update in one kernel). Whole-set passes
+(validation once per epoch, ``evaluate``, ``predict``) run through the NumPy reference evaluator, which
+costs no compile; ``compile_predict`` makes a kernel for deployment.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..compile import CompiledFunction
+from ..compile import compile as compile_graph
+from ..evaluate import evaluate
+from ..ir import Node
+from ..nn import Module, check_labels
+from .history import History, Monitor
+from .metrics import METRICS, check_metrics, default_metrics
+from .optimizers import Optimizer
+from .progress import Progress
+
+LossFunction = Callable[[Node, Node], Node]
+
+
+class Trainer:
+    """Trains ``model`` on ``loss(model(x), y) (+ regularizer)`` with ``optimizer``; calling it predicts.
+
+    ``x`` and ``y`` are the input and target tensors (batch axis first, a named dim such as ``"batch"``);
+    integer ``y`` are class labels. ``regularizer`` is a graph added to the loss (e.g. ``nn.l2(model, 1e-4)``).
+    ``metrics`` are names from :data:`METRICS` (default: accuracy for labels, mse otherwise). ``seed``
+    fixes the starting parameters (unless ``values`` are given), the validation split, the batch order
+    and the dropout masks. Creating a trainer compiles its training step.
+    """
+
+    def __init__(self, model: Module, x: Node, y: Node, loss: LossFunction, optimizer: Optimizer, *,
+                 regularizer: Node | None = None, metrics: Sequence[str] | None = None, seed: int = 0,
+                 values: Mapping[str, np.ndarray] | None = None, name: str = "train_step",
+                 **compile_options: bool) -> None:
+        self.model, self.x, self.y, self.optimizer, self.seed = model, x, y, optimizer, int(seed)
+        self.labels = y.dtype in ("int32", "int64")
+        self.metrics = check_metrics(metrics if metrics is not None else default_metrics(self.labels))
+        self.outputs = model(x)
+        penalty = (lambda value: value) if regularizer is None else (lambda value: value + regularizer)
+        self.train_loss = penalty(loss(model(x, training=True), y))
+        self.eval_loss = penalty(loss(self.outputs, y))
+        self.step = optimizer.compile_step([x, y], self.train_loss, model, values=values, seed=self.seed, name=name,
+                                           **compile_options)
+        self.mean: np.ndarray | None = None
+        self.scale: np.ndarray | None = None
+        self.history = History()
+
+    @property
+    def params(self) -> dict[str, np.ndarray]:
+        """The live parameter arrays by name."""
+        return self.step.params
+
+    # -- data -------------------------------------------------------------------------------------------
+
+    def _inputs(self, X: Any) -> np.ndarray:
+        X = np.asarray(X, dtype=self.x.dtype)
+        if X.ndim != self.x.ndim or any(isinstance(d, int) and d != g for d, g in zip(self.x.shape, X.shape)):
+            raise ValueError(f"inputs: expected an array of shape {self.x.shape} for {self.x.name!r}, "
+                             f"got shape {X.shape}")
+        if self.mean is not None:
+            X = (X - self.mean) / self.scale
+        return np.ascontiguousarray(X)
+
+    def _targets(self, Y: Any, rows: int) -> np.ndarray:
+        if self.labels:
+            Y = check_labels(Y, self.outputs.shape[-1], "targets")
+        Y = np.ascontiguousarray(np.asarray(Y, dtype=self.y.dtype))
+        if Y.ndim != self.y.ndim or len(Y) != rows or Y.shape[1:] != tuple(self.y.shape[1:]):
+            raise ValueError(f"targets: expected {rows} rows of shape {self.y.shape[1:]} for {self.y.name!r} "
+                             f"(tensor shape {self.y.shape}), got shape {Y.shape}")
+        return Y
+
+    def fit_standardization(self, X: Any) -> None:
+        """Standardize future inputs with the column means and deviations of ``X`` (constant columns: scale 1)."""
+        X = np.asarray(X, dtype=np.float64)
+        scale = X.std(axis=0)
+        self.mean, self.scale = X.mean(axis=0), np.where(scale > 0, scale, 1.0)
+
+    # -- inference ------------------------------------------------------------------------------------
+
+    def _feed(self, X: Any, Y: Any | None = None) -> dict:
+        feed = dict(self.params) | {self.x: self._inputs(X)}
+        if Y is not None:
+            feed[self.y] = self._targets(Y, len(feed[self.x]))
+        return feed
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Model outputs (inference mode: no dropout) for inputs ``X``, standardized as in training."""
+        return evaluate(self.outputs, self._feed(X))
+
+    __call__ = predict
+
+    def evaluate(self, X: Any, Y: Any) -> dict[str, float]:
+        """``{"loss": ..., <metric>: ...}`` on ``X, Y`` in inference mode."""
+        feed = self._feed(X, Y)
+        loss, outputs = evaluate([self.eval_loss, self.outputs], feed)
+        return {"loss": float(loss)} | {m: METRICS[m](outputs, feed[self.y]) for m in self.metrics}
+
+    def compile_predict(self, name: str = "predict", **compile_options: bool) -> CompiledFunction:
+        """A kernel ``predict(x, *parameters) -> outputs`` (inputs already standardized by the caller)."""
+        params = list(self.model.parameters.values())
+        return compile_graph([self.x, *params], self.outputs, name=name, **compile_options)
+
+    # -- training -------------------------------------------------------------------------------------
+
+    def fit(self, X: Any, Y: Any, *, epochs: int = 10, batch_size: int = 32, validation_split: float = 0.0,
+            validation_data: tuple[Any, Any] | None = None, patience: int = 0, halve_lr: bool = True,
+            standardize: bool = True, restore_best: bool = True, progress: bool | None = None,
+            plot: str | Path | None = None) -> History:
+        """Train for up to ``epochs`` passes over ``X, Y`` in mini-batches of ``batch_size`` (reshuffled each
+        epoch; the last batch may be smaller) and return the :class:`History`.
+
+        ``validation_split`` holds out that fraction of the rows (or pass ``validation_data``). The learning
+        rate halves whenever the monitored loss (validation, else training) rises; training stops after
+        ``patience`` epochs without a new best (0: never) and keeps the best parameters (``restore_best``).
+        ``standardize`` scales inputs with training-set statistics. ``progress`` shows a bar (default: when
+        stderr is a terminal); ``plot`` saves the loss curves as a PNG.
+        """
+        _check_int("epochs", epochs, 1)
+        _check_int("batch_size", batch_size, 1)
+        _check_int("patience", patience, 0)
+        if not 0.0 <= validation_split < 1.0:
+            raise ValueError(f"validation_split must be in [0, 1), got {validation_split!r}")
+        rng = np.random.default_rng([self.seed, 1])
+        X_raw = np.asarray(X)
+        Y_raw = np.asarray(Y)
+        if len(X_raw) != len(Y_raw):
+            raise ValueError(f"X has {len(X_raw)} rows but Y has {len(Y_raw)}")
+        if validation_data is None and validation_split > 0:
+            order = rng.permutation(len(X_raw))
+            n_val = max(1, int(round(validation_split * len(X_raw))))
+            validation_data = (X_raw[order[:n_val]], Y_raw[order[:n_val]])
+            X_raw, Y_raw = X_raw[order[n_val:]], Y_raw[order[n_val:]]
+        self.mean = self.scale = None
+        if standardize:
+            self.fit_standardization(self._inputs(X_raw))
+        X_train = self._inputs(X_raw)
+        Y_train = self._targets(Y_raw, len(X_train))
+        self.history = history = History()
+        monitor = Monitor(patience=patience, halve_lr=halve_lr)
+        best = {k: v.copy() for k, v in self.params.items()}
+        bar = Progress(epochs, progress)
+        start = time.perf_counter()
+        for epoch in range(1, epochs + 1):
+            train_loss = self._epoch(X_train, Y_train, batch_size, rng)
+            record = {"loss": train_loss}
+            if validation_data is not None:
+                record |= {f"val_{k}": v for k, v in self.evaluate(*validation_data).items()}
+            record |= {"lr": self.step.lr, "seconds": time.perf_counter() - start}
+            history.record(**record)
+            bar.update(epoch, {k: v for k, v in record.items() if k != "seconds"})
+            watched = record.get("val_loss", train_loss)
+            if not np.isfinite(watched):
+                history.stop_reason = (f"the loss became {watched} at epoch {epoch}; try a smaller learning rate "
+                                       f"(it was {self.step.lr:g})")
+                break
+            improved, halve, stop = monitor.update(watched)
+            if improved:
+                best = {k: v.copy() for k, v in self.params.items()}
+            if halve:
+                self.step.lr *= 0.5
+            if stop:
+                history.stop_reason = f"early stop: no improvement for {patience} epochs"
+                break
+        else:
+            history.stop_reason = f"finished {epochs} epochs"
+        history.best_epoch = monitor.best_epoch
+        if restore_best and monitor.best_epoch != history.epochs:
+            self.step.set_params(best)
+        bar.close(history.stop_reason if history.epochs < epochs else "")
+        if plot is not None:
+            history.plot(plot)
+        return history
+
+    def _epoch(self, X: np.ndarray, Y: np.ndarray, batch_size: int, rng: np.random.Generator) -> float:
+        """One pass in a fresh random order; the mean training loss over the examples."""
+        order = rng.permutation(len(X))
+        total = 0.0
+        for begin in range(0, len(X), batch_size):
+            rows = order[begin:begin + batch_size]
+            total += float(self.step(X[rows], Y[rows])) * len(rows)
+        return total / len(X)
+
+
+def _check_int(name: str, value: Any, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")

@@ -1,0 +1,147 @@
+"""Spec files: dict -> TOML/JSON -> load gives the same model; custom activations; bad specs give errors
+naming the file, the key path and what was expected. No kernels are compiled here."""
+
+import copy
+import json
+
+import numpy as np
+import pytest
+
+import symdiff as sd
+from symdiff.spec import SpecError, dump_spec, load_spec
+from symdiff.train import SGD, Adam, load_dataset
+
+SPEC = {
+    "name": "roundtrip",
+    "inputs": 4,
+    "activations": {"swish_rt": "x*sigmoid(x)"},
+    "layers": [
+        {"type": "dense", "units": 6, "activation": "swish_rt"},
+        {"type": "dropout", "rate": 0.25},
+        {"type": "dense", "units": 5, "activation": "x*tanh(x)", "init": "he_normal"},
+        {"type": "prelu"},
+        {"type": "maxout", "units": 4, "pieces": 2, "inputs": 5},
+        {"type": "rbf", "centers": 3, "units": 3},
+    ],
+    "loss": "multiclass_hinge",
+    "regularizer": {"type": "elastic_net", "l1_scale": 1e-4, "l2_scale": 1e-3},
+    "optimizer": {"type": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": True},
+    "training": {"epochs": 3, "batch_size": 8, "data": "classification", "metrics": ["accuracy"]},
+}
+
+
+@pytest.mark.parametrize("suffix", [".toml", ".json"])
+def test_round_trip_gives_the_same_model(tmp_path, suffix):
+    first = load_spec(SPEC)
+    path = dump_spec(SPEC, tmp_path / f"model{suffix}")
+    again = load_spec(path)
+    assert again.source == str(path)
+    assert again.loss(training=True) is first.loss(training=True)  # interned graphs: the very same nodes
+    assert again.loss() is first.loss()
+    assert list(again.model.parameters) == list(first.model.parameters)
+    assert repr(again.optimizer) == repr(first.optimizer) and isinstance(again.optimizer, SGD)
+    assert again.training == first.training and again.settings == first.settings
+    # The normalized settings (defaults filled in) also round-trip.
+    assert load_spec(dump_spec(first, tmp_path / f"full{suffix}")).settings == first.settings
+
+
+def test_spec_builds_the_described_model():
+    spec = load_spec(SPEC)
+    assert spec.outputs == 3 and spec.y.dtype == "int64" and spec.x.shape == ("batch", 4)
+    assert list(spec.model.parameters)[:2] == ["roundtrip_dense1_W", "roundtrip_dense1_b"]
+    assert spec.settings["loss"] == {"type": "multiclass_hinge", "margin": 1.0}
+    assert spec.training["validation_split"] == 0.1 and spec.training["patience"] == 0
+    # The custom activations are real ops: the gradient graph evaluates.
+    values = spec.model.init(0)
+    feed = values | {"x": np.ones((2, 4)), "y": np.array([0, 2])}
+    grads = sd.evaluate(sd.grad(spec.loss(), list(spec.model.parameters.values())), feed)
+    assert all(np.all(np.isfinite(g)) for g in grads)
+    assert isinstance(load_spec({"inputs": 2, "layers": [{"type": "dense", "units": 2}],
+                                 "loss": "softmax_cross_entropy"}).optimizer, Adam)
+
+
+def test_data_is_shaped_for_the_loss():
+    data = load_dataset("xor")
+    bce = load_spec({"name": "bce", "inputs": 2, "layers": [{"type": "dense", "units": 1}],
+                     "loss": "binary_cross_entropy"})
+    X, Y = bce.data_arrays(data, data.X_train, data.y_train)
+    assert Y.shape == (4, 1) and Y.dtype == np.float64
+    onehot = load_spec({"name": "sq", "inputs": 2, "layers": [{"type": "dense", "units": 2}], "loss": "squared_error"})
+    assert onehot.data_arrays(data, data.X_train, data.y_train)[1].tolist()[1] == [0.0, 1.0]
+    with pytest.raises(SpecError, match=r"<dict>: inputs: the data set 'digits' has 64 features.*spec says 2"):
+        bce.data_arrays(load_dataset("digits"), np.zeros((1, 64)), np.zeros(1))
+    values = load_dataset("regression", n=10, features=4)
+    with pytest.raises(SpecError, match="layers: the data set 'regression' has 1 real-valued targets; the model gives 3"):
+        load_spec(SPEC).data_arrays(values, values.X_train, values.y_train)
+
+
+def _bad(**changes):
+    spec = copy.deepcopy(SPEC)
+    for path, value in changes.items():
+        *parents, last = path.split("__")
+        target = spec
+        for key in parents:
+            target = target[int(key)] if isinstance(target, list) else target[key]
+        if value is KeyError:
+            del target[int(last) if isinstance(target, list) else last]
+        elif isinstance(target, list):
+            target[int(last)] = value
+        else:
+            target[last] = value
+    return spec
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"layers__2__units": "ten"}, "layers[2].units: expected a positive integer, got 'ten' (str)"),
+    ({"layers__2__units": 0}, "layers[2].units: expected a positive integer, got 0 (int)"),
+    ({"layers__0__unitz": 3}, "layers[0].unitz: unknown key (did you mean 'units'?)"),
+    ({"layers__1__type": "conv2d"}, "layers[1].type: expected one of 'dense', 'dropout'"),
+    ({"layers__1__rate": KeyError}, "layers[1].rate: missing required key (a number in [0, 1))"),
+    ({"layers__4__inputs": 6}, "layers[4].inputs: expected 5 (the output width of layers[3]), got 6"),
+    ({"layers__0__activation": "swishh"}, "layers[0].activation: unknown activation 'swishh'"),
+    ({"layers__0__activation": "x*frobnicate(x)"}, "layers[0].activation: bad activation expression"),
+    ({"layers__2__init": "uniformish"}, "layers[2].init: expected an initializer name"),
+    ({"inputs": KeyError}, "inputs: missing required key (a positive integer)"),
+    ({"inputs": 2.5}, "inputs: expected a positive integer, got 2.5 (float)"),
+    ({"layers": []}, "layers: expected a non-empty list of tables"),
+    ({"lossfn": "x"}, "lossfn: unknown key (did you mean 'loss'?)"),
+    ({"loss": "hinge"}, "loss.type: expected one of 'softmax_cross_entropy'"),
+    ({"loss": {"type": "multiclass_hinge", "margin": -1}}, "loss.margin: expected a number > 0, got -1 (int)"),
+    ({"layers__5__units": 1, "name": "one_output"}, "loss: multiclass_hinge needs at least 2 outputs (one per class); the last layer gives 1"),
+    ({"optimizer__momentum": 1.5}, "optimizer.momentum: SGD: momentum must be in [0.0, 1.0), got 1.5"),
+    ({"optimizer__nesterov": "yes"}, "optimizer.nesterov: expected true or false, got 'yes' (str)"),
+    ({"optimizer__type": "adamw"}, "optimizer.type: expected one of 'sgd', 'adagrad', 'rmsprop', 'adam'"),
+    ({"regularizer": {"type": "l2"}}, "regularizer.scale: missing required key (a number >= 0)"),
+    ({"training__epochs": -3}, "training.epochs: expected a positive integer, got -3 (int)"),
+    ({"training__data": "mnist"}, "training.data: expected one of 'xor', 'line'"),
+    ({"training__metrics": ["f1"]}, "training.metrics: expected a list of names among 'accuracy', 'mse', 'mae'"),
+    ({"activations": {"swish_rt": 3}}, "activations.swish_rt: expected a string, got 3 (int)"),
+    ({"activations": {"relu": "x*x"}}, "activations.relu: "),
+])
+def test_bad_specs_name_the_file_key_and_expectation(tmp_path, changes, message):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(_bad(**changes)))
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    assert str(info.value).startswith(f"{path}: {message}"), str(info.value)
+
+
+def test_unreadable_specs(tmp_path):
+    broken = tmp_path / "broken.toml"
+    broken.write_text("inputs = \n")
+    with pytest.raises(SpecError, match=r"broken.toml: invalid TOML: .*line 1"):
+        load_spec(broken)
+    with pytest.raises(SpecError, match=r"missing.toml: cannot read the file: No such file"):
+        load_spec(tmp_path / "missing.toml")
+    with pytest.raises(SpecError, match=r"model.yaml: unknown spec format '.yaml'"):
+        load_spec(tmp_path / "model.yaml")
+    (tmp_path / "list.json").write_text("[1, 2]")
+    with pytest.raises(SpecError, match="list.json: expected a table at the top level, got list"):
+        load_spec(tmp_path / "list.json")
+
+
+def test_regression_metrics_need_real_targets():
+    spec = {"name": "reg", "inputs": 1, "layers": [{"type": "dense", "units": 1}], "loss": "squared_error"}
+    assert load_spec(spec).metrics == ["mse"] and load_spec(spec).y.shape == ("batch", 1)
+    with pytest.raises(SpecError, match="training.metrics: accuracy needs class labels"):
+        load_spec(spec | {"training": {"metrics": ["accuracy"]}})
