@@ -1,0 +1,80 @@
+"""Compile time of symdiff kernels: cold (empty cache, new process) and warm (new process, cache filled),
+for the MLP training step and for graphs of growing size.
+
+Each measurement runs in a fresh interpreter so that Numba's per-process warm-up is included, as a
+user sees it. Run from the repository root:
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/compile_time.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Runs in the child: builds a graph, compiles it, calls it once; prints timings as JSON.
+_CHILD = r"""
+import json, sys, time
+start = time.perf_counter()
+import numpy as np
+import symdiff as sd
+sys.path.insert(0, {root!r})
+from tests.mlp import mlp_graph, mlp_values, sgd_step
+kind, size = {kind!r}, {size!r}
+imported = time.perf_counter()
+if kind == "mlp":
+    inputs, loss = mlp_graph(784, 256, 10)
+    outputs, updates = sgd_step(inputs, loss)
+    values = mlp_values(128, 784, 256, 10)
+else:  # a chain of `size` stages, each an elementwise group feeding a reduction
+    x = sd.tensor("x", ("n", 8))
+    inputs, acc, outputs, updates = [x], x, [], {{}}
+    for k in range(size):
+        acc = sd.tanh(acc * 0.5 + k) - sd.mean(acc, axis=1, keepdims=True)
+        outputs.append(sd.sum(acc * acc))
+    values = [np.linspace(-1, 1, 64).reshape(8, 8)]
+built = time.perf_counter()
+cpu = time.process_time()
+fn = sd.compile(inputs, outputs, updates)
+compiled = time.perf_counter()
+fn(*values)
+done = time.perf_counter()
+print(json.dumps({{"import": imported - start, "build": built - imported, "compile": compiled - built,
+                  "compile_cpu": time.process_time() - cpu, "first_call": done - compiled, "total": done - start,
+                  "nodes": sd.count_nodes(list(outputs) + list(updates.values())),
+                  "lines": fn.source.count(chr(10))}}))
+"""
+
+
+def run(kind: str, size: int, cache: str) -> dict:
+    env = dict(os.environ, SYMDIFF_CACHE_DIR=cache)
+    out = subprocess.run([sys.executable, "-c", _CHILD.format(root=str(ROOT), kind=kind, size=size)],
+                         env=env, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[5, 10, 20, 40, 80], help="chain lengths")
+    args = parser.parse_args()
+    rows = [("mlp", 0)] + [("chain", n) for n in args.sizes]
+    print(f"{'graph':>12} {'nodes':>6} {'lines':>6} {'cold s':>8} {'cold cpu s':>10} {'warm s':>8}")
+    for kind, size in rows:
+        with tempfile.TemporaryDirectory() as cache:
+            cold = run(kind, size, cache)
+            warm = run(kind, size, cache)
+        label = "MLP step" if kind == "mlp" else f"chain {size}"
+        print(f"{label:>12} {cold['nodes']:>6} {cold['lines']:>6} {cold['total']:>8.2f} {cold['compile_cpu']:>10.2f} "
+              f"{warm['total']:>8.2f}")
+    print("cold: build + compile + first call in a new process with an empty cache (includes imports);")
+    print("warm: the same in a new process with the cache filled. Times include Python/NumPy/Numba imports.")
+
+
+if __name__ == "__main__":
+    main()
