@@ -211,6 +211,7 @@ PEERS: dict[str, Callable[[dict[str, np.ndarray], float], TrainingStep]] = {
 }
 # One column of the benchmark table per entry: (problem, lr) -> zero-argument step.
 COLUMNS: dict[str, Callable[[dict[str, np.ndarray], float], Callable[[], object]]] = {
+    "symdiff": lambda problem, lr: __import__("mlp_symdiff").make_symdiff_step(problem, lr),
     **PEERS,
     "BLAS bound": lambda problem, lr: blas_bound_step(problem),
 }

@@ -31,11 +31,13 @@ class ArrayRef:
         return " + ".join(terms) or "0"
 
     def element(self, index: list[str | None]) -> str:
-        return f"{self.buffer}[{self.offset_at(index)}]"
+        # _ix (numba.uintp, module prelude): an unsigned index skips Numba's negative-index wraparound
+        # branch, which otherwise stops LLVM from vectorizing the loop.
+        return f"{self.buffer}[_ix({self.offset_at(index)})]"
 
     def flat(self, position: str) -> str:
         """Element number ``position`` in C order (contiguous refs only)."""
-        return f"{self.buffer}[{position if self.offset == '0' else f'{self.offset} + {position}'}]"
+        return f"{self.buffer}[_ix({position if self.offset == '0' else f'{self.offset} + {position}'})]"
 
     @property
     def contiguous(self) -> bool:

@@ -23,7 +23,7 @@ PART_BUDGET = 400
 _HERE = Path(__file__).parent
 _MATH_NAMES = ("exp", "log", "tanh", "sigmoid", "softplus", "log1p", "expm1")
 #: Module-level names of generated code (the prelude's and fastmath.py's): inputs may not shadow them.
-RESERVED = frozenset({"sqrt", "sin", "cos", "sign", "maximum", "minimum", "gemm", "SMALL_MATMUL", "llvmlite",
+RESERVED = frozenset({"sqrt", "sin", "cos", "sign", "maximum", "minimum", "gemm", "SMALL_MATMUL", "llvmlite", "_ix",
                       "get_cython_function_address", *_MATH_NAMES}) | {
     n for n in dir(fastmath) if not n.startswith("__")}
 
@@ -32,6 +32,7 @@ SMALL_MATMUL = 4096
 
 _HELPERS = f'''
 SMALL_MATMUL = {SMALL_MATMUL}
+_ix = numba.uintp  # unsigned array indices: no wraparound branch, so loops vectorize
 
 @numba.njit(inline="always")
 def maximum(a, b):

@@ -17,6 +17,9 @@ from symdiff.ops import OPS
 CHEAP = frozenset({"cast", "broadcast_to", "stop_gradient", "negative"})
 #: Ops that turn an array into a view of it (no loop, no copy).
 VIEW_OPS = frozenset({"reshape", "transpose", "slice"})
+#: Elementwise ops worth a vectorized loop of their own rather than a scalar reduction loop.
+TRANSCENDENTAL = frozenset({"exp", "log", "log1p", "expm1", "tanh", "sigmoid", "softplus", "sin", "cos", "sqrt",
+                            "power"})
 #: Reductions inline the elementwise expression they reduce.
 REDUCTIONS = frozenset({"sum", "max", "min"})
 
@@ -121,6 +124,10 @@ def _needs_array(node: Node, node_users: list[Node], rooted: set[int], arrays: d
     loops[id(node)] = (owners, space)
     if node.op in CHEAP:
         return False
+    # A reduction loop runs scalar (IEEE forbids reordering its sum), so transcendental work inside
+    # it would lose the vectorized fast functions: store it in a vectorized loop, then reduce.
+    if node.op in TRANSCENDENTAL and any(arrays[o].op in REDUCTIONS for o in owners):
+        return True
     # Shared work is stored once; work that a broadcast would repeat is stored at its own size.
     return len(owners) > 1 or space != node.shape
 

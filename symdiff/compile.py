@@ -22,14 +22,16 @@ class CompiledFunction:
     def __init__(self, module: Any, name: str, inputs: list[Node], outputs: list[Node], single: bool,
                  updates: list[tuple[Node, Node]], source: str, path: Path) -> None:
         self._entry = getattr(module, name)
-        self._single = single
+        # The generated function returns a bare value for one output; a one-element list asks for a tuple.
+        self._wrap = not single and len(outputs) == 1
         self.name, self.inputs, self.outputs, self.updates = name, inputs, outputs, updates
         self.source, self.path = source, path
         self.__doc__ = self._entry.__doc__
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        result = self._entry(*args, **kwargs)
-        return result[0] if self._single and isinstance(result, tuple) else result
+        if self._wrap:
+            return (self._entry(*args, **kwargs),)
+        return self._entry(*args, **kwargs)
 
     def __repr__(self) -> str:
         names = ", ".join(n.name for n in self.inputs)
