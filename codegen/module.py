@@ -30,8 +30,7 @@ RESERVED = frozenset({"sqrt", "sin", "cos", "sign", "maximum", "minimum", "gemm"
 #: Below this many multiply-adds a loop nest beats a BLAS call's fixed cost.
 SMALL_MATMUL = 4096
 
-_HELPERS = f'''
-SMALL_MATMUL = {SMALL_MATMUL}
+_HELPERS = '''
 _ix = numba.uintp  # unsigned array indices: no wraparound branch, so loops vectorize
 
 @numba.njit(inline="always")
@@ -47,6 +46,16 @@ def minimum(a, b):
 @numba.njit(inline="always")
 def sign(a):
     return (a > 0) - (a < 0) + a * 0
+
+
+sqrt = math.sqrt
+sin = math.sin
+cos = math.cos
+'''
+
+
+_GEMM = f'''
+SMALL_MATMUL = {SMALL_MATMUL}
 
 
 import llvmlite.binding
@@ -98,17 +107,14 @@ def gemm(a, ao, ars, acs, b, bo, brs, bcs, c, co, m, k, n):
         _dgemm(fp, fp + 1, ip, ip + 4, ip + 8, sp, pb, ip + 12, pa, ip + 16, sp + item, pc + co * item, ip + 20)
     else:
         _sgemm(fp, fp + 1, ip, ip + 4, ip + 8, sp, pb, ip + 12, pa, ip + 16, sp + item, pc + co * item, ip + 20)
-
-
-sqrt = math.sqrt
-sin = math.sin
-cos = math.cos
 '''
 
 
-def prelude(libm: bool) -> str:
+def prelude(libm: bool, gemm: bool) -> str:
     """Shared text of every module: fast transcendentals, runtime checks, helper functions."""
     text = [(_HERE / "fastmath.py").read_text(), (_HERE / "runtime.py").read_text(), _HELPERS]
+    if gemm:  # only graphs with matrix products pay for loading BLAS (SciPy's linalg import)
+        text.append(_GEMM)
     aliases = []
     for name in _MATH_NAMES:
         fast, template = fastmath.FUNCTIONS[name]
@@ -159,7 +165,7 @@ def generate(inputs: list[Node], outputs: list[Node], updates: list[tuple[Node, 
     kernel = _kernel_source(ctx, bodies, finals, memory, returned, fastmath_flag)
     sizes = workspace_sizes(ctx, memory)
     return "\n\n".join(filter(None, [
-        header + prelude(libm).rstrip(), "\n".join(constants), kernel,
+        header + prelude(libm, any(n.op == "matmul" for n in schedule.order)).rstrip(), "\n".join(constants), kernel,
         wrapper_source(ctx, name, outputs, updates, sizes),
     ])) + "\n"
 
