@@ -12,10 +12,10 @@ from symdiff.ir import Node
 
 from . import fastmath
 from .context import NUMPY_TYPE, Context
-from .emit_loops import emit_elementwise, emit_reduction
+from .emit_loops import Body, emit_elementwise, emit_reduction
 from .emit_ops import emit_copy, emit_index, emit_matmul, emit_view
 from .memory import plan_memory, workspace_lines, workspace_sizes
-from .plan import plan
+from .plan import is_inline_leaf, plan
 from .wrapper import wrapper_source
 
 #: Statements per generated function: Numba's compile time grows superlinearly with function length.
@@ -187,6 +187,10 @@ def _final_copies(ctx: Context, schedule, outputs: list[Node]):
     for k, node in enumerate(outputs):
         if ctx.is_scalar_input(node):
             returned[id(node)] = ctx.param(node)
+            continue
+        if is_inline_leaf(node):  # a one-element constant or an element count: no array behind it
+            value = Body(ctx, (), [], lines, "    ").expr(node)
+            returned[id(node)] = value if node.shape == () else f"np.full({ctx.tuple_expr(node.shape)}, {value})"
             continue
         if id(node) in schedule.output_copies:
             buffer = f"_out{k}"

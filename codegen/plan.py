@@ -8,7 +8,7 @@ index ops are sections of their own; transposes, reshapes and slices are views.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from symdiff.ir import Node, ShapeError, broadcast_shapes, toposort
 from symdiff.ops import OPS
@@ -32,7 +32,6 @@ class Section:
     kind: str
     nodes: list[Node]
     shape: tuple = ()
-    reads: set[int] = field(default_factory=set)  # ids of array nodes read
 
 
 @dataclass
@@ -148,7 +147,8 @@ def _inplace_updates(updates, arrays, users, output_ids, order) -> dict[int, Nod
         if (is_elementwise(value) and value.shape == target.shape and id(value) not in output_ids
                 and not users[id(value)] and not is_inline_leaf(value)):
             candidates[id(value)] = target
-    reads = {vid: _inline_reads(value_of(order, vid), arrays) for vid in candidates}
+    values = {id(v): v for _, v in updates}
+    reads = {vid: _inline_reads(values[vid], arrays) for vid in candidates}
     safe = {}
     for vid, target in candidates.items():
         others = [r for other, r in reads.items() if other != vid]
@@ -162,10 +162,6 @@ def _inplace_updates(updates, arrays, users, output_ids, order) -> dict[int, Nod
 def needs_copy(node: Node) -> bool:
     """A reshape of a strided view (transpose or slice) cannot be a view: it is copied in C order."""
     return node.op == "reshape" and node.inputs[0].op in ("transpose", "slice")
-
-
-def value_of(order: list[Node], node_id: int) -> Node:
-    return next(n for n in order if id(n) == node_id)
 
 
 def _inline_reads(value: Node, arrays: dict) -> set[int]:
@@ -211,7 +207,7 @@ def _sections(order: list[Node], arrays: dict, inplace: dict, fuse: bool) -> lis
                 sections.append(Section("elementwise", [node], node.shape))
         else:
             sections.append(Section(kind, [node], node.shape))
-    final = [value_of(order, vid) for vid in inplace]
+    final = [n for n in order if id(n) in inplace]
     by_shape: dict[tuple, Section] = {}
     for value in final:
         if value.shape not in by_shape:

@@ -28,6 +28,7 @@ from .printing import (
     to_dot,
     to_sympy,
 )
+from .printing.compile_sympy import compile_sympy
 from .rewrite import simplify
 from .spec import SpecError, dump_spec, load_spec
 from .train import Trainer
@@ -35,11 +36,11 @@ from .train import Trainer
 __version__ = "0.1.0"
 
 __all__ = [
-    "CompiledFunction", "DisconnectedInputError", "FeedError", "FormulaView", "GradCheckResult", "SpecError",
-    "Trainer", "dump_spec", "load_spec", "spec", "train",
-    "GradientCheckError", "GraphView", "Node", "ShapeError", "SympyConversionError", "UnsupportedSympyError",
-    "check_grad", "compile", "count_nodes", "derivative", "display", "display_graph", "dprint", "evaluate",
-    "export", "formula", "from_sympy", "grad", "hessian", "hvp", "inputs_of", "jacobian", "jvp", "latex", "nn",
-    "ops", "render", "simplify", "to_dot", "to_sympy", "toposort", "vjp",
+    "CompiledFunction", "DisconnectedInputError", "FeedError", "FormulaView", "GradCheckResult",
+    "GradientCheckError", "GraphView", "Node", "ShapeError", "SpecError", "SympyConversionError", "Trainer",
+    "UnsupportedSympyError", "check_grad", "compile", "compile_sympy", "count_nodes", "derivative", "display",
+    "display_graph", "dprint", "dump_spec", "evaluate", "export", "formula", "from_sympy", "grad", "hessian", "hvp",
+    "inputs_of", "jacobian", "jvp", "latex", "load_spec", "nn", "ops", "render", "simplify", "spec", "to_dot",
+    "to_sympy", "toposort", "train", "vjp",
 ]
 __all__ += ops.__all__

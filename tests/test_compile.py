@@ -193,16 +193,19 @@ def test_blas_path_with_transposed_and_batched_operands(dtype):
         np.testing.assert_allclose(g, w, rtol=tol, atol=tol)
 
 
-def test_scalar_updates_shared_scalars_and_concatenation():
+def test_scalar_updates_shared_scalars_concatenation_and_constant_outputs():
     # Regressions: a 0-d parameter updated in place; one scalar read by loops over unrelated shapes;
     # concatenation along axis 0 (compound index expressions must bind before strides).
     c, t = sd.tensor("c", ()), sd.tensor("t", (1,))
     a, b, x = sd.tensor("a", (4, 8)), sd.tensor("b", (8, 3)), sd.tensor("x", (3,))
     s = 1 - sd.power(0.9, sd.reshape(t, ()))
     stacked = sd.concatenate([sd.reshape(x * (i + 1.0), (1, 3)) for i in range(3)], axis=0)
-    fn = sd.compile([c, t, a, b, x], stacked, {c: c + 1.0, a: a / s, b: b / s})
+    # ... and outputs that are constants (no array behind them).
+    fn = sd.compile([c, t, a, b, x], [stacked, sd.constant(3.0), sd.constant(np.ones((1, 2)))],
+                    {c: c + 1.0, a: a / s, b: b / s})
     C, T, A, B = np.array(2.0), np.array([1.0]), np.ones((4, 8)), np.ones((8, 3))
-    out = fn(C, T, A, B, np.array([1.0, 2.0, 3.0]))
+    out, three, ones = fn(C, T, A, B, np.array([1.0, 2.0, 3.0]))
+    assert three == 3.0 and ones.shape == (1, 2) and np.all(ones == 1.0)
     np.testing.assert_array_equal(out, [[1, 2, 3], [2, 4, 6], [3, 6, 9]])
     assert float(C) == 3.0
     np.testing.assert_allclose(A, 10.0)

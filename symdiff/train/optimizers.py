@@ -159,7 +159,7 @@ class Optimizer(ABC):
             raise ValueError(f"compile_step: the loss reads inputs {unknown} that are neither data inputs "
                              f"({[n.name for n in inputs]}) nor parameters; list them in `inputs`")
         args = [*inputs, *nodes, *state, learning_rate(), *([dropout] if dropout is not None else [])]
-        fn = compile_graph(args, [loss, *outputs], updates, name=name, **compile_options)
+        fn = compile_graph(args, [loss, *outputs] if outputs else loss, updates, name=name, **compile_options)
         if values is None:
             values = nn.initial_values(nodes, seed)
         initial = self.initial_state(nodes)
