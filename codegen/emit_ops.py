@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from symdiff.ir import Node
 from symdiff.ops.random import GOLDEN, MIX1, MIX2
 
@@ -62,11 +64,7 @@ def emit_index(ctx: Context, node: Node, lines: Lines) -> set[int]:
     if node.op in ("scatter_add", "pad_slice"):
         fill(ctx, node, "0", lines)
     if node.op == "reshape":  # of a strided view: copy its elements in C order
-        (x,) = node.inputs
-        lines.append("    _p = 0")
-        idx, indent = open_loops(ctx, x.shape, lines)
-        lines += [f"{indent}{out.flat('_p')} = {ctx.read(x, x.shape, idx)}", f"{indent}_p += 1"]
-        return {id(x)}
+        return emit_copy(ctx, node.inputs[0], out.flat, lines)
     if node.op == "take_along_axis":
         x, labels = node.inputs
         axis = node.attr("axis")
@@ -114,9 +112,9 @@ def _emit_random(ctx: Context, node: Node, lines: Lines) -> set[int]:
     return seed_body.reads
 
 
-def emit_copy(ctx: Context, node: Node, target: str, lines: Lines) -> set[int]:
-    """Copy ``node``'s elements (any strides) in C order into the flat contiguous array ``target``."""
+def emit_copy(ctx: Context, node: Node, write_flat: Callable[[str], str], lines: Lines) -> set[int]:
+    """Copy ``node``'s elements (any strides) in C order; ``write_flat(p)`` names element ``p`` of the target."""
     lines.append("    _p = 0")
     idx, indent = open_loops(ctx, node.shape, lines)
-    lines += [f"{indent}{target}[_p] = {ctx.read(node, node.shape, idx)}", f"{indent}_p += 1"]
+    lines += [f"{indent}{write_flat('_p')} = {ctx.read(node, node.shape, idx)}", f"{indent}_p += 1"]
     return {id(node)}

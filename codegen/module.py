@@ -11,6 +11,7 @@ import numpy as np
 from symdiff.ir import Node
 
 from . import fastmath
+from .arrays import contiguous
 from .context import NUMPY_TYPE, Context
 from .emit_loops import Body, emit_elementwise, emit_reduction
 from .emit_ops import emit_copy, emit_index, emit_matmul, emit_view
@@ -182,7 +183,7 @@ def _final_copies(ctx: Context, schedule, outputs: list[Node]):
     lines, final_reads = [], set()
     for target, value in schedule.copied_updates:
         lines.append(f"    # update {target.name} <- {ctx.describe(value)}")
-        final_reads |= emit_copy(ctx, value, ctx.refs[id(target)].buffer, lines)
+        final_reads |= emit_copy(ctx, value, ctx.refs[id(target)].flat, lines)
     returned = {}
     for k, node in enumerate(outputs):
         if ctx.is_scalar_input(node):
@@ -196,7 +197,7 @@ def _final_copies(ctx: Context, schedule, outputs: list[Node]):
             buffer = f"_out{k}"
             lines.append(f"    {buffer} = np.empty({ctx.size_expr(node.shape)}, {NUMPY_TYPE[node.dtype]})"
                          f"  # returned copy of {ctx.describe(node)}")
-            final_reads |= emit_copy(ctx, node, buffer, lines)
+            final_reads |= emit_copy(ctx, node, contiguous(buffer, "0", ()).flat, lines)
         else:
             buffer = ctx.refs[id(node)].buffer
         returned[id(node)] = f"{buffer}[0]" if node.shape == () else f"{buffer}.reshape({ctx.tuple_expr(node.shape)})"
