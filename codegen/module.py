@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import keyword
 import re
 from pathlib import Path
@@ -22,14 +23,24 @@ from .wrapper import wrapper_source
 #: Statements per generated function: Numba's compile time grows superlinearly with function length.
 PART_BUDGET = 400
 _HERE = Path(__file__).parent
+
+
+def _top_level_names(path: Path) -> set[str]:
+    """Names a verbatim prelude file defines (read, not imported: importing blas.py binds BLAS)."""
+    names = set()
+    for statement in ast.parse(path.read_text()).body:
+        if isinstance(statement, (ast.FunctionDef, ast.ClassDef)):
+            names.add(statement.name)
+        elif isinstance(statement, (ast.Import, ast.ImportFrom)):
+            names |= {(alias.asname or alias.name).split(".")[0] for alias in statement.names}
+        elif isinstance(statement, ast.Assign):
+            names |= {n.id for target in statement.targets for n in ast.walk(target) if isinstance(n, ast.Name)}
+    return names
+
 _MATH_NAMES = ("exp", "log", "tanh", "sigmoid", "softplus", "log1p", "expm1")
 #: Module-level names of generated code (the prelude's and fastmath.py's): inputs may not shadow them.
-RESERVED = frozenset({"sqrt", "sin", "cos", "sign", "maximum", "minimum", "gemm", "SMALL_MATMUL", "llvmlite", "_ix",
-                      "get_cython_function_address", *_MATH_NAMES}) | {
-    n for n in dir(fastmath) if not n.startswith("__")}
-
-#: Below this many multiply-adds a loop nest beats a BLAS call's fixed cost.
-SMALL_MATMUL = 4096
+RESERVED = frozenset({"sqrt", "sin", "cos", "sign", "maximum", "minimum", "_ix", *_MATH_NAMES}) | {
+    n for n in dir(fastmath) if not n.startswith("__")} | _top_level_names(_HERE / "blas.py")
 
 _HELPERS = '''
 _ix = numba.uintp  # unsigned array indices: no wraparound branch, so loops vectorize
@@ -55,67 +66,11 @@ cos = math.cos
 '''
 
 
-_GEMM = f'''
-SMALL_MATMUL = {SMALL_MATMUL}
-
-
-import llvmlite.binding
-from numba.extending import get_cython_function_address
-
-# BLAS GEMM through SciPy's Cython table: one call site serves every layout (transpose flags) and
-# compiles far faster than Numba's np.dot. Bound by symbol name (not a ctypes pointer) so kernels
-# that call it stay cacheable; pointers travel as int64, which the x86-64/AArch64 ABIs pass alike.
-for _name in ("dgemm", "sgemm"):
-    llvmlite.binding.add_symbol(f"symdiff_{{_name}}", get_cython_function_address("scipy.linalg.cython_blas", _name))
-_dgemm = numba.types.ExternalFunction("symdiff_dgemm", numba.types.void(*([numba.types.int64] * 13)))
-_sgemm = numba.types.ExternalFunction("symdiff_sgemm", numba.types.void(*([numba.types.int64] * 13)))
-
-
-@numba.njit
-def gemm(a, ao, ars, acs, b, bo, brs, bcs, c, co, m, k, n):
-    """c[co:] = A @ B for matrices stored at offsets ao/bo with row/column strides (elements).
-
-    BLAS when both operands are C- or F-contiguous (a transpose is F: no copy) and the product is
-    large enough to pay for the call; a loop nest otherwise.
-    """
-    a_rows = acs == 1 and ars == k  # C-contiguous; else F-contiguous when ars == 1 and acs == m
-    b_rows = bcs == 1 and brs == n
-    blas_ok = (a_rows or ars == 1 and acs == m) and (b_rows or brs == 1 and bcs == k)
-    if m * k * n <= SMALL_MATMUL or not blas_ok:
-        for r in range(m):
-            for col in range(n):
-                c[co + r * n + col] = 0.0
-            for j in range(k):
-                x = a[ao + r * ars + j * acs]
-                for col in range(n):
-                    c[co + r * n + col] += x * b[bo + j * brs + col * bcs]
-        return
-    # Row-major C = A @ B is column-major C^T = B^T @ A^T; Fortran takes every argument by reference.
-    ints = np.empty(6, np.int32)
-    ints[0], ints[1], ints[2] = n, m, k
-    ints[3] = n if b_rows else k
-    ints[4] = k if a_rows else m
-    ints[5] = n
-    flags = np.empty(2, np.uint8)
-    flags[0] = 78 if b_rows else 84  # 'N' or 'T'
-    flags[1] = 78 if a_rows else 84
-    scalars = np.empty(2, c.dtype)
-    scalars[0], scalars[1] = 1.0, 0.0
-    item = c.itemsize
-    ip, sp, fp = np.int64(ints.ctypes.data), np.int64(scalars.ctypes.data), np.int64(flags.ctypes.data)
-    pa, pb, pc = np.int64(a.ctypes.data) + ao * item, np.int64(b.ctypes.data) + bo * item, np.int64(c.ctypes.data)
-    if item == 8:
-        _dgemm(fp, fp + 1, ip, ip + 4, ip + 8, sp, pb, ip + 12, pa, ip + 16, sp + item, pc + co * item, ip + 20)
-    else:
-        _sgemm(fp, fp + 1, ip, ip + 4, ip + 8, sp, pb, ip + 12, pa, ip + 16, sp + item, pc + co * item, ip + 20)
-'''
-
-
 def prelude(libm: bool, gemm: bool) -> str:
     """Shared text of every module: fast transcendentals, runtime checks, helper functions."""
     text = [(_HERE / "fastmath.py").read_text(), (_HERE / "runtime.py").read_text(), _HELPERS]
-    if gemm:  # only graphs with matrix products pay for loading BLAS (SciPy's linalg import)
-        text.append(_GEMM)
+    if gemm:  # only graphs with matrix products pay for binding BLAS
+        text.append((_HERE / "blas.py").read_text())
     aliases = []
     for name in _MATH_NAMES:
         fast, template = fastmath.FUNCTIONS[name]

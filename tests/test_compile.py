@@ -210,3 +210,26 @@ def test_scalar_updates_shared_scalars_concatenation_and_constant_outputs():
     assert float(C) == 3.0
     np.testing.assert_allclose(A, 10.0)
     np.testing.assert_allclose(B, 10.0)
+
+
+_BLAS_ROUTE_SCRIPT = """
+import numpy as np, symdiff as sd
+x, W = sd.tensor("x", ("batch", 30), "{dtype}"), sd.tensor("W", (30, 20), "{dtype}")
+loss = sd.sum(sd.tanh(x @ W) ** 2)
+fn = sd.compile([x, W], [loss] + sd.grad(loss, [x, W]))
+rng = np.random.default_rng(1)
+values = [rng.normal(size=(40, 30)).astype("{dtype}"), rng.normal(size=(30, 20)).astype("{dtype}")]
+got, want = fn(*values), sd.evaluate([loss] + sd.grad(loss, [x, W]), dict(zip([x, W], values)))
+print(fn.module.BLAS_ROUTE, max(float(np.max(abs(g - w) / (1 + abs(w)))) for g, w in zip(got, want)))
+"""
+
+
+@pytest.mark.parametrize("route", ["numpy-openblas", "scipy"])
+def test_blas_routes_in_fresh_processes(route, tmp_path):
+    # NumPy's bundled OpenBLAS is the default; SYMDIFF_BLAS=scipy takes the SciPy Fortran adapter that
+    # serves NumPy builds without one. Both must give the reference's numbers in float64 and float32.
+    env = dict(os.environ, SYMDIFF_CACHE_DIR=str(tmp_path), SYMDIFF_BLAS="scipy" if route == "scipy" else "")
+    for dtype, tol in (("float64", 1e-12), ("float32", 1e-4)):
+        out = subprocess.run([sys.executable, "-c", _BLAS_ROUTE_SCRIPT.format(dtype=dtype)], env=env,
+                             capture_output=True, text=True, check=True).stdout.split()
+        assert out[0] == route and float(out[1]) < tol
