@@ -24,7 +24,7 @@ class ArrayRef:
         """``offset + sum(i * stride)``; ``None``/"0" entries (broadcast dims) contribute nothing."""
         terms = [] if self.offset == "0" else [self.offset]
         for i, stride in zip(index, self.strides):
-            if i is None or i == "0":
+            if i is None or i == "0" or stride == "0":  # stride 0: one row stored for all (rows.py)
                 continue
             factor = f"({i})" if " " in i else i  # a compound index must bind before the stride
             terms.append(factor if stride == "1" else f"{factor} * {stride}")

@@ -43,7 +43,10 @@ class Context:
                     buffer, offset = self.var(node, "_a"), "0"
                 else:
                     buffer, offset = f"_ws_{node.dtype}", self.var(node, "_a")
-                self.refs[id(node)] = contiguous(buffer, offset, self.shape_expr(node.shape))
+                ref = contiguous(buffer, offset, self.shape_expr(node.shape))
+                if id(node) in plan.row_local:  # one row reused for every row
+                    ref = ArrayRef(ref.buffer, ref.offset, ref.shape, ("0",) + ref.strides[1:])
+                self.refs[id(node)] = ref
 
     def var(self, node: Node, prefix: str = "_v") -> str:
         return f"{prefix}{self.number[id(node)]}"
@@ -65,6 +68,10 @@ class Context:
 
     def size_expr(self, shape: tuple) -> str:
         return product(list(self.shape_expr(shape)))
+
+    def storage_size(self, node: Node) -> str:
+        """Elements of ``node``'s workspace storage: one row for arrays local to a row group."""
+        return self.size_expr(node.shape[1:] if id(node) in self.plan.row_local else node.shape)
 
     def tuple_expr(self, shape: tuple) -> str:
         parts = list(self.shape_expr(shape)) or ["1"]

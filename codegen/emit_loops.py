@@ -62,17 +62,25 @@ def open_loops(ctx: Context, shape: tuple, lines: Lines, indent: str = "    ", s
     """Nested ``for`` loops over ``shape``; returns the index variables and the body indent."""
     idx = []
     for k, d in enumerate(ctx.shape_expr(shape)):
+        if d == "1":  # a unit dim needs no loop: index 0
+            idx.append("0")
+            continue
         lines.append(f"{indent}for _i{start + k} in range({d}):")
         idx.append(f"_i{start + k}")
         indent += "    "
     return idx, indent
 
 
-def emit_elementwise(ctx: Context, section: Section, lines: Lines) -> set[int]:
-    """One loop nest computing every node of the section into its array (or its update target)."""
+def emit_elementwise(ctx: Context, section: Section, lines: Lines, indent: str = "    ",
+                     bound: tuple[str, ...] = ()) -> set[int]:
+    """One loop nest computing every node of the section into its array (or its update target).
+
+    ``bound``: index variables of enclosing loops already open (a row group's row index), at ``indent``.
+    """
     names = ", ".join(ctx.describe(n) for n in section.nodes)
-    lines.append(f"    # fused elementwise {section.shape}: {names}")
-    idx, indent = open_loops(ctx, section.shape, lines)
+    lines.append(f"{indent}# fused elementwise {section.shape}: {names}")
+    idx, indent = open_loops(ctx, section.shape[len(bound):], lines, indent, start=len(bound))
+    idx = [*bound, *idx]
     body = Body(ctx, section.shape, idx, lines, indent)
     results = [_root_expr(body, n) for n in section.nodes]
     for node, value in zip(section.nodes, results):
@@ -89,8 +97,12 @@ def _root_expr(body: Body, node: Node) -> str:
     return var
 
 
-def emit_reduction(ctx: Context, section: Section, lines: Lines) -> set[int]:
-    """``sum``/``max``/``min`` over axes of an inlined expression, accumulating trailing axes in a scalar."""
+def emit_reduction(ctx: Context, section: Section, lines: Lines, indent: str = "    ",
+                   bound: tuple[str, ...] = ()) -> set[int]:
+    """``sum``/``max``/``min`` over axes of an inlined expression, accumulating trailing axes in a scalar.
+
+    ``bound`` and ``indent`` as for :func:`emit_elementwise`.
+    """
     (node,) = section.nodes
     (source,) = node.inputs
     axes, keepdims = node.attr("axes"), node.attr("keepdims")
@@ -99,10 +111,11 @@ def emit_reduction(ctx: Context, section: Section, lines: Lines) -> set[int]:
     while split > 0 and split - 1 in axes:
         split -= 1
     outer_reduced = any(a < split for a in axes)
-    lines.append(f"    # {node.op} over axes {axes}: {ctx.describe(node)} of {ctx.describe(source)}")
+    lines.append(f"{indent}# {node.op} over axes {axes}: {ctx.describe(node)} of {ctx.describe(source)}")
     if outer_reduced:
         fill(ctx, node, _IDENTITY[node.op], lines)
-    idx, indent = open_loops(ctx, source.shape[:split], lines)
+    idx, indent = open_loops(ctx, source.shape[len(bound):split], lines, indent, start=len(bound))
+    idx = [*bound, *idx]
     lines.append(f"{indent}_acc = {_identity(node)}")
     inner, inner_indent = open_loops(ctx, source.shape[split:], lines, indent, start=split)
     body = Body(ctx, source.shape, idx + inner, lines, inner_indent)
@@ -127,3 +140,16 @@ def fill(ctx: Context, node: Node, value: str, lines: Lines) -> None:
     """Set every element of ``node``'s (contiguous) array to ``value``."""
     lines.append(f"    for _p in range({ctx.size_expr(node.shape)}):")
     lines.append(f"        {ctx.refs[id(node)].flat('_p')} = {value}")
+
+
+def emit_rows(ctx: Context, section: Section, lines: Lines) -> set[int]:
+    """A row group (rows.py): one loop over the rows running each member's loop nest as a pass over the row."""
+    (rows,) = ctx.shape_expr(section.shape)
+    kinds = ", ".join(f"{m.kind} {'/'.join(n.op for n in m.nodes)}" for m in section.members)
+    lines.append(f"    # row-fused passes over each of {rows} rows: {kinds}")
+    lines.append(f"    for _i0 in range({rows}):")
+    reads: set[int] = set()
+    for member in section.members:
+        emit = emit_elementwise if member.kind == "elementwise" else emit_reduction
+        reads |= emit(ctx, member, lines, "        ", ("_i0",))
+    return reads

@@ -49,7 +49,7 @@ def plan_memory(ctx: Context, defined: list[list[Node]], reads: list[set[int]], 
             if id(node) in fresh:
                 outputs.append(node)
                 continue
-            size = ctx.size_expr(node.shape)
+            size = ctx.storage_size(node)
             pool = free.get((node.dtype, size))
             if pool:
                 k = pool.pop(0)

@@ -14,7 +14,7 @@ from symdiff.ir import Node
 from . import fastmath
 from .arrays import contiguous
 from .context import NUMPY_TYPE, Context
-from .emit_loops import Body, emit_elementwise, emit_reduction
+from .emit_loops import Body, emit_elementwise, emit_reduction, emit_rows
 from .emit_ops import emit_copy, emit_index, emit_matmul, emit_view
 from .memory import plan_memory, workspace_lines, workspace_sizes
 from .plan import is_inline_leaf, plan
@@ -57,7 +57,7 @@ def minimum(a, b):
 
 @numba.njit(inline="always")
 def sign(a):
-    return (a > 0) - (a < 0) + a * 0
+    return a if a != a else (a > 0) - (a < 0)  # NumPy's: +-1 also for +-inf, nan stays nan
 
 
 sqrt = math.sqrt
@@ -109,6 +109,8 @@ def generate(inputs: list[Node], outputs: list[Node], updates: list[tuple[Node, 
             ids = emit_elementwise(ctx, section, lines)
         elif section.kind == "reduction":
             ids = emit_reduction(ctx, section, lines)
+        elif section.kind == "rows":
+            ids = emit_rows(ctx, section, lines)
         elif section.kind == "matmul":
             ids = emit_matmul(ctx, section.nodes[0], lines)
         else:

@@ -8,7 +8,7 @@ index ops are sections of their own; transposes, reshapes and slices are views.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from symdiff.ir import Node, ShapeError, broadcast_shapes, toposort
 from symdiff.ops import OPS
@@ -27,11 +27,13 @@ REDUCTIONS = frozenset({"sum", "max", "min"})
 @dataclass
 class Section:
     """One unit of generated code: ``kind`` is "elementwise" (one loop nest computing ``nodes``),
-    "reduction", "matmul", "index", "view" or "copy" (a fresh array from a view, for outputs)."""
+    "reduction", "matmul", "index", "view", "update" (in-place parameter updates) or "rows" (one loop
+    over rows running its ``members`` as passes over each row, see rows.py)."""
 
     kind: str
     nodes: list[Node]
     shape: tuple = ()
+    members: list[Section] = field(default_factory=list)
 
 
 @dataclass
@@ -43,6 +45,7 @@ class Plan:
     copied_updates: list[tuple[Node, Node]]  # (target, value) copied from a buffer at the end
     update_targets: list[Node]  # every input written by an update
     output_copies: dict[int, Node]  # id(output) -> node whose array is copied into a fresh output
+    row_local: set[int]  # arrays living inside one row group: one row of storage (row stride 0)
 
 
 def is_elementwise(node: Node) -> bool:
@@ -78,10 +81,15 @@ def plan(outputs: list[Node], updates: list[tuple[Node, Node]], fuse: bool = Tru
     for value_id in inplace:
         arrays.pop(value_id, None)
     sections = _sections(order, arrays, inplace, fuse)
+    row_local: set[int] = set()
+    if fuse:
+        from .rows import fuse_rows  # rows.py builds on this module's Section
+
+        sections, row_local = fuse_rows(sections, arrays, roots)
     copied = [(t, v) for t, v in updates if id(v) not in inplace]
     output_copies = {id(n): n for n in outputs if n.op in VIEW_OPS or n.op == "input"}
     return Plan(order, arrays, sections, inplace, copied, update_targets=[t for t, _ in updates],
-                output_copies=output_copies)
+                output_copies=output_copies, row_local=row_local)
 
 
 def _live_order(roots: list[Node]) -> list[Node]:
@@ -148,7 +156,7 @@ def _inplace_updates(updates, arrays, users, output_ids, order) -> dict[int, Nod
                 and not users[id(value)] and not is_inline_leaf(value)):
             candidates[id(value)] = target
     values = {id(v): v for _, v in updates}
-    reads = {vid: _inline_reads(values[vid], arrays) for vid in candidates}
+    reads = {vid: inline_reads(values[vid], arrays) for vid in candidates}
     safe = {}
     for vid, target in candidates.items():
         others = [r for other, r in reads.items() if other != vid]
@@ -164,7 +172,7 @@ def needs_copy(node: Node) -> bool:
     return node.op == "reshape" and node.inputs[0].op in ("transpose", "slice")
 
 
-def _inline_reads(value: Node, arrays: dict) -> set[int]:
+def inline_reads(value: Node, arrays: dict) -> set[int]:
     """ids of the arrays that the fused expression of ``value`` reads."""
     seen, stack, out = set(), [value], set()
     while stack:

@@ -233,3 +233,10 @@ def test_blas_routes_in_fresh_processes(route, tmp_path):
         out = subprocess.run([sys.executable, "-c", _BLAS_ROUTE_SCRIPT.format(dtype=dtype)], env=env,
                              capture_output=True, text=True, check=True).stdout.split()
         assert out[0] == route and float(out[1]) < tol
+
+
+def test_sign_of_infinities_zeros_and_nan_is_numpys():
+    # Regression: sign was (x > 0) - (x < 0) + x * 0, which made sign(+-inf) nan.
+    x = sd.tensor("x", (5,))
+    values = np.array([np.inf, -np.inf, -0.0, 0.0, np.nan])
+    np.testing.assert_array_equal(sd.compile([x], sd.sign(x))(values), np.sign(values))
