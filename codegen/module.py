@@ -40,7 +40,8 @@ def _top_level_names(path: Path) -> set[str]:
 _MATH_NAMES = ("exp", "log", "tanh", "sigmoid", "softplus", "log1p", "expm1")
 #: Module-level names of generated code (the prelude's and fastmath.py's): inputs may not shadow them.
 RESERVED = frozenset({"sqrt", "sin", "cos", "sign", "maximum", "minimum", "_ix", *_MATH_NAMES}) | {
-    n for n in dir(fastmath) if not n.startswith("__")} | _top_level_names(_HERE / "blas.py")
+    n for n in dir(fastmath) if not n.startswith("__")} | _top_level_names(_HERE / "blas.py") | _top_level_names(
+    _HERE / "fastmath_ir.py")
 
 _HELPERS = '''
 _ix = numba.uintp  # unsigned array indices: no wraparound branch, so loops vectorize
@@ -66,9 +67,17 @@ cos = math.cos
 '''
 
 
+def fastmath_source() -> str:
+    """fastmath_ir.py then fastmath.py, as generated modules carry them (one namespace: the line of
+    fastmath.py importing from fastmath_ir.py is dropped)."""
+    numba_side = [line for line in (_HERE / "fastmath.py").read_text().splitlines()
+                  if not line.startswith("from .fastmath_ir import ")]
+    return (_HERE / "fastmath_ir.py").read_text() + "\n\n" + "\n".join(numba_side) + "\n"
+
+
 def prelude(libm: bool, gemm: bool) -> str:
     """Shared text of every module: fast transcendentals, runtime checks, helper functions."""
-    text = [(_HERE / "fastmath.py").read_text(), (_HERE / "runtime.py").read_text(), _HELPERS]
+    text = [fastmath_source(), (_HERE / "runtime.py").read_text(), _HELPERS]
     if gemm:  # only graphs with matrix products pay for binding BLAS
         text.append((_HERE / "blas.py").read_text())
     aliases = []
@@ -163,8 +172,8 @@ def _final_copies(ctx: Context, schedule, outputs: list[Node]):
 
 def _kernel_source(ctx, bodies, finals, memory, returns, fastmath_flag) -> str:
     params = [ctx.param(n) for n in ctx.inputs] + [f"_ws_{dtype}" for dtype in memory.slots]
-    # Full fastmath would let LLVM reassociate away the range-reduction tricks of fastmath.py; this subset
-    # keeps them exact while allowing FMA contraction, reciprocal and approximate-function rewrites.
+    # The fast functions keep their own flags whatever the kernel's; this subset leaves the kernel's
+    # nan checks (maximum/minimum) in place while allowing FMA contraction and reciprocals.
     fast = "{'contract', 'afn', 'arcp', 'nsz'}" if fastmath_flag else "False"
     flags = f"cache=True, error_model='numpy', fastmath={fast}"
     prologue = [f"    {var} = {ctx.dim_source(d)}  # named dim {d!r}" for d, var in ctx.dims.items()]

@@ -1,9 +1,9 @@
 """``compile_sympy``: SymPy expressions to one vectorized kernel returning values, gradients and Hessians.
 
 Each argument becomes its own 1-d input over the named dim ``points``, so every node of the value,
-gradient and Hessian graphs is elementwise over the points and the code generator fuses them into a few
-loops. (Slicing the columns out of one ``(points, nargs)`` input instead makes the reverse pass scatter
-into whole matrices: about 9x more loops and 3-4x longer Numba compiles.)
+gradient and Hessian graphs is elementwise over the points: a scalar program per point, which
+``codegen.pointwise`` lowers straight to one LLVM loop (vectorized, run on every core). Nodes are
+interned, so a subexpression shared by values, gradients and Hessians is computed once per point.
 
 Why the gradient of a sum is the per-point gradient: value ``k`` depends only on the arguments at
 point ``k``, so ``∂/∂x_i[k] Σ_m f[m] = ∂f[k]/∂x_i[k]``. One reverse pass over ``Σ f`` thus gives the
@@ -18,8 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..autodiff import grad
-from ..compile import CompiledFunction
-from ..compile import compile as compile_graph
+from ..ir import Node
 from ..ops import sum as total
 from ..ops import tensor
 
@@ -33,46 +32,26 @@ class SympyKernel:
 
     Returns a dict with the requested ``derivatives``: ``"value"`` of shape ``(N, nexprs)``,
     ``"grad"`` ``(N, nexprs, nargs)``, ``"hessian"`` ``(N, nexprs, nargs, nargs)``; the ``nexprs`` axis is
-    absent when one expression (not a list) was compiled. ``compiled`` is the underlying
-    :class:`~symdiff.CompiledFunction` (its ``source`` is the generated module).
+    absent when one expression (not a list) was compiled. ``threads`` (default: every core) split the
+    points. ``kernel`` is the underlying :class:`codegen.pointwise.PointwiseKernel` (``kernel.llvm_ir``
+    is its optimized LLVM IR) and ``outputs`` the graph nodes it computes.
     """
 
-    def __init__(self, compiled: CompiledFunction, constants: dict[int, np.ndarray], nexprs: int, single: bool,
-                 nargs: int, derivatives: tuple[str, ...]) -> None:
-        self.compiled, self.constants = compiled, constants
+    def __init__(self, kernel: Any, outputs: list[Node], nexprs: int, single: bool, nargs: int,
+                 derivatives: tuple[str, ...]) -> None:
+        self.kernel, self.outputs = kernel, outputs
         self.nexprs, self.single, self.nargs, self.derivatives = nexprs, single, nargs, derivatives
 
-    def _outputs(self, columns: np.ndarray) -> list[np.ndarray]:
-        """Every output in graph order: the kernel's, with the constant outputs put back in place."""
-        computed = iter(self.compiled(*columns))
-        count = len(self.compiled.outputs) + len(self.constants)
-        return [self.constants[k] if k in self.constants else next(computed) for k in range(count)]
-
-    def __call__(self, points: Any) -> dict[str, np.ndarray]:
+    def __call__(self, points: Any, threads: int | None = None) -> dict[str, np.ndarray]:
         points = np.asarray(points, dtype=np.float64)
         if points.ndim != 2 or points.shape[1] != self.nargs:
             raise ValueError(f"compile_sympy kernel: points must have shape (N, {self.nargs}) "
                              f"(one column per argument), got shape {points.shape}")
-        columns = np.ascontiguousarray(points.T)  # row i is argument i at every point, contiguous
-        flat = iter(self._outputs(columns))
         n, e, a = points.shape[0], self.nexprs, self.nargs
-
-        def take(count: int) -> np.ndarray:
-            # Outputs not depending on the points (e.g. constant Hessian entries) may be 0-d.
-            return np.stack([np.broadcast_to(next(flat), (n,)) for _ in range(count)], axis=-1)
-
-        results: dict[str, np.ndarray] = {}
-        if "value" in self.derivatives:
-            results["value"] = take(e)
-        if "grad" in self.derivatives:
-            results["grad"] = take(e * a).reshape(n, e, a)
-        if "hessian" in self.derivatives:
-            rows, cols = np.triu_indices(a)
-            upper = take(e * len(rows)).reshape(n, e, len(rows))
-            hessian = np.empty((n, e, a, a))
-            hessian[:, :, rows, cols] = upper
-            hessian[:, :, cols, rows] = upper  # symmetric: only the upper triangle is computed
-            results["hessian"] = hessian
+        shapes = {"value": (n, e), "grad": (n, e, a), "hessian": (n, e, a, a)}
+        # the kernel writes each array points-first in its final layout: reshaping costs nothing
+        arrays = self.kernel(points, threads)
+        results = {name: array.reshape(shapes[name]) for name, array in zip(self.derivatives, arrays)}
         if self.single:
             results = {k: v[:, 0] for k, v in results.items()}
         return results
@@ -106,14 +85,14 @@ def _check_args(exprs: list[Any], args: Sequence[Any]) -> list[Any]:
     return args
 
 
-def compile_sympy(exprs: Any, args: Sequence[Any], derivatives: Sequence[str] = DERIVATIVES, *,
-                  name: str = "sympy_kernel") -> SympyKernel:
+def compile_sympy(exprs: Any, args: Sequence[Any], derivatives: Sequence[str] = DERIVATIVES) -> SympyKernel:
     """Compile SymPy ``exprs`` (one expression or a list) of the symbols ``args`` into one vectorized kernel.
 
     The kernel takes an ``(N, len(args))`` float64 array (row = point, column = argument, in the order of
     ``args``) and returns a dict with the requested ``derivatives`` (any of ``"value"``, ``"grad"``,
-    ``"hessian"``); see :class:`SympyKernel` for the shapes. Everything is compiled in one ``sd.compile``,
-    so subexpressions shared by values, gradients and Hessians are computed once per point. Supported
+    ``"hessian"``); see :class:`SympyKernel` for the shapes. Everything is compiled into one LLVM kernel
+    (about a second even for thousands of operations), so subexpressions shared by values, gradients and
+    Hessians are computed once per point, and the points are split over every core. Supported
     functions are those of ``sd.from_sympy``; others raise ``UnsupportedSympyError`` naming the function.
     """
     from .sympy_to_graph import from_sympy
@@ -127,15 +106,34 @@ def compile_sympy(exprs: Any, args: Sequence[Any], derivatives: Sequence[str] = 
     columns = [tensor(f"x{i}", (POINTS,)) for i in range(len(symbols))]
     # Constant expressions become 0-d nodes; broadcasting against a column makes them per-point.
     values = [from_sympy(e, dict(zip(symbols, columns))) for e in expr_list]
-    outputs = list(values) if "value" in wanted else []
+    outputs, layout = _derivative_outputs(values, columns, wanted)
+    from codegen.pointwise import PointwiseKernel
+
+    return SympyKernel(PointwiseKernel(columns, outputs, layout), outputs, len(expr_list), single, len(symbols),
+                       wanted)
+
+
+def _derivative_outputs(values: list[Node], columns: list[Node], wanted: tuple[str, ...]):
+    """The graph outputs (values, gradients, upper Hessian triangles) and the kernel layout placing them:
+    one array per wanted derivative, entries in C order of ``(nexprs, nargs[, nargs])``."""
+    outputs, layout = [], []
+
+    def place(nodes: list[Node]) -> list[int]:
+        outputs.extend(nodes)
+        return list(range(len(outputs) - len(nodes), len(outputs)))
+
+    if "value" in wanted:
+        layout.append(place(values))
     if "grad" in wanted or "hessian" in wanted:
         grads = [grad(total(v), columns) for v in values]
         if "grad" in wanted:
-            outputs += [g for per_expr in grads for g in per_expr]
+            layout.append(place([g for per_expr in grads for g in per_expr]))
         if "hessian" in wanted:
-            outputs += [h for per_expr in grads for i, g in enumerate(per_expr)
-                        for h in grad(total(g), columns[i:])]
-    # Constant outputs stay out of the kernel (the code generator cannot return a bare 0-d constant).
-    constants = {k: node.attr("value").array for k, node in enumerate(outputs) if node.op == "constant"}
-    compiled = compile_graph(columns, [n for n in outputs if n.op != "constant"], name=name)
-    return SympyKernel(compiled, constants, len(expr_list), single, len(symbols), wanted)
+            nargs, full = len(columns), []
+            for per_expr in grads:
+                # row i of the Hessian is the gradient of Σ ∂f/∂x_i; only j >= i is built (symmetry)
+                upper = {(i, j): k for i, g in enumerate(per_expr)
+                         for j, k in enumerate(place(grad(total(g), columns[i:])), start=i)}
+                full += [upper[min(i, j), max(i, j)] for i in range(nargs) for j in range(nargs)]
+            layout.append(full)
+    return outputs, layout
