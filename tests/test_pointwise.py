@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import symdiff as sd
+from codegen import pointwise
 from codegen.pointwise import PointwiseGraphError, PointwiseKernel
 from symdiff.ops import OPS
 
@@ -110,7 +111,7 @@ def test_graphs_it_cannot_run_are_refused_by_name():
         kernel(np.zeros((5, 2)))
 
 
-def test_graphs_split_into_bounded_parts_compute_the_same_bits():
+def test_graphs_split_into_bounded_parts_compute_the_same_bits(monkeypatch):
     # Parts pass values (including a bool) through the scratch tile; 300 points cross a tile boundary.
     h = sd.where(X > Y, sd.tanh(X * Y), sd.exp(-Z))
     outputs = [h, *sd.grad(sd.sum(h * h + sd.sin(X)), COLUMNS)]
@@ -119,3 +120,6 @@ def test_graphs_split_into_bounded_parts_compute_the_same_bits():
     split = PointwiseKernel(COLUMNS, outputs, part_nodes=3)
     assert split.slots > 0 and len(re.findall(r"define internal .*@part", split.llvm_ir)) > 3
     np.testing.assert_array_equal(split(points)[0], whole)
+    # big graphs skip LLVM's vectorizers (compile time); the numbers must not change
+    monkeypatch.setattr(pointwise, "VECTORIZE_NODES", 0)
+    np.testing.assert_array_equal(PointwiseKernel(COLUMNS, outputs)(points)[0], whole)
