@@ -78,7 +78,22 @@ _FM_LG7 = 1.479819860511658591e-01
 # ---------------------------------------------------------------- IR-building DSL
 _FM_F64 = ir.DoubleType()
 _FM_I64 = ir.IntType(64)
-_FM_FNTY = ir.FunctionType(_FM_F64, [_FM_F64])  # double symdiff_fast_<name>_f64(double)
+
+
+def _fm_like(ty, element):
+    # ty with its element type replaced: double -> i64, <4 x double> -> <4 x i64>
+    return ir.VectorType(element, ty.count) if isinstance(ty, ir.VectorType) else element
+
+
+def _fm_is_float(ty):
+    return (ty.element if isinstance(ty, ir.VectorType) else ty) == _FM_F64
+
+
+def math_intrinsic(module, name, ty, nargs=1):
+    """The LLVM intrinsic ``name`` (e.g. "llvm.fabs") on double or ``<n x double>`` ``ty``, declared once
+    (llvmlite's declare_intrinsic cannot name vector overloads)."""
+    symbol = f"{name}.v{ty.count}f64" if isinstance(ty, ir.VectorType) else f"{name}.f64"
+    return module.globals.get(symbol) or ir.Function(module, ir.FunctionType(ty, [ty] * nargs), symbol)
 
 
 def _fm_ir(v, ty):
@@ -92,13 +107,13 @@ def _fm_op(fop, iop=None, swap=False, pred=None):
     def method(self, other):
         a, b = self.v, _fm_ir(other, self.v.type)
         a, b = (b, a) if swap else (a, b)
-        emit = getattr(self.builder, fop if self.v.type == _FM_F64 else iop)
+        emit = getattr(self.builder, fop if _fm_is_float(self.v.type) else iop)
         return _FmVal(self.builder, emit(a, b) if pred is None else emit(pred, a, b))
     return method
 
 
 class _FmVal:
-    """A double / i64 / i1 LLVM value whose Python operators emit IR instructions.
+    """A double / i64 / i1 LLVM value (or a vector of them) whose Python operators emit IR instructions.
 
     So the algorithms read like the float64 / int64 code Numba would compile, and emit the same
     instructions (no fast-math flags, ordered comparisons, ``/`` a plain fdiv).  Python numbers
@@ -127,14 +142,14 @@ class _FmVal:
         return _FmVal(self.builder, self.builder.fneg(self.v))
 
     def __abs__(self):
-        fabs = self.builder.module.declare_intrinsic("llvm.fabs", [_FM_F64])
+        fabs = math_intrinsic(self.builder.module, "llvm.fabs", self.v.type)
         return _FmVal(self.builder, self.builder.call(fabs, [self.v]))
 
     def as_i64(self):  # the bits of a double as int64 (free; vectorizes)
-        return _FmVal(self.builder, self.builder.bitcast(self.v, _FM_I64))
+        return _FmVal(self.builder, self.builder.bitcast(self.v, _fm_like(self.v.type, _FM_I64)))
 
     def as_f64(self):  # int64 bits reinterpreted as a double
-        return _FmVal(self.builder, self.builder.bitcast(self.v, _FM_F64))
+        return _FmVal(self.builder, self.builder.bitcast(self.v, _fm_like(self.v.type, _FM_F64)))
 
 
 def _fm_select(cond, a, b):
@@ -146,9 +161,9 @@ def _fm_select(cond, a, b):
 def _fm_fma(a, b, c):
     # a*b + c via llvm.fmuladd: one FMA where the CPU has it, else mul + add
     # (polynomials only; error-free transformations below never use it)
-    builder = next(v.builder for v in (a, b, c) if isinstance(v, _FmVal))
-    fn = builder.module.declare_intrinsic("llvm.fmuladd", [_FM_F64], ir.FunctionType(_FM_F64, [_FM_F64] * 3))
-    return _FmVal(builder, builder.call(fn, [_fm_ir(v, _FM_F64) for v in (a, b, c)]))
+    builder, ty = next((v.builder, v.v.type) for v in (a, b, c) if isinstance(v, _FmVal))
+    fn = math_intrinsic(builder.module, "llvm.fmuladd", ty, 3)
+    return _FmVal(builder, builder.call(fn, [_fm_ir(v, ty) for v in (a, b, c)]))
 
 
 # ---------------------------------------------------------------- algorithms (emit IR)
@@ -331,21 +346,23 @@ _FM_BODIES = {"exp": _fm_body_exp, "expm1": _fm_body_expm1, "log": _fm_body_log,
               "tanh": _fm_body_tanh, "sigmoid": _fm_body_sigmoid, "softplus": _fm_body_softplus}
 
 
-def fast_function_name(name):
-    """The LLVM symbol of fast function ``name`` ("exp", "tanh", ...)."""
-    return f"symdiff_fast_{name}_f64"
+def fast_function_name(name, lanes=1):
+    """The LLVM symbol of fast function ``name`` ("exp", "tanh", ...) on ``lanes`` doubles at once."""
+    return f"symdiff_fast_{name}_f64" if lanes == 1 else f"symdiff_fast_{name}_v{lanes}f64"
 
 
-def declare_fast_function(module, name):
-    """The declaration of ``double symdiff_fast_<name>_f64(double)`` in ``module`` (added once)."""
-    symbol = fast_function_name(name)
-    return module.globals.get(symbol) or ir.Function(module, _FM_FNTY, symbol)
+def declare_fast_function(module, name, lanes=1):
+    """The declaration of ``double symdiff_fast_<name>_f64(double)`` in ``module`` (added once);
+    ``lanes > 1``: the same on ``<lanes x double>`` vectors."""
+    symbol = fast_function_name(name, lanes)
+    ty = _FM_F64 if lanes == 1 else ir.VectorType(_FM_F64, lanes)
+    return module.globals.get(symbol) or ir.Function(module, ir.FunctionType(ty, [ty]), symbol)
 
 
-def define_fast_function(module, name):
+def define_fast_function(module, name, lanes=1):
     """Give ``module`` the body of fast function ``name`` (always inlined: softplus is beyond the
     inliner's size threshold, and inlining is what lets the caller's loop vectorize)."""
-    fn = declare_fast_function(module, name)
+    fn = declare_fast_function(module, name, lanes)
     if fn.is_declaration:
         fn.attributes.add("alwaysinline")
         builder = ir.IRBuilder(fn.append_basic_block())

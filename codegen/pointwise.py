@@ -5,15 +5,18 @@ and every input is a column over it: what ``sd.compile_sympy`` builds from SymPy
 derivatives. Such a graph is a scalar program run once per point, so it needs none of the array
 machinery of the Numba code generator; and going through Numba would cost ~7 ms of typing and
 lowering per statement (a 3,000-node Hessian: minutes). Here the graph is lowered with llvmlite's
-IR builder into ``kernel(in, outs, scratch, n, start, stop)``, optimized by LLVM (which vectorizes the loop:
-the transcendental functions are the branch-free ones of fastmath.py, inlined), and called through
-ctypes, which releases the GIL, so chunks of points run on all cores in parallel.
+IR builder into ``kernel(in, outs, scratch, start, stop)``, written on ``LANES`` points at once
+(``<4 x double>`` values: explicit SIMD, so LLVM needs no loop vectorizer, whose analysis of a long
+loop body costs more than the rest of the compile; the transcendental functions are fastmath_ir's
+branch-free ones, inlined), and called through ctypes, which releases the GIL, so chunks of points
+run on all cores in parallel.
 
 Layout: ``in`` is the ``(n, ninputs)`` C-contiguous float64 array of points (one row per point) and
 ``outs`` an array of pointers to the output arrays, each ``(n, width)`` C-contiguous: ``layout[a][p]``
 names the graph output stored at position ``p`` of array ``a`` (a Hessian's ``(i, j)`` and ``(j, i)``
 can name the same output). Outputs are zero-filled first, so constant zeros are never stored. The
-kernel fills points ``start <= i < stop``, using ``scratch`` (``TILE`` doubles per slot) to pass values
+kernel fills points ``start <= i < stop`` (``stop - start`` a multiple of ``LANES``; the caller runs a
+zero-padded copy of the last few points), using ``scratch`` (``TILE`` doubles per slot) to pass values
 between its parts.
 """
 
@@ -28,19 +31,20 @@ import llvmlite.binding as llvm
 import numpy as np
 from llvmlite import ir
 
-from symdiff.ir import Node, count_nodes, toposort
+from symdiff.ir import Node, toposort
 from symdiff.ops import constant_value
 
-from .fastmath_ir import define_fast_function
+from .fastmath_ir import define_fast_function, math_intrinsic
 
+#: Points per SIMD value (4 doubles: one AVX2 register; narrower CPUs split it in two).
+LANES = 4
 F64, I1, I64 = ir.DoubleType(), ir.IntType(1), ir.IntType(64)
+VEC, MASK = ir.VectorType(F64, LANES), ir.VectorType(I1, LANES)
 #: Nodes per generated function (see ``lower``) and points per tile of the scratch buffer.
 PART_NODES, TILE = 2000, 256
-#: Larger graphs compile without LLVM's vectorizers (measured, 25,700 nodes: 32 s with, 11 s without).
-VECTORIZE_NODES = 10_000
 #: Below this many points per thread, threads cost more than they save.
 MIN_POINTS_PER_THREAD = 2048
-_SIGNATURE = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * 3, *[ctypes.c_int64] * 3)
+_SIGNATURE = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * 3, *[ctypes.c_int64] * 2)
 
 
 class PointwiseGraphError(ValueError):
@@ -49,14 +53,14 @@ class PointwiseGraphError(ValueError):
 
 def _intrinsic(name: str) -> Callable:
     def emit(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
-        return b.call(b.module.declare_intrinsic(name, [F64]), [x])
+        return b.call(math_intrinsic(b.module, name, VEC), [x])
     return emit
 
 
 def _fast(name: str) -> Callable:
     # fastmath_ir's branch-free algorithm, defined once in the module and always inlined
     def emit(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
-        return b.call(define_fast_function(b.module, name), [x])
+        return b.call(define_fast_function(b.module, name, LANES), [x])
     return emit
 
 
@@ -70,7 +74,8 @@ def _max_min(ordered: str) -> Callable:
 
 def _sign(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
     # NumPy's sign: +-1 (also for +-inf), 0.0 for +-0, nan for nan
-    step = b.fsub(b.uitofp(b.fcmp_ordered(">", x, F64(0.0)), F64), b.uitofp(b.fcmp_ordered("<", x, F64(0.0)), F64))
+    zero = VEC(0.0)
+    step = b.fsub(b.uitofp(b.fcmp_ordered(">", x, zero), VEC), b.uitofp(b.fcmp_ordered("<", x, zero), VEC))
     return b.select(b.fcmp_unordered("uno", x, x), x, step)
 
 
@@ -83,8 +88,8 @@ def _power(b: ir.IRBuilder, x: ir.Value, y: ir.Value, exponent: float | None) ->
     if exponent == 0.5:
         return _intrinsic("llvm.sqrt")(b, x)
     if exponent == -1.0:
-        return b.fdiv(F64(1.0), x)
-    return b.call(b.module.declare_intrinsic("llvm.pow", [F64]), [x, y])
+        return b.fdiv(VEC(1.0), x)
+    return b.call(math_intrinsic(b.module, "llvm.pow", VEC, 2), [x, y])
 
 
 _UNARY: dict[str, Callable] = {
@@ -125,8 +130,8 @@ def _emit_node(b: ir.IRBuilder, node: Node, args: list[ir.Value]) -> ir.Value:
     if op == "cast":
         source = node.inputs[0].dtype
         if node.dtype == "bool":
-            return args[0] if source == "bool" else b.fcmp_unordered("!=", args[0], F64(0.0))
-        return b.uitofp(args[0], F64) if source == "bool" else args[0]
+            return args[0] if source == "bool" else b.fcmp_unordered("!=", args[0], VEC(0.0))
+        return b.uitofp(args[0], VEC) if source == "bool" else args[0]
     raise PointwiseGraphError(f"pointwise kernel: op {op!r} ({node!r}) is not supported")
 
 
@@ -135,7 +140,7 @@ def _constant(node: Node) -> ir.Value:
     if value.size != 1:
         raise PointwiseGraphError(f"pointwise kernel: constant of shape {value.shape} is not a scalar")
     item = value.flat[0]
-    return I1(int(bool(item))) if node.dtype == "bool" else F64(float(item))
+    return MASK(int(bool(item))) if node.dtype == "bool" else VEC(float(item))
 
 
 def _check(inputs: list[Node], order: list[Node]) -> None:
@@ -164,7 +169,8 @@ def _loop(function: ir.Function, lo: ir.Value, hi: ir.Value, body: Callable) -> 
 
 
 class _Part:
-    """One bounded function of the kernel: computes ``nodes`` for the points ``lo <= i < hi`` of a tile.
+    """One bounded function of the kernel: computes ``nodes`` for the points ``lo <= i < hi`` of a tile,
+    ``LANES`` points per step.
 
     Values from earlier parts come from the tile's scratch (slot ``s`` of point ``i`` at
     ``scratch[s*TILE + i - lo]``); values later parts need go there. ``stores`` are
@@ -177,36 +183,45 @@ class _Part:
         self.widths, self.stores = widths, stores
 
     def emit(self, columns: dict[int, int]) -> None:
-        source, outs, scratch, _, lo, hi = self.function.args
+        source, outs, scratch, lo, hi = self.function.args
 
         def body(b: ir.IRBuilder, i: ir.Value) -> ir.Value:
             values: dict[int, ir.Value] = {}
             offset = b.sub(i, lo)
 
+            def tile(slot: int) -> ir.Value:  # the LANES scratch doubles of this step, as a vector
+                return b.bitcast(b.gep(scratch, [b.add(I64(slot * TILE), offset)]), VEC.as_pointer())
+
             def get(node: Node) -> ir.Value:
                 if id(node) not in values:
                     if node.op == "constant":
                         values[id(node)] = _constant(node)
-                    elif node.op == "input":
-                        where = b.add(b.mul(i, I64(self.ninputs)), I64(columns[id(node)]))
-                        values[id(node)] = b.load(b.gep(source, [where]))
+                    elif node.op == "input":  # one column of LANES consecutive rows: a strided gather
+                        vector = VEC(ir.Undefined)
+                        for lane in range(LANES):
+                            row = b.add(i, I64(lane))
+                            where = b.add(b.mul(row, I64(self.ninputs)), I64(columns[id(node)]))
+                            vector = b.insert_element(vector, b.load(b.gep(source, [where])), I64(lane))
+                        values[id(node)] = vector
                     else:  # computed by an earlier part
-                        value = b.load(b.gep(scratch, [b.add(I64(self.slots[id(node)] * TILE), offset)]))
-                        values[id(node)] = b.fcmp_unordered("!=", value, F64(0.0)) if node.dtype == "bool" else value
+                        value = b.load(tile(self.slots[id(node)]), align=8)
+                        values[id(node)] = b.fcmp_unordered("!=", value, VEC(0.0)) if node.dtype == "bool" else value
                 return values[id(node)]
 
             for node in self.nodes:
                 values[id(node)] = _emit_node(b, node, [get(a) for a in node.inputs])
             for node, array, position in self.stores:
                 value = get(node)
-                value = b.uitofp(value, F64) if node.dtype == "bool" else value
+                value = b.uitofp(value, VEC) if node.dtype == "bool" else value
                 if array < 0:
-                    place = b.gep(scratch, [b.add(I64(position * TILE), offset)])
-                else:  # the loop-invariant load of the array's pointer is hoisted by LLVM
-                    base = b.load(b.gep(outs, [I64(array)]))
-                    place = b.gep(base, [b.add(b.mul(i, I64(self.widths[array])), I64(position))])
-                b.store(value, place)
-            return b.add(i, I64(1))
+                    b.store(value, tile(position), align=8)
+                    continue
+                base = b.load(b.gep(outs, [I64(array)]))  # loop-invariant: LLVM hoists it
+                for lane in range(LANES):  # points-first rows: one scalar store per lane
+                    row = b.add(i, I64(lane))
+                    place = b.gep(base, [b.add(b.mul(row, I64(self.widths[array])), I64(position))])
+                    b.store(b.extract_element(value, I64(lane)), place)
+            return b.add(i, I64(LANES))
 
         _loop(self.function, lo, hi, body)
 
@@ -221,7 +236,7 @@ def _is_zero(node: Node) -> bool:
 
 def lower(inputs: list[Node], outputs: list[Node], layout: list[list[int]],
           part_nodes: int = PART_NODES) -> tuple[ir.Module, int]:
-    """The LLVM module of ``kernel(in, outs, scratch, n, start, stop)`` computing ``outputs`` at every point
+    """The LLVM module of ``kernel(in, outs, scratch, start, stop)`` computing ``outputs`` at every point
     into the arrays of ``layout``, and the number of scratch slots per point it needs.
 
     The kernel walks the points in tiles of ``TILE``; per tile it calls one function per part of at most
@@ -235,11 +250,11 @@ def lower(inputs: list[Node], outputs: list[Node], layout: list[list[int]],
     owner = {id(n): c for c, chunk in enumerate(chunks) for n in chunk}
     needed_later = {id(a) for c, chunk in enumerate(chunks) for n in chunk for a in n.inputs
                     if owner.get(id(a), c) < c}
-    slots = {nid: s for s, nid in enumerate(sorted(needed_later, key=lambda nid: (owner[nid], nid)))}
+    slots = {id(n): s for s, n in enumerate(n for n in computed if id(n) in needed_later)}  # in graph order
     module = ir.Module(name="symdiff_pointwise")
     module.triple = llvm.get_process_triple()
     pointer = F64.as_pointer()
-    signature = ir.FunctionType(ir.VoidType(), [pointer, pointer.as_pointer(), pointer, I64, I64, I64])
+    signature = ir.FunctionType(ir.VoidType(), [pointer, pointer.as_pointer(), pointer, I64, I64])
     kernel = ir.Function(module, signature, "kernel")
     widths = [len(positions) for positions in layout]
     targets = [(outputs[k], a, p) for a, positions in enumerate(layout) for p, k in enumerate(positions)
@@ -248,7 +263,7 @@ def lower(inputs: list[Node], outputs: list[Node], layout: list[list[int]],
     for c, chunk in enumerate(chunks):
         function = kernel if len(chunks) == 1 else ir.Function(module, signature, f"part{c}")
         for arg in function.args[:3]:
-            arg.add_attribute("noalias")  # lets LLVM vectorize: no store feeds a load of another array
+            arg.add_attribute("noalias")  # no store feeds a load of another array: values stay in registers
         if function is not kernel:
             function.linkage = "internal"
             function.attributes.add("noinline")  # the point of parts: LLVM works on each separately
@@ -263,13 +278,13 @@ def lower(inputs: list[Node], outputs: list[Node], layout: list[list[int]],
 
 def _tile_driver(kernel: ir.Function, parts: list[ir.Function]) -> None:
     """``kernel``: for each tile of points, call every part in order."""
-    start, stop = kernel.args[4], kernel.args[5]
+    start, stop = kernel.args[3], kernel.args[4]
 
     def body(b: ir.IRBuilder, t: ir.Value) -> ir.Value:
         end = b.add(t, I64(TILE))
         hi = b.select(b.icmp_signed("<", end, stop), end, stop)
         for part in parts:
-            b.call(part, [*kernel.args[:4], t, hi])
+            b.call(part, [*kernel.args[:3], t, hi])
         return hi
 
     _loop(kernel, start, stop, body)
@@ -299,8 +314,8 @@ class PointwiseKernel:
         module, self.slots = lower(inputs, outputs, self.layout, part_nodes)
         parsed = llvm.parse_assembly(str(module))
         options = llvm.create_pipeline_tuning_options(speed_level=3)
-        # vectorizing pays ~1.5x at run time, but its analysis grows faster than the loop body
-        options.loop_vectorization = options.slp_vectorization = count_nodes(outputs) <= VECTORIZE_NODES
+        # the IR is SIMD already; LLVM's vectorizers would only re-analyse a long loop body
+        options.loop_vectorization = options.slp_vectorization = False
         builder = llvm.create_pass_builder(machine, options)
         builder.getModulePassManager().run(parsed, builder)
         self._engine = llvm.create_mcjit_compiler(parsed, machine)  # owns the machine code: keep it alive
@@ -313,21 +328,35 @@ class PointwiseKernel:
         if points.ndim != 2 or points.shape[1] != self.ninputs:
             raise ValueError(f"pointwise kernel: expected points of shape (N, {self.ninputs}), got {points.shape}")
         n = points.shape[0]
-        outs = [np.zeros((n, len(positions))) for positions in self.layout]  # constant zeros are not stored
-        pointers = np.array([a.ctypes.data for a in outs], dtype=np.uintp)
-        threads = max(1, min(threads or os.cpu_count() or 1, n // MIN_POINTS_PER_THREAD))
-        bounds = [n * t // threads for t in range(threads + 1)]
+        outs = self._outputs(n)
+        whole = n - n % LANES
+        steps = whole // LANES
+        threads = max(1, min(threads or os.cpu_count() or 1, whole // MIN_POINTS_PER_THREAD))
+        bounds = [LANES * (steps * t // threads) for t in range(threads + 1)]
         scratch = np.empty((threads, max(self.slots, 1) * TILE))  # one tile of values between parts per thread
 
         def run(thread: int) -> None:
-            self._run(points.ctypes.data, pointers.ctypes.data, scratch[thread].ctypes.data, n,
-                      bounds[thread], bounds[thread + 1])
+            self._launch(points, outs, scratch[thread], bounds[thread], bounds[thread + 1])
 
         if threads == 1:
             run(0)
         else:  # ctypes drops the GIL for the call, so the chunks run truly in parallel
             list(_pool().map(run, range(threads)))
+        if whole < n:  # the last n % LANES points: through a zero-padded copy of LANES rows
+            padded = np.zeros((LANES, self.ninputs))
+            padded[:n - whole] = points[whole:]
+            tail = self._outputs(LANES)
+            self._launch(padded, tail, scratch[0], 0, LANES)
+            for out, part in zip(outs, tail):
+                out[whole:] = part[:n - whole]
         return outs
+
+    def _outputs(self, n: int) -> list[np.ndarray]:
+        return [np.zeros((n, len(positions))) for positions in self.layout]  # constant zeros are not stored
+
+    def _launch(self, points: np.ndarray, outs: list[np.ndarray], scratch: np.ndarray, start: int, stop: int) -> None:
+        pointers = np.array([a.ctypes.data for a in outs], dtype=np.uintp)
+        self._run(points.ctypes.data, pointers.ctypes.data, scratch.ctypes.data, start, stop)
 
 
 _POOL: list[ThreadPoolExecutor] = []
