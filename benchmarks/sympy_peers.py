@@ -232,6 +232,7 @@ def symdiff_setup_child(problem_name: str, n_points: int) -> None:
     import symdiff  # noqa: F401 - like the other peers' imports
 
     problem, points = PROBLEMS[problem_name](), make_points(n_points)
+    problem.sympy(symbols())  # the input expression exists before setup starts, as in the in-process peers
     start = time.perf_counter()
     build_symdiff(problem, points).run()
     print(json.dumps({"setup": time.perf_counter() - start}))

@@ -188,6 +188,14 @@ class _Part:
         def body(b: ir.IRBuilder, i: ir.Value) -> ir.Value:
             values: dict[int, ir.Value] = {}
             offset = b.sub(i, lo)
+            rows: dict[tuple[int, int], ir.Value] = {}
+
+            def row(array: int, lane: int) -> ir.Value:  # start of point i + lane's row (-1: the input)
+                if (array, lane) not in rows:
+                    base = source if array < 0 else b.load(b.gep(outs, [I64(array)]))  # hoisted by LLVM
+                    width = self.ninputs if array < 0 else self.widths[array]
+                    rows[array, lane] = b.gep(base, [b.mul(b.add(i, I64(lane)), I64(width))])
+                return rows[array, lane]
 
             def tile(slot: int) -> ir.Value:  # the LANES scratch doubles of this step, as a vector
                 return b.bitcast(b.gep(scratch, [b.add(I64(slot * TILE), offset)]), VEC.as_pointer())
@@ -199,9 +207,8 @@ class _Part:
                     elif node.op == "input":  # one column of LANES consecutive rows: a strided gather
                         vector = VEC(ir.Undefined)
                         for lane in range(LANES):
-                            row = b.add(i, I64(lane))
-                            where = b.add(b.mul(row, I64(self.ninputs)), I64(columns[id(node)]))
-                            vector = b.insert_element(vector, b.load(b.gep(source, [where])), I64(lane))
+                            element = b.load(b.gep(row(-1, lane), [I64(columns[id(node)])]))
+                            vector = b.insert_element(vector, element, I64(lane))
                         values[id(node)] = vector
                     else:  # computed by an earlier part
                         value = b.load(tile(self.slots[id(node)]), align=8)
@@ -216,11 +223,8 @@ class _Part:
                 if array < 0:
                     b.store(value, tile(position), align=8)
                     continue
-                base = b.load(b.gep(outs, [I64(array)]))  # loop-invariant: LLVM hoists it
                 for lane in range(LANES):  # points-first rows: one scalar store per lane
-                    row = b.add(i, I64(lane))
-                    place = b.gep(base, [b.add(b.mul(row, I64(self.widths[array])), I64(position))])
-                    b.store(b.extract_element(value, I64(lane)), place)
+                    b.store(b.extract_element(value, I64(lane)), b.gep(row(array, lane), [I64(position)]))
             return b.add(i, I64(LANES))
 
         _loop(self.function, lo, hi, body)
