@@ -26,7 +26,7 @@ _HERE = Path(__file__).parent
 
 
 def _top_level_names(path: Path) -> set[str]:
-    """Names a verbatim prelude file defines (read, not imported: importing blas.py binds BLAS)."""
+    """Names a prelude file defines in generated modules (read, not imported: importing blas.py binds BLAS)."""
     names = set()
     for statement in ast.parse(path.read_text()).body:
         if isinstance(statement, (ast.FunctionDef, ast.ClassDef)):
@@ -38,10 +38,9 @@ def _top_level_names(path: Path) -> set[str]:
     return names
 
 _MATH_NAMES = ("exp", "log", "tanh", "sigmoid", "softplus", "log1p", "expm1")
-#: Module-level names of generated code (the prelude's and fastmath.py's): inputs may not shadow them.
-RESERVED = frozenset({"sqrt", "sin", "cos", "sign", "maximum", "minimum", "_ix", *_MATH_NAMES}) | {
-    n for n in dir(fastmath) if not n.startswith("__")} | _top_level_names(_HERE / "blas.py") | _top_level_names(
-    _HERE / "fastmath_ir.py")
+#: Module-level names of generated code (helpers and the pasted prelude files): inputs may not shadow them.
+RESERVED = frozenset({"sqrt", "sin", "cos", "sign", "maximum", "minimum", "_ix", *_MATH_NAMES}).union(
+    *(_top_level_names(_HERE / name) for name in ("fastmath_ir.py", "fastmath.py", "blas.py", "runtime.py")))
 
 _HELPERS = '''
 _ix = numba.uintp  # unsigned array indices: no wraparound branch, so loops vectorize

@@ -33,6 +33,7 @@ from llvmlite import ir
 
 from symdiff.ir import Node, toposort
 from symdiff.ops import constant_value
+from symdiff.ops.registry import is_constant
 
 from .fastmath_ir import define_fast_function, math_intrinsic
 
@@ -80,7 +81,7 @@ def _sign(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
 
 
 def _power(b: ir.IRBuilder, x: ir.Value, y: ir.Value, exponent: float | None) -> ir.Value:
-    # the same special cases as the Numba code generator, so both backends round alike
+    # the same special cases as the Numba code generator (emit_loops._POWERS), so both backends round alike
     if exponent == 2.0:
         return b.fmul(x, x)
     if exponent == 3.0:
@@ -177,12 +178,13 @@ class _Part:
     ``(node, array, position)`` for outputs (``array`` -1: scratch slot ``position``).
     """
 
-    def __init__(self, function: ir.Function, nodes: list[Node], ninputs: int, slots: dict[int, int],
+    def __init__(self, function: ir.Function, nodes: list[Node], columns: dict[int, int], slots: dict[int, int],
                  widths: list[int], stores: list[tuple[Node, int, int]]) -> None:
-        self.function, self.nodes, self.ninputs, self.slots = function, nodes, ninputs, slots
+        self.function, self.nodes, self.columns, self.slots = function, nodes, columns, slots
         self.widths, self.stores = widths, stores
 
-    def emit(self, columns: dict[int, int]) -> None:
+    def emit(self) -> None:
+        columns = self.columns
         source, outs, scratch, lo, hi = self.function.args
 
         def body(b: ir.IRBuilder, i: ir.Value) -> ir.Value:
@@ -193,7 +195,7 @@ class _Part:
             def row(array: int, lane: int) -> ir.Value:  # start of point i + lane's row (-1: the input)
                 if (array, lane) not in rows:
                     base = source if array < 0 else b.load(b.gep(outs, [I64(array)]))  # hoisted by LLVM
-                    width = self.ninputs if array < 0 else self.widths[array]
+                    width = len(columns) if array < 0 else self.widths[array]
                     rows[array, lane] = b.gep(base, [b.mul(b.add(i, I64(lane)), I64(width))])
                 return rows[array, lane]
 
@@ -232,10 +234,7 @@ class _Part:
 
 def _is_zero(node: Node) -> bool:
     """A +0.0 constant: zero-filled outputs already hold it."""
-    if node.op != "constant":
-        return False
-    value = constant_value(node)
-    return value.size == 1 and value.flat[0] == 0 and not np.signbit(value.flat[0])
+    return is_constant(node, 0.0) and not np.signbit(constant_value(node)).any()
 
 
 def lower(inputs: list[Node], outputs: list[Node], layout: list[list[int]],
@@ -261,6 +260,7 @@ def lower(inputs: list[Node], outputs: list[Node], layout: list[list[int]],
     signature = ir.FunctionType(ir.VoidType(), [pointer, pointer.as_pointer(), pointer, I64, I64])
     kernel = ir.Function(module, signature, "kernel")
     widths = [len(positions) for positions in layout]
+    columns = {id(n): k for k, n in enumerate(inputs)}
     targets = [(outputs[k], a, p) for a, positions in enumerate(layout) for p, k in enumerate(positions)
                if not _is_zero(outputs[k])]
     functions = []
@@ -273,7 +273,7 @@ def lower(inputs: list[Node], outputs: list[Node], layout: list[list[int]],
             function.attributes.add("noinline")  # the point of parts: LLVM works on each separately
         stores = [(n, -1, slots[id(n)]) for n in chunk if id(n) in slots]
         stores += [(node, a, p) for node, a, p in targets if owner.get(id(node), 0) == c]
-        _Part(function, chunk, len(inputs), slots, widths, stores).emit({id(n): k for k, n in enumerate(inputs)})
+        _Part(function, chunk, columns, slots, widths, stores).emit()
         functions.append(function)
     if len(chunks) > 1:
         _tile_driver(kernel, functions)

@@ -56,6 +56,7 @@ def fuse_rows(sections: list[Section], arrays: dict, roots: list[Node]) -> tuple
                                                                              for i in n.inputs}
         for nid in reads:
             readers.setdefault(nid, []).append(s)
+    rooted = {id(root_base(r)) for r in roots}  # outputs and update values must keep their full arrays
     out: list[Section] = []
     row_local: set[int] = set()
     group: list[int] = []
@@ -65,7 +66,6 @@ def fuse_rows(sections: list[Section], arrays: dict, roots: list[Node]) -> tuple
             members = [sections[s] for s in group]
             nodes = [n for m in members for n in m.nodes]
             out.append(Section("rows", nodes, _space(members[0])[:1], members))
-            rooted = {id(root_base(r)) for r in roots}
             row_local.update(id(n) for n in nodes if id(n) not in rooted
                              and set(readers.get(id(n), [])) <= set(group))
         else:
