@@ -15,8 +15,9 @@ from .plan import Section
 Lines = list[str]
 _IDENTITY = {"sum": "0", "max": "-np.inf", "min": "np.inf"}
 _COMBINE = {"sum": "{0} + {1}", "max": "maximum({0}, {1})", "min": "minimum({0}, {1})"}
-_POWERS = {2.0: "({0} * {0})", 3.0: "({0} * {0} * {0})", 0.5: "sqrt({0})", -1.0: "(1.0 / {0})",
-           -2.0: "(1.0 / ({0} * {0}))", -0.5: "(1.0 / sqrt({0}))"}
+# Exponents computed without pow(): NumPy's own fast paths (2, 0.5, -1) plus 3, all equal to pow at
+# +-0, +-inf and overflow. (1/(x*x) and 1/sqrt(x) are not: x = -0.0, -inf or 1e160 gave other values.)
+_POWERS = {2.0: "({0} * {0})", 3.0: "({0} * {0} * {0})", 0.5: "sqrt({0})", -1.0: "(1.0 / {0})"}
 
 
 def scalar_code(node: Node, args: list[str]) -> str:

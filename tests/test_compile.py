@@ -240,3 +240,14 @@ def test_sign_of_infinities_zeros_and_nan_is_numpys():
     x = sd.tensor("x", (5,))
     values = np.array([np.inf, -np.inf, -0.0, 0.0, np.nan])
     np.testing.assert_array_equal(sd.compile([x], sd.sign(x))(values), np.sign(values))
+
+
+def test_negative_fractional_and_square_exponents_match_numpy_at_ieee_edges():
+    # Regression: x**-2 ran as 1/(x*x) and x**-0.5 as 1/sqrt(x), which differ from pow at x = -0.0,
+    # -inf (sign of the infinity, nan instead of 0) and where x*x overflows (0 instead of a subnormal).
+    x = sd.tensor("x", (6,))
+    values = np.array([-0.0, 0.0, -np.inf, np.inf, 1e160, 4.0])
+    fn = sd.compile([x], [x ** -2.0, x ** -0.5])
+    with np.errstate(all="ignore"):
+        for got, exponent in zip(fn(values), (-2.0, -0.5)):
+            np.testing.assert_array_equal(got, np.power(values, exponent))
