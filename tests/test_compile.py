@@ -251,3 +251,12 @@ def test_negative_fractional_and_square_exponents_match_numpy_at_ieee_edges():
     with np.errstate(all="ignore"):
         for got, exponent in zip(fn(values), (-2.0, -0.5)):
             np.testing.assert_array_equal(got, np.power(values, exponent))
+
+
+def test_maximum_and_minimum_propagate_nan_like_numpy():
+    # Regression: the kernels used Python's max/min, which return the other argument when the first is nan.
+    x, y = sd.tensor("x", (4,)), sd.tensor("y", (4,))
+    a, b = np.array([np.nan, 1.0, 2.0, -0.0]), np.array([0.0, np.nan, 1.0, 0.0])
+    got_max, got_min = sd.compile([x, y], [sd.maximum(x, y), sd.minimum(x, y)])(a, b)
+    np.testing.assert_array_equal(got_max[:3], np.maximum(a, b)[:3])
+    np.testing.assert_array_equal(got_min[:3], np.minimum(a, b)[:3])

@@ -39,9 +39,9 @@ _ARITH = {
     "divide": (np.divide, lambda g, out, a, b: (g / b, -(g * out) / b), lambda sp, a, b: a / b, "({0} / {1})"),
     "power": (np.power, _power_vjp, lambda sp, a, b: a**b, "({0} ** {1})"),
     "maximum": (np.maximum, lambda g, out, a, b: (g * _pick(a, b, greater), g * _pick(b, a, greater)),
-                lambda sp, a, b: sp.Max(a, b), "max({0}, {1})"),
+                lambda sp, a, b: sp.Max(a, b), "maximum({0}, {1})"),
     "minimum": (np.minimum, lambda g, out, a, b: (g * _pick(a, b, less), g * _pick(b, a, less)),
-                lambda sp, a, b: sp.Min(a, b), "min({0}, {1})"),
+                lambda sp, a, b: sp.Min(a, b), "minimum({0}, {1})"),
 }
 for _name, (_np, _vjp, _sympy, _scalar) in _ARITH.items():
     defop(_name, "elementwise", _rule(_name), _np, vjp=_vjp, sympy=_sympy, scalar=_scalar)
