@@ -13,48 +13,23 @@ is imported, to the first of:
 
 ``SYMDIFF_BLAS=scipy`` forces the second route (tested; also a switch for debugging).
 """
-import ctypes
-import glob
-import os
-
 import llvmlite.binding
 import numba
 import numpy as np
 
-#: Below this many multiply-adds a loop nest beats a BLAS call's fixed cost.
-SMALL_MATMUL = 4096
-
-# CBLAS enums (row-major layout, transpose flags) and the argument list shared by both bindings:
-# order, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc (pointers travel as int64,
-# which the x86-64 and AArch64 ABIs pass exactly like pointers).
-_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+from .blas_symbols import _NO_TRANS, _ROW_MAJOR, _TRANS, SMALL_MATMUL, _numpy_openblas, _scipy_fortran_gemm
 
 
+# CBLAS argument list: order, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc (pointers travel
+# as int64, which the x86-64 and AArch64 ABIs pass exactly like pointers).
 def _cblas_signature(real):
     i32, i64 = numba.types.int32, numba.types.int64
     return numba.types.void(i32, i32, i32, i64, i64, i64, real, i64, i64, i64, i64, real, i64, i64)
 
 
-def _numpy_openblas():
-    """NumPy's bundled ILP64 OpenBLAS, or None."""
-    here = os.path.dirname(np.__file__)
-    for pattern in ("../numpy.libs/*openblas64*", ".dylibs/*openblas64*"):
-        for path in sorted(glob.glob(os.path.join(here, pattern))):
-            try:
-                library = ctypes.CDLL(path)
-                return [ctypes.cast(getattr(library, f"scipy_cblas_{p}gemm64_"), ctypes.c_void_p).value
-                        for p in "ds"]
-            except (OSError, AttributeError):
-                continue
-    return None
-
-
 def _scipy_adapter(prefix, real):
     """A CBLAS-shaped cfunc over SciPy's Fortran ?gemm (column-major, by reference, 32-bit ints)."""
-    from numba.extending import get_cython_function_address
-
-    llvmlite.binding.add_symbol(f"symdiff_fortran_{prefix}gemm",
-                                get_cython_function_address("scipy.linalg.cython_blas", f"{prefix}gemm"))
+    llvmlite.binding.add_symbol(f"symdiff_fortran_{prefix}gemm", _scipy_fortran_gemm(prefix))
     by_reference = numba.types.void(*([numba.types.int64] * 13))
     fortran = numba.types.ExternalFunction(f"symdiff_fortran_{prefix}gemm", by_reference)
     dtype = np.float64 if real == numba.types.float64 else np.float32
@@ -73,7 +48,7 @@ def _scipy_adapter(prefix, real):
 
 def _bind_blas():
     """Bind the symbols; returns the route taken ("numpy-openblas" or "scipy")."""
-    addresses = None if os.environ.get("SYMDIFF_BLAS") == "scipy" else _numpy_openblas()
+    addresses = _numpy_openblas()
     route = "numpy-openblas" if addresses else "scipy"
     if not addresses:
         addresses = [_scipy_adapter("d", numba.types.float64), _scipy_adapter("s", numba.types.float32)]

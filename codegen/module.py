@@ -40,7 +40,7 @@ def _top_level_names(path: Path) -> set[str]:
 _MATH_NAMES = ("exp", "log", "tanh", "sigmoid", "softplus", "log1p", "expm1")
 #: Module-level names of generated code (helpers and the pasted prelude files): inputs may not shadow them.
 RESERVED = frozenset({"sqrt", "sin", "cos", "sign", "maximum", "minimum", "_ix", *_MATH_NAMES}).union(
-    *(_top_level_names(_HERE / name) for name in ("fastmath_ir.py", "fastmath.py", "blas.py", "runtime.py")))
+    *(_top_level_names(_HERE / name) for name in ("fastmath_ir.py", "fastmath.py", "blas_symbols.py", "blas.py", "runtime.py")))
 
 _HELPERS = '''
 _ix = numba.uintp  # unsigned array indices: no wraparound branch, so loops vectorize
@@ -66,19 +66,23 @@ cos = math.cos
 '''
 
 
+def _pasted(*names: str) -> str:
+    """Prelude files as generated modules carry them: one namespace, so their relative imports are dropped."""
+    texts = ["\n".join(line for line in (_HERE / name).read_text().splitlines() if not line.startswith("from ."))
+             for name in names]
+    return "\n\n".join(texts) + "\n"
+
+
 def fastmath_source() -> str:
-    """fastmath_ir.py then fastmath.py, as generated modules carry them (one namespace: the line of
-    fastmath.py importing from fastmath_ir.py is dropped)."""
-    numba_side = [line for line in (_HERE / "fastmath.py").read_text().splitlines()
-                  if not line.startswith("from .fastmath_ir import ")]
-    return (_HERE / "fastmath_ir.py").read_text() + "\n\n" + "\n".join(numba_side) + "\n"
+    """fastmath_ir.py then fastmath.py, as generated modules carry them."""
+    return _pasted("fastmath_ir.py", "fastmath.py")
 
 
 def prelude(libm: bool, gemm: bool) -> str:
     """Shared text of every module: fast transcendentals, runtime checks, helper functions."""
     text = [fastmath_source(), (_HERE / "runtime.py").read_text(), _HELPERS]
     if gemm:  # only graphs with matrix products pay for binding BLAS
-        text.append((_HERE / "blas.py").read_text())
+        text.append(_pasted("blas_symbols.py", "blas.py"))
     aliases = []
     for name in _MATH_NAMES:
         fast, template = fastmath.FUNCTIONS[name]

@@ -1,0 +1,43 @@
+"""Where BLAS lives in this process (no Numba here: the native backend reads this module too).
+
+Copied verbatim into generated modules whose graph multiplies matrices, ahead of blas.py.
+"""
+import ctypes
+import glob
+import os
+
+import numpy as np
+
+#: Below this many multiply-adds a loop nest beats a BLAS call's fixed cost.
+SMALL_MATMUL = 4096
+
+# CBLAS enums (row-major layout, transpose flags) shared by both bindings.
+_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+
+
+def _numpy_openblas():
+    """Addresses of CBLAS dgemm and sgemm in NumPy's bundled ILP64 OpenBLAS, or None."""
+    if os.environ.get("SYMDIFF_BLAS") == "scipy":  # the fallback route, forced (tests, debugging)
+        return None
+    here = os.path.dirname(np.__file__)
+    for pattern in ("../numpy.libs/*openblas64*", ".dylibs/*openblas64*"):
+        for path in sorted(glob.glob(os.path.join(here, pattern))):
+            try:
+                library = ctypes.CDLL(path)
+                return [ctypes.cast(getattr(library, f"scipy_cblas_{p}gemm64_"), ctypes.c_void_p).value
+                        for p in "ds"]
+            except (OSError, AttributeError):
+                continue
+    return None
+
+
+def _scipy_fortran_gemm(prefix):
+    """Address of SciPy's Fortran ``?gemm`` (column-major, arguments by reference, 32-bit ints)."""
+    from scipy.linalg import cython_blas
+
+    capsule = cython_blas.__pyx_capi__[f"{prefix}gemm"]
+    get_name = ctypes.pythonapi.PyCapsule_GetName
+    get_name.restype, get_name.argtypes = ctypes.c_char_p, [ctypes.py_object]
+    get_pointer = ctypes.pythonapi.PyCapsule_GetPointer
+    get_pointer.restype, get_pointer.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
+    return get_pointer(capsule, get_name(capsule))
