@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import keyword
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -78,11 +79,16 @@ def fastmath_source() -> str:
     return _pasted("fastmath_ir.py", "fastmath.py")
 
 
-def prelude(libm: bool, gemm: bool) -> str:
-    """Shared text of every module: fast transcendentals, runtime checks, helper functions."""
-    text = [fastmath_source(), (_HERE / "runtime.py").read_text(), _HELPERS]
+def prelude(gemm: bool) -> str:
+    """Shared text of every module: fast transcendentals, runtime checks, BLAS when the graph has products."""
+    text = [fastmath_source(), (_HERE / "runtime.py").read_text()]
     if gemm:  # only graphs with matrix products pay for binding BLAS
         text.append(_pasted("blas_symbols.py", "blas.py"))
+    return "\n\n".join(t.strip("\n") for t in text) + "\n"
+
+
+def helpers(libm: bool) -> str:
+    """Small functions the kernels call by name: nan-aware max/min, sign, the math functions (fast or libm)."""
     aliases = []
     for name in _MATH_NAMES:
         fast, template = fastmath.FUNCTIONS[name]
@@ -90,8 +96,29 @@ def prelude(libm: bool, gemm: bool) -> str:
             aliases += ["@numba.njit(inline='always')", f"def {name}(x):", f"    return {template.format('x')}", ""]
         else:
             aliases.append(f"{name} = {fast}")
-    text.append("\n".join(aliases) + "\n")
-    return "\n\n".join(t.strip("\n") for t in text) + "\n"
+    return _HELPERS.strip("\n") + "\n\n" + "\n".join(aliases).strip("\n") + "\n"
+
+
+@dataclass(frozen=True)
+class GeneratedModule:
+    """The generated module in its parts; ``source`` is the whole text (what export writes).
+
+    ``helpers``, ``constants`` and ``kernel`` hold the compute side (readable by the native backend without
+    importing them), ``wrapper`` the pure-Python entry point that checks arguments and calls ``_kernel``.
+    """
+
+    header: str
+    prelude: str
+    helpers: str
+    constants: str
+    kernel: str
+    wrapper: str
+
+    @property
+    def source(self) -> str:
+        parts = [self.header + self.prelude.rstrip(), self.helpers.rstrip(), self.constants, self.kernel,
+                 self.wrapper]
+        return "\n\n".join(filter(None, parts)) + "\n"
 
 
 def check_names(inputs: list[Node]) -> None:
@@ -103,8 +130,8 @@ def check_names(inputs: list[Node]) -> None:
 
 
 def generate(inputs: list[Node], outputs: list[Node], updates: list[tuple[Node, Node]], *, name: str,
-             libm: bool = False, fastmath_flag: bool = False, fuse: bool = True, header: str = "") -> str:
-    """The complete module source for one compiled function (deterministic for a given graph)."""
+             libm: bool = False, fastmath_flag: bool = False, fuse: bool = True, header: str = "") -> GeneratedModule:
+    """The module for one compiled function (deterministic for a given graph)."""
     check_names(inputs)
     schedule = plan(outputs, updates, fuse)
     fresh = {id(n) for n in outputs if id(n) not in schedule.output_copies}
@@ -134,10 +161,8 @@ def generate(inputs: list[Node], outputs: list[Node], updates: list[tuple[Node, 
     memory = plan_memory(ctx, defined, reads, final_reads, fresh)
     kernel = _kernel_source(ctx, bodies, finals, memory, returned, fastmath_flag)
     sizes = workspace_sizes(ctx, memory)
-    return "\n\n".join(filter(None, [
-        header + prelude(libm, any(n.op == "matmul" for n in schedule.order)).rstrip(), "\n".join(constants), kernel,
-        wrapper_source(ctx, name, outputs, updates, sizes),
-    ])) + "\n"
+    return GeneratedModule(header, prelude(any(n.op == "matmul" for n in schedule.order)), helpers(libm),
+                           "\n".join(constants), kernel, wrapper_source(ctx, name, outputs, updates, sizes))
 
 
 def _constant_source(var: str, node: Node) -> str:
