@@ -40,12 +40,13 @@ def cache_key(source: str) -> str:
     return hashlib.sha256((versions + "\n" + source).encode()).hexdigest()
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the whole new one, never a part."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".py")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data.encode() if isinstance(data, str) else data)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -77,12 +78,12 @@ def load(source: str) -> tuple[ModuleType, Path]:
         current = None
     if current != source:  # missing, truncated or edited: (re)write it
         shutil.rmtree(entry / "__pycache__", ignore_errors=True)
-        _write_atomic(path, source)
+        write_atomic(path, source)
     name = f"symdiff_kernel_{key[:20]}"
     try:
         return _import(path, name), path
     except Exception:  # noqa: BLE001 - a damaged Numba cache entry: wipe it and build from source once
         shutil.rmtree(entry / "__pycache__", ignore_errors=True)
         if path.read_text(encoding="utf-8") != source:
-            _write_atomic(path, source)
+            write_atomic(path, source)
         return _import(path, name), path

@@ -24,12 +24,7 @@ Usage notes:
   importing from it: it imports only numpy, numba and llvmlite otherwise, and its private names
   start with _fm_ / _FM_ so they do not clash with generated code.
 
-FUNCTIONS maps a name to ``(fast_function_name, libm_template)``; the code generator emits
-``fast_exp(<arg>)`` or ``FUNCTIONS["exp"][1].format(<arg>)`` (e.g. ``math.exp(<arg>)``)
-depending on the user's libm setting.  Templates are parenthesized expressions that may use
-``{0}`` more than once, so pass a plain variable name as the argument.
-
-FUNCTIONS maps a name to ``(fast_function_name, libm_template)``; the code generator emits
+FUNCTIONS (fastmath_ir.py) maps a name to ``(fast_function_name, libm_template)``; the code generator emits
 ``fast_exp(<arg>)`` or ``FUNCTIONS["exp"][1].format(<arg>)`` (e.g. ``math.exp(<arg>)``)
 depending on the user's libm setting.  Templates are parenthesized expressions that may use
 ``{0}`` more than once, so pass a plain variable name as the argument.
@@ -41,19 +36,7 @@ import numpy as np  # noqa: F401
 from numba import types
 from numba.extending import intrinsic
 
-from .fastmath_ir import _FM_BODIES, declare_fast_function, define_fast_function, fast_function_name
-
-FUNCTIONS = {
-    "exp": ("fast_exp", "math.exp({0})"),
-    "log": ("fast_log", "math.log({0})"),
-    "tanh": ("fast_tanh", "math.tanh({0})"),
-    "sigmoid": ("fast_sigmoid", "((1.0 / (1.0 + math.exp(-({0})))) if ({0}) >= 0.0"
-                                " else (math.exp({0}) / (1.0 + math.exp({0}))))"),
-    "softplus": ("fast_softplus",
-                 "((({0}) if ({0}) > 0.0 else 0.0) + math.log1p(math.exp(-abs({0}))))"),
-    "log1p": ("fast_log1p", "math.log1p({0})"),
-    "expm1": ("fast_expm1", "math.expm1({0})"),
-}
+from .fastmath_ir import _FM_BODIES, FUNCTIONS, declare_fast_function, define_fast_function, fast_function_name  # noqa: F401
 
 _FM_LIBRARIES = {}  # (codegen, name) -> finalized Numba code library defining the fast function
 

@@ -346,6 +346,20 @@ _FM_BODIES = {"exp": _fm_body_exp, "expm1": _fm_body_expm1, "log": _fm_body_log,
               "tanh": _fm_body_tanh, "sigmoid": _fm_body_sigmoid, "softplus": _fm_body_softplus}
 
 
+#: name -> (fast function, libm template): what generated kernels call (see fastmath.py).
+FUNCTIONS = {
+    "exp": ("fast_exp", "math.exp({0})"),
+    "log": ("fast_log", "math.log({0})"),
+    "tanh": ("fast_tanh", "math.tanh({0})"),
+    "sigmoid": ("fast_sigmoid", "((1.0 / (1.0 + math.exp(-({0})))) if ({0}) >= 0.0"
+                                " else (math.exp({0}) / (1.0 + math.exp({0}))))"),
+    "softplus": ("fast_softplus",
+                 "((({0}) if ({0}) > 0.0 else 0.0) + math.log1p(math.exp(-abs({0}))))"),
+    "log1p": ("fast_log1p", "math.log1p({0})"),
+    "expm1": ("fast_expm1", "math.expm1({0})"),
+}
+
+
 def fast_function_name(name, lanes=1):
     """The LLVM symbol of fast function ``name`` ("exp", "tanh", ...) on ``lanes`` doubles at once."""
     return f"symdiff_fast_{name}_f64" if lanes == 1 else f"symdiff_fast_{name}_v{lanes}f64"

@@ -12,11 +12,11 @@ import numpy as np
 
 from symdiff.ir import Node
 
-from . import fastmath
 from .arrays import contiguous
 from .context import NUMPY_TYPE, Context
 from .emit_loops import Body, emit_elementwise, emit_reduction, emit_rows
 from .emit_ops import emit_copy, emit_index, emit_matmul, emit_view
+from .fastmath_ir import FUNCTIONS
 from .memory import plan_memory, workspace_lines, workspace_sizes
 from .plan import is_inline_leaf, plan
 from .wrapper import wrapper_source
@@ -91,7 +91,7 @@ def helpers(libm: bool) -> str:
     """Small functions the kernels call by name: nan-aware max/min, sign, the math functions (fast or libm)."""
     aliases = []
     for name in _MATH_NAMES:
-        fast, template = fastmath.FUNCTIONS[name]
+        fast, template = FUNCTIONS[name]
         if libm:
             aliases += ["@numba.njit(inline='always')", f"def {name}(x):", f"    return {template.format('x')}", ""]
         else:

@@ -1,6 +1,7 @@
 """Every op-table row compiled against the NumPy reference: fused with values, gradients and second
-derivatives; unfused (every node its own loop and array) with values and gradients. All rows share
-one compiled function per mode, so the suite compiles twice."""
+derivatives; unfused (every node its own loop and array) with values and gradients; by the native
+backend both ways and by Numba fused. All rows share one compiled function per mode, so the suite
+compiles three times."""
 
 import numpy as np
 import pytest
@@ -25,12 +26,15 @@ def _row_outputs(case, second_order):
     return nodes, outputs
 
 
-@pytest.fixture(scope="module", params=[True, False], ids=["fused", "unfused"])
+@pytest.fixture(scope="module", params=[(True, "native"), (False, "native"), (True, "numba")],
+                ids=["fused", "unfused", "numba-fused"])
 def compiled(request):
-    rows = [(case, *_row_outputs(case, second_order=request.param)) for case in CASES]
+    fuse, backend = request.param
+    rows = [(case, *_row_outputs(case, second_order=fuse)) for case in CASES]
     inputs = [n for _, nodes, _ in rows for n in nodes]
     outputs = [o for _, _, outs in rows for o in outs]
-    fn = sd.compile(inputs, outputs, fuse=request.param, name="all_ops")
+    fn = sd.compile(inputs, outputs, fuse=fuse, name="all_ops", backend=backend)
+    assert fn.backend == backend  # every op lowers natively: no silent fallback
     feed = {}
     for case, nodes, _ in rows:
         feed.update(zip(nodes, case.values(seed=3)))

@@ -40,13 +40,13 @@ def test_training_step_updates_parameters_in_place(mlp, batch):
             assert not np.array_equal(param, old)
 
 
-def test_steady_state_allocates_only_returned_arrays(mlp):
+def test_steady_state_allocates_only_returned_arrays_numba(mlp):
     from numba.core.runtime import _nrt_python, rtsys
 
     _nrt_python.memsys_enable_stats()  # Numba's allocation counters (off by default)
     inputs, loss, _, _ = mlp
     params = list(inputs[2:])
-    fn = sd.compile(inputs, sd.grad(loss, params), name="grads")
+    fn = sd.compile(inputs, sd.grad(loss, params), name="grads", backend="numba")
     workspaces = fn._entry.__globals__["_WORKSPACES"]
     for batch in (8, 64):
         values = mlp_values(batch, 3, 5, 4)
@@ -62,6 +62,38 @@ def test_steady_state_allocates_only_returned_arrays(mlp):
         assert workspaces[(batch,)] is buffers  # planned once per shape signature, then reused
         again = fn(*values)
         assert all(a is not b and not np.shares_memory(a, b) for a, b in zip(first, again))
+
+
+def test_steady_state_allocates_only_returned_arrays_native(mlp):
+    import tracemalloc
+
+    numpy_data = tracemalloc.DomainFilter(True, 389047)  # NumPy reports array buffers in this domain
+    inputs, loss, _, _ = mlp
+    params = list(inputs[2:])
+    fn = sd.compile(inputs, sd.grad(loss, params), name="grads", backend="native")
+    workspaces = fn.module._WORKSPACES
+    values = mlp_values(4096, 3, 5, 4)  # workspace ~1 MB, gradients 352 bytes: any extra buffer would show
+    first = fn(*values)
+    buffers = workspaces[(4096,)]
+    kept = []
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot().filter_traces([numpy_data])
+        start, _ = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        for _ in range(5):
+            kept.append(fn(*values))
+        _, peak = tracemalloc.get_traced_memory()
+        after = tracemalloc.take_snapshot().filter_traces([numpy_data])
+    finally:
+        tracemalloc.stop()
+    new = [s for s in after.compare_to(before, "traceback") if s.count_diff > 0]
+    returned = sum(g.nbytes for call in kept for g in call)
+    assert sum(s.count_diff for s in new) == 5 * len(params)  # one buffer per returned gradient per call
+    assert sum(s.size_diff for s in new) == returned
+    assert peak - start < returned + 64 * 1024  # no transient workspace-sized allocation either
+    assert workspaces[(4096,)] is buffers
+    assert all(a is not b and not np.shares_memory(a, b) for a, b in zip(first, kept[-1]))
 
 
 def test_argument_errors_name_the_argument(mlp):
@@ -146,7 +178,7 @@ def test_long_graphs_are_split_into_bounded_functions():
 _CACHE_SCRIPT = """
 import numpy as np, symdiff as sd
 x = sd.tensor("x", ("n",)); w = sd.tensor("w", (3,))
-fn = sd.compile([x, w], sd.sum(sd.tanh(x[:, None] * w)))
+fn = sd.compile([x, w], sd.sum(sd.tanh(x[:, None] * w)), backend="numba")
 print(float(fn(np.arange(4.0), np.ones(3))), sum(fn._entry.__globals__["_kernel"].stats.cache_hits.values()))
 """
 
@@ -160,7 +192,8 @@ def _run_cached(cache, count=1):
     return outs
 
 
-def test_cache_reuse_corruption_and_concurrency(tmp_path):
+def test_numba_cache_reuse_corruption_and_concurrency(tmp_path):
+    # (The native backend's cache: tests/test_native.py.)
     cache = tmp_path / "cache"
     first, second = _run_cached(cache, count=2)  # two processes compiling the same model at once
     assert first[0] == second[0]
@@ -213,7 +246,7 @@ def test_scalar_updates_shared_scalars_concatenation_and_constant_outputs():
 
 
 _BLAS_ROUTE_SCRIPT = """
-import numpy as np, symdiff as sd
+import numpy as np, symdiff as sd  # backend: $SYMDIFF_BACKEND
 x, W = sd.tensor("x", ("batch", 30), "{dtype}"), sd.tensor("W", (30, 20), "{dtype}")
 loss = sd.sum(sd.tanh(x @ W) ** 2)
 fn = sd.compile([x, W], [loss] + sd.grad(loss, [x, W]))
@@ -224,39 +257,44 @@ print(fn.module.BLAS_ROUTE, max(float(np.max(abs(g - w) / (1 + abs(w)))) for g, 
 """
 
 
+@pytest.mark.parametrize("backend", ["native", "numba"])
 @pytest.mark.parametrize("route", ["numpy-openblas", "scipy"])
-def test_blas_routes_in_fresh_processes(route, tmp_path):
+def test_blas_routes_in_fresh_processes(route, backend, tmp_path):
     # NumPy's bundled OpenBLAS is the default; SYMDIFF_BLAS=scipy takes the SciPy Fortran adapter that
     # serves NumPy builds without one. Both must give the reference's numbers in float64 and float32.
-    env = dict(os.environ, SYMDIFF_CACHE_DIR=str(tmp_path), SYMDIFF_BLAS="scipy" if route == "scipy" else "")
+    env = dict(os.environ, SYMDIFF_CACHE_DIR=str(tmp_path), SYMDIFF_BLAS="scipy" if route == "scipy" else "",
+               SYMDIFF_BACKEND=backend)
     for dtype, tol in (("float64", 1e-12), ("float32", 1e-4)):
         out = subprocess.run([sys.executable, "-c", _BLAS_ROUTE_SCRIPT.format(dtype=dtype)], env=env,
                              capture_output=True, text=True, check=True).stdout.split()
         assert out[0] == route and float(out[1]) < tol
 
 
-def test_sign_of_infinities_zeros_and_nan_is_numpys():
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_sign_of_infinities_zeros_and_nan_is_numpys(backend):
     # Regression: sign was (x > 0) - (x < 0) + x * 0, which made sign(+-inf) nan.
     x = sd.tensor("x", (5,))
     values = np.array([np.inf, -np.inf, -0.0, 0.0, np.nan])
-    np.testing.assert_array_equal(sd.compile([x], sd.sign(x))(values), np.sign(values))
+    np.testing.assert_array_equal(sd.compile([x], sd.sign(x), backend=backend)(values), np.sign(values))
 
 
-def test_negative_fractional_and_square_exponents_match_numpy_at_ieee_edges():
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_negative_fractional_and_square_exponents_match_numpy_at_ieee_edges(backend):
     # Regression: x**-2 ran as 1/(x*x) and x**-0.5 as 1/sqrt(x), which differ from pow at x = -0.0,
     # -inf (sign of the infinity, nan instead of 0) and where x*x overflows (0 instead of a subnormal).
     x = sd.tensor("x", (6,))
     values = np.array([-0.0, 0.0, -np.inf, np.inf, 1e160, 4.0])
-    fn = sd.compile([x], [x ** -2.0, x ** -0.5])
+    fn = sd.compile([x], [x ** -2.0, x ** -0.5], backend=backend)
     with np.errstate(all="ignore"):
         for got, exponent in zip(fn(values), (-2.0, -0.5)):
             np.testing.assert_array_equal(got, np.power(values, exponent))
 
 
-def test_maximum_and_minimum_propagate_nan_like_numpy():
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_maximum_and_minimum_propagate_nan_like_numpy(backend):
     # Regression: the kernels used Python's max/min, which return the other argument when the first is nan.
     x, y = sd.tensor("x", (4,)), sd.tensor("y", (4,))
     a, b = np.array([np.nan, 1.0, 2.0, -0.0]), np.array([0.0, np.nan, 1.0, 0.0])
-    got_max, got_min = sd.compile([x, y], [sd.maximum(x, y), sd.minimum(x, y)])(a, b)
+    got_max, got_min = sd.compile([x, y], [sd.maximum(x, y), sd.minimum(x, y)], backend=backend)(a, b)
     np.testing.assert_array_equal(got_max[:3], np.maximum(a, b)[:3])
     np.testing.assert_array_equal(got_min[:3], np.minimum(a, b)[:3])

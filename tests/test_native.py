@@ -1,0 +1,116 @@
+"""The native backend: same numbers as the Numba backend, no Numba in the process, argument checks in
+the entry, object-code cache, fallback to Numba for kernel text outside the lowered subset."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import symdiff as sd
+from codegen.native import NativeUnsupported
+from tests.mlp import mlp_graph, mlp_values, sgd_step
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_native_and_numba_backends_agree_bit_for_bit(dtype):
+    inputs, loss = mlp_graph(30, 20, 5, dtype=dtype)  # products above SMALL_MATMUL: BLAS on both sides
+    outputs, updates = sgd_step(inputs, loss)
+    steps = {b: sd.compile(inputs, outputs[0], updates, backend=b) for b in ("native", "numba")}
+    assert {b: f.backend for b, f in steps.items()} == {"native": "native", "numba": "numba"}
+    values = mlp_values(40, 30, 20, 5, dtype=np.dtype(dtype))
+    runs = {b: [v.copy() for v in values] for b in steps}
+    for _ in range(5):
+        losses = {b: steps[b](*runs[b]) for b in steps}
+        assert losses["native"] == losses["numba"]
+    for a, b in zip(runs["native"], runs["numba"]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_entry_checks_every_argument_itself():
+    x, w = sd.tensor("x", ("n",)), sd.tensor("w", ("n",))
+    fn = sd.compile([x, w], sd.sum(sd.tanh(x) * w) + sd.sum(sd.exp(x)), {w: w - 0.5 * sd.tanh(x)})
+    native, (workspace,) = fn.module._native, fn.module._allocate(3)
+    # The raw entry takes the arrays, the workspace, the named dim 'n', then the returned 1-element array.
+    good = [np.ones(3), np.ones(3), workspace, 3, np.empty(1)]
+    native(*good)
+    bad = {0: np.ones(3, np.float32), 1: np.ones(6)[::2], 2: [0.0] * 3, 3: "three", 4: np.empty(1).astype(">f8")}
+    for position, value in bad.items():
+        args = list(good)
+        args[position] = value
+        with pytest.raises(TypeError):
+            native(*args)
+    frozen = np.ones(3)
+    frozen.flags.writeable = False
+    with pytest.raises(TypeError, match="'w'.*writeable"):
+        native(good[0], frozen, *good[2:])
+    native(frozen, *good[1:])  # an array the kernel only reads may be read-only
+    with pytest.raises(TypeError, match="expected 5 arguments"):
+        native(*good[:4])
+    # Through the public function, the wrapper turns the entry's refusal into its detailed message.
+    with pytest.raises(ValueError, match="'w' is updated in place but is read-only"):
+        fn(np.ones(3), frozen)
+    np.testing.assert_allclose(fn(frozen, np.ones(3)), 3 * (np.tanh(1.0) + np.e))
+
+
+_NO_NUMBA_SCRIPT = """
+import sys
+import numpy as np, symdiff as sd
+sys.path.insert(0, {root!r})
+from tests.mlp import mlp_graph, mlp_values, sgd_step
+inputs, loss = mlp_graph(30, 20, 5)
+outputs, updates = sgd_step(inputs, loss)
+fn = sd.compile(inputs, outputs[0], updates)
+print(fn.backend, fn.module._native_cache_hit, float(fn(*mlp_values(8, 30, 20, 5))), "numba" in sys.modules)
+"""
+
+
+def _run(cache, script: str) -> list[str]:
+    env = dict(os.environ, SYMDIFF_CACHE_DIR=str(cache))
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, "-c", script.format(root=root)], env=env, capture_output=True, text=True,
+                         timeout=600, check=True)
+    return out.stdout.split()
+
+
+def test_native_processes_never_import_numba_and_reuse_object_code(tmp_path):
+    cold = _run(tmp_path, _NO_NUMBA_SCRIPT)
+    warm = _run(tmp_path, _NO_NUMBA_SCRIPT)
+    assert cold[0] == "native" and cold[1] == "False" and cold[3] == "False"
+    assert warm == ["native", "True", cold[2], "False"]  # loaded from disk, same result, still no Numba
+    (obj,) = tmp_path.glob("*/*/native.o")
+    obj.write_bytes(obj.read_bytes()[:100])  # truncated object file: detected by its digest, rebuilt
+    assert _run(tmp_path, _NO_NUMBA_SCRIPT) == cold
+    obj.write_bytes(b"\0" * 32 + b"not an object file")
+    assert _run(tmp_path, _NO_NUMBA_SCRIPT) == cold
+
+
+def test_kernel_text_outside_the_subset_is_refused_and_compile_falls_back(monkeypatch):
+    from codegen.native.build import split_kernel
+
+    kernel = textwrap.dedent("""
+        @numba.njit((numba.float64[::1],), cache=True, error_model='numpy', fastmath=False)
+        def _kernel(x):
+            while x[0] > 0:
+                x[0] -= 1
+            return (x,)
+    """)
+    with pytest.raises(NativeUnsupported, match="while"):
+        from codegen.native.build import build_object
+        from codegen.module import GeneratedModule
+
+        split, parts, _ = split_kernel(kernel)
+        build_object(GeneratedModule("", "", "", "", kernel, ""), split, parts)
+    import codegen.native
+
+    def refuse(generated):
+        raise NativeUnsupported("test")
+
+    monkeypatch.setattr(codegen.native, "load_native", refuse)
+    x = sd.tensor("x", (3,))
+    fn = sd.compile([x], sd.sum(sd.exp(x)), name="fallback")
+    assert fn.backend == "numba" and fn(np.zeros(3)) == 3.0
+    with pytest.raises(ValueError, match="backend must be"):
+        sd.compile([x], x, backend="cuda")
