@@ -179,8 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``symdiff`` command."""
     from .train import DATASETS
 
-    parser = argparse.ArgumentParser(prog="symdiff", description="Symbolic differentiation compiled to Numba "
-                                     "kernels: compile, inspect and train models described by spec files.")
+    parser = argparse.ArgumentParser(prog="symdiff", description="Symbolic differentiation compiled to fused "
+                                     "native kernels: compile, inspect and train models described by spec files.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     compile_cmd = commands.add_parser("compile", help="export a spec's train step and predict kernels",

@@ -20,7 +20,7 @@ X = np.array([-2.5, -0.7, 0.4, 1.9])
 # What the code generator provides to scalar templates, here as NumPy functions.
 TEMPLATE_NAMES = {"exp": np.exp, "log": np.log, "log1p": np.log1p, "expm1": np.expm1, "sqrt": np.sqrt,
                   "sin": np.sin, "cos": np.cos, "tanh": np.tanh, "sigmoid": _sigmoid, "softplus": _softplus,
-                  "abs": np.abs, "sign": np.sign, "max": np.maximum, "min": np.minimum}
+                  "abs": np.abs, "sign": np.sign, "maximum": np.maximum, "minimum": np.minimum}
 
 
 def _swish():

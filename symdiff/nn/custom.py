@@ -27,7 +27,7 @@ USER_PREFIX = "user."
 #: SymPy function name -> name the code generator provides in scalar templates (Max/Min fold pairwise).
 SCALAR_FUNCTIONS = {
     "exp": "exp", "log": "log", "sin": "sin", "cos": "cos", "tanh": "tanh", "Abs": "abs", "sign": "sign",
-    "Max": "max", "Min": "min",
+    "Max": "maximum", "Min": "minimum",  # nan-propagating, as NumPy's
 }
 
 _MODULES: dict[str, Elementwise] = {}
