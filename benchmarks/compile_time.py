@@ -1,7 +1,7 @@
 """Compile time of symdiff kernels: cold (empty cache, new process) and warm (new process, cache filled),
 for the MLP training step and for graphs of growing size.
 
-Each measurement runs in a fresh interpreter so that Numba's per-process warm-up is included, as a
+Each measurement runs in a fresh interpreter so that per-process start-up (imports) is included, as a
 user sees it. Run from the repository root:
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/compile_time.py
 """
@@ -26,7 +26,7 @@ import numpy as np
 import symdiff as sd
 sys.path.insert(0, {root!r})
 from tests.mlp import mlp_graph, mlp_values, sgd_step
-kind, size = {kind!r}, {size!r}
+kind, size, backend = {kind!r}, {size!r}, {backend!r}
 imported = time.perf_counter()
 if kind == "mlp":
     inputs, loss = mlp_graph(784, 256, 10)
@@ -41,7 +41,7 @@ else:  # a chain of `size` stages, each an elementwise group feeding a reduction
     values = [np.linspace(-1, 1, 64).reshape(8, 8)]
 built = time.perf_counter()
 cpu = time.process_time()
-fn = sd.compile(inputs, outputs, updates)
+fn = sd.compile(inputs, outputs, updates, backend=backend)
 compiled = time.perf_counter()
 fn(*values)
 done = time.perf_counter()
@@ -52,9 +52,12 @@ print(json.dumps({{"import": imported - start, "build": built - imported, "compi
 """
 
 
-def run(kind: str, size: int, cache: str) -> dict:
+def run(kind: str, size: int, backend: str, cache: str) -> dict:
     env = dict(os.environ, SYMDIFF_CACHE_DIR=cache)
-    out = subprocess.run([sys.executable, "-c", _CHILD.format(root=str(ROOT), kind=kind, size=size)],
+    # Python's default: modules' bytecode is cached in __pycache__ (this machine sets PYTHONDONTWRITEBYTECODE,
+    # which would recompile every imported module from source in every process, ~0.1 s of a warm start).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    out = subprocess.run([sys.executable, "-c", _CHILD.format(root=str(ROOT), kind=kind, size=size, backend=backend)],
                          env=env, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -63,17 +66,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[5, 10, 20, 40, 80], help="chain lengths")
     args = parser.parse_args()
-    rows = [("mlp", 0)] + [("chain", n) for n in args.sizes]
-    print(f"{'graph':>12} {'nodes':>6} {'lines':>6} {'cold s':>8} {'cold cpu s':>10} {'warm s':>8}")
-    for kind, size in rows:
+    parser.add_argument("--numba-sizes", type=int, nargs="*", default=[5, 20],
+                        help="chain lengths also compiled by the Numba backend, for comparison")
+    args = parser.parse_args()
+    rows = [("mlp", 0, "native"), ("mlp", 0, "numba")] + [("chain", n, "native") for n in args.sizes]
+    rows += [("chain", n, "numba") for n in args.numba_sizes]
+    print(f"{'graph':>12} {'backend':>8} {'nodes':>6} {'lines':>6} {'cold s':>8} {'cold cpu s':>10} {'warm s':>8}")
+    for kind, size, backend in rows:
         with tempfile.TemporaryDirectory() as cache:
-            cold = run(kind, size, cache)
-            warm = run(kind, size, cache)
+            cold = run(kind, size, backend, cache)
+            warm = run(kind, size, backend, cache)
         label = "MLP step" if kind == "mlp" else f"chain {size}"
-        print(f"{label:>12} {cold['nodes']:>6} {cold['lines']:>6} {cold['total']:>8.2f} {cold['compile_cpu']:>10.2f} "
-              f"{warm['total']:>8.2f}")
+        print(f"{label:>12} {backend:>8} {cold['nodes']:>6} {cold['lines']:>6} {cold['total']:>8.2f} "
+              f"{cold['compile_cpu']:>10.2f} {warm['total']:>8.2f}")
     print("cold: build + compile + first call in a new process with an empty cache (includes imports);")
-    print("warm: the same in a new process with the cache filled. Times include Python/NumPy/Numba imports.")
+    print("warm: the same in a new process with the cache filled. Times include Python/NumPy/symdiff imports;")
+    print("bytecode caching on (Python's default). The native backend never imports Numba.")
 
 
 if __name__ == "__main__":

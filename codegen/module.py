@@ -41,7 +41,8 @@ def _top_level_names(path: Path) -> set[str]:
 _MATH_NAMES = ("exp", "log", "tanh", "sigmoid", "softplus", "log1p", "expm1")
 #: Module-level names of generated code (helpers and the pasted prelude files): inputs may not shadow them.
 RESERVED = frozenset({"sqrt", "sin", "cos", "sign", "maximum", "minimum", "_ix", *_MATH_NAMES}).union(
-    *(_top_level_names(_HERE / name) for name in ("fastmath_ir.py", "fastmath.py", "blas_symbols.py", "blas.py", "runtime.py")))
+    *(_top_level_names(_HERE / name)
+      for name in ("fastmath_ir.py", "fastmath.py", "blas_symbols.py", "blas.py", "runtime.py")))
 
 _HELPERS = '''
 _ix = numba.uintp  # unsigned array indices: no wraparound branch, so loops vectorize

@@ -1,12 +1,14 @@
-"""symdiff: symbol-to-symbol differentiation compiled to Numba kernels.
+"""symdiff: symbol-to-symbol differentiation compiled to fused native kernels.
 
 Build a graph with ``sd.tensor`` and NumPy-named builders, derive gradients as new graphs with
 ``sd.grad`` (and ``jvp``, ``hessian``, ``hvp``, ...), evaluate with ``sd.evaluate`` (NumPy reference),
 check with ``sd.check_grad``, read them with ``sd.formula`` and compile them with ``sd.compile``.
-Importing symdiff imports neither Numba nor SymPy.
+Importing symdiff imports neither Numba nor SymPy; ``sd.spec`` and ``sd.train`` load on first use.
 """
 
-from . import nn, ops, spec, train
+import importlib
+
+from . import nn, ops
 from .autodiff import DisconnectedInputError, derivative, grad, hessian, hvp, jacobian, jvp, vjp
 from .compile import CompiledFunction, compile, export
 from .evaluate import FeedError, evaluate
@@ -30,17 +32,31 @@ from .printing import (
 )
 from .printing.compile_sympy import compile_sympy
 from .rewrite import simplify
-from .spec import SpecError, dump_spec, load_spec
-from .train import Trainer
 
 __version__ = "0.1.0"
 
 __all__ = [
     "CompiledFunction", "DisconnectedInputError", "FeedError", "FormulaView", "GradCheckResult",
-    "GradientCheckError", "GraphView", "Node", "ShapeError", "SpecError", "SympyConversionError", "Trainer",
+    "GradientCheckError", "GraphView", "Node", "ShapeError", "SympyConversionError",
     "UnsupportedSympyError", "check_grad", "compile", "compile_sympy", "count_nodes", "derivative", "display",
-    "display_graph", "dprint", "dump_spec", "evaluate", "export", "formula", "from_sympy", "grad", "hessian", "hvp",
-    "inputs_of", "jacobian", "jvp", "latex", "load_spec", "nn", "ops", "render", "simplify", "spec", "to_dot",
-    "to_sympy", "toposort", "train", "vjp",
+    "display_graph", "dprint", "evaluate", "export", "formula", "from_sympy", "grad", "hessian", "hvp",
+    "inputs_of", "jacobian", "jvp", "latex", "nn", "ops", "render", "simplify", "to_dot",
+    "to_sympy", "toposort", "vjp",
 ]
 __all__ += ops.__all__
+
+# name -> (submodule, attribute): loaded on first access, which keeps ``import symdiff`` (and so a warm
+# start of a compiled model) from paying for the spec reader and the training loop.
+_LAZY = {"spec": ("spec", None), "train": ("train", None), "SpecError": ("spec", "SpecError"),
+         "dump_spec": ("spec", "dump_spec"), "load_spec": ("spec", "load_spec"), "Trainer": ("train", "Trainer")}
+__all__ += list(_LAZY)
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'symdiff' has no attribute {name!r}")
+    module_name, attribute = _LAZY[name]
+    module = importlib.import_module(f".{module_name}", __name__)
+    value = module if attribute is None else getattr(module, attribute)
+    globals()[name] = value
+    return value

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import symdiff as sd
-from codegen.native import NativeUnsupported
+from codegen.native import NativeUnsupportedError
 from tests.mlp import mlp_graph, mlp_values, sgd_step
 
 
@@ -97,16 +97,16 @@ def test_kernel_text_outside_the_subset_is_refused_and_compile_falls_back(monkey
                 x[0] -= 1
             return (x,)
     """)
-    with pytest.raises(NativeUnsupported, match="while"):
-        from codegen.native.build import build_object
+    with pytest.raises(NativeUnsupportedError, match="while"):
         from codegen.module import GeneratedModule
+        from codegen.native.build import build_object
 
         split, parts, _ = split_kernel(kernel)
         build_object(GeneratedModule("", "", "", "", kernel, ""), split, parts)
     import codegen.native
 
     def refuse(generated):
-        raise NativeUnsupported("test")
+        raise NativeUnsupportedError("test")
 
     monkeypatch.setattr(codegen.native, "load_native", refuse)
     x = sd.tensor("x", (3,))

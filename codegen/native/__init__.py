@@ -16,10 +16,10 @@ import types
 from pathlib import Path
 
 from ..cache import cache_dir, write_atomic
-from ..module import GeneratedModule, _HERE
-from .kinds import NativeUnsupported
+from ..module import _HERE, GeneratedModule
+from .kinds import NativeUnsupportedError
 
-__all__ = ["NativeUnsupported", "load_native", "native_key"]
+__all__ = ["NativeUnsupportedError", "load_native", "native_key"]
 _FORMAT = "native-1"  # bump when the object layout or the entry ABI changes
 _LOWERING_FILES = [*Path(__file__).parent.glob("*.py"), _HERE / "fastmath_ir.py"]
 
@@ -36,8 +36,8 @@ def native_key(source: str) -> str:
     host = f"{llvm.get_host_cpu_name()} {llvm.get_host_cpu_features().flatten()}"
     # the lowering's own code: a changed translator never reuses objects an older one built
     lowering = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(_LOWERING_FILES))).hexdigest()
-    versions = f"{_FORMAT} lowering={lowering} symdiff={__version__} llvmlite={llvmlite.__version__} numpy={numpy.__version__} " \
-               f"python={sys.version} machine={platform.machine()} cpu={host}"
+    versions = f"{_FORMAT} lowering={lowering} symdiff={__version__} llvmlite={llvmlite.__version__} " \
+               f"numpy={numpy.__version__} python={sys.version} machine={platform.machine()} cpu={host}"
     return hashlib.sha256((versions + "\n" + source).encode()).hexdigest()
 
 
@@ -53,12 +53,12 @@ def _read_object(path: Path) -> bytes | None:
 
 def load_native(generated: GeneratedModule) -> tuple[types.ModuleType, Path]:
     """Import ``generated`` with its kernel compiled natively (from the cache when possible); the module
-    has the same public function as the Numba one. Raises NativeUnsupported for kernels outside the subset."""
+    has the same public function as the Numba one. Raises NativeUnsupportedError for kernels outside the subset."""
     from .build import build_object, split_kernel
     from .entry import check_layout
 
     if not check_layout():
-        raise NativeUnsupported("this NumPy's array struct layout is not the one the native entry reads")
+        raise NativeUnsupportedError("this NumPy's array struct layout is not the one the native entry reads")
     split, parts, kernel_args = split_kernel(generated.kernel)
     key = native_key(generated.source)
     entry = cache_dir() / key[:2] / key

@@ -12,7 +12,7 @@ from llvmlite import ir
 
 from ..module import GeneratedModule
 from .entry import ENTRY_SYMBOL, Parameter, define_entry
-from .kinds import Buffer, NativeUnsupported
+from .kinds import Buffer, NativeUnsupportedError
 from .lower import lower_function
 from .unit import Unit, numba_kind, numpy_dtype
 
@@ -99,7 +99,7 @@ def split_kernel(kernel_source: str) -> tuple[KernelSplit, dict[str, ast.Functio
                     isinstance(statement.value.func, ast.Attribute) and statement.value.func.attr == "reshape":
                 aliases[statement.targets[0].id] = statement.value.func.value.id
     if returned is None:
-        raise NativeUnsupported("kernel without a return statement")
+        raise NativeUnsupportedError("kernel without a return statement")
     written = _written_names([tree, *functions.values()], aliases)
     args = [a.arg for a in tree.args.args]
     params = [Parameter(n, k, isinstance(k, Buffer) and n in written) for n, k in zip(args, kinds)]

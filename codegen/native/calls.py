@@ -8,7 +8,7 @@ import ast
 from llvmlite import ir
 
 from ..fastmath_ir import define_fast_function, math_intrinsic
-from .kinds import FLOATS, I32, I64, REGISTER, Buffer, NativeUnsupported, Value, convert, promote
+from .kinds import FLOATS, I32, I64, REGISTER, Buffer, NativeUnsupportedError, Value, convert, promote
 
 _CASTS = {"float64": "float64", "float32": "float32", "int64": "int64", "int32": "int32", "uint64": "uint64",
           "bool_": "bool"}
@@ -34,7 +34,7 @@ def bind_libm() -> None:
 def call(lowering, node: ast.Call) -> Value:
     """The value of call ``node`` inside ``lowering`` (a FunctionLowering)."""
     if node.keywords:
-        raise NativeUnsupported(f"keyword arguments: {ast.unparse(node)!r}")
+        raise NativeUnsupportedError(f"keyword arguments: {ast.unparse(node)!r}")
     func, unit = node.func, lowering.unit
     if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
         owner, attr = func.value.id, func.attr
@@ -46,7 +46,7 @@ def call(lowering, node: ast.Call) -> Value:
         if attr == "reshape":  # a flat alias of a C-contiguous array: the same pointer
             return lowering.variable(owner, id(func.value))
     if not isinstance(func, ast.Name):
-        raise NativeUnsupported(f"call {ast.unparse(node)!r}")
+        raise NativeUnsupportedError(f"call {ast.unparse(node)!r}")
     name = func.id
     if name in unit.inline:
         tree = unit.inline[name]
@@ -72,7 +72,7 @@ def call(lowering, node: ast.Call) -> Value:
         return _gemm(lowering, args)
     if name in unit.parts:
         return _part(lowering, name, args)
-    raise NativeUnsupported(f"call of {name!r}")
+    raise NativeUnsupportedError(f"call of {name!r}")
 
 
 def math_call(lowering, name: str, args: list[Value]) -> Value:
@@ -89,7 +89,7 @@ def math_call(lowering, name: str, args: list[Value]) -> Value:
     elif name == "fabs":
         return absolute(b, Value(convert(b, x, kind), kind))
     else:
-        raise NativeUnsupported(f"math.{name}")
+        raise NativeUnsupportedError(f"math.{name}")
     return Value(b.call(fn, [convert(b, x, kind)]), kind)
 
 
@@ -104,7 +104,7 @@ def absolute(b: ir.IRBuilder, x: Value) -> Value:
 def _gemm(lowering, args: list[Value]) -> Value:
     """``gemm(a, ao, ars, acs, b, bo, brs, bcs, c, co, m, k, n)`` (blas.py's signature)."""
     if len(args) != 13 or not all(isinstance(args[i].kind, Buffer) for i in (0, 4, 8)):
-        raise NativeUnsupported("gemm arguments")
+        raise NativeUnsupportedError("gemm arguments")
     dtype = args[8].kind.dtype
     b = lowering.builder
     values = [a.ir if isinstance(a.kind, Buffer) else convert(b, a, "int64") for a in args]

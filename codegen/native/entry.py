@@ -15,7 +15,7 @@ import llvmlite.binding as llvm
 import numpy as np
 from llvmlite import ir
 
-from .kinds import F64, I8, I32, I64, MEMORY, Buffer, convert, Value
+from .kinds import F64, I8, I32, I64, MEMORY, Buffer, Value, convert
 
 _PTR = I8.as_pointer()
 # PyArrayObject / PyArray_Descr field offsets (NumPy's public struct layout, the same in NumPy 1.x and 2.x;

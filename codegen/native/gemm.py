@@ -12,7 +12,8 @@ from llvmlite import ir
 
 from .kinds import F32, F64, I8, I32, I64
 
-_CONSTANTS = {t.id: s.value.value for s in ast.parse((Path(__file__).parent.parent / "blas_symbols.py").read_text()).body
+_SYMBOLS_FILE = Path(__file__).parent.parent / "blas_symbols.py"  # read, not imported: one source of the threshold
+_CONSTANTS = {t.id: s.value.value for s in ast.parse(_SYMBOLS_FILE.read_text()).body
               if isinstance(s, ast.Assign) and isinstance(s.value, ast.Constant) for t in s.targets}
 SMALL_MATMUL = _CONSTANTS["SMALL_MATMUL"]
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112

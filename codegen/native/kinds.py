@@ -18,7 +18,7 @@ MEMORY = {**REGISTER, "bool": I8}
 FLOATS = ("float32", "float64")
 
 
-class NativeUnsupported(Exception):
+class NativeUnsupportedError(Exception):
     """The kernel text uses a construct the native backend does not lower (the caller falls back to Numba)."""
 
 
@@ -53,7 +53,7 @@ def convert(builder: ir.IRBuilder, value: Value, kind: str) -> ir.Value:
     """``value`` as ``kind`` (C casts, as Numba's implicit conversions)."""
     source = value.kind
     if isinstance(source, Buffer):
-        raise NativeUnsupported(f"an array where a {kind} scalar is expected")
+        raise NativeUnsupportedError(f"an array where a {kind} scalar is expected")
     v = value.ir
     if source == kind:
         return v

@@ -5,7 +5,7 @@ small fixed subset of Python (``for ... in range``, ``if``, scalar arithmetic, f
 to the module's helpers, ``gemm`` and the ``_partN`` functions). The native backend runs that same text:
 this walk turns it into IR with Numba's typing rules (kinds.py), so the two backends compute alike.
 Every function returns an ``i32`` status: 0, or the number of the ``raise`` that stopped it (see
-``Unit.messages``). Anything outside the subset raises :class:`NativeUnsupported`.
+``Unit.messages``). Anything outside the subset raises :class:`NativeUnsupportedError`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from llvmlite import ir
 
 from ..fastmath_ir import math_intrinsic
 from .calls import call
-from .kinds import FLOATS, I32, I64, MEMORY, REGISTER, Buffer, NativeUnsupported, Value, convert, promote, unify
+from .kinds import FLOATS, I32, I64, MEMORY, REGISTER, Buffer, NativeUnsupportedError, Value, convert, promote, unify
 from .webs import Webs
 
 _ARITH = {ast.Add: ("fadd", "add"), ast.Sub: ("fsub", "sub"), ast.Mult: ("fmul", "mul"), ast.Div: ("fdiv", None)}
@@ -78,7 +78,7 @@ class FunctionLowering:
         elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) or isinstance(node, ast.Pass):
             pass  # docstring
         else:
-            raise NativeUnsupported(f"statement {ast.unparse(node)!r}")
+            raise NativeUnsupportedError(f"statement {ast.unparse(node)!r}")
 
     def store(self, target: ast.expr, key: int, value: Value) -> None:
         if isinstance(target, ast.Name):
@@ -88,7 +88,7 @@ class FunctionLowering:
             self.builder.store(convert(self.builder, value, dtype) if dtype != "bool" else
                                self.builder.zext(convert(self.builder, value, "bool"), MEMORY["bool"]), pointer)
         else:
-            raise NativeUnsupported(f"assignment to {ast.unparse(target)!r}")
+            raise NativeUnsupportedError(f"assignment to {ast.unparse(target)!r}")
 
     def assign(self, name: str, key, value: Value) -> None:
         """Store to variable ``name`` at definition ``key`` (see webs.Webs)."""
@@ -100,7 +100,7 @@ class FunctionLowering:
         slot, kind = self.slots[web]
         if isinstance(kind, Buffer) or isinstance(value.kind, Buffer):
             if kind != value.kind:
-                raise NativeUnsupported(f"variable {name!r} holds both {kind} and {value.kind}")
+                raise NativeUnsupportedError(f"variable {name!r} holds both {kind} and {value.kind}")
             self.builder.store(value.ir, slot)
             return
         wider = unify(kind, value.kind)
@@ -110,9 +110,10 @@ class FunctionLowering:
 
     def loop(self, node: ast.For) -> None:
         call_node = node.iter
-        if not (isinstance(call_node, ast.Call) and isinstance(call_node.func, ast.Name) and call_node.func.id == "range"
-                and 1 <= len(call_node.args) <= 2 and isinstance(node.target, ast.Name) and not node.orelse):
-            raise NativeUnsupported(f"loop {ast.unparse(node.iter)!r}")
+        is_range = isinstance(call_node, ast.Call) and isinstance(call_node.func, ast.Name) and \
+            call_node.func.id == "range" and 1 <= len(call_node.args) <= 2
+        if not (is_range and isinstance(node.target, ast.Name) and not node.orelse):
+            raise NativeUnsupportedError(f"loop {ast.unparse(node.iter)!r}")
         bounds = [convert(self.builder, self.expr(a), "int64") for a in call_node.args]
         start, stop = (I64(0), bounds[0]) if len(bounds) == 1 else bounds
         b = self.builder
@@ -178,7 +179,7 @@ class FunctionLowering:
             return Value(loaded, dtype)
         if isinstance(node, ast.Call):
             return call(self, node)
-        raise NativeUnsupported(f"expression {ast.unparse(node)!r}")
+        raise NativeUnsupportedError(f"expression {ast.unparse(node)!r}")
 
     def variable(self, name: str, key: int) -> Value:
         """The value of ``name`` read at ``key`` (a Name node's id): an inlined helper's parameter, a
@@ -192,12 +193,12 @@ class FunctionLowering:
             return Value(self.builder.load(slot), kind)
         if name in self.unit.constants:
             return self.unit.constant_buffer(name, self.builder)
-        raise NativeUnsupported(f"name {name!r}")
+        raise NativeUnsupportedError(f"name {name!r}")
 
     def element(self, node: ast.Subscript) -> tuple[ir.Value, str]:
         base = self.expr(node.value)
         if not isinstance(base.kind, Buffer):
-            raise NativeUnsupported(f"indexing a scalar: {ast.unparse(node)!r}")
+            raise NativeUnsupportedError(f"indexing a scalar: {ast.unparse(node)!r}")
         index = convert(self.builder, self.expr(node.slice), "int64")
         return self.builder.gep(base.ir, [index], inbounds=True), base.kind.dtype
 
@@ -211,24 +212,24 @@ class FunctionLowering:
             kind = value.kind if value.kind in FLOATS else promote(value.kind, value.kind)
             v = convert(self.builder, value, kind)
             return Value(self.builder.fneg(v) if kind in FLOATS else self.builder.neg(v), kind)
-        raise NativeUnsupported(f"operator {ast.unparse(node)!r}")
+        raise NativeUnsupportedError(f"operator {ast.unparse(node)!r}")
 
     def binary(self, op: ast.operator, left: Value, right: Value) -> Value:
         b = self.builder
         if type(op) in _BITS:
             kind = promote(left.kind, right.kind)
             if kind in FLOATS:
-                raise NativeUnsupported("bitwise operation on floats")
+                raise NativeUnsupportedError("bitwise operation on floats")
             shift = getattr(b, "ashr" if type(op) is ast.RShift and kind != "uint64" else _BITS[type(op)])
             return Value(shift(convert(b, left, kind), convert(b, right, kind)), kind)
         if isinstance(op, ast.Pow):
             kind = promote(left.kind, right.kind)
             if kind not in FLOATS:
-                raise NativeUnsupported("integer power")
+                raise NativeUnsupportedError("integer power")
             pow_fn = math_intrinsic(b.module, "llvm.pow", REGISTER[kind], 2)
             return Value(b.call(pow_fn, [convert(b, left, kind), convert(b, right, kind)]), kind)
         if type(op) not in _ARITH:
-            raise NativeUnsupported(f"operator {type(op).__name__}")
+            raise NativeUnsupportedError(f"operator {type(op).__name__}")
         float_op, int_op = _ARITH[type(op)]
         kind = promote(left.kind, right.kind)
         if isinstance(op, ast.Div) and kind not in FLOATS:
@@ -259,7 +260,7 @@ def constant(value) -> Value:
         return Value(I64(value), "int64")
     if isinstance(value, float):
         return Value(REGISTER["float64"](value), "float64")
-    raise NativeUnsupported(f"literal {value!r}")
+    raise NativeUnsupportedError(f"literal {value!r}")
 
 
 def lower_function(unit, tree: ast.FunctionDef, kinds: tuple, symbol: str) -> ir.Function:
@@ -272,4 +273,4 @@ def lower_function(unit, tree: ast.FunctionDef, kinds: tuple, symbol: str) -> ir
         if not lowering.conflicts:
             return lowering.function
         seeds.update(lowering.conflicts)
-    raise NativeUnsupported(f"variable kinds of {tree.name} do not settle")
+    raise NativeUnsupportedError(f"variable kinds of {tree.name} do not settle")

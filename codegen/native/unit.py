@@ -9,7 +9,7 @@ import numpy as np
 from llvmlite import ir
 
 from .gemm import define_gemm
-from .kinds import I64, MEMORY, Buffer, NativeUnsupported, Value
+from .kinds import I64, MEMORY, Buffer, NativeUnsupportedError, Value
 from .lower import lower_function
 
 _NUMBA_DTYPES = {"float64": "float64", "float32": "float32", "int64": "int64", "int32": "int32", "boolean": "bool",
@@ -44,7 +44,7 @@ class Unit:
         exc = node.exc
         if not (isinstance(exc, ast.Call) and isinstance(exc.func, ast.Name) and len(exc.args) == 1
                 and isinstance(exc.args[0], ast.Constant) and exc.func.id in ("IndexError", "ValueError")):
-            raise NativeUnsupported(f"raise {ast.unparse(exc)!r}")
+            raise NativeUnsupportedError(f"raise {ast.unparse(exc)!r}")
         entry = (exc.func.id, exc.args[0].value)
         if entry not in self.messages:
             self.messages.append(entry)
@@ -83,7 +83,7 @@ def _alias(value: ast.expr) -> tuple[str, ...]:
             return ("math", value.attr)
     if isinstance(value, ast.Name) and value.id.startswith("fast_"):
         return ("fast", value.id.removeprefix("fast_"))
-    raise NativeUnsupported(f"module-level name {ast.unparse(value)!r}")
+    raise NativeUnsupportedError(f"module-level name {ast.unparse(value)!r}")
 
 
 def numba_kind(node: ast.expr) -> str | Buffer:
@@ -95,11 +95,11 @@ def numba_kind(node: ast.expr) -> str | Buffer:
         return Buffer(numba_kind(node.value))
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "Array":
         return Buffer(numba_kind(node.args[0]))
-    raise NativeUnsupported(f"type {ast.unparse(node)!r}")
+    raise NativeUnsupportedError(f"type {ast.unparse(node)!r}")
 
 
 def numpy_dtype(node: ast.expr) -> str:
     """``np.float64`` (an attribute of ``np``) as a dtype name."""
     if isinstance(node, ast.Attribute) and node.attr in _NUMPY_DTYPES:
         return _NUMPY_DTYPES[node.attr]
-    raise NativeUnsupported(f"dtype {ast.unparse(node)!r}")
+    raise NativeUnsupportedError(f"dtype {ast.unparse(node)!r}")
