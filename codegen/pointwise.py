@@ -36,6 +36,7 @@ from symdiff.ops import constant_value
 from symdiff.ops.registry import is_constant
 
 from .fastmath_ir import define_fast_function, math_intrinsic
+from .llvm_host import target_machine
 
 #: Points per SIMD value (4 doubles: one AVX2 register; narrower CPUs split it in two).
 LANES = 4
@@ -294,14 +295,6 @@ def _tile_driver(kernel: ir.Function, parts: list[ir.Function]) -> None:
     _loop(kernel, start, stop, body)
 
 
-def _target_machine() -> llvm.TargetMachine:
-    llvm.initialize_native_target()
-    llvm.initialize_native_asmprinter()
-    target = llvm.Target.from_default_triple()
-    return target.create_target_machine(cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten(),
-                                        opt=3, codemodel="jitdefault")
-
-
 class PointwiseKernel:
     """A compiled pointwise graph: ``kernel(points)`` with ``points`` of shape ``(N, ninputs)`` returns one
     ``(N, width)`` float64 array per entry of ``layout`` (default: one array, output ``k`` in column ``k``).
@@ -314,7 +307,7 @@ class PointwiseKernel:
     def __init__(self, inputs: list[Node], outputs: list[Node], layout: list[list[int]] | None = None, *,
                  part_nodes: int = PART_NODES) -> None:
         self.layout = [list(range(len(outputs)))] if layout is None else [list(a) for a in layout]
-        machine = _target_machine()
+        machine = target_machine()
         module, self.slots = lower(inputs, outputs, self.layout, part_nodes)
         parsed = llvm.parse_assembly(str(module))
         # the IR is SIMD and straight-line already: O1 (inlining, instcombine, CSE) runs as fast as O3's

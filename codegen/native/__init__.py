@@ -21,7 +21,7 @@ from .kinds import NativeUnsupportedError
 
 __all__ = ["NativeUnsupportedError", "load_native", "native_key"]
 _FORMAT = "native-1"  # bump when the object layout or the entry ABI changes
-_LOWERING_FILES = [*Path(__file__).parent.glob("*.py"), _HERE / "fastmath_ir.py"]
+_LOWERING_FILES = [*Path(__file__).parent.glob("*.py"), _HERE / "fastmath_ir.py", _HERE / "llvm_host.py"]
 
 
 def native_key(source: str) -> str:
@@ -83,7 +83,7 @@ def _import(generated: GeneratedModule, split, kernel_args: list[str], obj: byte
             key: str) -> types.ModuleType:
     import llvmlite.binding as llvm
 
-    from .build import target_machine
+    from ..llvm_host import target_machine
     from .calls import bind_libm
     from .entry import ENTRY_SYMBOL, bind_python_symbols, python_function
     from .gemm import bind_blas

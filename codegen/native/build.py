@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import llvmlite.binding as llvm
 from llvmlite import ir
 
+from ..llvm_host import target_machine
 from ..module import GeneratedModule
 from .entry import ENTRY_SYMBOL, Parameter, define_entry
 from .kinds import Buffer, NativeUnsupportedError
@@ -112,15 +113,6 @@ def split_kernel(kernel_source: str) -> tuple[KernelSplit, dict[str, ast.Functio
     return KernelSplit(params, host, function, returned, flags), functions, args
 
 
-def target_machine() -> llvm.TargetMachine:
-    """This host's CPU (object code is cached per CPU name and features)."""
-    llvm.initialize_native_target()
-    llvm.initialize_native_asmprinter()
-    target = llvm.Target.from_default_triple()
-    return target.create_target_machine(cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten(),
-                                        opt=3, codemodel="jitdefault")
-
-
 def build_object(generated: GeneratedModule, split: KernelSplit, parts: dict[str, ast.FunctionDef]) -> bytes:
     """Object code of the kernel and its entry (``ENTRY_SYMBOL``), optimized like Numba's (O3, vectorizers on)."""
     machine = target_machine()
@@ -138,4 +130,4 @@ def build_object(generated: GeneratedModule, split: KernelSplit, parts: dict[str
     return machine.emit_object(parsed)
 
 
-__all__ = ["ENTRY_SYMBOL", "KernelSplit", "build_object", "split_kernel", "target_machine"]
+__all__ = ["ENTRY_SYMBOL", "KernelSplit", "build_object", "split_kernel"]

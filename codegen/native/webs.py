@@ -18,7 +18,18 @@ class Webs:
     def __init__(self, tree: ast.FunctionDef) -> None:
         self._parent: dict = {}
         self._uses: dict[int, frozenset] = {}
-        state = {a.arg: self._define(("param", a.arg)) for a in tree.args.args}
+        # A name assigned once has one web; only the others (accumulators, counters, loop indices) are
+        # tracked through the control flow, which keeps the states small.
+        definitions: dict[str, list] = {a.arg: [("param", a.arg)] for a in tree.args.args}
+        for node in ast.walk(tree):
+            target = node.targets[0] if isinstance(node, ast.Assign) else node.target \
+                if isinstance(node, (ast.AugAssign, ast.For)) else None
+            if isinstance(target, ast.Name):
+                definitions.setdefault(target.id, []).append(id(node))
+        self._single = {name: keys[0] for name, keys in definitions.items() if len(keys) == 1}
+        state = {a.arg: self._define(("param", a.arg)) for a in tree.args.args if a.arg not in self._single}
+        for key in self._single.values():
+            self._define(key)
         self._block(tree.body, state)
         self.web_of = {key: self._find(key) for key in self._parent}
         self.web_of.update({use: self._find(next(iter(defs))) for use, defs in self._uses.items() if defs})
@@ -34,7 +45,7 @@ class Webs:
         return key
 
     def _read(self, node: ast.AST, name: str, state: State) -> None:
-        defs = state.get(name, frozenset())
+        defs = frozenset([self._single[name]]) if name in self._single else state.get(name, frozenset())
         self._uses[id(node)] = self._uses.get(id(node), frozenset()) | defs
         first = next(iter(defs), None)
         for other in defs:  # every definition reaching one read joins one web
@@ -65,7 +76,8 @@ class Webs:
             if isinstance(target, ast.Name):
                 if isinstance(node, ast.AugAssign):
                     self._read(target, target.id, state)
-                state[target.id] = self._define(id(node))
+                if target.id not in self._single:
+                    state[target.id] = self._define(id(node))
             else:
                 self._expr(target, state)
         elif isinstance(node, ast.For):
@@ -73,7 +85,8 @@ class Webs:
             entry, end = state, {}
             for _ in range(len(state) + 2):  # to a fixed point: the body's definitions reach its own reads
                 start = _merge(entry, end)
-                start[node.target.id] = self._define(id(node))
+                if node.target.id not in self._single:
+                    start[node.target.id] = self._define(id(node))
                 after = self._block(node.body, start)
                 new_end = after if after is not None else {}
                 if new_end == end:

@@ -1,0 +1,15 @@
+"""The LLVM target machine for this host, shared by the backends that emit machine code with llvmlite."""
+
+from __future__ import annotations
+
+import llvmlite.binding as llvm
+
+
+def target_machine() -> llvm.TargetMachine:
+    """A new target machine for this CPU (name and features: code is built for, and cached per, the host).
+    Each MCJIT engine takes ownership of the machine it is given, so callers get a fresh one."""
+    llvm.initialize_native_target()
+    llvm.initialize_native_asmprinter()
+    target = llvm.Target.from_default_triple()
+    return target.create_target_machine(cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten(),
+                                        opt=3, codemodel="jitdefault")
