@@ -67,16 +67,21 @@ print(fn.backend, fn.module._native_cache_hit, float(fn(*mlp_values(8, 30, 20, 5
 """
 
 
-def _run(cache, script: str) -> list[str]:
+def _run(cache, script: str, count: int = 1) -> list[str]:
+    """Output words of ``script`` run by ``count`` processes at once (the first process's)."""
     env = dict(os.environ, SYMDIFF_CACHE_DIR=str(cache))
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    out = subprocess.run([sys.executable, "-c", script.format(root=root)], env=env, capture_output=True, text=True,
-                         timeout=600, check=True)
-    return out.stdout.split()
+    procs = [subprocess.Popen([sys.executable, "-c", script.format(root=root)], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(count)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err for _, err in outs]
+    words = [out.split() for out, _ in outs]
+    assert all(w[2] == words[0][2] for w in words)  # the same loss in every process
+    return words[0]
 
 
 def test_native_processes_never_import_numba_and_reuse_object_code(tmp_path):
-    cold = _run(tmp_path, _NO_NUMBA_SCRIPT)
+    cold = _run(tmp_path, _NO_NUMBA_SCRIPT, count=2)  # two processes compiling the same model at once
     warm = _run(tmp_path, _NO_NUMBA_SCRIPT)
     assert cold[0] == "native" and cold[1] == "False" and cold[3] == "False"
     assert warm == ["native", "True", cold[2], "False"]  # loaded from disk, same result, still no Numba
@@ -85,6 +90,7 @@ def test_native_processes_never_import_numba_and_reuse_object_code(tmp_path):
     assert _run(tmp_path, _NO_NUMBA_SCRIPT) == cold
     obj.write_bytes(b"\0" * 32 + b"not an object file")
     assert _run(tmp_path, _NO_NUMBA_SCRIPT) == cold
+    assert _run(tmp_path, _NO_NUMBA_SCRIPT) == warm
 
 
 def test_kernel_text_outside_the_subset_is_refused_and_compile_falls_back(monkeypatch):
