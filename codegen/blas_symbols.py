@@ -15,8 +15,13 @@ SMALL_MATMUL = 4096
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 
 
+#: The routines kernels call: matrix products, and matrix-vector products (gemm would pack all of A for
+#: a single column).
+ROUTINES = ("dgemm", "sgemm", "dgemv", "sgemv")
+
+
 def _numpy_openblas():
-    """Addresses of CBLAS dgemm and sgemm in NumPy's bundled ILP64 OpenBLAS, or None."""
+    """Addresses of the CBLAS ``ROUTINES`` in NumPy's bundled ILP64 OpenBLAS (a dict), or None."""
     if os.environ.get("SYMDIFF_BLAS") == "scipy":  # the fallback route, forced (tests, debugging)
         return None
     here = os.path.dirname(np.__file__)
@@ -24,18 +29,18 @@ def _numpy_openblas():
         for path in sorted(glob.glob(os.path.join(here, pattern))):
             try:
                 library = ctypes.CDLL(path)
-                return [ctypes.cast(getattr(library, f"scipy_cblas_{p}gemm64_"), ctypes.c_void_p).value
-                        for p in "ds"]
+                return {r: ctypes.cast(getattr(library, f"scipy_cblas_{r}64_"), ctypes.c_void_p).value
+                        for r in ROUTINES}
             except (OSError, AttributeError):
                 continue
     return None
 
 
-def _scipy_fortran_gemm(prefix):
-    """Address of SciPy's Fortran ``?gemm`` (column-major, arguments by reference, 32-bit ints)."""
+def _scipy_fortran(routine):
+    """Address of SciPy's Fortran ``routine`` (column-major, arguments by reference, 32-bit ints)."""
     from scipy.linalg import cython_blas
 
-    capsule = cython_blas.__pyx_capi__[f"{prefix}gemm"]
+    capsule = cython_blas.__pyx_capi__[routine]
     get_name = ctypes.pythonapi.PyCapsule_GetName
     get_name.restype, get_name.argtypes = ctypes.c_char_p, [ctypes.py_object]
     get_pointer = ctypes.pythonapi.PyCapsule_GetPointer

@@ -248,7 +248,8 @@ def test_scalar_updates_shared_scalars_concatenation_and_constant_outputs():
 _BLAS_ROUTE_SCRIPT = """
 import numpy as np, symdiff as sd  # backend: $SYMDIFF_BACKEND
 x, W = sd.tensor("x", ("batch", 30), "{dtype}"), sd.tensor("W", (30, 20), "{dtype}")
-loss = sd.sum(sd.tanh(x @ W) ** 2)
+# matrix products and matrix-vector ones (gemv; a strided column of W, and its transposed gradients)
+loss = sd.sum(sd.tanh(x @ W) ** 2) + sd.sum(sd.sin(x @ W[:, 3])) + sd.sum(sd.cos(W[:, 5] @ sd.transpose(x)))
 fn = sd.compile([x, W], [loss] + sd.grad(loss, [x, W]))
 rng = np.random.default_rng(1)
 values = [rng.normal(size=(40, 30)).astype("{dtype}"), rng.normal(size=(30, 20)).astype("{dtype}")]

@@ -84,9 +84,9 @@ def _import(generated: GeneratedModule, split, kernel_args: list[str], obj: byte
     import llvmlite.binding as llvm
 
     from ..llvm_host import target_machine
+    from .blas_bind import bind_blas
     from .calls import bind_libm
     from .entry import ENTRY_SYMBOL, bind_python_symbols, python_function
-    from .gemm import bind_blas
 
     bind_python_symbols()
     bind_libm()
@@ -97,7 +97,7 @@ def _import(generated: GeneratedModule, split, kernel_args: list[str], obj: byte
     address = engine.get_function_address(ENTRY_SYMBOL)
     if not address:
         raise RuntimeError("native object code without its entry")
-    native, definition = python_function(address, f"symdiff_native_{key[:12]}")
+    native = python_function(address, f"symdiff_native_{key[:12]}", engine)
     text = "\n\n".join([generated.header.rstrip(), (_HERE / "runtime.py").read_text().strip(),
                         split.shim_source(kernel_args, generated.constants).strip(), generated.wrapper.strip()]) + "\n"
     try:
@@ -108,7 +108,7 @@ def _import(generated: GeneratedModule, split, kernel_args: list[str], obj: byte
         write_atomic(path, text)
     module = types.ModuleType(f"symdiff_native_{key[:20]}")
     module.__file__ = str(path)
-    module._native, module._native_keepalive = native, (engine, definition)
+    module._native = native
     if route is not None:
         module.BLAS_ROUTE = route
     exec(compile(text, str(path), "exec"), module.__dict__)  # noqa: S102 - symdiff's own generated text

@@ -181,9 +181,11 @@ def check_layout() -> bool:
     return data == probe.ctypes.data and flags & _C_CONTIGUOUS and number == probe.dtype.num
 
 
-def python_function(address: int, name: str) -> tuple[object, _MethodDef]:
-    """A builtin function object over the entry at ``address`` (keep the returned definition alive)."""
+def python_function(address: int, name: str, owner: object) -> object:
+    """A builtin function object over the entry at ``address``. It holds ``owner`` (what keeps the machine
+    code alive: the execution engine) and its own method definition as its ``self``, so the function stays
+    valid for as long as anyone holds it."""
     definition = _MethodDef(name.encode(), address, _METH_FASTCALL, None)
     new = ctypes.pythonapi.PyCFunction_NewEx
     new.restype, new.argtypes = ctypes.py_object, [ctypes.c_void_p, ctypes.py_object, ctypes.py_object]
-    return new(ctypes.addressof(definition), None, None), definition
+    return new(ctypes.addressof(definition), (owner, definition), None)

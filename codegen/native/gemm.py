@@ -1,29 +1,37 @@
-"""``gemm`` for native kernels: blas.py's function (same arguments, same choice between BLAS and loops)
-built as IR, calling CBLAS through the symbols ``symdiff_native_?gemm`` bound by :func:`bind_blas`."""
+"""``gemm`` for native kernels: blas.py's function (same arguments, same choice between loops, gemv and
+gemm) built as IR, calling CBLAS through the symbols ``symdiff_native_?gemm``/``?gemv`` (blas_bind.py)."""
 
 from __future__ import annotations
 
-import ast
 from collections.abc import Callable
-from pathlib import Path
 
-import llvmlite.binding as llvm
 from llvmlite import ir
 
-from .kinds import F32, F64, I8, I32, I64
+from ..blas_symbols import _NO_TRANS as NO_TRANS
+from ..blas_symbols import _ROW_MAJOR as ROW_MAJOR
+from ..blas_symbols import _TRANS as TRANS
+from ..blas_symbols import SMALL_MATMUL
+from .kinds import F32, F64, I32, I64
 
-_SYMBOLS_FILE = Path(__file__).parent.parent / "blas_symbols.py"  # read, not imported: one source of the threshold
-_CONSTANTS = {t.id: s.value.value for s in ast.parse(_SYMBOLS_FILE.read_text()).body
-              if isinstance(s, ast.Assign) and isinstance(s.value, ast.Constant) for t in s.targets}
-SMALL_MATMUL = _CONSTANTS["SMALL_MATMUL"]
-ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
-_REAL = {"float64": F64, "float32": F32}
+REAL = {"float64": F64, "float32": F32}
 
 
-def _cblas_type(real: ir.Type) -> ir.FunctionType:
+def gemm_type(real: ir.Type) -> ir.FunctionType:
+    """CBLAS ?gemm: order, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc (ILP64 ints)."""
     pointer = real.as_pointer()
     return ir.FunctionType(ir.VoidType(), [I32, I32, I32, I64, I64, I64, real, pointer, I64, pointer, I64, real,
                                            pointer, I64])
+
+
+def gemv_type(real: ir.Type) -> ir.FunctionType:
+    """CBLAS ?gemv: order, trans, m, n, alpha, a, lda, x, incx, beta, y, incy (ILP64 ints)."""
+    pointer = real.as_pointer()
+    return ir.FunctionType(ir.VoidType(), [I32, I32, I64, I64, real, pointer, I64, pointer, I64, real, pointer,
+                                           I64])
+
+
+def _external(module: ir.Module, symbol: str, ty: ir.FunctionType) -> ir.Function:
+    return module.globals.get(symbol) or ir.Function(module, ty, symbol)
 
 
 def _counted(b: ir.IRBuilder, count: ir.Value, body: Callable[[ir.Value], None]) -> None:
@@ -44,7 +52,7 @@ def _counted(b: ir.IRBuilder, count: ir.Value, body: Callable[[ir.Value], None])
 
 def define_gemm(module: ir.Module, dtype: str) -> ir.Function:
     """``void gemm(a, ao, ars, acs, b, bo, brs, bcs, c, co, m, k, n)``: c[co:] = A @ B (see blas.py)."""
-    real = _REAL[dtype]
+    real = REAL[dtype]
     name = f"symdiff_native_gemm_{dtype}"
     if name in module.globals:
         return module.globals[name]
@@ -64,7 +72,11 @@ def define_gemm(module: ir.Module, dtype: str) -> ir.Function:
     a_ok = b.or_(a_rows, b.and_(b.icmp_signed("==", ars, one), at_least(acs, m)))
     b_ok = b.or_(b_rows, b.and_(b.icmp_signed("==", brs, one), at_least(bcs, k)))
     small = b.icmp_signed("<=", b.mul(b.mul(m, k), n), I64(SMALL_MATMUL))
-    with b.if_else(b.or_(small, b.not_(b.and_(a_ok, b_ok)))) as (loops, blas):
+    column = b.and_(b.and_(b.icmp_signed("==", n, one), b.icmp_signed(">=", brs, one)), a_ok)
+    row_vector = b.and_(b.and_(b.icmp_signed("==", m, one), b.icmp_signed(">=", acs, one)), b_ok)
+    blas_ok = b.or_(b.or_(column, row_vector), b.and_(a_ok, b_ok))
+    prefix = "d" if dtype == "float64" else "s"
+    with b.if_else(b.or_(small, b.not_(blas_ok))) as (loops, blas):
         with loops:
             def row(r: ir.Value) -> None:
                 out = b.add(co, b.mul(r, n))
@@ -82,63 +94,29 @@ def define_gemm(module: ir.Module, dtype: str) -> ir.Function:
                 _counted(b, k, term)
             _counted(b, m, row)
         with blas:
-            ta, lda = b.select(a_rows, I32(NO_TRANS), I32(TRANS)), b.select(a_rows, ars, acs)
-            tb, ldb = b.select(b_rows, I32(NO_TRANS), I32(TRANS)), b.select(b_rows, brs, bcs)
-            symbol = f"symdiff_native_{'d' if dtype == 'float64' else 's'}gemm"
-            cblas = module.globals.get(symbol) or ir.Function(module, _cblas_type(real), symbol)
-            b.call(cblas, [I32(ROW_MAJOR), ta, tb, m, n, k, real(1.0), b.gep(a, [ao]), lda, b.gep(bm, [bo]), ldb,
-                           real(0.0), b.gep(c, [co]), n])
+            pa, pb, pc = b.gep(a, [ao]), b.gep(bm, [bo]), b.gep(c, [co])
+            gemv = _external(module, f"symdiff_native_{prefix}gemv", gemv_type(real))
+
+            def matrix_vector(rows_major: ir.Value, transposed: tuple, plain: tuple, matrix: ir.Value,
+                              vector: ir.Value, step: ir.Value) -> None:
+                """gemv on ``matrix``: its (rows, cols, ld) are ``plain`` when row-major, else ``transposed``."""
+                trans = b.select(rows_major, I32(plain[0]), I32(transposed[0]))
+                rows, cols, ld = (b.select(rows_major, p, t) for p, t in zip(plain[1:], transposed[1:]))
+                b.call(gemv, [I32(ROW_MAJOR), trans, rows, cols, real(1.0), matrix, ld, vector, step, real(0.0),
+                              pc, one])
+
+            with b.if_else(column) as (times_column, other):
+                with times_column:  # gemm would pack all of A to multiply one column
+                    matrix_vector(a_rows, (TRANS, k, m, acs), (NO_TRANS, m, k, ars), pa, pb, brs)
+                with other:
+                    with b.if_else(row_vector) as (row_times, full):
+                        with row_times:
+                            matrix_vector(b_rows, (NO_TRANS, n, k, bcs), (TRANS, k, n, brs), pb, pa, acs)
+                        with full:
+                            ta, lda = b.select(a_rows, I32(NO_TRANS), I32(TRANS)), b.select(a_rows, ars, acs)
+                            tb, ldb = b.select(b_rows, I32(NO_TRANS), I32(TRANS)), b.select(b_rows, brs, bcs)
+                            gemm = _external(module, f"symdiff_native_{prefix}gemm", gemm_type(real))
+                            b.call(gemm, [I32(ROW_MAJOR), ta, tb, m, n, k, real(1.0), pa, lda, pb, ldb, real(0.0),
+                                          pc, n])
     b.ret_void()
     return fn
-
-
-def _fortran_adapter(module: ir.Module, dtype: str, fortran_address: int) -> str:
-    """A CBLAS-shaped function over SciPy's Fortran ?gemm: row-major C = op(A) op(B) is column-major
-    C^T = op(B)^T op(A)^T, so the operands swap; every argument goes by reference as 32-bit ints."""
-    real = _REAL[dtype]
-    name = f"symdiff_native_fortran_adapter_{dtype}"
-    fn = ir.Function(module, _cblas_type(real), name)
-    _, ta, tb, m, n, k, alpha, a, lda, bm, ldb, beta, c, ldc = fn.args
-    b = ir.IRBuilder(fn.append_basic_block())
-
-    def by_reference(value: ir.Value) -> ir.Value:
-        slot = b.alloca(value.type)
-        b.store(value, slot)
-        return slot
-
-    def flag(trans: ir.Value) -> ir.Value:
-        return by_reference(b.select(b.icmp_signed("==", trans, I32(NO_TRANS)), I8(ord("N")), I8(ord("T"))))
-
-    ints = [by_reference(b.trunc(v, I32)) for v in (n, m, k, ldb, lda, ldc)]
-    pointer = real.as_pointer()
-    signature = ir.FunctionType(ir.VoidType(), [I8.as_pointer()] * 2 + [I32.as_pointer()] * 3 +
-                                [pointer, pointer, I32.as_pointer(), pointer, I32.as_pointer(), pointer, pointer,
-                                 I32.as_pointer()])
-    fortran = b.inttoptr(I64(fortran_address), signature.as_pointer())
-    b.call(fortran, [flag(tb), flag(ta), *ints[:3], by_reference(alpha), bm, ints[3], a, ints[4],
-                     by_reference(beta), c, ints[5]])
-    b.ret_void()
-    return name
-
-
-_BOUND: list = []  # [route, engine keeping the adapters alive]
-
-
-def bind_blas(machine: llvm.TargetMachine) -> str:
-    """Bind ``symdiff_native_dgemm``/``sgemm`` (once per process); returns the route, as blas.py's BLAS_ROUTE."""
-    if _BOUND:
-        return _BOUND[0]
-    from ..blas_symbols import _numpy_openblas, _scipy_fortran_gemm
-
-    addresses, engine, route = _numpy_openblas(), None, "numpy-openblas"
-    if not addresses:  # an adapter built here, per process: this route is the uncommon one
-        route, module = "scipy", ir.Module("symdiff_blas_adapters")
-        names = [_fortran_adapter(module, dtype, _scipy_fortran_gemm(p)) for dtype, p in (("float64", "d"),
-                                                                                        ("float32", "s"))]
-        engine = llvm.create_mcjit_compiler(llvm.parse_assembly(str(module)), machine)
-        engine.finalize_object()
-        addresses = [engine.get_function_address(name) for name in names]
-    for prefix, address in zip("ds", addresses):
-        llvm.add_symbol(f"symdiff_native_{prefix}gemm", address)
-    _BOUND.extend([route, engine])
-    return route
