@@ -26,6 +26,7 @@ import ctypes
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import llvmlite.binding as llvm
 import numpy as np
@@ -37,6 +38,7 @@ from symdiff.ops.registry import is_constant
 
 from .fastmath_ir import define_fast_function, math_intrinsic
 from .llvm_host import target_machine
+from .objcache import cached_object, entry_dir, load_engine
 
 #: Points per SIMD value (4 doubles: one AVX2 register; narrower CPUs split it in two).
 LANES = 4
@@ -46,6 +48,7 @@ VEC, MASK = ir.VectorType(F64, LANES), ir.VectorType(I1, LANES)
 PART_NODES, TILE = 2000, 256
 #: Below this many points per thread, threads cost more than they save.
 MIN_POINTS_PER_THREAD = 2048
+_HERE = Path(__file__).parent
 _SIGNATURE = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * 3, *[ctypes.c_int64] * 2)
 
 
@@ -295,31 +298,40 @@ def _tile_driver(kernel: ir.Function, parts: list[ir.Function]) -> None:
     _loop(kernel, start, stop, body)
 
 
+def _machine_code(text: str) -> bytes:
+    machine = target_machine()
+    parsed = llvm.parse_assembly(text)
+    # the IR is SIMD and straight-line already: O1 (inlining, instcombine, CSE) runs as fast as O3's
+    # code and compiles faster; LLVM's vectorizers would only re-analyse a long loop body
+    options = llvm.create_pipeline_tuning_options(speed_level=1)
+    options.loop_vectorization = options.slp_vectorization = False
+    builder = llvm.create_pass_builder(machine, options)
+    builder.getModulePassManager().run(parsed, builder)
+    return machine.emit_object(parsed)
+
+
 class PointwiseKernel:
     """A compiled pointwise graph: ``kernel(points)`` with ``points`` of shape ``(N, ninputs)`` returns one
     ``(N, width)`` float64 array per entry of ``layout`` (default: one array, output ``k`` in column ``k``).
 
     ``layout[a][p]`` is the index of the output stored in column ``p`` of array ``a``; ``part_nodes``
     bounds the nodes per generated function (see :func:`lower`). ``threads`` (default: every core)
-    split the points. ``llvm_ir`` is the optimized LLVM IR, for reading.
+    split the points. ``llvm_ir`` is the LLVM IR as generated (before optimization), for reading.
+    Machine code is cached on disk (objcache.py); ``cache_hit`` says whether it came from there.
     """
 
     def __init__(self, inputs: list[Node], outputs: list[Node], layout: list[list[int]] | None = None, *,
                  part_nodes: int = PART_NODES) -> None:
         self.layout = [list(range(len(outputs)))] if layout is None else [list(a) for a in layout]
-        machine = target_machine()
         module, self.slots = lower(inputs, outputs, self.layout, part_nodes)
-        parsed = llvm.parse_assembly(str(module))
-        # the IR is SIMD and straight-line already: O1 (inlining, instcombine, CSE) runs as fast as O3's
-        # code and compiles faster; LLVM's vectorizers would only re-analyse a long loop body
-        options = llvm.create_pipeline_tuning_options(speed_level=1)
-        options.loop_vectorization = options.slp_vectorization = False
-        builder = llvm.create_pass_builder(machine, options)
-        builder.getModulePassManager().run(parsed, builder)
-        self._engine = llvm.create_mcjit_compiler(parsed, machine)  # owns the machine code: keep it alive
-        self._engine.finalize_object()
-        self._run = _SIGNATURE(self._engine.get_function_address("kernel"))
-        self.llvm_ir, self.ninputs = str(parsed), len(inputs)
+        self.llvm_ir, self.ninputs = str(module), len(inputs)
+        entry = entry_dir("pointwise", self.llvm_ir, [Path(__file__), _HERE / "llvm_host.py"])
+        obj, self.cache_hit = cached_object(entry / "pointwise.o", lambda: _machine_code(self.llvm_ir))
+        self._engine = load_engine(obj, target_machine())  # owns the machine code: keep it alive
+        address = self._engine.get_function_address("kernel")
+        if not address:
+            raise RuntimeError(f"pointwise kernel: the cached object {entry} has no kernel; delete it")
+        self._run = _SIGNATURE(address)
 
     def __call__(self, points: np.ndarray, threads: int | None = None) -> list[np.ndarray]:
         points = np.ascontiguousarray(points, dtype=np.float64)

@@ -118,8 +118,23 @@ def test_graphs_split_into_bounded_parts_compute_the_same_bits():
     points = np.random.default_rng(3).normal(size=(300, 3))
     (whole,) = PointwiseKernel(COLUMNS, outputs)(points)
     split = PointwiseKernel(COLUMNS, outputs, part_nodes=3)
-    assert split.slots > 0 and len(re.findall(r"define internal .*@part", split.llvm_ir)) > 3
+    assert split.slots > 0 and len(re.findall(r"define internal .*@\"?part", split.llvm_ir)) > 3
     np.testing.assert_array_equal(split(points)[0], whole)
     # fewer points than a SIMD step, and tails: the last N % LANES points run through a padded copy
     for n in (1, 2, 3, pointwise.LANES + 1, 2 * pointwise.LANES - 1):
         np.testing.assert_array_equal(split(points[:n])[0], whole[:n])
+
+
+def test_machine_code_is_cached_on_disk_and_a_damaged_entry_rebuilt(tmp_path, monkeypatch):
+    monkeypatch.setenv("SYMDIFF_CACHE_DIR", str(tmp_path))
+    outputs = [sd.tanh(X * Y) + Z, sd.exp(X) * Y]
+    points = np.random.default_rng(5).normal(size=(37, 3))
+    first = PointwiseKernel(COLUMNS, outputs)
+    again = PointwiseKernel(COLUMNS, outputs)
+    assert not first.cache_hit and again.cache_hit
+    np.testing.assert_array_equal(again(points)[0], first(points)[0])
+    (obj,) = tmp_path.glob("*/*/pointwise.o")
+    obj.write_bytes(obj.read_bytes()[:-7])  # truncated: fails its digest, rebuilt instead of loaded
+    rebuilt = PointwiseKernel(COLUMNS, outputs)
+    assert not rebuilt.cache_hit
+    np.testing.assert_array_equal(rebuilt(points)[0], first(points)[0])
