@@ -90,9 +90,11 @@ def _fm_is_float(ty):
 
 
 def math_intrinsic(module, name, ty, nargs=1):
-    """The LLVM intrinsic ``name`` (e.g. "llvm.fabs") on double or ``<n x double>`` ``ty``, declared once
-    (llvmlite's declare_intrinsic cannot name vector overloads)."""
-    symbol = f"{name}.v{ty.count}f64" if isinstance(ty, ir.VectorType) else f"{name}.f64"
+    """The LLVM intrinsic ``name`` (e.g. "llvm.fabs") on ``ty``: double, float or a vector of either,
+    declared once per type (llvmlite's declare_intrinsic cannot name vector overloads)."""
+    element = ty.element if isinstance(ty, ir.VectorType) else ty
+    suffix = "f64" if element == _FM_F64 else "f32"
+    symbol = f"{name}.v{ty.count}{suffix}" if isinstance(ty, ir.VectorType) else f"{name}.{suffix}"
     return module.globals.get(symbol) or ir.Function(module, ir.FunctionType(ty, [ty] * nargs), symbol)
 
 

@@ -42,10 +42,17 @@ def _checked_args(spec, args):
                 raise ValueError(f"argument {name!r} is updated in place, so it must be C-contiguous; "
                                  "pass np.ascontiguousarray(...) and keep that array")
             value = np.ascontiguousarray(value)
-        if not value.flags.writeable and target:
-            raise ValueError(f"argument {name!r} is updated in place but is read-only")
+        if not value.flags.writeable:
+            if target:
+                raise ValueError(f"argument {name!r} is updated in place but is read-only")
+            value = value.copy()  # only read, but Numba's typed dispatch takes writeable arrays only
         out.append(value[()] if value.ndim == 0 and not target else value)  # 0-d values pass as scalars
     return out
+
+
+# Python/NumPy scalars the fast path passes straight to the kernel, per input kind (anything else, e.g. a
+# float for an integer input, goes through _checked_args and its error message).
+_SCALAR_TYPES = {"int": (int, np.integer), "float": (float, int, np.floating, np.integer), "bool": (bool, np.bool_)}
 
 
 def _new_workspace(cache, allocate, key, keep=8):

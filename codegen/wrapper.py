@@ -33,6 +33,8 @@ def wrapper_source(ctx: Context, name: str, outputs: list[Node], updates: list[t
     checks = []
     for node in inputs:
         if ctx.is_scalar_input(node):
+            kind = "bool" if node.dtype == "bool" else "float" if node.dtype.startswith("float") else "int"
+            checks.append(f"isinstance({ctx.param(node)}, _SCALAR_TYPES[{kind!r}])")
             continue
         expected = "(" + ", ".join(ctx.dim(d) for d in node.shape) + ("," if node.ndim == 1 else "") + ")"
         checks.append(f"{ctx.param(node)}.shape == {expected}")

@@ -299,3 +299,14 @@ def test_maximum_and_minimum_propagate_nan_like_numpy(backend):
     got_max, got_min = sd.compile([x, y], [sd.maximum(x, y), sd.minimum(x, y)], backend=backend)(a, b)
     np.testing.assert_array_equal(got_max[:3], np.maximum(a, b)[:3])
     np.testing.assert_array_equal(got_min[:3], np.minimum(a, b)[:3])
+
+
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_scalar_and_read_only_arguments_behave_alike_on_both_backends(backend):
+    x, n = sd.tensor("x", ("k",)), sd.tensor("n", (), "int64")
+    fn = sd.compile([x, n], sd.sum(x) * sd.cast(n, "float64"), backend=backend)
+    frozen = np.arange(3.0)
+    frozen.flags.writeable = False
+    assert fn(frozen, 2) == 6.0 and fn(frozen, np.int64(2)) == 6.0  # read-only inputs that are only read
+    with pytest.raises(TypeError, match="'n'.*int64"):  # was silently truncated to 2 through Numba
+        fn(frozen, 2.7)

@@ -120,3 +120,29 @@ def test_kernel_text_outside_the_subset_is_refused_and_compile_falls_back(monkey
     assert fn.backend == "numba" and fn(np.zeros(3)) == 3.0
     with pytest.raises(ValueError, match="backend must be"):
         sd.compile([x], x, backend="cuda")
+
+
+def test_one_kernel_mixing_float64_and_float32_math_and_int32_abs():
+    # Regressions: LLVM intrinsics were declared once per name whatever the type (a float32 sqrt after a
+    # float64 one failed to compile), and abs of an int32 was widened to int64 (NumPy wraps at its minimum).
+    a, b, i = sd.tensor("a", (3,)), sd.tensor("b", (3,), "float32"), sd.tensor("i", (3,), "int32")
+    outputs = [sd.abs(a), sd.abs(b), sd.sqrt(a * a), sd.sqrt(b * b), sd.abs(a) ** 1.7, sd.abs(b) ** 1.7,
+               sd.sin(a), sd.sin(b), sd.abs(i) * 0.5]
+    feed = {a: np.array([-1.5, 2.0, -3.0]), b: np.array([-0.5, 4.0, 9.0], np.float32),
+            i: np.array([-(2**31), 5, -7], np.int32)}
+    fn = sd.compile([a, b, i], outputs)
+    assert fn.backend == "native"
+    for got, want in zip(fn(*feed.values()), sd.evaluate(outputs, feed)):
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_fastmath_kernels_agree_with_numba_bit_for_bit():
+    # Regressions: with fastmath=True Numba flags every float call (pow) and compiles gemm's loop nest with
+    # the kernel's flags; the native backend did neither, so x**-0.5 and small products differed.
+    x, W = sd.tensor("x", ("n", 4)), sd.tensor("W", (4, 3))
+    outputs = [sd.abs(x) ** -0.5, sd.cos(x) ** 2.5, x @ W, sd.exp(x) / (1.0 + x * x)]
+    rng = np.random.default_rng(4)
+    values = [rng.normal(size=(9, 4)), rng.normal(size=(4, 3))]
+    native, numba = (sd.compile([x, W], outputs, fastmath=True, backend=b)(*values) for b in ("native", "numba"))
+    for a, b in zip(native, numba):
+        np.testing.assert_array_equal(a, b)

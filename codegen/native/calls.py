@@ -8,7 +8,7 @@ import ast
 from llvmlite import ir
 
 from ..fastmath_ir import define_fast_function, math_intrinsic
-from .kinds import FLOATS, I32, I64, REGISTER, Buffer, NativeUnsupportedError, Value, convert, promote
+from .kinds import FLOATS, I32, I64, REGISTER, Buffer, NativeUnsupportedError, Value, convert
 
 _CASTS = {"float64": "float64", "float32": "float32", "int64": "int64", "int32": "int32", "uint64": "uint64",
           "bool_": "bool"}
@@ -65,9 +65,10 @@ def call(lowering, node: ast.Call) -> Value:
         (x,) = args
         fn = define_fast_function(lowering.builder.module, target[1])
         fn.linkage = "internal"  # inlined; an exported copy would clash with other kernels' in the JIT's symbols
-        return Value(lowering.builder.call(fn, [convert(lowering.builder, x, "float64")]), "float64")
+        value = lowering.builder.call(fn, [convert(lowering.builder, x, "float64")], fastmath=unit.flags)
+        return Value(value, "float64")
     if name == "abs":
-        return absolute(lowering.builder, args[0])
+        return absolute(lowering.builder, args[0], unit.flags)
     if name == "gemm":
         return _gemm(lowering, args)
     if name in unit.parts:
@@ -87,16 +88,19 @@ def math_call(lowering, name: str, args: list[Value]) -> Value:
         symbol = _LIBM_PREFIX + name + ("f" if kind == "float32" else "")
         fn = b.module.globals.get(symbol) or ir.Function(b.module, ir.FunctionType(ty, [ty]), symbol)
     elif name == "fabs":
-        return absolute(b, Value(convert(b, x, kind), kind))
+        return absolute(b, Value(convert(b, x, kind), kind), lowering.unit.flags)
     else:
         raise NativeUnsupportedError(f"math.{name}")
-    return Value(b.call(fn, [convert(b, x, kind)]), kind)
+    # Numba's fastmath pass flags every call returning a float, so LLVM may rewrite these calls too
+    return Value(b.call(fn, [convert(b, x, kind)], fastmath=lowering.unit.flags), kind)
 
 
-def absolute(b: ir.IRBuilder, x: Value) -> Value:
+def absolute(b: ir.IRBuilder, x: Value, flags: tuple[str, ...]) -> Value:
+    """``abs``: fabs on floats; integers keep their width (int32 wraps at its minimum, as in Numba)."""
     if x.kind in FLOATS:
-        return Value(b.call(math_intrinsic(b.module, "llvm.fabs", REGISTER[x.kind]), [x.ir]), x.kind)
-    kind = promote(x.kind, x.kind)
+        fn = math_intrinsic(b.module, "llvm.fabs", REGISTER[x.kind])
+        return Value(b.call(fn, [x.ir], fastmath=flags), x.kind)
+    kind = "int64" if x.kind == "bool" else x.kind
     v = convert(b, x, kind)
     return Value(b.select(b.icmp_signed("<", v, ir.Constant(v.type, 0)), b.neg(v), v), kind)
 
@@ -108,7 +112,7 @@ def _gemm(lowering, args: list[Value]) -> Value:
     dtype = args[8].kind.dtype
     b = lowering.builder
     values = [a.ir if isinstance(a.kind, Buffer) else convert(b, a, "int64") for a in args]
-    b.call(lowering.unit.gemm(dtype), values)
+    b.call(lowering.unit.gemm(dtype), values)  # the loop nest inside follows the kernel's fastmath flags
     return Value(I64(0), "int64")
 
 

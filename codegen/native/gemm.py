@@ -50,10 +50,11 @@ def _counted(b: ir.IRBuilder, count: ir.Value, body: Callable[[ir.Value], None])
     b.position_at_end(done)
 
 
-def define_gemm(module: ir.Module, dtype: str) -> ir.Function:
-    """``void gemm(a, ao, ars, acs, b, bo, brs, bcs, c, co, m, k, n)``: c[co:] = A @ B (see blas.py)."""
+def define_gemm(module: ir.Module, dtype: str, flags: tuple[str, ...] = ()) -> ir.Function:
+    """``void gemm(a, ao, ars, acs, b, bo, brs, bcs, c, co, m, k, n)``: c[co:] = A @ B (see blas.py). The
+    loop nest's arithmetic carries ``flags``: Numba compiles blas.py's gemm with its caller's fastmath."""
     real = REAL[dtype]
-    name = f"symdiff_native_gemm_{dtype}"
+    name = f"symdiff_native_gemm_{dtype}{'_fast' if flags else ''}"
     if name in module.globals:
         return module.globals[name]
     pointer = real.as_pointer()
@@ -88,8 +89,8 @@ def define_gemm(module: ir.Module, dtype: str) -> ir.Function:
 
                     def update(col: ir.Value) -> None:
                         target = b.gep(c, [b.add(out, col)])
-                        product = b.fmul(x, b.load(b.gep(bm, [b.add(base, b.mul(col, bcs))])))
-                        b.store(b.fadd(b.load(target), product), target)
+                        product = b.fmul(x, b.load(b.gep(bm, [b.add(base, b.mul(col, bcs))])), flags=flags)
+                        b.store(b.fadd(b.load(target), product, flags=flags), target)
                     _counted(b, n, update)
                 _counted(b, k, term)
             _counted(b, m, row)

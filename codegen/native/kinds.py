@@ -34,13 +34,13 @@ class Value(NamedTuple):
 
 def promote(a: str, b: str) -> str:
     """Result kind of arithmetic on ``a`` and ``b`` (Numba's scalar typing: small ints widen to int64,
-    any int with float32 gives float64, int64 with uint64 gives float64)."""
+    any int with float32 gives float64, uint64 with a signed int or a bool gives int64)."""
     if a == b:
         return "int64" if a in ("bool", "int32") else a
     if a in FLOATS or b in FLOATS:
         return "float32" if {a, b} <= {"float32", "bool"} else "float64"
     if "uint64" in (a, b):
-        return "uint64" if {a, b} <= {"uint64", "bool"} else "float64"
+        return "int64"  # (uint64 with itself returned above)
     return "int64"
 
 

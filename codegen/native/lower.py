@@ -11,6 +11,7 @@ Every function returns an ``i32`` status: 0, or the number of the ``raise`` that
 from __future__ import annotations
 
 import ast
+import functools
 
 from llvmlite import ir
 
@@ -36,6 +37,7 @@ class FunctionLowering:
 
     def __init__(self, unit, tree: ast.FunctionDef, kinds: tuple, webs: dict, seeds: dict, symbol: str) -> None:
         self.unit, self.webs, self.seeds, self.conflicts = unit, webs, seeds, {}
+        self.assigned: dict = {}  # definition key -> kind of the value it assigned
         self.function = ir.Function(unit.module, ir.FunctionType(I32, [llvm_type(k) for k in kinds]), symbol)
         self.function.linkage = "internal"
         # Stack slots go in a block of their own: one builder appending there never shifts the other's position.
@@ -93,6 +95,7 @@ class FunctionLowering:
     def assign(self, name: str, key, value: Value) -> None:
         """Store to variable ``name`` at definition ``key`` (see webs.Webs)."""
         web = self.webs[key]
+        self.assigned[key] = value.kind
         if web not in self.slots:
             kind = self.seeds.get(web, value.kind)
             slot = self.allocas.alloca(llvm_type(kind), name=name)
@@ -167,6 +170,8 @@ class FunctionLowering:
                 result = combine(result, v)
             return Value(result, "bool")
         if isinstance(node, ast.IfExp):
+            # Both sides evaluated, then a select (vectorizable): the emitters never guard a load by the
+            # condition (``where`` reads in-bounds elements on both sides), so nothing unsafe is speculated.
             test, yes, no = (self.expr(n) for n in (node.test, node.body, node.orelse))
             kind = unify(yes.kind, no.kind)
             return Value(self.builder.select(convert(self.builder, test, "bool"), convert(self.builder, yes, kind),
@@ -227,7 +232,8 @@ class FunctionLowering:
             if kind not in FLOATS:
                 raise NativeUnsupportedError("integer power")
             pow_fn = math_intrinsic(b.module, "llvm.pow", REGISTER[kind], 2)
-            return Value(b.call(pow_fn, [convert(b, left, kind), convert(b, right, kind)]), kind)
+            return Value(b.call(pow_fn, [convert(b, left, kind), convert(b, right, kind)], fastmath=self.unit.flags),
+                         kind)
         if type(op) not in _ARITH:
             raise NativeUnsupportedError(f"operator {type(op).__name__}")
         float_op, int_op = _ARITH[type(op)]
@@ -267,10 +273,24 @@ def lower_function(unit, tree: ast.FunctionDef, kinds: tuple, symbol: str) -> ir
     """``tree`` lowered for arguments of ``kinds``; attempts that widened a variable are left unreferenced
     (internal linkage: LLVM drops them)."""
     seeds: dict = {}
-    webs = Webs(tree).web_of
+    webs = Webs(tree)
     for attempt in range(4):
-        lowering = FunctionLowering(unit, tree, kinds, webs, seeds, f"{symbol}.{attempt}")
+        lowering = FunctionLowering(unit, tree, kinds, webs.web_of, seeds, f"{symbol}.{attempt}")
         if not lowering.conflicts:
+            _check_reads(lowering, webs, tree.name)
             return lowering.function
         seeds.update(lowering.conflicts)
     raise NativeUnsupportedError(f"variable kinds of {tree.name} do not settle")
+
+
+def _check_reads(lowering: FunctionLowering, webs: Webs, function: str) -> None:
+    """Numba types each read by the definitions that reach it, this lowering by the whole web: they agree
+    unless a read sees only definitions narrower than the web (then the kernel goes to Numba)."""
+    for read, definitions in webs.reaching.items():
+        kinds = [lowering.assigned[d] for d in definitions if d in lowering.assigned]
+        if not kinds or any(isinstance(k, Buffer) for k in kinds):
+            continue
+        seen = functools.reduce(unify, kinds)
+        slot_kind = lowering.slots[webs.web_of[read]][1]
+        if seen != slot_kind:
+            raise NativeUnsupportedError(f"{function}: a variable read as {seen} where its web is {slot_kind}")

@@ -58,7 +58,7 @@ class Unit:
         return self._parts[(name, kinds)]
 
     def gemm(self, dtype: str) -> ir.Function:
-        return define_gemm(self.module, dtype)
+        return define_gemm(self.module, dtype, self.flags)
 
     def constant_buffer(self, name: str, builder: ir.IRBuilder) -> Value:
         array = self.constants[name]

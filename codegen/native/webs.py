@@ -13,7 +13,8 @@ State = dict[str, frozenset]  # name -> the definitions that may reach this poin
 
 class Webs:
     """``web_of[key]`` for every definition (an ``Assign``/``AugAssign``/``For`` node's id, or
-    ``("param", name)``) and every read (a ``Name`` node's id; for ``x += ...`` the target's id)."""
+    ``("param", name)``) and every read (a ``Name`` node's id; for ``x += ...`` the target's id);
+    ``reaching[read]``: the definitions that may reach that read."""
 
     def __init__(self, tree: ast.FunctionDef) -> None:
         self._parent: dict = {}
@@ -33,6 +34,7 @@ class Webs:
         self._block(tree.body, state)
         self.web_of = {key: self._find(key) for key in self._parent}
         self.web_of.update({use: self._find(next(iter(defs))) for use, defs in self._uses.items() if defs})
+        self.reaching = {use: defs for use, defs in self._uses.items() if defs}
 
     def _define(self, key) -> frozenset:
         self._parent.setdefault(key, key)
