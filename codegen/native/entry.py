@@ -116,23 +116,18 @@ class _Entry:
             self.guard(ok, "PyExc_TypeError", f"argument {param.name!r}: expected a C-contiguous "
                        f"{'writeable ' if param.written else ''}{dtype} array")
             return b.bitcast(self.field(obj, _DATA, _PTR), MEMORY[dtype].as_pointer())
-        if param.kind in ("float64", "float32"):
-            value, bad = b.call(self.python("PyFloat_AsDouble"), [obj]), F64(-1.0)
-            failed = b.fcmp_ordered("==", value, bad)
-        elif param.kind == "bool":
-            value = b.call(self.python("PyObject_IsTrue"), [obj])
-            failed = b.icmp_signed("<", value, I32(0))
-        else:
-            value = b.call(self.python("PyLong_AsLongLong"), [obj])
-            failed = b.icmp_signed("==", value, I64(-1))
-        with b.if_then(failed, likely=False):  # -1 is also an ordinary value: only an error if one is set
+        # The C API's conversions, and the kind of what each returns: -1 may be an error, or a real value.
+        api, returned = {"float64": ("PyFloat_AsDouble", "float64"), "float32": ("PyFloat_AsDouble", "float64"),
+                         "bool": ("PyObject_IsTrue", "int32")}.get(param.kind, ("PyLong_AsLongLong", "int64"))
+        value = b.call(self.python(api), [obj])
+        minus_one = ir.Constant(value.type, -1)
+        failed = b.fcmp_ordered("==", value, minus_one) if returned == "float64" else \
+            b.icmp_signed("==", value, minus_one)
+        with b.if_then(failed, likely=False):  # only an error if one is set
             error = b.call(self.python("PyErr_Occurred"), [])
             with b.if_then(b.icmp_unsigned("!=", error, ir.Constant(_PTR, None)), likely=False):
                 b.branch(self.fail)
-        source = "float64" if param.kind in ("float64", "float32") else "int64" if param.kind != "bool" else None
-        if source is None:
-            return b.icmp_signed("!=", value, I32(0))
-        return convert(b, Value(value, source), param.kind)
+        return convert(b, Value(value, returned), param.kind)
 
 
 def _any(b: ir.IRBuilder, tests: list[ir.Value]) -> ir.Value:
