@@ -8,10 +8,8 @@ import ast
 from llvmlite import ir
 
 from ..fastmath_ir import define_fast_function, math_intrinsic
-from .kinds import FLOATS, I32, I64, REGISTER, Buffer, NativeUnsupportedError, Value, convert
+from .kinds import FLOATS, I32, I64, NUMPY_NAMES, REGISTER, Buffer, NativeUnsupportedError, Value, convert
 
-_CASTS = {"float64": "float64", "float32": "float32", "int64": "int64", "int32": "int32", "uint64": "uint64",
-          "bool_": "bool"}
 # As Numba lowers math.*: LLVM intrinsics for these, the C library (f-suffixed for float32) for the others.
 _INTRINSICS = {"exp": "llvm.exp", "log": "llvm.log", "sqrt": "llvm.sqrt", "sin": "llvm.sin", "cos": "llvm.cos"}
 _EXTERNS = ("tanh", "log1p", "expm1")
@@ -38,9 +36,10 @@ def call(lowering, node: ast.Call) -> Value:
     func, unit = node.func, lowering.unit
     if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
         owner, attr = func.value.id, func.attr
-        if owner == "np" and attr in _CASTS:
+        if owner == "np" and attr in NUMPY_NAMES:
             (arg,) = node.args
-            return Value(convert(lowering.builder, lowering.expr(arg), _CASTS[attr]), _CASTS[attr])
+            kind = NUMPY_NAMES[attr]
+            return Value(convert(lowering.builder, lowering.expr(arg), kind), kind)
         if owner == "math":
             return math_call(lowering, attr, [lowering.expr(a) for a in node.args])
         if attr == "reshape":  # a flat alias of a C-contiguous array: the same pointer

@@ -16,6 +16,10 @@ F32, F64 = ir.FloatType(), ir.DoubleType()
 REGISTER = {"float64": F64, "float32": F32, "int64": I64, "int32": I32, "uint64": I64, "bool": I1}
 MEMORY = {**REGISTER, "bool": I8}
 FLOATS = ("float32", "float64")
+#: ``np.<name>`` in kernel text (dtypes and casts) -> kind; Numba's signatures add ``numba.boolean``.
+NUMPY_NAMES = {"float64": "float64", "float32": "float32", "int64": "int64", "int32": "int32", "uint64": "uint64",
+               "bool_": "bool"}
+NUMBA_NAMES = {**NUMPY_NAMES, "boolean": "bool"}
 
 
 class NativeUnsupportedError(Exception):

@@ -9,12 +9,8 @@ import numpy as np
 from llvmlite import ir
 
 from .gemm import define_gemm
-from .kinds import I64, MEMORY, Buffer, NativeUnsupportedError, Value
+from .kinds import I64, MEMORY, NUMBA_NAMES, NUMPY_NAMES, Buffer, NativeUnsupportedError, Value
 from .lower import lower_function
-
-_NUMBA_DTYPES = {"float64": "float64", "float32": "float32", "int64": "int64", "int32": "int32", "boolean": "bool",
-                 "bool_": "bool", "uint64": "uint64"}
-_NUMPY_DTYPES = {"float64": "float64", "float32": "float32", "int64": "int64", "int32": "int32", "bool_": "bool"}
 
 
 class Unit:
@@ -89,8 +85,8 @@ def _alias(value: ast.expr) -> tuple[str, ...]:
 def numba_kind(node: ast.expr) -> str | Buffer:
     """The kind of a type in a Numba signature: ``numba.float64``, ``numba.float64[:, ::1]``,
     ``numba.types.Array(numba.float64, 0, 'C')``."""
-    if isinstance(node, ast.Attribute) and node.attr in _NUMBA_DTYPES:
-        return _NUMBA_DTYPES[node.attr]
+    if isinstance(node, ast.Attribute) and node.attr in NUMBA_NAMES:
+        return NUMBA_NAMES[node.attr]
     if isinstance(node, ast.Subscript):
         return Buffer(numba_kind(node.value))
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "Array":
@@ -100,6 +96,6 @@ def numba_kind(node: ast.expr) -> str | Buffer:
 
 def numpy_dtype(node: ast.expr) -> str:
     """``np.float64`` (an attribute of ``np``) as a dtype name."""
-    if isinstance(node, ast.Attribute) and node.attr in _NUMPY_DTYPES:
-        return _NUMPY_DTYPES[node.attr]
+    if isinstance(node, ast.Attribute) and node.attr in NUMPY_NAMES:
+        return NUMPY_NAMES[node.attr]
     raise NativeUnsupportedError(f"dtype {ast.unparse(node)!r}")
