@@ -3,8 +3,6 @@ gemm) built as IR, calling CBLAS through the symbols ``symdiff_native_?gemm``/``
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from llvmlite import ir
 
 from ..blas_symbols import _NO_TRANS as NO_TRANS
@@ -12,6 +10,7 @@ from ..blas_symbols import _ROW_MAJOR as ROW_MAJOR
 from ..blas_symbols import _TRANS as TRANS
 from ..blas_symbols import SMALL_MATMUL
 from .kinds import F32, F64, I32, I64
+from .loops import counted_loop
 
 REAL = {"float64": F64, "float32": F32}
 
@@ -32,22 +31,6 @@ def gemv_type(real: ir.Type) -> ir.FunctionType:
 
 def _external(module: ir.Module, symbol: str, ty: ir.FunctionType) -> ir.Function:
     return module.globals.get(symbol) or ir.Function(module, ty, symbol)
-
-
-def _counted(b: ir.IRBuilder, count: ir.Value, body: Callable[[ir.Value], None]) -> None:
-    """``for i in range(count): body(i)``."""
-    before = b.block
-    head, inner, done = (b.function.append_basic_block(n) for n in ("gemm.head", "gemm.body", "gemm.end"))
-    b.branch(head)
-    b.position_at_end(head)
-    i = b.phi(I64)
-    i.add_incoming(I64(0), before)
-    b.cbranch(b.icmp_signed("<", i, count), inner, done)
-    b.position_at_end(inner)
-    body(i)
-    i.add_incoming(b.add(i, I64(1)), b.block)
-    b.branch(head)
-    b.position_at_end(done)
 
 
 def define_gemm(module: ir.Module, dtype: str, flags: tuple[str, ...] = ()) -> ir.Function:
@@ -81,7 +64,7 @@ def define_gemm(module: ir.Module, dtype: str, flags: tuple[str, ...] = ()) -> i
         with loops:
             def row(r: ir.Value) -> None:
                 out = b.add(co, b.mul(r, n))
-                _counted(b, n, lambda col: b.store(real(0.0), b.gep(c, [b.add(out, col)])))
+                counted_loop(b, I64(0), n, lambda col: b.store(real(0.0), b.gep(c, [b.add(out, col)])))
 
                 def term(j: ir.Value) -> None:
                     x = b.load(b.gep(a, [b.add(ao, b.add(b.mul(r, ars), b.mul(j, acs)))]))
@@ -91,9 +74,9 @@ def define_gemm(module: ir.Module, dtype: str, flags: tuple[str, ...] = ()) -> i
                         target = b.gep(c, [b.add(out, col)])
                         product = b.fmul(x, b.load(b.gep(bm, [b.add(base, b.mul(col, bcs))])), flags=flags)
                         b.store(b.fadd(b.load(target), product, flags=flags), target)
-                    _counted(b, n, update)
-                _counted(b, k, term)
-            _counted(b, m, row)
+                    counted_loop(b, I64(0), n, update)
+                counted_loop(b, I64(0), k, term)
+            counted_loop(b, I64(0), m, row)
         with blas:
             pa, pb, pc = b.gep(a, [ao]), b.gep(bm, [bo]), b.gep(c, [co])
             gemv = _external(module, f"symdiff_native_{prefix}gemv", gemv_type(real))

@@ -78,3 +78,4 @@ def convert(builder: ir.IRBuilder, value: Value, kind: str) -> ir.Value:
     if width > target_width:
         return builder.trunc(v, target)
     return builder.zext(v, target) if unsigned else builder.sext(v, target)
+

@@ -18,6 +18,7 @@ from llvmlite import ir
 from ..fastmath_ir import math_intrinsic
 from .calls import call
 from .kinds import FLOATS, I32, I64, MEMORY, REGISTER, Buffer, NativeUnsupportedError, Value, convert, promote, unify
+from .loops import counted_loop
 from .webs import Webs
 
 _ARITH = {ast.Add: ("fadd", "add"), ast.Sub: ("fsub", "sub"), ast.Mult: ("fmul", "mul"), ast.Div: ("fdiv", None)}
@@ -119,21 +120,12 @@ class FunctionLowering:
             raise NativeUnsupportedError(f"loop {ast.unparse(node.iter)!r}")
         bounds = [convert(self.builder, self.expr(a), "int64") for a in call_node.args]
         start, stop = (I64(0), bounds[0]) if len(bounds) == 1 else bounds
-        b = self.builder
-        before = b.block
-        head, body, done = (self.function.append_basic_block(n) for n in ("for.head", "for.body", "for.end"))
-        b.branch(head)
-        b.position_at_end(head)
-        counter = b.phi(I64)
-        counter.add_incoming(start, before)
-        b.cbranch(b.icmp_signed("<", counter, stop), body, done)
-        b.position_at_end(body)
-        self.assign(node.target.id, id(node), Value(counter, "int64"))
-        self.block(node.body)
-        if not b.block.is_terminated:
-            counter.add_incoming(b.add(counter, I64(1)), b.block)
-            b.branch(head)
-        b.position_at_end(done)
+
+        def body(counter: ir.Value) -> None:
+            self.assign(node.target.id, id(node), Value(counter, "int64"))
+            self.block(node.body)
+
+        counted_loop(self.builder, start, stop, body)
 
     def branch(self, node: ast.If) -> None:
         b = self.builder
