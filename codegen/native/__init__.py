@@ -48,7 +48,7 @@ def _import(generated: GeneratedModule, split, kernel_args: list[str], obj: byte
 
     bind_python_symbols()
     bind_libm()
-    route = bind_blas(target_machine()) if "gemm(" in generated.kernel else None
+    route = bind_blas()[0] if "gemm(" in generated.kernel else None
     engine = load_engine(obj, target_machine())
     address = engine.get_function_address(ENTRY_SYMBOL)
     if not address:

@@ -3,6 +3,8 @@ process: to NumPy's bundled OpenBLAS, or else to CBLAS-shaped adapters over SciP
 
 from __future__ import annotations
 
+import functools
+
 import llvmlite.binding as llvm
 from llvmlite import ir
 
@@ -57,14 +59,11 @@ def _gemv_adapter(module: ir.Module, dtype: str, address: int) -> str:
     return adapter.fn.name
 
 
-_BOUND: list = []  # [route, engine keeping the adapters alive]
-
-
-def bind_blas(machine: llvm.TargetMachine) -> str:
-    """Bind the symbols (once per process); returns the route, as blas.py's BLAS_ROUTE."""
-    if _BOUND:
-        return _BOUND[0]
+@functools.cache  # once per process; the cached result also keeps the adapters' engine alive
+def bind_blas() -> tuple[str, llvm.ExecutionEngine | None]:
+    """Bind the symbols; returns the route (as blas.py's BLAS_ROUTE) and the adapters' engine, if any."""
     from ..blas_symbols import ROUTINES, _numpy_openblas, _scipy_fortran
+    from ..llvm_host import target_machine
 
     addresses, engine, route = _numpy_openblas(), None, "numpy-openblas"
     if not addresses:  # adapters built here, per process: this route is the uncommon one
@@ -72,10 +71,9 @@ def bind_blas(machine: llvm.TargetMachine) -> str:
         builders = {"gemm": _gemm_adapter, "gemv": _gemv_adapter}
         names = {r: builders[r[1:]](module, "float64" if r[0] == "d" else "float32", _scipy_fortran(r))
                  for r in ROUTINES}
-        engine = llvm.create_mcjit_compiler(llvm.parse_assembly(str(module)), machine)
+        engine = llvm.create_mcjit_compiler(llvm.parse_assembly(str(module)), target_machine())
         engine.finalize_object()
         addresses = {r: engine.get_function_address(name) for r, name in names.items()}
     for routine, address in addresses.items():
         llvm.add_symbol(f"symdiff_native_{routine}", address)
-    _BOUND.extend([route, engine])
-    return route
+    return route, engine

@@ -4,6 +4,7 @@ module's own definitions, ``gemm`` and the kernel's ``_partN`` functions."""
 from __future__ import annotations
 
 import ast
+import functools
 
 from llvmlite import ir
 
@@ -16,6 +17,7 @@ _EXTERNS = ("tanh", "log1p", "expm1")
 _LIBM_PREFIX = "symdiff_libm_"  # own names: the JIT's symbol table is shared with other libraries
 
 
+@functools.cache  # once per process
 def bind_libm() -> None:
     """Point the ``symdiff_libm_*`` symbols at the C library's functions, as loaded in this process (Python's
     math module uses the same ones)."""

@@ -9,6 +9,7 @@ explains in detail); a ``raise`` inside the kernel becomes that exception with i
 from __future__ import annotations
 
 import ctypes
+import functools
 from dataclasses import dataclass
 
 import llvmlite.binding as llvm
@@ -149,13 +150,11 @@ class _MethodDef(ctypes.Structure):
 
 
 _METH_FASTCALL = 0x80
-_BOUND: list[bool] = []
 
 
+@functools.cache  # once per process
 def bind_python_symbols() -> None:
-    """Point the entry's external symbols at this interpreter's C API and NumPy's ndarray type (once)."""
-    if _BOUND:
-        return
+    """Point the entry's external symbols at this interpreter's C API and NumPy's ndarray type."""
     api = ctypes.pythonapi
     for name in _PYTHON_FUNCTIONS:
         llvm.add_symbol(_PREFIX + name, ctypes.cast(getattr(api, name), ctypes.c_void_p).value)
@@ -163,9 +162,9 @@ def bind_python_symbols() -> None:
         llvm.add_symbol(_PREFIX + name, ctypes.addressof(ctypes.c_void_p.in_dll(api, name)))
     llvm.add_symbol(_PREFIX + "_Py_NoneStruct", id(None))
     llvm.add_symbol(_PREFIX + "ndarray_type", id(np.ndarray))
-    _BOUND.append(True)
 
 
+@functools.cache  # the layout of this process's NumPy does not change
 def check_layout() -> bool:
     """Whether this NumPy's array struct has the field offsets the entry reads."""
     probe = np.zeros(3)
