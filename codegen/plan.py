@@ -87,7 +87,8 @@ def plan(outputs: list[Node], updates: list[tuple[Node, Node]], fuse: bool = Tru
 
         sections, row_local = fuse_rows(sections, arrays, roots)
     copied = [(t, v) for t, v in updates if id(v) not in inplace]
-    output_copies = {id(n): n for n in outputs if n.op in VIEW_OPS or n.op == "input"}
+    # returned arrays own their memory: views, inputs and constant arrays are copied out
+    output_copies = {id(n): n for n in outputs if n.op in VIEW_OPS or n.op in ("input", "constant")}
     return Plan(order, arrays, sections, inplace, copied, update_targets=[t for t, _ in updates],
                 output_copies=output_copies, row_local=row_local)
 

@@ -310,3 +310,16 @@ def test_scalar_and_read_only_arguments_behave_alike_on_both_backends(backend):
     assert fn(frozen, 2) == 6.0 and fn(frozen, np.int64(2)) == 6.0  # read-only inputs that are only read
     with pytest.raises(TypeError, match="'n'.*int64"):  # was silently truncated to 2 through Numba
         fn(frozen, 2.7)
+
+
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_constant_outputs_are_fresh_writable_arrays(backend):
+    # Regression: a constant output came back as a read-only view of the module's constant (Numba) or a
+    # copy made by the native host side: the two backends differed. It is now copied like inputs and views.
+    x = sd.tensor("x", (2,))
+    fn = sd.compile([x], [sd.sum(x), sd.constant(np.array([[1.0, 2.0], [3.0, 4.0]]))], backend=backend)
+    first = fn(np.ones(2))[1]
+    first[0, 0] = 99.0
+    second = fn(np.ones(2))[1]
+    np.testing.assert_array_equal(second, [[1.0, 2.0], [3.0, 4.0]])
+    assert not np.shares_memory(first, second)

@@ -55,7 +55,7 @@ def _import(generated: GeneratedModule, split, kernel_args: list[str], obj: byte
         raise RuntimeError(f"native kernel: the cached object in {path.parent} has no entry; delete it")
     native = python_function(address, f"symdiff_native_{key[:12]}", engine)
     text = "\n\n".join([generated.header.rstrip(), (_HERE / "runtime.py").read_text().strip(),
-                        split.shim_source(kernel_args, generated.constants).strip(), generated.wrapper.strip()]) + "\n"
+                        split.shim_source(kernel_args).strip(), generated.wrapper.strip()]) + "\n"
     try:
         current = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):

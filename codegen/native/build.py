@@ -4,7 +4,6 @@ arrays, results: plain Python) and its compute side (lowered to LLVM IR), optimi
 from __future__ import annotations
 
 import ast
-import copy
 from dataclasses import dataclass
 
 import llvmlite.binding as llvm
@@ -29,29 +28,13 @@ class KernelSplit:
     returned: ast.Return
     flags: tuple[str, ...]
 
-    def shim_source(self, kernel_args: list[str], constants: str) -> str:
-        """``_kernel`` for the wrapper: host statements, the native call, the results. Constant arrays
-        returned as results come back as copies (callers may write to what they get)."""
-        returned = {n.id for n in ast.walk(self.returned) if isinstance(n, ast.Name)}
-        lines = [line for line in constants.splitlines() if line.split(" = ")[0] in returned]
-        result = copy.deepcopy(self.returned)
-        for name in sorted(returned & {line.split(" = ")[0] for line in lines}):
-            result.value = _CopyConstant(name).visit(result.value)
-        lines += [f"def _kernel({', '.join(kernel_args)}):",
+    def shim_source(self, kernel_args: list[str]) -> str:
+        """``_kernel`` for the wrapper: host statements, the native call, the results."""
+        lines = [f"def _kernel({', '.join(kernel_args)}):",
                  '    """Host side of the kernel; the compute runs in _native (symdiff native backend)."""']
         lines += [f"    {ast.unparse(s)}" for s in self.host]
-        lines += [f"    _native({', '.join(p.name for p in self.params)})", f"    {ast.unparse(result)}"]
+        lines += [f"    _native({', '.join(p.name for p in self.params)})", f"    {ast.unparse(self.returned)}"]
         return "\n".join(lines) + "\n"
-
-
-class _CopyConstant(ast.NodeTransformer):
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def visit_Name(self, node: ast.Name) -> ast.expr:  # noqa: N802 - ast.NodeTransformer's naming
-        if node.id != self.name:
-            return node
-        return ast.Call(ast.Attribute(node, "copy", ast.Load()), [], [])
 
 
 def _is_host(statement: ast.stmt) -> bool:
