@@ -27,17 +27,22 @@ def cache_dir() -> Path:
     return Path(base) / "symdiff"
 
 
-def cache_key(source: str) -> str:
-    """Hash of the source and of every version that changes what it compiles to."""
+def versions() -> str:
+    """The versions every compiled artefact depends on (Numba's cache adds Numba's, native code the CPU's)."""
     import llvmlite
-    import numba
     import numpy
 
     from symdiff import __version__
 
-    versions = f"symdiff={__version__} numba={numba.__version__} llvmlite={llvmlite.__version__} " \
-               f"numpy={numpy.__version__} python={sys.version} machine={platform.machine()}"
-    return hashlib.sha256((versions + "\n" + source).encode()).hexdigest()
+    return f"symdiff={__version__} llvmlite={llvmlite.__version__} numpy={numpy.__version__} " \
+           f"python={sys.version} machine={platform.machine()}"
+
+
+def cache_key(source: str) -> str:
+    """Hash of the source and of every version that changes what Numba compiles it to."""
+    import numba
+
+    return hashlib.sha256(f"{versions()} numba={numba.__version__}\n{source}".encode()).hexdigest()
 
 
 def write_atomic(path: Path, data: str | bytes) -> None:

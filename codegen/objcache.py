@@ -10,27 +10,20 @@ process inside LLVM, so nothing is loaded unchecked).
 from __future__ import annotations
 
 import hashlib
-import platform
-import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-import llvmlite
 import llvmlite.binding as llvm
-import numpy
 
-from .cache import cache_dir, write_atomic
+from .cache import cache_dir, versions, write_atomic
 
 
 def entry_dir(kind: str, text: str, code_files: Iterable[Path]) -> Path:
     """The cache entry for machine code of ``kind`` built from ``text`` by ``code_files``."""
-    from symdiff import __version__
-
     llvm.initialize_native_target()
     code = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(code_files))).hexdigest()
-    host = f"{llvm.get_host_cpu_name()} {llvm.get_host_cpu_features().flatten()} {platform.machine()}"
-    versions = f"symdiff={__version__} llvmlite={llvmlite.__version__} numpy={numpy.__version__} python={sys.version}"
-    key = hashlib.sha256(f"{kind}\n{code}\n{host}\n{versions}\n{text}".encode()).hexdigest()
+    host = f"{llvm.get_host_cpu_name()} {llvm.get_host_cpu_features().flatten()}"
+    key = hashlib.sha256(f"{kind}\n{code}\n{host}\n{versions()}\n{text}".encode()).hexdigest()
     return cache_dir() / key[:2] / key
 
 
