@@ -65,7 +65,6 @@ def run(kind: str, size: int, backend: str, cache: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[5, 10, 20, 40, 80], help="chain lengths")
-    args = parser.parse_args()
     parser.add_argument("--numba-sizes", type=int, nargs="*", default=[5, 20],
                         help="chain lengths also compiled by the Numba backend, for comparison")
     args = parser.parse_args()
