@@ -62,6 +62,13 @@ def sign(a):
     return a if a != a else (a > 0) - (a < 0)  # NumPy's: +-1 also for +-inf, nan stays nan
 
 
+@numba.njit(inline="always")
+def _overlap(a, na, b, nb):
+    """Whether the first ``na`` and ``nb`` elements of flat arrays ``a`` and ``b`` share memory."""
+    a0, b0 = a.ctypes.data, b.ctypes.data
+    return na > 0 and nb > 0 and a0 < b0 + nb * b.itemsize and b0 < a0 + na * a.itemsize
+
+
 sqrt = math.sqrt
 sin = math.sin
 cos = math.cos
@@ -140,7 +147,16 @@ def generate(inputs: list[Node], outputs: list[Node], updates: list[tuple[Node, 
     constants = [_constant_source(ctx.refs[id(n)].buffer, n) for n in schedule.order
                  if n.op == "constant" and id(n) in schedule.arrays]
     bodies, defined, reads = [], [], []
-    for section in schedule.sections:
+    returned = None
+    for section in schedule.sections + [None]:
+        if returned is None and (section is None or section.kind == "update"):
+            # outputs are copied before any parameter is written: they hold the values before the step
+            allocations, copies, copy_reads, returned = _output_copies(ctx, schedule, outputs)
+            bodies.append(copies)
+            defined.append([])
+            reads.append(copy_reads)
+        if section is None:
+            break
         if section.kind == "view":
             emit_view(ctx, section.nodes[0])  # index arithmetic only; the base's lifetime covers the view
             continue
@@ -158,9 +174,9 @@ def generate(inputs: list[Node], outputs: list[Node], updates: list[tuple[Node, 
         bodies.append(lines)
         defined.append([] if section.kind == "update" else list(section.nodes))
         reads.append(ids)
-    finals, final_reads, returned = _final_copies(ctx, schedule, outputs)
+    finals, final_reads = _update_copies(ctx, schedule)
     memory = plan_memory(ctx, defined, reads, final_reads, fresh)
-    kernel = _kernel_source(ctx, bodies, finals, memory, returned, fastmath_flag)
+    kernel = _kernel_source(ctx, bodies, finals, memory, allocations, returned, fastmath_flag)
     sizes = workspace_sizes(ctx, memory)
     return GeneratedModule(header, prelude(any(n.op == "matmul" for n in schedule.order)), helpers(libm),
                            "\n".join(constants), kernel, wrapper_source(ctx, name, outputs, updates, sizes))
@@ -172,13 +188,19 @@ def _constant_source(var: str, node: Node) -> str:
     return f"{var} = np.array([{values}], dtype=np.{array.dtype.name})  # constant {array.shape}, flat"
 
 
-def _final_copies(ctx: Context, schedule, outputs: list[Node]):
-    """Copies after the last section: updates that could not be written in place, and outputs that are
-    views or inputs (returned arrays must own their memory). Also the expression returning each output."""
+def _update_copies(ctx: Context, schedule) -> tuple[list[str], set[int]]:
+    """Copies after the last section: updates that could not be written in place."""
     lines, final_reads = [], set()
     for target, value in schedule.copied_updates:
         lines.append(f"    # update {target.name} <- {ctx.describe(value)}")
         final_reads |= emit_copy(ctx, value, ctx.refs[id(target)].flat, lines)
+    return lines, final_reads
+
+
+def _output_copies(ctx: Context, schedule, outputs: list[Node]):
+    """Copies of outputs that are views or inputs (returned arrays own their memory): the allocations (kernel
+    prologue), the copy loops, the arrays they read, and the expression returning each output."""
+    allocations, lines, final_reads = [], [], set()
     returned = {}
     for k, node in enumerate(outputs):
         if ctx.is_scalar_input(node):
@@ -190,16 +212,16 @@ def _final_copies(ctx: Context, schedule, outputs: list[Node]):
             continue
         if id(node) in schedule.output_copies:
             buffer = f"_out{k}"
-            lines.append(f"    {buffer} = np.empty({ctx.size_expr(node.shape)}, {NUMPY_TYPE[node.dtype]})"
-                         f"  # returned copy of {ctx.describe(node)}")
+            allocations.append(f"    {buffer} = np.empty({ctx.size_expr(node.shape)}, {NUMPY_TYPE[node.dtype]})"
+                               f"  # returned copy of {ctx.describe(node)}")
             final_reads |= emit_copy(ctx, node, contiguous(buffer, "0", ()).flat, lines)
         else:
             buffer = ctx.refs[id(node)].buffer
         returned[id(node)] = f"{buffer}[0]" if node.shape == () else f"{buffer}.reshape({ctx.tuple_expr(node.shape)})"
-    return lines, final_reads, [returned[id(n)] for n in outputs]
+    return allocations, lines, final_reads, [returned[id(n)] for n in outputs]
 
 
-def _kernel_source(ctx, bodies, finals, memory, returns, fastmath_flag) -> str:
+def _kernel_source(ctx, bodies, finals, memory, allocations, returns, fastmath_flag) -> str:
     params = [ctx.param(n) for n in ctx.inputs] + [f"_ws_{dtype}" for dtype in memory.slots]
     # The fast functions keep their own flags whatever the kernel's; this subset leaves the kernel's
     # nan checks (maximum/minimum) in place while allowing FMA contraction and reciprocals.
@@ -208,8 +230,9 @@ def _kernel_source(ctx, bodies, finals, memory, returns, fastmath_flag) -> str:
     prologue = [f"    {var} = {ctx.dim_source(d)}  # named dim {d!r}" for d, var in ctx.dims.items()]
     prologue += [f"    _f{k} = {ctx.param(n)}.reshape({ctx.size_expr(n.shape)})  # flat alias of {n.name}"
                  for k, n in enumerate(ctx.inputs) if not ctx.is_scalar_input(n)]
-    prologue += workspace_lines(ctx, memory)
-    parts, calls = _split(ctx, bodies, flags)
+    prologue += _overlap_checks(ctx)
+    prologue += workspace_lines(ctx, memory) + allocations
+    parts, calls = _split(ctx, bodies, flags, {line.split()[0] for line in allocations})
     types = [_numba_type(n, ctx.is_scalar_input(n)) for n in ctx.inputs]
     types += [f"numba.{'boolean' if d == 'bool' else d}[::1]" for d in memory.slots]
     signature = "(" + ", ".join(types) + ("," if len(types) == 1 else "") + ")"
@@ -217,6 +240,24 @@ def _kernel_source(ctx, bodies, finals, memory, returns, fastmath_flag) -> str:
               '    """Forward, backward and updates in one call (generated by symdiff)."""']
     kernel += prologue + calls + finals + [f"    return ({', '.join(returns)}{',' if len(returns) == 1 else ''})"]
     return "\n\n\n".join(parts + ["\n".join(kernel)])
+
+
+def _overlap_checks(ctx: Context) -> list[str]:
+    """Refuse arguments that share memory with an array the kernel updates in place (it would read values
+    it has already overwritten)."""
+    arrays = [(k, n) for k, n in enumerate(ctx.inputs) if not ctx.is_scalar_input(n)]
+    targets = {id(t) for t in ctx.plan.update_targets}
+    lines = []
+    for i, (k, node) in enumerate(arrays):
+        for m, other in arrays[:i] + arrays[i + 1:]:
+            if id(node) not in targets or id(other) in targets and m < k:
+                continue  # each pair once, from the updated side
+            message = (f"arguments {other.name!r} and {node.name!r} share memory, but {node.name!r} is updated "
+                       "in place; pass separate arrays (e.g. a .copy())")
+            sizes = ctx.size_expr(node.shape), ctx.size_expr(other.shape)
+            lines += [f"    if _overlap(_f{k}, {sizes[0]}, _f{m}, {sizes[1]}):",
+                      f"        raise ValueError({message!r})"]
+    return lines
 
 
 def _numba_type(node: Node, by_value: bool) -> str:
@@ -228,7 +269,7 @@ def _numba_type(node: Node, by_value: bool) -> str:
     return f"{base}[{', '.join([':'] * (node.ndim - 1) + ['::1'])}]"
 
 
-def _split(ctx: Context, bodies: list[list[str]], flags: str) -> tuple[list[str], list[str]]:
+def _split(ctx: Context, bodies: list[list[str]], flags: str, arrays: set[str]) -> tuple[list[str], list[str]]:
     """Pack sections into helper functions of at most PART_BUDGET lines (inline when it all fits)."""
     total = sum(len(b) for b in bodies)
     if total <= PART_BUDGET:
@@ -241,7 +282,7 @@ def _split(ctx: Context, bodies: list[list[str]], flags: str) -> tuple[list[str]
         current.append(body)
     groups.append(current)
     known = {r.buffer for r in ctx.refs.values()} | {r.offset for r in ctx.refs.values()}
-    known |= set(ctx.dims.values())
+    known |= set(ctx.dims.values()) | arrays
     known |= {ctx.param(n) for n in ctx.inputs if ctx.is_scalar_input(n)}
     parts, calls = [], []
     for k, group in enumerate(groups):

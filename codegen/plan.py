@@ -62,6 +62,7 @@ def plan(outputs: list[Node], updates: list[tuple[Node, Node]], fuse: bool = Tru
 
     ``fuse=False`` stores every node in its own array and loop (a debugging and testing baseline).
     """
+    updates = _snapshot_aliased(updates)
     roots = outputs + [value for _, value in updates]
     order = _live_order(roots)
     users: dict[int, list[Node]] = {id(n): [] for n in order}
@@ -87,10 +88,28 @@ def plan(outputs: list[Node], updates: list[tuple[Node, Node]], fuse: bool = Tru
 
         sections, row_local = fuse_rows(sections, arrays, roots)
     copied = [(t, v) for t, v in updates if id(v) not in inplace]
+    # outputs are copied out before any update writes, so they hold the values before the step
     # returned arrays own their memory: views, inputs and constant arrays are copied out
-    output_copies = {id(n): n for n in outputs if n.op in VIEW_OPS or n.op in ("input", "constant")}
+    output_copies = {id(n): n for n in outputs
+                     if n.op in VIEW_OPS and not needs_copy(n) or n.op in ("input", "constant")}
     return Plan(order, arrays, sections, inplace, copied, update_targets=[t for t, _ in updates],
                 output_copies=output_copies, row_local=row_local)
+
+
+def _snapshot_aliased(updates: list[tuple[Node, Node]]) -> list[tuple[Node, Node]]:
+    """Update values whose memory is an updated parameter's (``A <- B``, ``A <- B.T``, a swap) become
+    elementwise copies, computed before any parameter is written: every update reads the values before the step.
+
+    The copy is an identity elementwise node (``stop_gradient``: its value is its input's); as an update value it
+    is stored or written in place by the same rules as any other value.
+    """
+    targets = {id(t) for t, _ in updates}
+    out = []
+    for target, value in updates:
+        if id(root_base(value)) in targets or value.op == "input":
+            value = Node("stop_gradient", (value,), {}, value.shape, value.dtype)
+        out.append((target, value))
+    return out
 
 
 def _live_order(roots: list[Node]) -> list[Node]:

@@ -52,8 +52,9 @@ def fuse_rows(sections: list[Section], arrays: dict, roots: list[Node]) -> tuple
     """
     readers: dict[int, list[int]] = {}
     for s, section in enumerate(sections):
-        reads = _reads(section, arrays) if section.kind in _ROW_KINDS else {id(i) for n in section.nodes
-                                                                             for i in n.inputs}
+        # loops (in-place updates too) read what their inlined expressions read; other sections their inputs
+        inlining = section.kind in _ROW_KINDS or section.kind == "update"
+        reads = _reads(section, arrays) if inlining else {id(i) for n in section.nodes for i in n.inputs}
         for nid in reads:
             readers.setdefault(nid, []).append(s)
     rooted = {id(root_base(r)) for r in roots}  # outputs and update values must keep their full arrays

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import functools
 
+import numpy as np
 from llvmlite import ir
 
 from ..fastmath_ir import define_fast_function, math_intrinsic
@@ -49,6 +50,8 @@ def call(lowering, node: ast.Call) -> Value:
     if not isinstance(func, ast.Name):
         raise NativeUnsupportedError(f"call {ast.unparse(node)!r}")
     name = func.id
+    if name == "_overlap":
+        return _overlap(lowering, [lowering.expr(a) for a in node.args])
     if name in unit.inline:
         tree = unit.inline[name]
         lowering.bound.append({p.arg: lowering.expr(a) for p, a in zip(tree.args.args, node.args)})
@@ -115,6 +118,26 @@ def _gemm(lowering, args: list[Value]) -> Value:
     values = [a.ir if isinstance(a.kind, Buffer) else convert(b, a, "int64") for a in args]
     b.call(lowering.unit.gemm(dtype), values)  # the loop nest inside follows the kernel's fastmath flags
     return Value(I64(0), "int64")
+
+
+def _overlap(lowering, args: list[Value]) -> Value:
+    """``_overlap(a, na, b, nb)`` (module helper): do ``na`` elements at ``a`` and ``nb`` at ``b`` share memory?"""
+    b = lowering.builder
+    a, na, c, nc = args
+    if not (isinstance(a.kind, Buffer) and isinstance(c.kind, Buffer)):
+        raise NativeUnsupportedError("_overlap arguments")
+
+    def extent(pointer: Value, count: Value) -> tuple[ir.Value, ir.Value, ir.Value]:
+        start = b.ptrtoint(pointer.ir, I64)
+        n = convert(b, count, "int64")
+        itemsize = np.dtype(pointer.kind.dtype).itemsize
+        return start, b.add(start, b.mul(n, I64(itemsize))), n
+
+    a0, a1, an = extent(a, na)
+    c0, c1, cn = extent(c, nc)
+    nonempty = b.and_(b.icmp_signed(">", an, I64(0)), b.icmp_signed(">", cn, I64(0)))
+    meet = b.and_(b.icmp_unsigned("<", a0, c1), b.icmp_unsigned("<", c0, a1))
+    return Value(b.and_(nonempty, meet), "bool")
 
 
 def _part(lowering, name: str, args: list[Value]) -> Value:
