@@ -20,24 +20,28 @@ def _best(call, number: int = 100_000, repeat: int = 5) -> float:
     return min(timeit.repeat(call, number=number, repeat=repeat)) / number * 1e6
 
 
+def _layers(backend: str, x, w, loss, values) -> list[float]:
+    fn = sd.compile([x, w], loss, {w: w - 0.1 * x}, name="step", backend=backend)
+    module = fn.module
+    fn(*values)
+    (workspace,) = module._WORKSPACES.pools[(4,)]
+    if backend == "native":
+        returned = np.empty(1)
+        entry = lambda: module._native(*values, *workspace, 4, returned)  # noqa: E731
+    else:
+        entry = lambda: module._kernel(*values, *workspace)  # noqa: E731
+    return [_best(entry), _best(lambda: module._kernel(*values, *workspace)), _best(lambda: module.step(*values)),
+            _best(lambda: fn(*values))]
+
+
 def main() -> None:
     x, w = sd.tensor("x", ("n",)), sd.tensor("w", ("n",))
     loss = sd.sum(x * w)
     values = [np.ones(4), np.ones(4)]
     print(f"{'µs per call':<24} {'kernel entry':>13} {'_kernel':>9} {'generated fn':>13} {'fn(...)':>9}")
     for backend in ("native", "numba"):
-        fn = sd.compile([x, w], loss, {w: w - 0.1 * x}, name="step", backend=backend)
-        module = fn.module
-        fn(*values)
-        workspace = module._WORKSPACES[(4,)]
-        if backend == "native":
-            returned = np.empty(1)
-            entry = lambda: module._native(*values, *workspace, 4, returned)  # noqa: E731
-        else:
-            entry = lambda: module._kernel(*values, *workspace)  # noqa: E731
-        times = [_best(entry), _best(lambda: module._kernel(*values, *workspace)), _best(lambda: module.step(*values)),
-                 _best(lambda: fn(*values))]
-        print(f"{backend:<24} " + " ".join(f"{t:>{w}.2f}" for t, w in zip(times, (13, 9, 13, 9))))
+        print(f"{backend:<24} " + " ".join(f"{t:>{w}.2f}" for t, w in zip(_layers(backend, x, w, loss, values),
+                                                                          (13, 9, 13, 9))))
     print("(the Numba backend's kernel entry is its _kernel; arguments: two float64 arrays of 4 elements)")
 
 

@@ -72,6 +72,8 @@ def contiguous(buffer: str, offset: str, shape: tuple[str, ...]) -> ArrayRef:
 
 def view(node: Node, base: ArrayRef, shape: tuple[str, ...]) -> ArrayRef:
     """The ref of a view node (reshape of contiguous data, transpose, slice) over ``base``."""
+    if node.op == "check_index":  # the indices themselves, checked once
+        return base
     if node.op == "reshape":
         return contiguous(base.buffer, base.offset, shape)
     if node.op == "transpose":

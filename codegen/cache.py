@@ -73,7 +73,15 @@ def _import(path: Path, name: str) -> ModuleType:
 
 
 def load(source: str) -> tuple[ModuleType, Path]:
-    """Import ``source`` from the cache (writing it first if missing or damaged)."""
+    """Import ``source`` from the cache (writing it first if missing or damaged); one thread at a time, so no
+    thread sees another's half-executed module."""
+    from .llvm_host import COMPILE_LOCK
+
+    with COMPILE_LOCK:
+        return _load(source)
+
+
+def _load(source: str) -> tuple[ModuleType, Path]:
     key = cache_key(source)
     entry = cache_dir() / key[:2] / key
     path = entry / "kernel.py"

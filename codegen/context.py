@@ -7,7 +7,7 @@ import numpy as np
 from symdiff.ir import Node
 
 from .arrays import ArrayRef, contiguous, product
-from .plan import Plan
+from .plan import Plan, inlines
 
 NUMPY_TYPE = {"float64": "np.float64", "float32": "np.float32", "int64": "np.int64", "int32": "np.int32",
               "bool": "np.bool_"}
@@ -35,6 +35,11 @@ class Context:
         for k, node in enumerate(inputs):
             if id(node) not in self.by_value:
                 self.refs[id(node)] = contiguous(f"_f{k}", "0", self.shape_expr(node.shape))
+        # By-value scalars that a view, a matmul or an index op reads are also stored in the workspace.
+        array_reads = {id(i) for n in plan.order if n.op != "count" and not inlines(n) for i in n.inputs}
+        self.stored_scalars = [n for n in inputs if id(n) in self.by_value and id(n) in array_reads]
+        for node in self.stored_scalars:
+            self.refs[id(node)] = contiguous(f"_ws_{node.dtype}", self.var(node, "_a"), ())
         for node in plan.order:
             if id(node) in plan.arrays and id(node) not in self.refs and node.op != "input":
                 if node.op == "constant":

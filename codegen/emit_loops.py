@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from symdiff.ir import Node
 from symdiff.ops import OPS, constant_value
+from symdiff.ops.reductions import empty_extremum_message
 
 from .context import NUMPY_TYPE, Context, literal
 from .plan import Section
@@ -17,6 +18,8 @@ _IDENTITY = {"sum": "0", "max": "-np.inf", "min": "np.inf"}
 _COMBINE = {"sum": "{0} + {1}", "max": "maximum({0}, {1})", "min": "minimum({0}, {1})"}
 # Exponents computed without pow(): NumPy's own fast paths (2, 0.5, -1) plus 3, all equal to pow at
 # +-0, +-inf and overflow. (1/(x*x) and 1/sqrt(x) are not: x = -0.0, -inf or 1e160 gave other values.)
+#: Ops whose scalar code yields float64 for float32 arguments.
+_WIDENING = frozenset({"exp", "log", "log1p", "expm1", "tanh", "sigmoid", "softplus", "power", "sign"})
 _POWERS = {2.0: "({0} * {0})", 3.0: "({0} * {0} * {0})", 0.5: "sqrt({0})", -1.0: "(1.0 / {0})"}
 
 
@@ -24,11 +27,13 @@ def scalar_code(node: Node, args: list[str]) -> str:
     """The scalar expression computing one element of ``node`` from its argument expressions."""
     if node.op == "cast":
         return f"({args[0]} != 0)" if node.dtype == "bool" else f"{NUMPY_TYPE[node.dtype]}({args[0]})"
+    code = OPS[node.op].scalar.format(*args)
     if node.op == "power":
         exponent = constant_value(node.inputs[1])
         if exponent is not None and exponent.size == 1 and float(exponent.flat[0]) in _POWERS:
-            return _POWERS[float(exponent.flat[0])].format(args[0])
-    return OPS[node.op].scalar.format(*args)
+            code = _POWERS[float(exponent.flat[0])].format(args[0])
+    # float32 results are rounded per op, as NumPy's are: these compute in float64 (the fast functions, 1.0 / x)
+    return f"np.float32({code})" if node.dtype == "float32" and node.op in _WIDENING else code
 
 
 class Body:
@@ -49,14 +54,19 @@ class Body:
         elif node.op == "constant":
             text = literal(constant_value(node).item(), node.dtype)
         elif node.op == "count":
-            axes = node.attr("axes")
-            text = f"{NUMPY_TYPE[node.dtype]}({ctx.size_expr(tuple(node.inputs[0].shape[a] for a in axes))})"
+            text = self.count(node)
         else:
             code = scalar_code(node, [self.expr(i) for i in node.inputs])
             text = ctx.var(node)
             self.lines.append(f"{self.indent}{text} = {code}  # {ctx.describe(node)}")
         self.memo[id(node)] = text
         return text
+
+
+    def count(self, node: Node) -> str:
+        """The value of an element count: the product of the counted dims."""
+        counted = tuple(node.inputs[0].shape[a] for a in node.attr("axes"))
+        return f"{NUMPY_TYPE[node.dtype]}({self.ctx.size_expr(counted)})"
 
 
 def open_loops(ctx: Context, shape: tuple, lines: Lines, indent: str = "    ", start: int = 0) -> tuple[list, str]:
@@ -91,7 +101,7 @@ def emit_elementwise(ctx: Context, section: Section, lines: Lines, indent: str =
 
 def _root_expr(body: Body, node: Node) -> str:
     """Expression of a section's own node: computed from its inputs even though it is an array."""
-    code = scalar_code(node, [body.expr(i) for i in node.inputs])
+    code = body.count(node) if node.op == "count" else scalar_code(node, [body.expr(i) for i in node.inputs])
     var = body.ctx.var(node)
     body.lines.append(f"{body.indent}{var} = {code}  # {body.ctx.describe(node)}")
     body.memo[id(node)] = var
@@ -113,6 +123,10 @@ def emit_reduction(ctx: Context, section: Section, lines: Lines, indent: str = "
         split -= 1
     outer_reduced = any(a < split for a in axes)
     lines.append(f"{indent}# {node.op} over axes {axes}: {ctx.describe(node)} of {ctx.describe(source)}")
+    reduced = [source.shape[a] for a in axes]
+    if node.op != "sum" and any(isinstance(d, str) for d in reduced):  # a named dim may be 0 at run time
+        message = empty_extremum_message(node.op, axes, source.shape)
+        lines += [f"{indent}if {ctx.size_expr(tuple(reduced))} == 0:", f"{indent}    raise ValueError({message!r})"]
     if outer_reduced:
         fill(ctx, node, _IDENTITY[node.op], lines)
     idx, indent = open_loops(ctx, source.shape[len(bound):split], lines, indent, start=len(bound))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from symdiff.ir import Node
+from symdiff.ir import Dim, Node
+from symdiff.ops.indexing import out_of_range_message
 from symdiff.ops.random import GOLDEN, MIX1, MIX2
 
 from .arrays import view
@@ -12,9 +13,18 @@ from .context import Context
 from .emit_loops import Body, Lines, fill, open_loops
 
 
-def emit_view(ctx: Context, node: Node) -> None:
-    """reshape / transpose / slice: a new ref over the input's memory (no code at all)."""
-    ctx.refs[id(node)] = view(node, ctx.refs[id(node.inputs[0])], ctx.shape_expr(node.shape))
+def emit_view(ctx: Context, node: Node, lines: Lines) -> set[int] | None:
+    """reshape / transpose / slice: a new ref over the input's memory (no code at all: returns None);
+    check_index: the same memory, read once by a loop that checks every index (returns what it reads)."""
+    (base,) = node.inputs
+    ctx.refs[id(node)] = view(node, ctx.refs[id(base)], ctx.shape_expr(node.shape))
+    if node.op != "check_index":
+        return None
+    lines.append(f"    # {ctx.describe(node)}: every index in [0, {node.attr('bound')})")
+    idx, indent = open_loops(ctx, node.shape, lines)
+    _checked_index(ctx.read(base, node.shape, idx), str(node.attr("bound")),
+                   out_of_range_message(node.attr("op"), node.attr("axis"), node.attr("bound")), lines, indent)
+    return {id(base)}
 
 
 def emit_matmul(ctx: Context, node: Node, lines: Lines) -> set[int]:
@@ -41,14 +51,16 @@ def emit_matmul(ctx: Context, node: Node, lines: Lines) -> set[int]:
     return {id(a), id(b)}
 
 
-def _checked_label(ctx: Context, node: Node, labels: Node, space: tuple, idx: list[str], size: str, lines: Lines,
+def _checked_label(ctx: Context, node: Node, labels: Node, space: tuple, idx: list[str], size: Dim, lines: Lines,
                    indent: str) -> None:
-    """``_j`` = the label at this position, wrapped like NumPy's negative indices and range-checked."""
-    lines.append(f"{indent}_j = {ctx.read(labels, space, idx)}")
-    lines.append(f"{indent}if _j < 0:")
-    lines.append(f"{indent}    _j += {size}")
-    lines.append(f"{indent}if _j < 0 or _j >= {size}:")
-    lines.append(f"{indent}    raise IndexError('{node.op}: an index is out of range for axis {node.attr('axis')}')")
+    """``_j`` = the label at this position, checked to lie in [0, size) (negative labels do not wrap)."""
+    message = out_of_range_message(node.op, node.attr("axis"), size)
+    _checked_index(ctx.read(labels, space, idx), ctx.dim(size), message, lines, indent)
+
+
+def _checked_index(value: str, size: str, message: str, lines: Lines, indent: str) -> None:
+    lines += [f"{indent}_j = {value}", f"{indent}if _j < 0 or _j >= {size}:",
+              f"{indent}    raise IndexError({message!r})"]
 
 
 def _with(idx: list[str], axis: int, value: str) -> list[str]:
@@ -69,14 +81,14 @@ def emit_index(ctx: Context, node: Node, lines: Lines) -> set[int]:
         x, labels = node.inputs
         axis = node.attr("axis")
         idx, indent = open_loops(ctx, node.shape, lines)
-        _checked_label(ctx, node, labels, node.shape, idx, ctx.dim(x.shape[axis]), lines, indent)
+        _checked_label(ctx, node, labels, node.shape, idx, x.shape[axis], lines, indent)
         lines.append(f"{indent}{ctx.write(node, idx)} = {ctx.refs[id(x)].element(_with(idx, axis, '_j'))}")
         return {id(x), id(labels)}
     if node.op == "scatter_add":
         g, labels = node.inputs
         axis = node.attr("axis")
         idx, indent = open_loops(ctx, g.shape, lines)
-        _checked_label(ctx, node, labels, g.shape, idx, ctx.dim(node.shape[axis]), lines, indent)
+        _checked_label(ctx, node, labels, g.shape, idx, node.shape[axis], lines, indent)
         lines.append(f"{indent}{out.element(_with(idx, axis, '_j'))} += {ctx.read(g, g.shape, idx)}")
         return {id(g), id(labels)}
     if node.op == "pad_slice":

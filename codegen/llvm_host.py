@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+
 import llvmlite.binding as llvm
+
+#: Held while a kernel is compiled or loaded (LLVM's global context, process-wide symbols, Numba's import of
+#: a cached module): compiling from several threads is safe, one compilation at a time.
+COMPILE_LOCK = threading.RLock()
 
 
 def target_machine() -> llvm.TargetMachine:

@@ -146,7 +146,10 @@ def generate(inputs: list[Node], outputs: list[Node], updates: list[tuple[Node, 
     ctx = Context(schedule, inputs, fresh)
     constants = [_constant_source(ctx.refs[id(n)].buffer, n) for n in schedule.order
                  if n.op == "constant" and id(n) in schedule.arrays]
-    bodies, defined, reads = [], [], []
+    # by-value scalars read as arrays: stored in the workspace first
+    bodies = [[f"    {ctx.refs[id(n)].element([])} = {ctx.param(n)}  # {ctx.describe(n)} as an array"
+               for n in ctx.stored_scalars]]
+    defined, reads = [ctx.stored_scalars], [set()]
     returned = None
     for section in schedule.sections + [None]:
         if returned is None and (section is None or section.kind == "update"):
@@ -157,22 +160,16 @@ def generate(inputs: list[Node], outputs: list[Node], updates: list[tuple[Node, 
             reads.append(copy_reads)
         if section is None:
             break
-        if section.kind == "view":
-            emit_view(ctx, section.nodes[0])  # index arithmetic only; the base's lifetime covers the view
-            continue
         lines: list[str] = []
-        if section.kind in ("elementwise", "update"):
-            ids = emit_elementwise(ctx, section, lines)
-        elif section.kind == "reduction":
-            ids = emit_reduction(ctx, section, lines)
-        elif section.kind == "rows":
-            ids = emit_rows(ctx, section, lines)
-        elif section.kind == "matmul":
-            ids = emit_matmul(ctx, section.nodes[0], lines)
-        else:
-            ids = emit_index(ctx, section.nodes[0], lines)
+        try:
+            ids = _emit_section(ctx, section, lines)
+        except Exception as exc:
+            raise CodegenError(f"internal error in the code generator while lowering {_describe(section)}: "
+                               f"{type(exc).__name__}: {exc}") from exc
+        if ids is None:
+            continue  # a view: index arithmetic only; the base's lifetime covers the view
         bodies.append(lines)
-        defined.append([] if section.kind == "update" else list(section.nodes))
+        defined.append([] if section.kind in ("update", "view") else list(section.nodes))
         reads.append(ids)
     finals, final_reads = _update_copies(ctx, schedule)
     memory = plan_memory(ctx, defined, reads, final_reads, fresh)
@@ -180,6 +177,32 @@ def generate(inputs: list[Node], outputs: list[Node], updates: list[tuple[Node, 
     sizes = workspace_sizes(ctx, memory)
     return GeneratedModule(header, prelude(any(n.op == "matmul" for n in schedule.order)), helpers(libm),
                            "\n".join(constants), kernel, wrapper_source(ctx, name, outputs, updates, sizes))
+
+
+class CodegenError(RuntimeError):
+    """A bug in symdiff's code generator; the message names the node being lowered."""
+
+
+def _emit_section(ctx: Context, section, lines: list[str]) -> set[int] | None:
+    """Append ``section``'s code to ``lines``; the ids of the arrays it reads (None for a view: no code)."""
+    if section.kind == "view":
+        return emit_view(ctx, section.nodes[0], lines)
+    if section.kind in ("elementwise", "update"):
+        return emit_elementwise(ctx, section, lines)
+    if section.kind == "reduction":
+        return emit_reduction(ctx, section, lines)
+    if section.kind == "rows":
+        return emit_rows(ctx, section, lines)
+    if section.kind == "matmul":
+        return emit_matmul(ctx, section.nodes[0], lines)
+    return emit_index(ctx, section.nodes[0], lines)
+
+
+def _describe(section) -> str:
+    """The nodes of a section with their ops, shapes, dtypes and input shapes (for error messages)."""
+    nodes = "; ".join(f"{n.op} -> {n.shape} {n.dtype} from {[i.shape for i in n.inputs]} (attrs {dict(n.attrs)})"
+                      for n in section.nodes[:4])
+    return f"a {section.kind} section: {nodes}{' ...' if len(section.nodes) > 4 else ''}"
 
 
 def _constant_source(var: str, node: Node) -> str:
@@ -226,7 +249,7 @@ def _kernel_source(ctx, bodies, finals, memory, allocations, returns, fastmath_f
     # The fast functions keep their own flags whatever the kernel's; this subset leaves the kernel's
     # nan checks (maximum/minimum) in place while allowing FMA contraction and reciprocals.
     fast = "{'contract', 'afn', 'arcp', 'nsz'}" if fastmath_flag else "False"
-    flags = f"cache=True, error_model='numpy', fastmath={fast}"
+    flags = f"cache=True, nogil=True, error_model='numpy', fastmath={fast}"  # nogil: threads run calls at once
     prologue = [f"    {var} = {ctx.dim_source(d)}  # named dim {d!r}" for d, var in ctx.dims.items()]
     prologue += [f"    _f{k} = {ctx.param(n)}.reshape({ctx.size_expr(n.shape)})  # flat alias of {n.name}"
                  for k, n in enumerate(ctx.inputs) if not ctx.is_scalar_input(n)]

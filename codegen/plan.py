@@ -16,7 +16,7 @@ from symdiff.ops import OPS
 #: Elementwise ops cheap enough to recompute in every loop that reads them.
 CHEAP = frozenset({"cast", "broadcast_to", "stop_gradient", "negative"})
 #: Ops that turn an array into a view of it (no loop, no copy).
-VIEW_OPS = frozenset({"reshape", "transpose", "slice"})
+VIEW_OPS = frozenset({"reshape", "transpose", "slice", "check_index"})
 #: Elementwise ops worth a vectorized loop of their own rather than a scalar reduction loop.
 TRANSCENDENTAL = frozenset({"exp", "log", "log1p", "expm1", "tanh", "sigmoid", "softplus", "sin", "cos", "sqrt",
                             "power"})
@@ -127,11 +127,11 @@ def _needs_array(node: Node, node_users: list[Node], rooted: set[int], arrays: d
 
     ``loops`` maps each inlined node to ``(ids of the loops evaluating it, widest iteration space)``.
     """
-    if is_inline_leaf(node):
-        return False
+    if is_inline_leaf(node):  # stored only for a reader that takes arrays (a view, a matmul, an index op)
+        return any(not inlines(u) for u in node_users)
     if node.op in ("input", "constant"):
         return True
-    if not is_elementwise(node) or id(node) in rooted or any(not _inlines(u) for u in node_users):
+    if not is_elementwise(node) or id(node) in rooted or any(not inlines(u) for u in node_users):
         return True
     owners: set[int] = set()
     spaces = [node.shape]
@@ -159,7 +159,7 @@ def _needs_array(node: Node, node_users: list[Node], rooted: set[int], arrays: d
     return len(owners) > 1 or space != node.shape
 
 
-def _inlines(user: Node) -> bool:
+def inlines(user: Node) -> bool:
     """True when ``user`` reads its inputs as scalar expressions inside its own loop."""
     return is_elementwise(user) or user.op in REDUCTIONS
 
@@ -225,6 +225,8 @@ def _sections(order: list[Node], arrays: dict, inplace: dict, fuse: bool) -> lis
         kind = OPS[node.op].kind
         if node.op in VIEW_OPS and not needs_copy(node):
             sections.append(Section("view", [node]))
+        elif node.op == "count":  # an element count some reader needs as an array: a loop fills it
+            sections.append(Section("elementwise", [node], node.shape))
         elif node.op == "reshape":
             sections.append(Section("index", [node], node.shape))
         elif kind == "elementwise":

@@ -37,7 +37,7 @@ from symdiff.ops import constant_value
 from symdiff.ops.registry import is_constant
 
 from .fastmath_ir import define_fast_function, math_intrinsic
-from .llvm_host import target_machine
+from .llvm_host import COMPILE_LOCK, target_machine
 from .objcache import cached_object, entry_dir, load_engine
 
 #: Points per SIMD value (4 doubles: one AVX2 register; narrower CPUs split it in two).
@@ -326,9 +326,10 @@ class PointwiseKernel:
         module, self.slots = lower(inputs, outputs, self.layout, part_nodes)
         self.llvm_ir, self.ninputs = str(module), len(inputs)
         entry = entry_dir("pointwise", self.llvm_ir, [Path(__file__), _HERE / "llvm_host.py"])
-        obj, self.cache_hit = cached_object(entry / "pointwise.o", lambda: _machine_code(self.llvm_ir))
-        self._engine = load_engine(obj, target_machine())  # owns the machine code: keep it alive
-        address = self._engine.get_function_address("kernel")
+        with COMPILE_LOCK:
+            obj, self.cache_hit = cached_object(entry / "pointwise.o", lambda: _machine_code(self.llvm_ir))
+            self._engine = load_engine(obj, target_machine())  # owns the machine code: keep it alive
+            address = self._engine.get_function_address("kernel")
         if not address:
             raise RuntimeError(f"pointwise kernel: the cached object {entry} has no kernel; delete it")
         self._run = _SIGNATURE(address)

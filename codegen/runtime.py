@@ -55,9 +55,47 @@ def _checked_args(spec, args):
 _SCALAR_TYPES = {"int": (int, np.integer), "float": (float, int, np.floating, np.integer), "bool": (bool, np.bool_)}
 
 
-def _new_workspace(cache, allocate, key, keep=8):
-    """Workspace buffers for a new shape signature (the oldest of ``keep`` signatures is dropped)."""
-    if len(cache) >= keep:
-        cache.pop(next(iter(cache)))
-    cache[key] = buffers = allocate(*key)
-    return buffers
+class _Workspaces:
+    """Workspace buffers by shape signature, in pools: a call takes a set (allocating one when none is free) and
+    gives it back, so concurrent calls never share buffers. The pools keep the most recently allocated shape's
+    sets whatever their size, and older shapes' sets while the total stays within ``limit`` bytes."""
+
+    def __init__(self, allocate, limit=64 << 20):
+        self.allocate_for, self.limit = allocate, limit
+        self.pools = {}  # shape key -> free buffer sets, in order of first allocation
+        self.sizes = {}  # shape key -> bytes of one set
+        self.owned = 0  # bytes of every set allocated and not dropped, in pools or in use
+        self.dropped = _Dropped(self)  # where a set goes back to when its shape was dropped meanwhile
+
+    def allocate(self, key):
+        """A new set of buffers for ``key`` (the slow path of taking one from its pool)."""
+        buffers = self.allocate_for(*key)
+        size = sum(b.nbytes for b in buffers)
+        self.pools.setdefault(key, [])
+        self.pools[key] = self.pools.pop(key)  # the most recent shape goes last
+        self.sizes[key] = size
+        self.owned += size
+        for old in list(self.pools)[:-1]:  # drop the oldest shapes' free sets until within the limit
+            if self.owned <= self.limit:
+                break
+            self.owned -= self.sizes[old] * len(self.pools.pop(old))
+        return buffers
+
+    def clear(self):
+        """Drop every free set (sets in use by running calls are dropped when they come back)."""
+        for key in list(self.pools):
+            self.owned -= self.sizes[key] * len(self.pools.pop(key))
+
+    @property
+    def nbytes(self):
+        return self.owned
+
+
+class _Dropped:
+    """Stands in for the pool of a shape dropped while a call used one of its sets: the set is freed."""
+
+    def __init__(self, workspaces):
+        self.workspaces = workspaces
+
+    def append(self, buffers):
+        self.workspaces.owned -= sum(b.nbytes for b in buffers)

@@ -53,15 +53,18 @@ def wrapper_source(ctx: Context, name: str, outputs: list[Node], updates: list[t
         f"        {packed} = _checked_args(_SPEC, {packed})"
         if inputs else "        pass",
         *[f"        {line}" for line in dims_from],
-        f"    _ws = _WORKSPACES.get({key})",
-        "    if _ws is None:",
-        f"        _ws = _new_workspace(_WORKSPACES, _allocate, {key})",
+        "    try:  # a set of workspace buffers of its own, so concurrent calls never share one",
+        f"        _ws = _POOLS[{key}].pop()",
+        "    except (KeyError, IndexError):",
+        f"        _ws = _WORKSPACES.allocate({key})",
         "    try:",
         f"        _r = {call}",
         "    except TypeError:  # the kernel's typed dispatch refused an argument (dtype, layout or type)",
         f"        {packed} = _checked_args(_SPEC, {packed})"
         if inputs else "        raise",
         f"        _r = {call}",
+        "    finally:",
+        f"        _POOLS.get({key}, _WORKSPACES.dropped).append(_ws)",
     ]
     results = [f"{NUMPY_TYPE[n.dtype]}(_r[{k}])" if n.shape == () else f"_r[{k}]" for k, n in enumerate(outputs)]
     if not results:
@@ -71,5 +74,5 @@ def wrapper_source(ctx: Context, name: str, outputs: list[Node], updates: list[t
     else:
         body.append(f"    return ({', '.join(results)})")
     return "\n".join([f"_SPEC = ({spec}{',' if len(inputs) == 1 else ''})", "", ""] + alloc + [
-        "", "", "_WORKSPACES = {}", "", ""] + body)
+        "", "", "_WORKSPACES = _Workspaces(_allocate)", "_POOLS = _WORKSPACES.pools", "", ""] + body)
 

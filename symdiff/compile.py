@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .ir import Node, inputs_of
+from .ir import Node, inputs_of, toposort
 
 
 class CompiledFunction:
@@ -37,6 +37,24 @@ class CompiledFunction:
         if self._wrap:
             return (self._entry(*args, **kwargs),)
         return self._entry(*args, **kwargs)
+
+    @property
+    def workspace_bytes(self) -> int:
+        """Bytes of workspace buffers this function holds (kept between calls, one set per concurrent call)."""
+        return self.module._WORKSPACES.nbytes
+
+    @property
+    def workspace_limit(self) -> int:
+        """Bytes of workspace kept for shapes other than the most recent one (default 64 MiB)."""
+        return self.module._WORKSPACES.limit
+
+    @workspace_limit.setter
+    def workspace_limit(self, nbytes: int) -> None:
+        self.module._WORKSPACES.limit = int(nbytes)
+
+    def clear_workspaces(self) -> None:
+        """Free the workspace buffers kept between calls (the next call allocates what it needs)."""
+        self.module._WORKSPACES.clear()
 
     def __repr__(self) -> str:
         names = ", ".join(n.name for n in self.inputs)
@@ -66,6 +84,16 @@ def _check_updates(inputs: list[Node], updates: Mapping[Node, Node]) -> list[tup
             value = cast(value, target.dtype)
         pairs.append((target, value))
     return pairs
+
+
+def _check_dims_bound(inputs: list[Node], roots: list[Node]) -> None:
+    """Every named dim of the graph is the size of some input's axis (the kernel reads it from there)."""
+    bound = {d for node in inputs for d in node.shape if isinstance(d, str)}
+    for node in toposort(roots):
+        unbound = [d for d in node.shape if isinstance(d, str) and d not in bound]
+        if unbound:
+            raise ValueError(f"compile: named dim {unbound[0]!r} of {node!r} is not a dim of any input, so its size "
+                             "is unknown when the function is called; pass an input that has it")
 
 
 def compile(  # noqa: A001 - the public name the design asks for
@@ -103,6 +131,7 @@ def compile(  # noqa: A001 - the public name the design asks for
     missing = [n.name for n in inputs_of(outs + [v for _, v in pairs]) if all(n is not i for i in ins)]
     if missing:
         raise ValueError(f"compile: the graph reads inputs not listed in `inputs`: {missing}")
+    _check_dims_bound(ins, outs + [v for _, v in pairs])
     if not name.isidentifier() or name.startswith("_"):
         raise ValueError(f"compile: name {name!r} must be an identifier not starting with '_'")
     if simplify:

@@ -51,7 +51,7 @@ def test_steady_state_allocates_only_returned_arrays_numba(mlp):
     for batch in (8, 64):
         values = mlp_values(batch, 3, 5, 4)
         first = fn(*values)
-        buffers = workspaces[(batch,)]
+        (buffers,) = workspaces.pools[(batch,)]
         before = rtsys.get_allocation_stats()
         for _ in range(5):
             fn(*values)
@@ -59,7 +59,7 @@ def test_steady_state_allocates_only_returned_arrays_numba(mlp):
         # Per call: one fresh array per returned gradient, plus the small handle Numba makes for each
         # array argument it receives (6 inputs and 1 workspace buffer), whatever the batch size.
         assert after.alloc - before.alloc == 5 * (len(params) + len(inputs) + 1)
-        assert workspaces[(batch,)] is buffers  # planned once per shape signature, then reused
+        assert workspaces.pools[(batch,)] == [buffers]  # planned once per shape signature, then reused
         again = fn(*values)
         assert all(a is not b and not np.shares_memory(a, b) for a, b in zip(first, again))
 
@@ -74,7 +74,7 @@ def test_steady_state_allocates_only_returned_arrays_native(mlp):
     workspaces = fn.module._WORKSPACES
     values = mlp_values(4096, 3, 5, 4)  # workspace ~1 MB, gradients 352 bytes: any extra buffer would show
     first = fn(*values)
-    buffers = workspaces[(4096,)]
+    (buffers,) = workspaces.pools[(4096,)]
     kept = []
     tracemalloc.start()
     try:
@@ -92,7 +92,7 @@ def test_steady_state_allocates_only_returned_arrays_native(mlp):
     assert sum(s.count_diff for s in new) == 5 * len(params)  # one buffer per returned gradient per call
     assert sum(s.size_diff for s in new) == returned
     assert peak - start < returned + 64 * 1024  # no transient workspace-sized allocation either
-    assert workspaces[(4096,)] is buffers
+    assert workspaces.pools[(4096,)] == [buffers]
     assert all(a is not b and not np.shares_memory(a, b) for a, b in zip(first, kept[-1]))
 
 

@@ -24,16 +24,18 @@ _LOWERING_FILES = [*Path(__file__).parent.glob("*.py"), _HERE / "fastmath_ir.py"
 def load_native(generated: GeneratedModule) -> tuple[types.ModuleType, Path]:
     """Import ``generated`` with its kernel compiled natively (from the cache when possible); the module has
     the same public function as the Numba one. Raises NativeUnsupportedError for kernels outside the subset."""
+    from ..llvm_host import COMPILE_LOCK
     from ..objcache import cached_object, entry_dir
     from .build import build_object, split_kernel
     from .entry import check_layout
 
     if not check_layout():
         raise NativeUnsupportedError("this NumPy's array struct layout is not the one the native entry reads")
-    split, parts, kernel_args = split_kernel(generated.kernel)
-    entry = entry_dir("native", generated.source, _LOWERING_FILES)
-    obj, hit = cached_object(entry / "native.o", lambda: build_object(generated, split, parts))
-    module = _import(generated, split, kernel_args, obj, entry / "native.py", entry.name)
+    with COMPILE_LOCK:  # also around ast.parse: CPython 3.11's parser is not thread-safe (gh-106905)
+        split, parts, kernel_args = split_kernel(generated.kernel)
+        entry = entry_dir("native", generated.source, _LOWERING_FILES)
+        obj, hit = cached_object(entry / "native.o", lambda: build_object(generated, split, parts))
+        module = _import(generated, split, kernel_args, obj, entry / "native.py", entry.name)
     module._native_cache_hit = hit
     return module, entry / "native.py"
 

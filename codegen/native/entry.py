@@ -2,7 +2,8 @@
 
 It checks and unboxes every argument itself (ndarray type, dtype, byte order, C-contiguity, writability of
 the arrays the kernel writes; float/int/bool scalars), so a call costs about what a Numba dispatch does and
-never reads memory of the wrong type. A bad argument raises TypeError naming it (the generated wrapper then
+never reads memory of the wrong type. The kernel runs with the GIL released, so threads call kernels at
+once. A bad argument raises TypeError naming it (the generated wrapper then
 explains in detail); a ``raise`` inside the kernel becomes that exception with its message.
 """
 
@@ -31,6 +32,8 @@ _PYTHON_FUNCTIONS = {
     "PyLong_AsLongLong": ir.FunctionType(I64, [_PTR]),
     "PyObject_IsTrue": ir.FunctionType(I32, [_PTR]),
     "Py_IncRef": ir.FunctionType(ir.VoidType(), [_PTR]),
+    "PyEval_SaveThread": ir.FunctionType(_PTR, []),
+    "PyEval_RestoreThread": ir.FunctionType(ir.VoidType(), [_PTR]),
 }
 _PYTHON_DATA = ("PyExc_TypeError", "PyExc_IndexError", "PyExc_ValueError")
 ENTRY_SYMBOL = "symdiff_native_entry"
@@ -65,7 +68,9 @@ class _Entry:
         self.guard(b.icmp_signed("==", nargs, I64(len(params))), "PyExc_TypeError",
                    f"native kernel: expected {len(params)} arguments")
         values = [self.unbox(p, b.load(b.gep(args, [I64(k)]))) for k, p in enumerate(params)]
+        thread = b.call(self.python("PyEval_SaveThread"), [])  # the kernel touches no Python object
         status = b.call(kernel, values)
+        b.call(self.python("PyEval_RestoreThread"), [thread])
         for code, (exception, message) in enumerate(messages, start=1):
             self.guard(b.icmp_signed("!=", status, I32(code)), f"PyExc_{exception}", message)
         none = self.symbol("_Py_NoneStruct", I8)

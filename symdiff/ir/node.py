@@ -9,6 +9,7 @@ This module knows no particular op; operator overloads dispatch through
 
 from __future__ import annotations
 
+import threading
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +20,7 @@ from .shapes import Shape
 OPERATORS: dict[str, Callable[..., Node]] = {}
 
 _INTERNED: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+_INTERNING = threading.Lock()
 
 
 class FrozenArray:
@@ -62,10 +64,14 @@ class Node:
         node = _INTERNED.get(key)
         if node is not None:
             return node
-        node = object.__new__(cls)
-        for name, value in (("op", op), ("inputs", inputs), ("attrs", frozen), ("shape", shape), ("dtype", dtype)):
-            object.__setattr__(node, name, value)
-        _INTERNED[key] = node
+        with _INTERNING:  # two threads building the same expression must get the same node
+            node = _INTERNED.get(key)
+            if node is None:
+                node = object.__new__(cls)
+                for name, value in (("op", op), ("inputs", inputs), ("attrs", frozen), ("shape", shape),
+                                    ("dtype", dtype)):
+                    object.__setattr__(node, name, value)
+                _INTERNED[key] = node
         return node
 
     def __setattr__(self, name: str, value: Any) -> None:

@@ -133,7 +133,8 @@ def sparsemax_loss(logits, targets) -> Node:
 def check_labels(labels, num_classes: int, name: str = "labels") -> np.ndarray:
     """``labels`` as an int64 array after checking they are integers in ``[0, num_classes)``.
 
-    Compiled kernels do not bounds-check gathers, so validate label arrays before feeding them.
+    Graphs check labels too (an IndexError from sd.evaluate or the compiled kernel); this check runs before any
+    work and says which label is wrong and where, for label arrays read from files or given by users.
     """
     array = np.asarray(labels)
     if array.dtype.kind not in "iu" and not (array.dtype.kind == "f" and np.all(array == np.round(array))):

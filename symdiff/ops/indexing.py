@@ -107,7 +107,26 @@ def _gather_rule(inputs, attrs):
     return tuple(di if a == axis else dx for a, (dx, di) in enumerate(zip(x.shape, idx.shape))), x.dtype
 
 
+def out_of_range_message(op: str, axis: int, bound) -> str:
+    """The error for an index outside ``[0, bound)`` (the reference evaluator and compiled kernels raise it alike;
+    negative indices do not wrap around)."""
+    return f"{op}: an index is out of range [0, {bound}) on axis {axis}"
+
+
+def check_range(idx: np.ndarray, bound: int, op: str, axis: int) -> np.ndarray:
+    """``idx``, after checking every entry lies in ``[0, bound)`` (IndexError naming the first bad one)."""
+    bad = (idx < 0) | (idx >= bound)
+    if np.any(bad):
+        raise IndexError(f"{out_of_range_message(op, axis, bound)}: got {idx[bad].flat[0]}")
+    return idx
+
+
+def _take_along_axis(x: np.ndarray, idx: np.ndarray, axis: int) -> np.ndarray:
+    return np.take_along_axis(x, check_range(idx, x.shape[axis], "take_along_axis", axis), axis)
+
+
 def _scatter_add(g: np.ndarray, idx: np.ndarray, axis: int, shape) -> np.ndarray:
+    check_range(idx, shape[axis], "scatter_add", axis)
     out = np.zeros(shape, dtype=g.dtype)
     grid = list(np.ix_(*(np.arange(n) for n in g.shape)))
     grid[axis] = np.broadcast_to(idx, g.shape)
@@ -115,7 +134,7 @@ def _scatter_add(g: np.ndarray, idx: np.ndarray, axis: int, shape) -> np.ndarray
     return out
 
 
-defop("take_along_axis", "index", _gather_rule, lambda x, idx, axis: np.take_along_axis(x, idx, axis),
+defop("take_along_axis", "index", _gather_rule, _take_along_axis,
       vjp=lambda g, out, x, idx, axis: (make("scatter_add", [g, idx], axis=axis, shape=x.shape), None))
 defop("scatter_add", "index", lambda inputs, attrs: (attrs["shape"], inputs[0].dtype), _scatter_add,
       vjp=lambda g, out, upd, idx, axis, shape: (make("take_along_axis", [g, idx], axis=axis), None))
@@ -167,10 +186,24 @@ def concatenate(xs, axis: int = 0) -> Node:
     return xs[0] if len(xs) == 1 else make("concatenate", xs, axis=axis)
 
 
+def _check_index_rule(inputs, attrs):
+    (idx,) = inputs
+    if idx.dtype not in ("int32", "int64"):
+        raise TypeError(f"{attrs['op']}: indices must be integers, got {idx.dtype}")
+    return idx.shape, idx.dtype
+
+
+# The identity on integer indices that raises IndexError unless every entry is in [0, bound); compiled as a
+# view of its input plus a loop that checks it.
+defop("check_index", "shape", _check_index_rule,
+      lambda idx, bound, op, axis: check_range(idx, bound, op, axis))
+
+
 def one_hot(labels, depth: int, dtype: str = "float64") -> Node:
-    """``labels`` (integers in [0, depth)) as one-hot rows along a new last axis."""
+    """``labels`` (integers in [0, depth); others raise IndexError) as one-hot rows along a new last axis."""
     labels = as_node(labels)
     if labels.dtype not in ("int32", "int64"):
         raise TypeError(f"one_hot: labels must be integers, got {labels.dtype}")
+    labels = make("check_index", [labels], bound=int(depth), op="one_hot", axis=labels.ndim)
     classes = constant(np.arange(depth, dtype=labels.dtype))
     return cast(equal(reshape(labels, labels.shape + (1,)), classes), dtype)

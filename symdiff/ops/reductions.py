@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir import Node, normalize_axes
+from ..ir import Node, ShapeError, normalize_axes
 from .binary import equal
 from .convert import as_node
 from .elementwise import cast, to_float
@@ -37,10 +37,29 @@ def _extremum_vjp(g, out, x, axes, keepdims):
 
 defop("sum", "reduction", _reduce_rule, lambda x, axes, keepdims: np.sum(x, axis=axes, keepdims=keepdims),
       vjp=_sum_vjp)
-defop("max", "reduction", _reduce_rule, lambda x, axes, keepdims: np.max(x, axis=axes, keepdims=keepdims),
-      vjp=_extremum_vjp)
-defop("min", "reduction", _reduce_rule, lambda x, axes, keepdims: np.min(x, axis=axes, keepdims=keepdims),
-      vjp=_extremum_vjp)
+def empty_extremum_message(op: str, axes: tuple[int, ...], shape: tuple) -> str:
+    """The error for a max/min over no elements (the reference evaluator and compiled kernels raise it alike)."""
+    return f"{op}: the {op}imum of no elements is undefined (reducing axes {axes} of a tensor of shape {shape})"
+
+
+def _extremum_rule(inputs, attrs, op: str):
+    (x,) = inputs
+    if any(x.shape[a] == 0 for a in attrs["axes"]):
+        raise ShapeError(empty_extremum_message(op, attrs["axes"], x.shape))
+    return _reduce_rule(inputs, attrs)
+
+
+def _extremum(reduce, op: str):
+    def numpy(x, axes, keepdims):
+        if any(x.shape[a] == 0 for a in axes):  # NumPy's own message names no axis or shape
+            raise ValueError(empty_extremum_message(op, axes, x.shape))
+        return reduce(x, axis=axes, keepdims=keepdims)
+    return numpy
+
+
+for _op, _reduce in (("max", np.max), ("min", np.min)):
+    defop(_op, "reduction", lambda inputs, attrs, op=_op: _extremum_rule(inputs, attrs, op), _extremum(_reduce, _op),
+          vjp=_extremum_vjp)
 
 
 def _reduction(name: str, doc: str):

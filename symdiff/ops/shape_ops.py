@@ -15,12 +15,19 @@ from .registry import defop, make
 def _reshape_rule(inputs, attrs):
     (x,) = inputs
     shape = attrs["shape"]
-    before, after = size_of(x.shape), size_of(shape)
-    if before is not None and after is not None and before != after:
-        raise ShapeError(f"reshape: cannot reshape {x.shape} ({before} elements) into {shape} ({after} elements)")
-    if (before is None or after is None) and _named_multiset(x.shape) != _named_multiset(shape):
+    if _named_multiset(x.shape) != _named_multiset(shape):
         raise ShapeError(f"reshape: named dims of {x.shape} and {shape} must match")
+    # with the same named dims on both sides, the sizes agree exactly when the concrete parts do
+    before, after = _concrete_size(x.shape), _concrete_size(shape)
+    if before != after:
+        raise ShapeError(f"reshape: cannot reshape {x.shape} into {shape}: the concrete dims hold {before} "
+                         f"elements{' per combination of named dims' if _named_multiset(shape) else ''} "
+                         f"on the left and {after} on the right")
     return shape, x.dtype
+
+
+def _concrete_size(shape: Shape) -> int:
+    return int(np.prod([d for d in shape if isinstance(d, int)], dtype=np.int64))
 
 
 def _named_multiset(shape: Shape) -> list[str]:
