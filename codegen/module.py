@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import ast
+import builtins
 import keyword
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,8 +41,10 @@ def _top_level_names(path: Path) -> set[str]:
     return names
 
 _MATH_NAMES = ("exp", "log", "tanh", "sigmoid", "softplus", "log1p", "expm1")
-#: Module-level names of generated code (helpers and the pasted prelude files): inputs may not shadow them.
-RESERVED = frozenset({"sqrt", "sin", "cos", "sign", "maximum", "minimum", "_ix", *_MATH_NAMES}).union(
+_BUILTINS = frozenset(dir(builtins))
+#: Module-level names of generated code (helpers, the pasted prelude files, the builtins it calls): inputs may
+#: not shadow them.
+RESERVED = frozenset({"sqrt", "sin", "cos", "sign", "maximum", "minimum", "_ix", *_MATH_NAMES, *_BUILTINS}).union(
     *(_top_level_names(_HERE / name)
       for name in ("fastmath_ir.py", "fastmath.py", "blas_symbols.py", "blas.py", "runtime.py")))
 
@@ -130,17 +134,43 @@ class GeneratedModule:
 
 
 def check_names(inputs: list[Node]) -> None:
+    """Input and dim names appear in the generated text as identifiers: each must be one (in NFKC normal form,
+    as Python reads identifiers) and must not be a keyword, a builtin or a name of the generated module."""
     for node in inputs:
-        if node.name.startswith("_") or keyword.iskeyword(node.name) or node.name in RESERVED:
-            raise ValueError(f"input name {node.name!r} cannot be compiled: names starting with '_', Python keywords "
-                             f"and the generated code's own names ({', '.join(sorted(RESERVED)[:12])}, ...) are "
-                             "reserved; rename the tensor")
+        problem = _name_problem(node.name)
+        if problem is None and node.name.startswith("_"):
+            problem = "names starting with '_' are reserved for the generated code"
+        elif problem is None and node.name in _BUILTINS:
+            problem = "it is a Python builtin, which the generated code calls"
+        elif problem is None and node.name in RESERVED:
+            problem = "the generated module defines that name"
+        if problem:
+            raise ValueError(f"input name {node.name!r} cannot be compiled: {problem}; rename the tensor")
+        for dim in node.shape:
+            problem = _name_problem(dim) if isinstance(dim, str) else None
+            if problem:
+                raise ValueError(f"input {node.name!r}: named dim {dim!r} cannot be compiled: {problem}")
+
+
+def _name_problem(name: str) -> str | None:
+    if not name.isidentifier():
+        return "it is not a Python identifier"
+    if keyword.iskeyword(name):
+        return "it is a Python keyword"
+    normal = unicodedata.normalize("NFKC", name)
+    if normal != name:
+        return f"Python reads it as {normal!r} (NFKC normalisation); use that spelling"
+    return None
 
 
 def generate(inputs: list[Node], outputs: list[Node], updates: list[tuple[Node, Node]], *, name: str,
              libm: bool = False, fastmath_flag: bool = False, fuse: bool = True, header: str = "") -> GeneratedModule:
     """The module for one compiled function (deterministic for a given graph)."""
     check_names(inputs)
+    problem = _name_problem(name) or ("it is a builtin or a name of the generated module"
+                                      if name in RESERVED or name in {n.name for n in inputs} else None)
+    if problem:
+        raise ValueError(f"compile: function name {name!r} cannot be used: {problem}")
     schedule = plan(outputs, updates, fuse)
     fresh = {id(n) for n in outputs if id(n) not in schedule.output_copies}
     ctx = Context(schedule, inputs, fresh)

@@ -115,3 +115,15 @@ def test_internal_code_generator_errors_name_the_node(monkeypatch):
     a = sd.tensor("a", (2, 3))
     with pytest.raises(codegen.module.CodegenError, match=r"matmul -> \(2, 2\) float64 from \[\(2, 3\), \(3, 2\)\]"):
         sd.compile([a], a @ a.T)
+
+
+@pytest.mark.parametrize("name, match", [("range", "builtin"), ("ｘ", "reads it as 'x'"), ("np", "generated module"),
+                                         ("_w", "'_'")])
+def test_names_that_would_change_the_generated_code_are_refused(name, match):
+    x = sd.tensor(name, (2,)) if name != "ｘ" else sd.Node("input", (), {"name": name, "shape": (2,),
+                                                                         "dtype": "float64"}, (2,), "float64")
+    with pytest.raises(ValueError, match=match):
+        sd.compile([x], x * 2.0)
+    y = sd.tensor("y", (2,))
+    with pytest.raises(ValueError, match="function name 'range'"):
+        sd.compile([y], y * 2.0, name="range")
