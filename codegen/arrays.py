@@ -1,9 +1,8 @@
 """Arrays as (flat buffer, offset, strides): views become index arithmetic, never objects.
 
-Every array the kernel touches is addressed as ``buffer[offset + i0*s0 + i1*s1 + ...]`` over a
-1-D buffer: a workspace slot, a returned array, an input's flat alias or a constant. A transpose
-permutes strides, a reshape of contiguous data recomputes them, a slice shifts the offset and
-scales strides. No view object is created per call.
+Every array the kernel touches is addressed as ``buffer[offset + i0*s0 + i1*s1 + ...]`` over a 1-D buffer: a
+workspace, a returned array, an input or a constant. A transpose permutes strides, a reshape of contiguous data
+recomputes them, a slice shifts the offset and scales strides. Offsets and strides are int64 IR expressions.
 """
 
 from __future__ import annotations
@@ -12,66 +11,56 @@ from dataclasses import dataclass
 
 from symdiff.ir import Node
 
+from . import kir
+
 
 @dataclass(frozen=True)
 class ArrayRef:
-    buffer: str  # a 1-D array variable
-    offset: str  # an integer expression
-    shape: tuple[str, ...]  # dim expressions
-    strides: tuple[str, ...]  # element strides, expressions
+    buffer: kir.Array
+    offset: kir.Expr
+    shape: tuple[kir.Expr, ...]
+    strides: tuple[kir.Expr, ...]
 
-    def offset_at(self, index: list[str | None]) -> str:
-        """``offset + sum(i * stride)``; ``None``/"0" entries (broadcast dims) contribute nothing."""
-        terms = [] if self.offset == "0" else [self.offset]
-        for i, stride in zip(index, self.strides):
-            if i is None or i == "0" or stride == "0":  # stride 0: one row stored for all (rows.py)
-                continue
-            factor = f"({i})" if " " in i else i  # a compound index must bind before the stride
-            terms.append(factor if stride == "1" else f"{factor} * {stride}")
-        return " + ".join(terms) or "0"
+    def offset_at(self, index: list[kir.Expr | None]) -> kir.Expr:
+        """``offset + sum(i * stride)``; ``None`` entries (broadcast dims) contribute nothing."""
+        return kir.total(self.offset, *(kir.mul(i, s) for i, s in zip(index, self.strides) if i is not None))
 
-    def element(self, index: list[str | None]) -> str:
-        # _ix (numba.uintp, module prelude): an unsigned index skips Numba's negative-index wraparound
-        # branch, which otherwise stops LLVM from vectorizing the loop.
-        return f"{self.buffer}[_ix({self.offset_at(index)})]"
+    def load(self, index: list[kir.Expr | None]) -> kir.Load:
+        return kir.Load(self.buffer, self.offset_at(index))
 
-    def flat(self, position: str) -> str:
-        """Element number ``position`` in C order (contiguous refs only)."""
-        return f"{self.buffer}[_ix({position if self.offset == '0' else f'{self.offset} + {position}'})]"
+    def store(self, index: list[kir.Expr | None], value: kir.Expr) -> kir.Store:
+        return kir.Store(self.buffer, self.offset_at(index), value)
 
-    @property
-    def contiguous(self) -> bool:
-        return self.strides == c_strides(self.shape)
-
-    @property
-    def transposed_matrix(self) -> bool:
-        """A 2-D transpose of C-contiguous data (F-contiguous: BLAS reads it without a copy)."""
-        return len(self.shape) == 2 and self.strides == ("1", self.shape[0])
+    def flat(self, position: kir.Expr) -> kir.Expr:
+        """The buffer index of element number ``position`` in C order (contiguous refs only)."""
+        return kir.add(self.offset, position)
 
 
-def product(parts: list[str]) -> str:
-    """``a * b * c`` with ones dropped and integer factors folded."""
-    const, named = 1, []
-    for p in parts:
-        if p.isdigit():
-            const *= int(p)
-        else:
-            named.append(p)
-    if const == 0:
-        return "0"
-    return " * ".join(named + ([str(const)] if const != 1 or not named else []))
+def c_strides(shape: tuple[kir.Expr, ...]) -> tuple[kir.Expr, ...]:
+    return tuple(kir.product(*shape[k + 1:]) for k in range(len(shape)))
 
 
-def c_strides(shape: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(product(list(shape[k + 1:])) for k in range(len(shape)))
-
-
-def contiguous(buffer: str, offset: str, shape: tuple[str, ...]) -> ArrayRef:
+def contiguous(buffer: kir.Array, offset: kir.Expr, shape: tuple[kir.Expr, ...]) -> ArrayRef:
     return ArrayRef(buffer, offset, shape, c_strides(shape))
 
 
-def view(node: Node, base: ArrayRef, shape: tuple[str, ...]) -> ArrayRef:
-    """The ref of a view node (reshape of contiguous data, transpose, slice) over ``base``."""
+def is_contiguous(ref: ArrayRef) -> bool:
+    return all(_same(a, b) for a, b in zip(ref.strides, c_strides(ref.shape)))
+
+
+def _same(a: kir.Expr, b: kir.Expr) -> bool:
+    """Structural equality of small integer expressions (constants, variables, their products)."""
+    if isinstance(a, kir.Const) and isinstance(b, kir.Const):
+        return a.value == b.value
+    if isinstance(a, kir.Var) and isinstance(b, kir.Var):
+        return a.name == b.name
+    if isinstance(a, kir.Op) and isinstance(b, kir.Op):
+        return a.op == b.op and len(a.args) == len(b.args) and all(_same(x, y) for x, y in zip(a.args, b.args))
+    return False
+
+
+def view(node: Node, base: ArrayRef, shape: tuple[kir.Expr, ...]) -> ArrayRef:
+    """The ref of a view node (reshape of contiguous data, transpose, slice, checked indices) over ``base``."""
     if node.op == "check_index":  # the indices themselves, checked once
         return base
     if node.op == "reshape":
@@ -79,10 +68,6 @@ def view(node: Node, base: ArrayRef, shape: tuple[str, ...]) -> ArrayRef:
     if node.op == "transpose":
         perm = node.attr("perm")
         return ArrayRef(base.buffer, base.offset, shape, tuple(base.strides[p] for p in perm))
-    terms = [base.offset] if base.offset != "0" else []
-    strides = []
-    for (start, _, step), stride in zip(node.attr("index"), base.strides):
-        if start:
-            terms.append(f"{start} * {stride}" if stride != "1" else str(start))
-        strides.append(stride if step == 1 else product([str(step), stride]) if step > 0 else f"({step}) * {stride}")
-    return ArrayRef(base.buffer, " + ".join(terms) or "0", shape, tuple(strides))
+    starts = [kir.mul(kir.index(start), stride) for (start, _, _), stride in zip(node.attr("index"), base.strides)]
+    strides = tuple(kir.mul(kir.index(step), stride) for (_, _, step), stride in zip(node.attr("index"), base.strides))
+    return ArrayRef(base.buffer, kir.total(base.offset, *starts), shape, strides)

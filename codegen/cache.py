@@ -32,7 +32,7 @@ def versions() -> str:
     import llvmlite
     import numpy
 
-    from symdiff import __version__
+    from symdiff._version import __version__
 
     return f"symdiff={__version__} llvmlite={llvmlite.__version__} numpy={numpy.__version__} " \
            f"python={sys.version} machine={platform.machine()}"

@@ -1,116 +1,115 @@
-"""Naming and addressing shared by the emitters: variables, dims, literals, array elements."""
+"""Naming and addressing shared by the emitters: parameters, dims, locals, array elements (as kernel IR)."""
 
 from __future__ import annotations
 
-import numpy as np
-
 from symdiff.ir import Node
 
-from .arrays import ArrayRef, contiguous, product
+from . import kir
+from .arrays import ArrayRef, contiguous
 from .plan import Plan, inlines
-
-NUMPY_TYPE = {"float64": "np.float64", "float32": "np.float32", "int64": "np.int64", "int32": "np.int32",
-              "bool": "np.bool_"}
 
 
 class Context:
     """Per-compilation naming: every node gets a stable number from the schedule order.
 
-    ``refs`` maps array node ids to :class:`ArrayRef` s: inputs read through flat aliases
-    (``_f<k>``), intermediates at offsets of the workspace, returned arrays in fresh buffers.
+    ``refs`` maps array node ids to :class:`ArrayRef` s: inputs read through their flat buffers (an input
+    ``x`` of one dim is the buffer ``x``; of other ranks, ``_x``), intermediates at offsets ``_a<k>`` of the
+    workspace ``_ws_<dtype>``, returned arrays in their own buffers ``_out<k>``, constants in ``_k<k>``.
+    Named dims are the kernel's int64 parameters ``_d<k>``.
     """
 
-    def __init__(self, plan: Plan, inputs: list[Node], fresh: set[int]) -> None:
+    def __init__(self, plan: Plan, inputs: list[Node], outputs: list[Node], fresh: dict[int, int]) -> None:
         self.plan = plan
         self.number = {id(n): k for k, n in enumerate(plan.order)}
+        self._expanded: list[Node] = []
         self.inputs = inputs
-        self.dims: dict[str, str] = {}  # named dim -> kernel variable
+        self.dims: dict[str, kir.Var] = {}
         for node in inputs:
             for d in node.shape:
                 if isinstance(d, str) and d not in self.dims:
-                    self.dims[d] = f"_d{len(self.dims)}"
+                    self.dims[d] = kir.Var(f"_d{len(self.dims)}", "int64")
         self.refs: dict[int, ArrayRef] = {}
+        self.workspaces: dict[str, kir.Array] = {}
         #: 0-d inputs are passed by value, except update targets: those arrive as 1-element arrays.
         self.by_value = {id(n) for n in inputs if n.shape == ()} - {id(t) for t in plan.update_targets}
-        for k, node in enumerate(inputs):
-            if id(node) not in self.by_value:
-                self.refs[id(node)] = contiguous(f"_f{k}", "0", self.shape_expr(node.shape))
+        self.flat = {id(n): kir.Array(n.name if n.ndim == 1 else f"_{n.name}", n.dtype) for n in inputs
+                     if id(n) not in self.by_value}
+        for node in inputs:
+            if id(node) in self.flat:
+                self.refs[id(node)] = contiguous(self.flat[id(node)], kir.index(0), self.shape_expr(node.shape))
         # By-value scalars that a view, a matmul or an index op reads are also stored in the workspace.
         array_reads = {id(i) for n in plan.order if n.op != "count" and not inlines(n) for i in n.inputs}
         self.stored_scalars = [n for n in inputs if id(n) in self.by_value and id(n) in array_reads]
-        for node in self.stored_scalars:
-            self.refs[id(node)] = contiguous(f"_ws_{node.dtype}", self.var(node, "_a"), ())
+        #: One returned buffer per output; a node in ``fresh`` (id -> position) is computed straight into its own.
+        self.outputs = [kir.Array(f"_out{k}", node.dtype) for k, node in enumerate(outputs)]
         for node in plan.order:
             if id(node) in plan.arrays and id(node) not in self.refs and node.op != "input":
                 if node.op == "constant":
-                    buffer, offset = self.var(node, "_k"), "0"
+                    buffer, offset = kir.Array(self.name(node, "_k"), node.dtype), kir.index(0)
                 elif id(node) in fresh:
-                    buffer, offset = self.var(node, "_a"), "0"
+                    buffer, offset = self.outputs[fresh[id(node)]], kir.index(0)
                 else:
-                    buffer, offset = f"_ws_{node.dtype}", self.var(node, "_a")
+                    buffer, offset = self.workspace(node.dtype), self.offset(node)
                 ref = contiguous(buffer, offset, self.shape_expr(node.shape))
                 if id(node) in plan.row_local:  # one row reused for every row
-                    ref = ArrayRef(ref.buffer, ref.offset, ref.shape, ("0",) + ref.strides[1:])
+                    ref = ArrayRef(ref.buffer, ref.offset, ref.shape, (kir.index(0),) + ref.strides[1:])
                 self.refs[id(node)] = ref
+        for node in self.stored_scalars:
+            self.refs[id(node)] = contiguous(self.workspace(node.dtype), self.offset(node), ())
 
-    def var(self, node: Node, prefix: str = "_v") -> str:
+    def workspace(self, dtype: str) -> kir.Array:
+        if dtype not in self.workspaces:
+            self.workspaces[dtype] = kir.Array(f"_ws_{dtype}", dtype)
+        return self.workspaces[dtype]
+
+    def name(self, node: Node, prefix: str) -> str:
+        if id(node) not in self.number:  # a node of an op's expansion (scalar.py): numbered when first met
+            self.number[id(node)] = len(self.number)
+            self._expanded.append(node)  # kept alive, so its id is never reused during this compilation
         return f"{prefix}{self.number[id(node)]}"
 
-    def param(self, node: Node) -> str:
-        """The kernel parameter of an input (scalars are passed by value)."""
-        return node.name
+    def offset(self, node: Node) -> kir.Var:
+        """The variable holding ``node``'s offset in its workspace."""
+        return kir.Var(self.name(node, "_a"), "int64")
 
-    def dim_source(self, dim: str) -> str:
-        """Where a named dim is read from: the first input that has it."""
-        node = next(n for n in self.inputs if dim in n.shape)
-        return f"{self.param(node)}.shape[{node.shape.index(dim)}]"
+    def local(self, node: Node) -> kir.Var:
+        """The loop-body variable holding one element of ``node``."""
+        return kir.Var(self.name(node, "_v"), node.dtype)
 
-    def dim(self, d) -> str:
-        return str(d) if isinstance(d, int) else self.dims[d]
+    def scalar_param(self, node: Node) -> kir.Var:
+        return kir.Var(node.name, node.dtype)
 
-    def shape_expr(self, shape: tuple) -> tuple[str, ...]:
+    def dim(self, d) -> kir.Expr:
+        return kir.index(d) if isinstance(d, int) else self.dims[d]
+
+    def shape_expr(self, shape: tuple) -> tuple[kir.Expr, ...]:
         return tuple(self.dim(d) for d in shape)
 
-    def size_expr(self, shape: tuple) -> str:
-        return product(list(self.shape_expr(shape)))
+    def size_expr(self, shape: tuple) -> kir.Expr:
+        return kir.product(*self.shape_expr(shape))
 
-    def storage_size(self, node: Node) -> str:
+    def storage_size(self, node: Node) -> kir.Expr:
         """Elements of ``node``'s workspace storage: one row for arrays local to a row group."""
         return self.size_expr(node.shape[1:] if id(node) in self.plan.row_local else node.shape)
-
-    def tuple_expr(self, shape: tuple) -> str:
-        parts = list(self.shape_expr(shape)) or ["1"]
-        return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
 
     def is_scalar_input(self, node: Node) -> bool:
         return id(node) in self.by_value
 
-    def read(self, node: Node, space: tuple, idx: list[str]) -> str:
+    def read(self, node: Node, space: tuple, idx: list[kir.Expr]) -> kir.Expr:
         """``node``'s element at loop position ``idx`` over ``space`` (broadcast dims contribute 0)."""
         if self.is_scalar_input(node):
-            return self.param(node)
+            return self.scalar_param(node)
         lead = len(space) - len(node.shape)
         index = [None if d == 1 and space[lead + a] != 1 else idx[lead + a] for a, d in enumerate(node.shape)]
-        return self.refs[id(node)].element(index)
+        return self.refs[id(node)].load(index)
 
-    def write(self, node: Node, idx: list[str]) -> str:
-        """The element of ``node``'s own array (or update target) at ``idx``."""
+    def write(self, node: Node, idx: list[kir.Expr], value: kir.Expr) -> kir.Store:
+        """Store ``value`` as the element of ``node``'s own array (or its update target) at ``idx``."""
         target = self.plan.inplace_updates.get(id(node), node)
-        return self.refs[id(target)].element(list(idx))
+        return self.refs[id(target)].store(list(idx), value)
 
     def describe(self, node: Node) -> str:
         """A short comment naming a node: its number, op and shape."""
         name = f" {node.name}" if node.op == "input" else ""
-        return f"n{self.number[id(node)]} {node.op}{name} {node.shape}"
-
-
-def literal(value, dtype: str) -> str:
-    """Source text for a scalar constant of ``dtype`` (exact: repr round-trips doubles)."""
-    if dtype == "bool":
-        return repr(bool(value))
-    if dtype in ("int64", "int32"):
-        return repr(int(value))
-    v = float(value)
-    text = "np.inf" if v == np.inf else "-np.inf" if v == -np.inf else "np.nan" if v != v else repr(v)
-    return f"np.float32({text})" if dtype == "float32" else text
+        return f"{self.name(node, 'n')} {node.op}{name} {node.shape}"
 

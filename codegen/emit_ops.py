@@ -1,132 +1,142 @@
-"""Sections that are not fused loops: views (index arithmetic only), matmul, index ops, copies."""
+"""Sections that are not fused loops: views (index arithmetic only), matmul, index ops, copies (kernel IR)."""
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 from symdiff.ir import Dim, Node
 from symdiff.ops.indexing import out_of_range_message
 from symdiff.ops.random import GOLDEN, MIX1, MIX2
 
-from .arrays import view
+from . import kir
+from .arrays import ArrayRef, view
 from .context import Context
-from .emit_loops import Body, Lines, fill, open_loops
+from .emit_loops import Body, fill, loops
 
 
-def emit_view(ctx: Context, node: Node, lines: Lines) -> set[int] | None:
+def emit_view(ctx: Context, node: Node, out: kir.Builder) -> set[int] | None:
     """reshape / transpose / slice: a new ref over the input's memory (no code at all: returns None);
     check_index: the same memory, read once by a loop that checks every index (returns what it reads)."""
     (base,) = node.inputs
     ctx.refs[id(node)] = view(node, ctx.refs[id(base)], ctx.shape_expr(node.shape))
     if node.op != "check_index":
         return None
-    lines.append(f"    # {ctx.describe(node)}: every index in [0, {node.attr('bound')})")
-    idx, indent = open_loops(ctx, node.shape, lines)
-    _checked_index(ctx.read(base, node.shape, idx), str(node.attr("bound")),
-                   out_of_range_message(node.attr("op"), node.attr("axis"), node.attr("bound")), lines, indent)
+    out.emit(kir.Comment(f"{ctx.describe(node)}: every index in [0, {node.attr('bound')})"))
+    with loops(ctx, node.shape, out) as idx:
+        _checked_index(ctx.read(base, node.shape, idx), kir.index(node.attr("bound")),
+                       out_of_range_message(node.attr("op"), node.attr("axis"), node.attr("bound")), out)
     return {id(base)}
 
 
-def emit_matmul(ctx: Context, node: Node, lines: Lines) -> set[int]:
-    """``gemm`` (module prelude) per matrix of the batch: BLAS for C/F-contiguous operands, else loops."""
+def emit_matmul(ctx: Context, node: Node, out: kir.Builder) -> set[int]:
+    """``gemm`` per matrix of the batch: BLAS for C/F-contiguous operands, else loops (see blas.py)."""
     a, b = node.inputs
-    lines.append(f"    # matmul {ctx.describe(node)} = {ctx.describe(a)} @ {ctx.describe(b)}")
+    out.emit(kir.Comment(f"matmul {ctx.describe(node)} = {ctx.describe(a)} @ {ctx.describe(b)}"))
     batch_shape = node.shape[:-2]
-    bidx, indent = open_loops(ctx, batch_shape, lines)
-    # Integers go through np.int64 so every call shares one specialization (literals would each compile one).
-    def integer(expr: str) -> str:
-        return f"np.int64({expr})"
-
-    args = []
-    for operand in (a, b):
-        ref = ctx.refs[id(operand)]
-        lead = len(batch_shape) - (operand.ndim - 2)
-        index = [None if d == 1 and batch_shape[lead + k] != 1 else bidx[lead + k]
-                 for k, d in enumerate(operand.shape[:-2])]
-        args += [ref.buffer, *map(integer, (ref.offset_at(index + [None, None]), ref.strides[-2], ref.strides[-1]))]
-    out = ctx.refs[id(node)]
-    dims = (a.shape[-2], a.shape[-1], b.shape[-1])
-    args += [out.buffer, integer(out.offset_at(list(bidx) + [None, None])), *(integer(ctx.dim(d)) for d in dims)]
-    lines.append(f"{indent}gemm({', '.join(args)})")
+    with loops(ctx, batch_shape, out) as bidx:
+        operands = []
+        for operand in (a, b):
+            ref = ctx.refs[id(operand)]
+            lead = len(batch_shape) - (operand.ndim - 2)
+            index = [None if d == 1 and batch_shape[lead + k] != 1 else bidx[lead + k]
+                     for k, d in enumerate(operand.shape[:-2])]
+            operands.append((ref.buffer, ref.offset_at(index + [None, None]), (ref.strides[-2], ref.strides[-1])))
+        target = ctx.refs[id(node)]
+        m, k, n = (ctx.dim(d) for d in (a.shape[-2], a.shape[-1], b.shape[-1]))
+        out.emit(kir.Gemm(*operands[0], *operands[1], target.buffer, target.offset_at(list(bidx) + [None, None]),
+                          m, k, n))
     return {id(a), id(b)}
 
 
-def _checked_label(ctx: Context, node: Node, labels: Node, space: tuple, idx: list[str], size: Dim, lines: Lines,
-                   indent: str) -> None:
-    """``_j`` = the label at this position, checked to lie in [0, size) (negative labels do not wrap)."""
+def _checked_index(value: kir.Expr, size: kir.Expr, message: str, out: kir.Builder) -> kir.Var:
+    """``_j`` = ``value``, checked to lie in [0, size) (negative indices do not wrap)."""
+    j = kir.Var("_j", "int64")
+    out.emit(kir.Let(j, kir.cast(value, "int64")))
+    with out.when(kir.op("or", kir.op("lt", j, kir.index(0)), kir.op("ge", j, size))):
+        out.emit(kir.Raise("IndexError", message))
+    return j
+
+
+def _checked_label(ctx: Context, node: Node, labels: Node, space: tuple, idx: list, size: Dim,
+                   out: kir.Builder) -> kir.Var:
     message = out_of_range_message(node.op, node.attr("axis"), size)
-    _checked_index(ctx.read(labels, space, idx), ctx.dim(size), message, lines, indent)
+    return _checked_index(ctx.read(labels, space, idx), ctx.dim(size), message, out)
 
 
-def _checked_index(value: str, size: str, message: str, lines: Lines, indent: str) -> None:
-    lines += [f"{indent}_j = {value}", f"{indent}if _j < 0 or _j >= {size}:",
-              f"{indent}    raise IndexError({message!r})"]
-
-
-def _with(idx: list[str], axis: int, value: str) -> list[str]:
+def _with(idx: list, axis: int, value: kir.Expr) -> list:
     return [value if a == axis else i for a, i in enumerate(idx)]
 
 
-def emit_index(ctx: Context, node: Node, lines: Lines) -> set[int]:
+def emit_index(ctx: Context, node: Node, out: kir.Builder) -> set[int]:
     """Gather/scatter by labels, slice padding, concatenation, copies of strided views, random numbers."""
-    lines.append(f"    # {ctx.describe(node)}")
-    out = ctx.refs[id(node)]
+    out.emit(kir.Comment(ctx.describe(node)))
+    target = ctx.refs[id(node)]
     if node.op == "random_uniform":
-        return _emit_random(ctx, node, lines)
+        return _emit_random(ctx, node, out)
     if node.op in ("scatter_add", "pad_slice"):
-        fill(ctx, node, "0", lines)
+        fill(ctx, node, kir.const(0, node.dtype), out)
     if node.op == "reshape":  # of a strided view: copy its elements in C order
-        return emit_copy(ctx, node.inputs[0], out.flat, lines)
+        return emit_copy(ctx, node.inputs[0], target, out)
     if node.op == "take_along_axis":
         x, labels = node.inputs
         axis = node.attr("axis")
-        idx, indent = open_loops(ctx, node.shape, lines)
-        _checked_label(ctx, node, labels, node.shape, idx, x.shape[axis], lines, indent)
-        lines.append(f"{indent}{ctx.write(node, idx)} = {ctx.refs[id(x)].element(_with(idx, axis, '_j'))}")
+        with loops(ctx, node.shape, out) as idx:
+            j = _checked_label(ctx, node, labels, node.shape, idx, x.shape[axis], out)
+            out.emit(ctx.write(node, idx, ctx.refs[id(x)].load(_with(idx, axis, j))))
         return {id(x), id(labels)}
     if node.op == "scatter_add":
         g, labels = node.inputs
         axis = node.attr("axis")
-        idx, indent = open_loops(ctx, g.shape, lines)
-        _checked_label(ctx, node, labels, g.shape, idx, node.shape[axis], lines, indent)
-        lines.append(f"{indent}{out.element(_with(idx, axis, '_j'))} += {ctx.read(g, g.shape, idx)}")
+        with loops(ctx, g.shape, out) as idx:
+            j = _checked_label(ctx, node, labels, g.shape, idx, node.shape[axis], out)
+            where = _with(idx, axis, j)
+            out.emit(target.store(where, kir.op("add", target.load(where), ctx.read(g, g.shape, idx))))
         return {id(g), id(labels)}
     if node.op == "pad_slice":
         (g,) = node.inputs
-        idx, indent = open_loops(ctx, g.shape, lines)
-        where = [f"{start} + {step} * {i}" for (start, _, step), i in zip(node.attr("index"), idx)]
-        lines.append(f"{indent}{out.element(where)} = {ctx.read(g, g.shape, idx)}")
+        with loops(ctx, g.shape, out) as idx:
+            where = [kir.add(kir.index(start), kir.mul(kir.index(step), i))
+                     for (start, _, step), i in zip(node.attr("index"), idx)]
+            out.emit(target.store(where, ctx.read(g, g.shape, idx)))
         return {id(g)}
     if node.op == "concatenate":
         axis, offset = node.attr("axis"), 0
         for part in node.inputs:
-            idx, indent = open_loops(ctx, part.shape, lines)
-            lines.append(f"{indent}{out.element(_with(idx, axis, f'{offset} + {idx[axis]}'))}"
-                         f" = {ctx.read(part, part.shape, idx)}")
+            with loops(ctx, part.shape, out) as idx:
+                out.emit(target.store(_with(idx, axis, kir.add(kir.index(offset), idx[axis])),
+                                      ctx.read(part, part.shape, idx)))
             offset += part.shape[axis]
         return {id(p) for p in node.inputs}
     raise NotImplementedError(f"codegen: no lowering for op {node.op!r}")
 
 
-def _emit_random(ctx: Context, node: Node, lines: Lines) -> set[int]:
+def _emit_random(ctx: Context, node: Node, out: kir.Builder) -> set[int]:
+    """splitmix64 of the flat index (symdiff.ops.random), the same bits as the reference evaluator."""
     (seed,) = node.inputs
-    seed_body = Body(ctx, (), [], lines, "    ")
-    seed_value = seed_body.expr(seed)
-    lines += [
-        f"    _base = np.uint64({seed_value}) * np.uint64({GOLDEN}) + np.uint64(1)",
-        f"    for _p in range({ctx.size_expr(node.shape)}):",
-        "        _z = _base + np.uint64(_p)",
-        f"        _z = (_z ^ (_z >> np.uint64(30))) * np.uint64({MIX1})",
-        f"        _z = (_z ^ (_z >> np.uint64(27))) * np.uint64({MIX2})",
-        "        _z = _z ^ (_z >> np.uint64(31))",
-        f"        {ctx.refs[id(node)].flat('_p')} = np.float64(_z >> np.uint64(11)) * (1.0 / 9007199254740992.0)",
-    ]
+    seed_body = Body(ctx, (), [], out)
+    u64 = "uint64"
+    base = kir.Var("_base", u64)
+    out.emit(kir.Let(base, kir.add(kir.op("mul", kir.cast(seed_body.expr(seed), u64), kir.const(GOLDEN, u64)),
+                                   kir.const(1, u64))))
+    p, z = kir.Var("_p", "int64"), kir.Var("_z", u64)
+
+    def mix(shift: int, factor: int | None) -> kir.Expr:
+        mixed = kir.op("xor", z, kir.op("shr", z, kir.const(shift, u64)))
+        return kir.op("mul", mixed, kir.const(factor, u64)) if factor else mixed
+
+    ref = ctx.refs[id(node)]
+    with out.loop(p, kir.index(0), ctx.size_expr(node.shape)):
+        out.emit(kir.Let(z, kir.add(base, kir.cast(p, u64))), kir.Let(z, mix(30, MIX1)), kir.Let(z, mix(27, MIX2)),
+                 kir.Let(z, mix(31, None)))
+        unit = kir.op("mul", kir.cast(kir.op("shr", z, kir.const(11, u64)), "float64"),
+                      kir.const(1.0 / 9007199254740992.0, "float64"))
+        out.emit(kir.Store(ref.buffer, ref.flat(p), kir.cast(unit, node.dtype)))
     return seed_body.reads
 
 
-def emit_copy(ctx: Context, node: Node, write_flat: Callable[[str], str], lines: Lines) -> set[int]:
-    """Copy ``node``'s elements (any strides) in C order; ``write_flat(p)`` names element ``p`` of the target."""
-    lines.append("    _p = 0")
-    idx, indent = open_loops(ctx, node.shape, lines)
-    lines += [f"{indent}{write_flat('_p')} = {ctx.read(node, node.shape, idx)}", f"{indent}_p += 1"]
+def emit_copy(ctx: Context, node: Node, target: ArrayRef, out: kir.Builder) -> set[int]:
+    """Copy ``node``'s elements (any strides) in C order into the contiguous ``target``."""
+    p = kir.Var("_p", "int64")
+    out.emit(kir.Let(p, kir.index(0)))
+    with loops(ctx, node.shape, out) as idx:
+        out.emit(kir.Store(target.buffer, target.flat(p), kir.cast(ctx.read(node, node.shape, idx), node.dtype)),
+                 kir.Let(p, kir.add(p, kir.index(1))))
     return {id(node)}

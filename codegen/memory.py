@@ -1,83 +1,83 @@
 """Workspace planning: liveness over the section schedule, buffer slots shared by dead intermediates.
 
-Every intermediate array is a view into one flat workspace buffer per dtype. Two arrays share a
-slot when their lifetimes do not overlap and their sizes are the same expression of the dims.
-The wrapper allocates the buffers once per shape signature; steady-state calls allocate nothing
-but the arrays they return.
+Every intermediate array is a slice of one flat workspace buffer per dtype. Two arrays share a slot when their
+lifetimes do not overlap and their sizes are the same expression of the dims. The wrapper allocates the buffers
+once per shape signature and reuses them; steady-state calls allocate nothing but the arrays they return.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from symdiff.ir import Node
 
-from .context import NUMPY_TYPE, Context
+from . import kir
+from .context import Context
 from .plan import root_base
+
+#: A size as data: the product of the concrete dims and the sorted named ones (equal sizes, equal keys).
+SizeKey = tuple[int, tuple[str, ...]]
 
 
 @dataclass
 class MemoryPlan:
-    slots: dict[str, list[str]]  # dtype -> size expression of each slot
+    slots: dict[str, list[tuple[SizeKey, kir.Expr]]]  # dtype -> size of each slot
     slot_of: dict[int, tuple[str, int]]  # array node id -> (dtype, slot index)
-    outputs: list[Node]  # arrays allocated fresh (they are returned)
 
 
-def plan_memory(ctx: Context, defined: list[list[Node]], reads: list[set[int]], final_reads: set[int],
-                fresh: set[int]) -> MemoryPlan:
-    """Assign workspace slots to the arrays ``defined`` by each section.
+def _size_key(shape: tuple) -> SizeKey:
+    return math.prod(d for d in shape if isinstance(d, int)), tuple(sorted(d for d in shape if isinstance(d, str)))
 
-    ``reads[s]`` are the array ids section ``s`` reads; ``final_reads`` are read after the last section
-    (update copies, output copies); ``fresh`` are returned arrays, allocated per call instead.
-    """
+
+def plan_memory(ctx: Context, defined: list[list[Node]], reads: list[set[int]], final_reads: set[int]) -> MemoryPlan:
+    """Assign workspace slots to the arrays ``defined`` by each section (arrays with their own buffers, returned
+    or constant, are skipped). ``reads[s]`` are the array ids section ``s`` reads; ``final_reads`` those read
+    after the last section (update copies)."""
     by_id = {id(n): n for n in ctx.plan.order}
     last_use: dict[int, int] = {}
     for s, ids in enumerate(reads + [final_reads]):
         for nid in ids:
             last_use[id(root_base(by_id[nid]))] = s
-    slots: dict[str, list[str]] = {}
+    slots: dict[str, list[tuple[SizeKey, kir.Expr]]] = {}
     slot_of: dict[int, tuple[str, int]] = {}
-    free: dict[tuple[str, str], list[int]] = {}
+    free: dict[tuple[str, SizeKey], list[int]] = {}
     live: list[int] = []
-    outputs: list[Node] = []
     for s, nodes in enumerate(defined):
         for nid in [n for n in live if last_use.get(n, -1) < s]:
             live.remove(nid)
             dtype, k = slot_of[nid]
-            free.setdefault((dtype, slots[dtype][k]), []).append(k)
+            free.setdefault((dtype, slots[dtype][k][0]), []).append(k)
         for node in nodes:
-            if id(node) in fresh:
-                outputs.append(node)
+            if ctx.refs[id(node)].buffer.name != f"_ws_{node.dtype}":
                 continue
-            size = ctx.storage_size(node)
-            pool = free.get((node.dtype, size))
+            shape = node.shape[1:] if id(node) in ctx.plan.row_local else node.shape
+            key = _size_key(shape)
+            pool = free.get((node.dtype, key))
             if pool:
                 k = pool.pop(0)
             else:
-                slots.setdefault(node.dtype, []).append(size)
+                slots.setdefault(node.dtype, []).append((key, ctx.size_expr(shape)))
                 k = len(slots[node.dtype]) - 1
             slot_of[id(node)] = (node.dtype, k)
             live.append(id(node))
-    return MemoryPlan(slots, slot_of, outputs)
+    return MemoryPlan(slots, slot_of)
 
 
-def workspace_lines(ctx: Context, memory: MemoryPlan) -> list[str]:
-    """Kernel prologue: each intermediate's offset in its workspace buffer; fresh returned arrays."""
-    lines = []
+def workspace_offsets(ctx: Context, memory: MemoryPlan) -> list[kir.Stmt]:
+    """Kernel prologue: the offset of each slot, then of each intermediate in its workspace buffer."""
+    statements: list[kir.Stmt] = []
     for dtype, sizes in memory.slots.items():
         for k in range(len(sizes)):
-            start = "0" if k == 0 else f"_o_{dtype}_{k - 1} + {sizes[k - 1]}"
-            lines.append(f"    _o_{dtype}_{k} = {start}")
-    by_id = {id(n): n for n in ctx.plan.order}
-    for nid, slot in sorted(memory.slot_of.items(), key=lambda item: ctx.number[item[0]]):
-        node = by_id[nid]
-        lines.append(f"    {ctx.refs[nid].offset} = _o_{slot[0]}_{slot[1]}  # {ctx.describe(node)}")
-    for node in memory.outputs:
-        lines.append(f"    {ctx.refs[id(node)].buffer} = np.empty({ctx.size_expr(node.shape)}, "
-                     f"{NUMPY_TYPE[node.dtype]})  # returned: {ctx.describe(node)}")
-    return lines
+            start = kir.index(0) if k == 0 else kir.add(kir.Var(f"_o_{dtype}_{k - 1}", "int64"), sizes[k - 1][1])
+            statements.append(kir.Let(kir.Var(f"_o_{dtype}_{k}", "int64"), start))
+    by_id = {id(n): n for n in ctx.plan.order + ctx.stored_scalars}
+    for nid, (dtype, k) in sorted(memory.slot_of.items(), key=lambda item: ctx.number[item[0]]):
+        statements.append(kir.Let(ctx.offset(by_id[nid]), kir.Var(f"_o_{dtype}_{k}", "int64"),
+                                  ctx.describe(by_id[nid])))
+    return statements
 
 
-def workspace_sizes(ctx: Context, memory: MemoryPlan) -> dict[str, str]:
-    """Total elements per dtype, as expressions of the dim variables."""
-    return {dtype: " + ".join(f"({s})" for s in sizes) for dtype, sizes in memory.slots.items()}
+def workspace_sizes(memory: MemoryPlan) -> dict[str, kir.Expr]:
+    """Total elements per dtype, as expressions of the dims."""
+    return {dtype: kir.total(*(size for _, size in sizes)) for dtype, sizes in memory.slots.items()}

@@ -1,136 +1,74 @@
-"""Assemble the generated module: prelude, constants, kernel (split into bounded parts), wrapper."""
+"""One compiled function, generated: the schedule's sections as kernel IR (split into bounded parts), the Python
+entry shared by both backends, and the Numba module text printed from the IR (what ``fn.source`` shows and
+``sd.export`` writes)."""
 
 from __future__ import annotations
 
 import ast
 import builtins
 import keyword
-import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from symdiff.ir import Node
 
+from . import kir
 from .arrays import contiguous
-from .context import NUMPY_TYPE, Context
+from .context import Context
 from .emit_loops import Body, emit_elementwise, emit_reduction, emit_rows
 from .emit_ops import emit_copy, emit_index, emit_matmul, emit_view
-from .fastmath_ir import FUNCTIONS
-from .memory import plan_memory, workspace_lines, workspace_sizes
+from .fastlib import NAMES as FAST_NAMES
+from .memory import plan_memory, workspace_offsets, workspace_sizes
 from .plan import is_inline_leaf, plan
+from .printed import module_source
+from .scalar import MissingLoweringError
 from .wrapper import wrapper_source
 
-#: Statements per generated function: Numba's compile time grows superlinearly with function length.
+#: Statements per generated function: Numba's compile time grows superlinearly with function length, and LLVM's
+#: optimizer with the length of one function.
 PART_BUDGET = 400
 _HERE = Path(__file__).parent
+FASTMATH_FLAGS = ("contract", "afn", "arcp", "nsz")
 
 
 def _top_level_names(path: Path) -> set[str]:
     """Names a prelude file defines in generated modules (read, not imported: importing blas.py binds BLAS)."""
     names = set()
     for statement in ast.parse(path.read_text()).body:
-        if isinstance(statement, (ast.FunctionDef, ast.ClassDef)):
+        if isinstance(statement, ast.FunctionDef | ast.ClassDef):
             names.add(statement.name)
-        elif isinstance(statement, (ast.Import, ast.ImportFrom)):
+        elif isinstance(statement, ast.Import | ast.ImportFrom):
             names |= {(alias.asname or alias.name).split(".")[0] for alias in statement.names}
         elif isinstance(statement, ast.Assign):
             names |= {n.id for target in statement.targets for n in ast.walk(target) if isinstance(n, ast.Name)}
     return names
 
-_MATH_NAMES = ("exp", "log", "tanh", "sigmoid", "softplus", "log1p", "expm1")
+
 _BUILTINS = frozenset(dir(builtins))
-#: Module-level names of generated code (helpers, the pasted prelude files, the builtins it calls): inputs may
-#: not shadow them.
-RESERVED = frozenset({"sqrt", "sin", "cos", "sign", "maximum", "minimum", "_ix", *_MATH_NAMES, *_BUILTINS}).union(
-    *(_top_level_names(_HERE / name)
-      for name in ("fastmath_ir.py", "fastmath.py", "blas_symbols.py", "blas.py", "runtime.py")))
-
-_HELPERS = '''
-_ix = numba.uintp  # unsigned array indices: no wraparound branch, so loops vectorize
-
-@numba.njit(inline="always")
-def maximum(a, b):
-    return a if a > b or a != a else b
-
-
-@numba.njit(inline="always")
-def minimum(a, b):
-    return a if a < b or a != a else b
-
-
-@numba.njit(inline="always")
-def sign(a):
-    return a if a != a else (a > 0) - (a < 0)  # NumPy's: +-1 also for +-inf, nan stays nan
-
-
-@numba.njit(inline="always")
-def _overlap(a, na, b, nb):
-    """Whether the first ``na`` and ``nb`` elements of flat arrays ``a`` and ``b`` share memory."""
-    a0, b0 = a.ctypes.data, b.ctypes.data
-    return na > 0 and nb > 0 and a0 < b0 + nb * b.itemsize and b0 < a0 + na * a.itemsize
-
-
-sqrt = math.sqrt
-sin = math.sin
-cos = math.cos
-'''
-
-
-def _pasted(*names: str) -> str:
-    """Prelude files as generated modules carry them: one namespace, so their relative imports are dropped."""
-    texts = ["\n".join(line for line in (_HERE / name).read_text().splitlines() if not line.startswith("from ."))
-             for name in names]
-    return "\n\n".join(texts) + "\n"
-
-
-def fastmath_source() -> str:
-    """fastmath_ir.py then fastmath.py, as generated modules carry them."""
-    return _pasted("fastmath_ir.py", "fastmath.py")
-
-
-def prelude(gemm: bool) -> str:
-    """Shared text of every module: fast transcendentals, runtime checks, BLAS when the graph has products."""
-    text = [fastmath_source(), (_HERE / "runtime.py").read_text()]
-    if gemm:  # only graphs with matrix products pay for binding BLAS
-        text.append(_pasted("blas_symbols.py", "blas.py"))
-    return "\n\n".join(t.strip("\n") for t in text) + "\n"
-
-
-def helpers(libm: bool) -> str:
-    """Small functions the kernels call by name: nan-aware max/min, sign, the math functions (fast or libm)."""
-    aliases = []
-    for name in _MATH_NAMES:
-        fast, template = FUNCTIONS[name]
-        if libm:
-            aliases += ["@numba.njit(inline='always')", f"def {name}(x):", f"    return {template.format('x')}", ""]
-        else:
-            aliases.append(f"{name} = {fast}")
-    return _HELPERS.strip("\n") + "\n\n" + "\n".join(aliases).strip("\n") + "\n"
+#: Module-level names of generated code (imports, fast functions, the pasted BLAS files, the builtins it calls):
+#: inputs and the function may not shadow them.
+RESERVED = frozenset({"np", "numba", "math", "llvmlite", *(f"fast_{n}" for n in FAST_NAMES), *_BUILTINS}).union(
+    *(_top_level_names(_HERE / name) for name in ("blas.py", "runtime.py")))
 
 
 @dataclass(frozen=True)
 class GeneratedModule:
-    """The generated module in its parts; ``source`` is the whole text (what export writes).
+    """A compiled function's generated parts: ``kernel`` (the IR both backends lower), ``wrapper`` (the Python
+    entry calling ``_kernel``) and ``header`` (the module docstring). ``source`` is the whole Numba module."""
 
-    ``helpers``, ``constants`` and ``kernel`` hold the compute side (readable by the native backend without
-    importing them), ``wrapper`` the pure-Python entry point that checks arguments and calls ``_kernel``.
-    """
-
-    header: str
-    prelude: str
-    helpers: str
-    constants: str
-    kernel: str
+    name: str
+    kernel: kir.Kernel
     wrapper: str
+    header: str
 
     @property
     def source(self) -> str:
-        parts = [self.header + self.prelude.rstrip(), self.helpers.rstrip(), self.constants, self.kernel,
-                 self.wrapper]
-        return "\n\n".join(filter(None, parts)) + "\n"
+        return module_source(self.header, self.name, self.kernel, self.wrapper)
+
+
+class CodegenError(RuntimeError):
+    """A bug in symdiff's code generator; the message names the node being lowered."""
 
 
 def check_names(inputs: list[Node]) -> None:
@@ -164,7 +102,7 @@ def _name_problem(name: str) -> str | None:
 
 
 def generate(inputs: list[Node], outputs: list[Node], updates: list[tuple[Node, Node]], *, name: str,
-             libm: bool = False, fastmath_flag: bool = False, fuse: bool = True, header: str = "") -> GeneratedModule:
+             libm: bool = False, fastmath_flag: bool = False, fuse: bool = True) -> GeneratedModule:
     """The module for one compiled function (deterministic for a given graph)."""
     check_names(inputs)
     problem = _name_problem(name) or ("it is a builtin or a name of the generated module"
@@ -172,60 +110,82 @@ def generate(inputs: list[Node], outputs: list[Node], updates: list[tuple[Node, 
     if problem:
         raise ValueError(f"compile: function name {name!r} cannot be used: {problem}")
     schedule = plan(outputs, updates, fuse)
-    fresh = {id(n) for n in outputs if id(n) not in schedule.output_copies}
-    ctx = Context(schedule, inputs, fresh)
-    constants = [_constant_source(ctx.refs[id(n)].buffer, n) for n in schedule.order
-                 if n.op == "constant" and id(n) in schedule.arrays]
-    # by-value scalars read as arrays: stored in the workspace first
-    bodies = [[f"    {ctx.refs[id(n)].element([])} = {ctx.param(n)}  # {ctx.describe(n)} as an array"
-               for n in ctx.stored_scalars]]
-    defined, reads = [ctx.stored_scalars], [set()]
-    returned = None
+    fresh: dict[int, int] = {}
+    for k, node in enumerate(outputs):
+        if id(node) not in schedule.output_copies and not is_inline_leaf(node) and id(node) in schedule.arrays:
+            fresh.setdefault(id(node), k)
+    ctx = Context(schedule, inputs, outputs, fresh)
+    sections: list[list[kir.Stmt]] = []
+    defined: list[list[Node]] = []
+    reads: list[set[int]] = []
+    stores = kir.Builder()  # by-value scalars read as arrays: stored in the workspace first
+    for node in ctx.stored_scalars:
+        stores.emit(ctx.refs[id(node)].store([], ctx.scalar_param(node)))
+    sections.append(stores.statements)
+    defined.append(list(ctx.stored_scalars))
+    reads.append(set())
+    copied = False
     for section in schedule.sections + [None]:
-        if returned is None and (section is None or section.kind == "update"):
+        if not copied and (section is None or section.kind == "update"):
             # outputs are copied before any parameter is written: they hold the values before the step
-            allocations, copies, copy_reads, returned = _output_copies(ctx, schedule, outputs)
-            bodies.append(copies)
+            out = kir.Builder()
+            reads.append(_output_copies(ctx, schedule, outputs, fresh, out))
+            sections.append(out.statements)
             defined.append([])
-            reads.append(copy_reads)
+            copied = True
         if section is None:
             break
-        lines: list[str] = []
+        out = kir.Builder()
         try:
-            ids = _emit_section(ctx, section, lines)
+            ids = _emit_section(ctx, section, out)
+        except MissingLoweringError:
+            raise  # not a bug of the generator: an op that compiled kernels cannot run, named
         except Exception as exc:
             raise CodegenError(f"internal error in the code generator while lowering {_describe(section)}: "
                                f"{type(exc).__name__}: {exc}") from exc
         if ids is None:
             continue  # a view: index arithmetic only; the base's lifetime covers the view
-        bodies.append(lines)
+        sections.append(out.statements)
         defined.append([] if section.kind in ("update", "view") else list(section.nodes))
         reads.append(ids)
-    finals, final_reads = _update_copies(ctx, schedule)
-    memory = plan_memory(ctx, defined, reads, final_reads, fresh)
-    kernel = _kernel_source(ctx, bodies, finals, memory, allocations, returned, fastmath_flag)
-    sizes = workspace_sizes(ctx, memory)
-    return GeneratedModule(header, prelude(any(n.op == "matmul" for n in schedule.order)), helpers(libm),
-                           "\n".join(constants), kernel, wrapper_source(ctx, name, outputs, updates, sizes))
+    finals = kir.Builder()
+    final_reads = _update_copies(ctx, schedule, finals)
+    sections.append(finals.statements)
+    memory = plan_memory(ctx, defined, reads, final_reads)
+    kernel = _kernel(ctx, sections, memory, outputs, libm, fastmath_flag)
+    wrapper = wrapper_source(ctx, name, outputs, updates, workspace_sizes(memory))
+    return GeneratedModule(name, kernel, wrapper, _docstring(name, inputs, outputs, updates))
 
 
-class CodegenError(RuntimeError):
-    """A bug in symdiff's code generator; the message names the node being lowered."""
+def _docstring(name: str, inputs: list[Node], outputs: list[Node], updates: list[tuple[Node, Node]]) -> str:
+    """The module's docstring: what the function takes, returns and updates (names are checked identifiers)."""
+    from symdiff._version import __version__
+
+    lines = [f"{name}: a function compiled by symdiff {__version__}.", "",
+             "Standalone: needs numpy and numba (scipy for BLAS only when NumPy bundles none).", "", "Inputs:"]
+    targets = {id(t): v for t, v in updates}
+    lines += [f"    {n.name}: {n.dtype} {n.shape}{' (updated in place)' if id(n) in targets else ''}" for n in inputs]
+    lines += ["Outputs:" if outputs else "Outputs: none."]
+    lines += [f"    [{k}] {n.dtype} {n.shape}" for k, n in enumerate(outputs)]
+    if updates:
+        lines += ["Updates (each computed from the values before the call):"]
+        lines += [f"    {t.name} <- {v.op} {v.shape}" for t, v in updates]
+    return "\n".join(lines)
 
 
-def _emit_section(ctx: Context, section, lines: list[str]) -> set[int] | None:
-    """Append ``section``'s code to ``lines``; the ids of the arrays it reads (None for a view: no code)."""
+def _emit_section(ctx: Context, section, out: kir.Builder) -> set[int] | None:
+    """Build ``section``'s IR into ``out``; the ids of the arrays it reads (None for a view: no code)."""
     if section.kind == "view":
-        return emit_view(ctx, section.nodes[0], lines)
+        return emit_view(ctx, section.nodes[0], out)
     if section.kind in ("elementwise", "update"):
-        return emit_elementwise(ctx, section, lines)
+        return emit_elementwise(ctx, section, out)
     if section.kind == "reduction":
-        return emit_reduction(ctx, section, lines)
+        return emit_reduction(ctx, section, out)
     if section.kind == "rows":
-        return emit_rows(ctx, section, lines)
+        return emit_rows(ctx, section, out)
     if section.kind == "matmul":
-        return emit_matmul(ctx, section.nodes[0], lines)
-    return emit_index(ctx, section.nodes[0], lines)
+        return emit_matmul(ctx, section.nodes[0], out)
+    return emit_index(ctx, section.nodes[0], out)
 
 
 def _describe(section) -> str:
@@ -235,113 +195,94 @@ def _describe(section) -> str:
     return f"a {section.kind} section: {nodes}{' ...' if len(section.nodes) > 4 else ''}"
 
 
-def _constant_source(var: str, node: Node) -> str:
-    array = node.attr("value").array
-    values = ", ".join(repr(v) if np.isfinite(v) else f"float({str(v)!r})" for v in array.ravel().tolist())
-    return f"{var} = np.array([{values}], dtype=np.{array.dtype.name})  # constant {array.shape}, flat"
-
-
-def _update_copies(ctx: Context, schedule) -> tuple[list[str], set[int]]:
+def _update_copies(ctx: Context, schedule, out: kir.Builder) -> set[int]:
     """Copies after the last section: updates that could not be written in place."""
-    lines, final_reads = [], set()
+    reads: set[int] = set()
     for target, value in schedule.copied_updates:
-        lines.append(f"    # update {target.name} <- {ctx.describe(value)}")
-        final_reads |= emit_copy(ctx, value, ctx.refs[id(target)].flat, lines)
-    return lines, final_reads
+        out.emit(kir.Comment(f"update {target.name} <- {ctx.describe(value)}"))
+        reads |= emit_copy(ctx, value, ctx.refs[id(target)], out)
+    return reads
 
 
-def _output_copies(ctx: Context, schedule, outputs: list[Node]):
-    """Copies of outputs that are views or inputs (returned arrays own their memory): the allocations (kernel
-    prologue), the copy loops, the arrays they read, and the expression returning each output."""
-    allocations, lines, final_reads = [], [], set()
-    returned = {}
+def _output_copies(ctx: Context, schedule, outputs: list[Node], fresh: dict[int, int], out: kir.Builder) -> set[int]:
+    """Every output not computed straight into its own buffer: copied there (views, inputs, constants, an output
+    listed twice) or filled (element counts, one-element constants, by-value scalars). Returns what it reads."""
+    reads: set[int] = set()
     for k, node in enumerate(outputs):
+        if fresh.get(id(node)) == k:
+            continue
+        target = contiguous(ctx.outputs[k], kir.index(0), ctx.shape_expr(node.shape))
+        if ctx.is_scalar_input(node) or is_inline_leaf(node) and id(node) not in schedule.arrays:
+            value = Body(ctx, (), [], out).expr(node)
+            p = kir.Var("_p", "int64")
+            with out.loop(p, kir.index(0), ctx.size_expr(node.shape)):
+                out.emit(kir.Store(target.buffer, p, value))
+            continue
+        out.emit(kir.Comment(f"returned copy of {ctx.describe(node)}"))
+        reads |= emit_copy(ctx, node, target, out)
+    return reads
+
+
+def _kernel(ctx: Context, sections: list[list[kir.Stmt]], memory, outputs: list[Node], libm: bool,
+            fastmath_flag: bool) -> kir.Kernel:
+    params = []
+    for node in ctx.inputs:
         if ctx.is_scalar_input(node):
-            returned[id(node)] = ctx.param(node)
-            continue
-        if is_inline_leaf(node):  # a one-element constant or an element count: no array behind it
-            value = Body(ctx, (), [], lines, "    ").expr(node)
-            returned[id(node)] = value if node.shape == () else f"np.full({ctx.tuple_expr(node.shape)}, {value})"
-            continue
-        if id(node) in schedule.output_copies:
-            buffer = f"_out{k}"
-            allocations.append(f"    {buffer} = np.empty({ctx.size_expr(node.shape)}, {NUMPY_TYPE[node.dtype]})"
-                               f"  # returned copy of {ctx.describe(node)}")
-            final_reads |= emit_copy(ctx, node, contiguous(buffer, "0", ()).flat, lines)
+            params.append(kir.Param(ctx.scalar_param(node)))
         else:
-            buffer = ctx.refs[id(node)].buffer
-        returned[id(node)] = f"{buffer}[0]" if node.shape == () else f"{buffer}.reshape({ctx.tuple_expr(node.shape)})"
-    return allocations, lines, final_reads, [returned[id(n)] for n in outputs]
+            flat = ctx.flat[id(node)]
+            params.append(kir.Param(flat, node.ndim, id(node) in {id(t) for t in ctx.plan.update_targets},
+                                    node.name if flat.name != node.name else ""))
+    params += [kir.Param(ctx.workspace(dtype), written=True) for dtype in memory.slots]
+    params += [kir.Param(var) for var in ctx.dims.values()]
+    params += [kir.Param(array, written=True) for array in ctx.outputs]
+    prologue = _overlap_checks(ctx) + workspace_offsets(ctx, memory)
+    constants = {ctx.refs[id(n)].buffer.name: n.attr("value").array for n in ctx.plan.order
+                 if n.op == "constant" and id(n) in ctx.plan.arrays}
+    parts, body = _split(sections, set(constants))
+    entry = kir.Function("_kernel", params, prologue + body, "Forward, backward and updates in one call.")
+    return kir.Kernel([entry] + parts, constants, FASTMATH_FLAGS if fastmath_flag else (), libm)
 
 
-def _kernel_source(ctx, bodies, finals, memory, allocations, returns, fastmath_flag) -> str:
-    params = [ctx.param(n) for n in ctx.inputs] + [f"_ws_{dtype}" for dtype in memory.slots]
-    # The fast functions keep their own flags whatever the kernel's; this subset leaves the kernel's
-    # nan checks (maximum/minimum) in place while allowing FMA contraction and reciprocals.
-    fast = "{'contract', 'afn', 'arcp', 'nsz'}" if fastmath_flag else "False"
-    flags = f"cache=True, nogil=True, error_model='numpy', fastmath={fast}"  # nogil: threads run calls at once
-    prologue = [f"    {var} = {ctx.dim_source(d)}  # named dim {d!r}" for d, var in ctx.dims.items()]
-    prologue += [f"    _f{k} = {ctx.param(n)}.reshape({ctx.size_expr(n.shape)})  # flat alias of {n.name}"
-                 for k, n in enumerate(ctx.inputs) if not ctx.is_scalar_input(n)]
-    prologue += _overlap_checks(ctx)
-    prologue += workspace_lines(ctx, memory) + allocations
-    parts, calls = _split(ctx, bodies, flags, {line.split()[0] for line in allocations})
-    types = [_numba_type(n, ctx.is_scalar_input(n)) for n in ctx.inputs]
-    types += [f"numba.{'boolean' if d == 'bool' else d}[::1]" for d in memory.slots]
-    signature = "(" + ", ".join(types) + ("," if len(types) == 1 else "") + ")"
-    kernel = [f"@numba.njit({signature}, {flags})", f"def _kernel({', '.join(params)}):",
-              '    """Forward, backward and updates in one call (generated by symdiff)."""']
-    kernel += prologue + calls + finals + [f"    return ({', '.join(returns)}{',' if len(returns) == 1 else ''})"]
-    return "\n\n\n".join(parts + ["\n".join(kernel)])
-
-
-def _overlap_checks(ctx: Context) -> list[str]:
-    """Refuse arguments that share memory with an array the kernel updates in place (it would read values
-    it has already overwritten)."""
-    arrays = [(k, n) for k, n in enumerate(ctx.inputs) if not ctx.is_scalar_input(n)]
+def _overlap_checks(ctx: Context) -> list[kir.Stmt]:
+    """Refuse arguments that share memory with an array the kernel updates in place (it would read values it has
+    already overwritten)."""
+    arrays = [(ctx.flat[id(n)], n) for n in ctx.inputs if id(n) in ctx.flat]
     targets = {id(t) for t in ctx.plan.update_targets}
-    lines = []
-    for i, (k, node) in enumerate(arrays):
-        for m, other in arrays[:i] + arrays[i + 1:]:
-            if id(node) not in targets or id(other) in targets and m < k:
+    out = kir.Builder()
+    for i, (array, node) in enumerate(arrays):
+        for j, (other_array, other) in enumerate(arrays):
+            if j == i or id(node) not in targets or id(other) in targets and j < i:
                 continue  # each pair once, from the updated side
             message = (f"arguments {other.name!r} and {node.name!r} share memory, but {node.name!r} is updated "
                        "in place; pass separate arrays (e.g. a .copy())")
-            sizes = ctx.size_expr(node.shape), ctx.size_expr(other.shape)
-            lines += [f"    if _overlap(_f{k}, {sizes[0]}, _f{m}, {sizes[1]}):",
-                      f"        raise ValueError({message!r})"]
-    return lines
+            test = kir.Overlap(array, ctx.size_expr(node.shape), other_array, ctx.size_expr(other.shape))
+            with out.when(test):
+                out.emit(kir.Raise("ValueError", message))
+    return out.statements
 
 
-def _numba_type(node: Node, by_value: bool) -> str:
-    base = "numba.boolean" if node.dtype == "bool" else f"numba.{node.dtype}"
-    if by_value:
-        return base
-    if node.shape == ():  # a 0-d array updated in place
-        return f"numba.types.Array({base}, 0, 'C')"
-    return f"{base}[{', '.join([':'] * (node.ndim - 1) + ['::1'])}]"
-
-
-def _split(ctx: Context, bodies: list[list[str]], flags: str, arrays: set[str]) -> tuple[list[str], list[str]]:
-    """Pack sections into helper functions of at most PART_BUDGET lines (inline when it all fits)."""
-    total = sum(len(b) for b in bodies)
-    if total <= PART_BUDGET:
-        return [], [line for body in bodies for line in body]
-    groups, current = [], []
-    for body in bodies:
-        if current and sum(len(b) for b in current) + len(body) > PART_BUDGET:
+def _split(sections: list[list[kir.Stmt]], constants: set[str]) -> tuple[list[kir.Function], list[kir.Stmt]]:
+    """Pack sections into part functions of at most PART_BUDGET statements (inline when it all fits)."""
+    sizes = [len(kir.walk(s)) for s in sections]
+    if sum(sizes) <= PART_BUDGET:
+        return [], [statement for section in sections for statement in section]
+    groups, current, size = [], [], 0
+    for section, n in zip(sections, sizes):
+        if current and size + n > PART_BUDGET:
             groups.append(current)
-            current = []
-        current.append(body)
+            current, size = [], 0
+        current += section
+        size += n
     groups.append(current)
-    known = {r.buffer for r in ctx.refs.values()} | {r.offset for r in ctx.refs.values()}
-    known |= set(ctx.dims.values()) | arrays
-    known |= {ctx.param(n) for n in ctx.inputs if ctx.is_scalar_input(n)}
     parts, calls = [], []
-    for k, group in enumerate(groups):
-        lines = [line for body in group for line in body]
-        used = sorted({t for line in lines for t in re.findall(r"[A-Za-z_]\w*", line.split("#")[0])} & known)
-        used = [u for u in used if not u.startswith("_k")]  # module constants are globals
-        parts.append("\n".join([f"@numba.njit({flags})", f"def _part{k}({', '.join(used)}):"] + lines))
-        calls.append(f"    _part{k}({', '.join(used)})")
+    for k, statements in enumerate(groups):
+        arrays, free = kir.free_names(statements)
+        args = [*sorted((a for name, a in arrays.items() if name not in constants), key=lambda a: a.name),
+                *sorted(free.values(), key=lambda v: v.name)]
+        name = f"_part{k}"
+        parts.append(kir.Function(name, [kir.Param(a, written=True) if isinstance(a, kir.Array) else kir.Param(a)
+                                         for a in args], statements))
+        calls.append(kir.CallPart(name, tuple(args)))
     return parts, calls
+

@@ -12,14 +12,15 @@ from dataclasses import dataclass, field
 
 from symdiff.ir import Node, ShapeError, broadcast_shapes, toposort
 from symdiff.ops import OPS
+from symdiff.ops.functions import TRANSCENDENTAL as TRANSCENDENTAL_FUNCTIONS
 
 #: Elementwise ops cheap enough to recompute in every loop that reads them.
 CHEAP = frozenset({"cast", "broadcast_to", "stop_gradient", "negative"})
 #: Ops that turn an array into a view of it (no loop, no copy).
 VIEW_OPS = frozenset({"reshape", "transpose", "slice", "check_index"})
-#: Elementwise ops worth a vectorized loop of their own rather than a scalar reduction loop.
-TRANSCENDENTAL = frozenset({"exp", "log", "log1p", "expm1", "tanh", "sigmoid", "softplus", "sin", "cos", "sqrt",
-                            "power"})
+#: Elementwise ops worth a vectorized loop of their own rather than a scalar reduction loop (the function table's
+#: cost class, and pow).
+TRANSCENDENTAL = TRANSCENDENTAL_FUNCTIONS | {"power"}
 #: Reductions inline the elementwise expression they reduce.
 REDUCTIONS = frozenset({"sum", "max", "min"})
 

@@ -4,6 +4,8 @@ The generated wrapper takes a fast path (a few shape comparisons, then the kerne
 dispatch); anything unusual goes through ``_checked_args``, which converts what can be converted
 and otherwise raises an error naming the argument, the expected and the actual shape/dtype.
 """
+import types
+
 import numpy as np
 
 
@@ -58,44 +60,30 @@ _SCALAR_TYPES = {"int": (int, np.integer), "float": (float, int, np.floating, np
 class _Workspaces:
     """Workspace buffers by shape signature, in pools: a call takes a set (allocating one when none is free) and
     gives it back, so concurrent calls never share buffers. The pools keep the most recently allocated shape's
-    sets whatever their size, and older shapes' sets while the total stays within ``limit`` bytes."""
+    sets whatever their size, and older shapes' sets while ``nbytes`` stays within ``limit``."""
 
     def __init__(self, allocate, limit=64 << 20):
         self.allocate_for, self.limit = allocate, limit
-        self.pools = {}  # shape key -> free buffer sets, in order of first allocation
-        self.sizes = {}  # shape key -> bytes of one set
-        self.owned = 0  # bytes of every set allocated and not dropped, in pools or in use
-        self.dropped = _Dropped(self)  # where a set goes back to when its shape was dropped meanwhile
+        self.pools, self.sizes = {}, {}  # shape key -> free buffer sets (oldest shape first), bytes of one set
+        self.nbytes = 0  # bytes of every set allocated and not dropped, in pools or in use
+        self.dropped = types.SimpleNamespace(append=self._free)  # where sets of a shape dropped meanwhile go back
 
     def allocate(self, key):
         """A new set of buffers for ``key`` (the slow path of taking one from its pool)."""
         buffers = self.allocate_for(*key)
-        size = sum(b.nbytes for b in buffers)
-        self.pools.setdefault(key, [])
-        self.pools[key] = self.pools.pop(key)  # the most recent shape goes last
-        self.sizes[key] = size
-        self.owned += size
+        self.pools[key] = self.pools.pop(key, [])  # the most recent shape goes last
+        self.sizes[key] = sum(b.nbytes for b in buffers)
+        self.nbytes += self.sizes[key]
         for old in list(self.pools)[:-1]:  # drop the oldest shapes' free sets until within the limit
-            if self.owned <= self.limit:
+            if self.nbytes <= self.limit:
                 break
-            self.owned -= self.sizes[old] * len(self.pools.pop(old))
+            self.nbytes -= self.sizes[old] * len(self.pools.pop(old))
         return buffers
 
     def clear(self):
         """Drop every free set (sets in use by running calls are dropped when they come back)."""
         for key in list(self.pools):
-            self.owned -= self.sizes[key] * len(self.pools.pop(key))
+            self.nbytes -= self.sizes[key] * len(self.pools.pop(key))
 
-    @property
-    def nbytes(self):
-        return self.owned
-
-
-class _Dropped:
-    """Stands in for the pool of a shape dropped while a call used one of its sets: the set is freed."""
-
-    def __init__(self, workspaces):
-        self.workspaces = workspaces
-
-    def append(self, buffers):
-        self.workspaces.owned -= sum(b.nbytes for b in buffers)
+    def _free(self, buffers):
+        self.nbytes -= sum(b.nbytes for b in buffers)

@@ -9,6 +9,7 @@ Importing symdiff imports neither Numba nor SymPy; ``sd.spec`` and ``sd.train`` 
 import importlib
 
 from . import nn, ops
+from ._version import __version__ as __version__
 from .autodiff import DisconnectedInputError, derivative, grad, hessian, hvp, jacobian, jvp, vjp
 from .compile import CompiledFunction, compile, export
 from .evaluate import FeedError, evaluate
@@ -32,8 +33,6 @@ from .printing import (
 )
 from .printing.compile_sympy import compile_sympy
 from .rewrite import simplify
-
-__version__ = "0.1.0"
 
 __all__ = [
     "CompiledFunction", "DisconnectedInputError", "FeedError", "FormulaView", "GradCheckResult",

@@ -68,9 +68,23 @@ CASES = [
     Case("sqrt", ("sqrt",), sd.sqrt, np.sqrt, (U,), (0.3, 3.0)),
     Case("sin", ("sin",), sd.sin, np.sin, (U,)),
     Case("cos", ("cos",), sd.cos, np.cos, (U,)),
-    Case("tanh", ("tanh",), sd.tanh, np.tanh, (U,)),
+    Case("tanh", ("tanh", "tanh_grad"), sd.tanh, np.tanh, (U,)),
     Case("sigmoid", ("sigmoid",), sd.sigmoid, _sigmoid, (U,), (-6.0, 6.0)),
     Case("softplus", ("softplus",), sd.softplus, lambda x: np.log1p(np.exp(x)), (U,), (-6.0, 6.0)),
+    Case("tan", ("tan",), sd.tan, np.tan, (U,), (-1.2, 1.2)),
+    Case("arctan", ("arctan",), sd.arctan, np.arctan, (U,)),
+    Case("arctan2", ("arctan2",), sd.arctan2, np.arctan2, ((3, 1), (3, 4))),
+    Case("erf", ("erf",), sd.erf, lambda x: _special("erf", x), (U,)),
+    Case("erfc", ("erfc",), sd.erfc, lambda x: _special("erfc", x), (U,)),
+    Case("log2", ("log2",), sd.log2, np.log2, (U,), (0.3, 3.0)),
+    Case("log10", ("log10",), sd.log10, np.log10, (U,), (0.3, 3.0)),
+    Case("exp2", ("exp2",), sd.exp2, np.exp2, (U,)),
+    Case("floor-ceil-round", ("floor", "ceil", "round"),
+         lambda x: sd.floor(x * 3.0) + 10.0 * sd.ceil(x * 3.0) + 100.0 * sd.round(x * 3.0),
+         lambda x: np.floor(x * 3) + 10 * np.ceil(x * 3) + 100 * np.round(x * 3), (U,), smooth=False),
+    Case("square-reciprocal-clip", ("multiply", "divide", "maximum", "minimum"),
+         lambda x: sd.square(x) + sd.reciprocal(x) + sd.clip(x, -0.5, 1.0),
+         lambda x: x * x + 1 / x + np.clip(x, -0.5, 1.0), (U,)),
     Case("abs", ("abs",), sd.abs, np.abs, (U,)),
     Case("sign", ("sign",), sd.sign, np.sign, (U,), smooth=False),
     Case("cast", ("cast",), lambda x: sd.cast(sd.cast(x, "float32"), "float64"),
@@ -130,6 +144,13 @@ CASES = [
          lambda u: make("pad_slice", [u * u], shape=(4, 3), index=((1, 3, 1), (0, 3, 2))),
          lambda u: _pad(u * u), ((2, 2),)),
 ]
+
+
+def _special(name, x):
+    """erf/erfc with Python's math module (independent of SciPy, which the evaluator uses)."""
+    import math
+
+    return np.vectorize(getattr(math, name))(x)
 
 
 def _pad(v):

@@ -1,26 +1,21 @@
-"""Tests for codegen/fastmath.py (vectorizable exp/log/tanh/... for Numba kernels).
+"""symdiff's fast transcendental functions (codegen/fastlib.py), as compiled kernels run them.
 
-The module is loaded by file path so the tests work whether or not ``codegen``
-is a package.  Every function is exercised the way the code generator uses it:
-inlined into an ``@njit`` loop over an array.
+The functions are written once in the kernel IR; the native backend lowers them into LLVM, the Numba printer
+writes them as plain functions of the exported module. Accuracy and IEEE edge cases are checked on the native
+backend over large samples, the Numba backend against it bit for bit, and the optimized native loop for
+vectorization without libm calls.
 """
-import ast
 import math
-import pathlib
 import re
 
-import numba
 import numpy as np
 import pytest
 
-from codegen import fastmath as fm
-from codegen.module import fastmath_source
+import symdiff as sd
+from codegen.fastlib import NAMES
 
-CODEGEN = pathlib.Path(__file__).resolve().parents[1] / "codegen"
-NAMES = ["exp", "log", "tanh", "sigmoid", "softplus", "log1p", "expm1"]
 LD = np.longdouble
 HAVE_LD = np.finfo(LD).nmant >= 63          # x86 80-bit long double
-F64SIG = (numba.float64[::1], numba.float64[::1])
 
 
 # ---------------------------------------------------------------- helpers
@@ -64,39 +59,21 @@ def same(a, b):
     return (np.isnan(a) & np.isnan(b)) | ((a == b) & (np.signbit(a) == np.signbit(b)))
 
 
-_LOOPS = {}
+_KERNELS = {}
 
 
-def loop_for(name):
-    """Cached njit loop ``out[i] = fast_<name>(x[i])`` (default error_model, no fastmath)."""
-    if name not in _LOOPS:
-        f = getattr(fm, "fast_" + name)
-
-        @numba.njit
-        def loop(x, out):
-            for i in range(x.shape[0]):
-                out[i] = f(x[i])
-
-        _LOOPS[name] = loop
-    return _LOOPS[name]
+def kernel_for(name, backend="native", dtype="float64", fastmath=False):
+    """The compiled kernel ``out = <name>(x)`` over a named dim (one per configuration, cached)."""
+    key = (name, backend, dtype, fastmath)
+    if key not in _KERNELS:
+        x = sd.tensor("x", ("n",), dtype)
+        _KERNELS[key] = sd.compile([x], getattr(sd, name)(x), backend=backend, fastmath=fastmath)
+    return _KERNELS[key]
 
 
-def run(name, x):
-    x = np.ascontiguousarray(x)
-    out = np.empty_like(x)
-    loop_for(name)(x, out)
-    return out
-
-
-_SCALARS = {}
-
-
-def scalar_for(name):
-    """Cached njit ``fast_<name>(v)`` for one value (the intrinsics are not callable from Python)."""
-    if name not in _SCALARS:
-        f = getattr(fm, "fast_" + name)
-        _SCALARS[name] = numba.njit(lambda v: f(v))
-    return _SCALARS[name]
+def run(name, x, **options):
+    with np.errstate(all="ignore"):
+        return kernel_for(name, **options)(np.ascontiguousarray(x))
 
 
 # ---------------------------------------------------------------- references
@@ -268,45 +245,37 @@ def test_edge_cases_documented_values(name):
     assert not bad.any(), [(x[i], got[i], want[i]) for i in np.flatnonzero(bad)]
 
 
-# ---------------------------------------------------------------- scalar == loop
+# ---------------------------------------------------------------- the two backends, dtypes, flags
 @pytest.mark.parametrize("name", NAMES)
-def test_loop_matches_scalar_call(name):
+def test_numba_backend_computes_the_same_bits(name):
+    # the printed functions are the IR's, operation for operation
     rng = np.random.default_rng(7)
-    x = np.concatenate([np.array(EDGES[name]), _logu(rng, 1e-30, 800.0, 300),
-                        rng.uniform(-3, 3, 100)])
-    got = run(name, x)
-    f = scalar_for(name)
-    scalar = np.array([f(float(v)) for v in x])
-    bad = ~same(got, scalar)
-    assert not bad.any(), [(x[i], got[i], scalar[i]) for i in np.flatnonzero(bad)]
-
-
-def test_scalar_accepts_float32_int_and_bool():
-    exp, log = scalar_for("exp"), scalar_for("log")
-    assert exp(np.float32(0.5)) == exp(0.5)
-    assert log(2) == log(2.0)
-    assert log(np.uint8(2)) == log(2.0)
-    assert exp(True) == exp(1.0)
-
-
-def test_not_callable_from_python_and_rejects_other_types():
-    with pytest.raises(NotImplementedError):
-        fm.fast_exp(0.5)
-    with pytest.raises(numba.TypingError):
-        scalar_for("tanh")(1j)
+    x = np.concatenate([np.array(EDGES[name]), _logu(rng, 1e-30, 800.0, 300), rng.uniform(-3, 3, 100)])
+    got, want = run(name, x, backend="numba"), run(name, x)
+    bad = ~same(got, want)
+    assert not bad.any(), [(x[i], got[i], want[i]) for i in np.flatnonzero(bad)]
 
 
 @pytest.mark.parametrize("name", ["exp", "log1p", "sigmoid"])   # same promotion path for all
 def test_float32_arrays(name):
-    # float32 kernels: float64 math on promoted inputs, rounded once on store
+    # float32 kernels: float64 math on converted inputs, rounded once
     x = samples(name)[::20]
     with np.errstate(all="ignore"):
         x32 = x.astype(np.float32)
-    out = np.empty_like(x32)
-    loop_for(name)(x32, out)
+    out = run(name, x32, dtype="float32")
+    assert out.dtype == np.float32
     with np.errstate(all="ignore"):
         ref = numpy_ref(name, x32.astype(np.float64)).astype(np.float32)
     assert ulp_dist32(out, ref).max() <= 1
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_kernel_fastmath_flags_do_not_reach_the_functions(name):
+    # the functions' own arithmetic carries no fast-math flags: fastmath=True kernels give the same bits
+    x = np.concatenate([EDGES[name], samples(name)[::20]])
+    got, want = run(name, x, fastmath=True), run(name, x)
+    bad = ~same(got, want)
+    assert not bad.any(), [(x[i], got[i], want[i]) for i in np.flatnonzero(bad)][:5]
 
 
 # ---------------------------------------------------------------- vectorization
@@ -316,122 +285,31 @@ LIBM_CALL = re.compile(
 VECTOR_FP = re.compile(r"= f(?:add|sub|mul|div)(?: [a-z]+)* <(\d+) x double>")
 
 
-def libm_free_and_vectorized(llvm_ir):
-    widths = {int(w) for w in VECTOR_FP.findall(llvm_ir)}
-    return LIBM_CALL.search(llvm_ir) is None and any(w >= 2 for w in widths)
+def optimized_ir(graph_outputs, inputs, **options) -> str:
+    import codegen
+    from codegen.llvm.build import llvm_module, optimized
+
+    return str(optimized(llvm_module(codegen.generate(inputs, graph_outputs, [], name="f", **options).kernel)))
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_loop_vectorizes_without_libm_calls(name):
-    loop = loop_for(name)
-    loop.compile(F64SIG)
-    llvm_ir = loop.inspect_llvm(F64SIG)
+    x = sd.tensor("x", ("n",))
+    llvm_ir = optimized_ir([getattr(sd, name)(x)], [x])
     assert LIBM_CALL.search(llvm_ir) is None, LIBM_CALL.search(llvm_ir).group(0)
     assert VECTOR_FP.search(llvm_ir), "loop was not vectorized"
     assert "fdiv <" in llvm_ir or name in ("exp", "expm1")   # divisions vectorized too
 
 
 def test_vectorization_check_detects_libm():
-    # control: the same check must reject the math.* loop it is meant to replace
-    @numba.njit
-    def libm_loop(x, out):
-        for i in range(x.shape[0]):
-            out[i] = math.exp(x[i]) + math.tanh(x[i])
-
-    libm_loop.compile(F64SIG)
-    assert not libm_free_and_vectorized(libm_loop.inspect_llvm(F64SIG))
+    # control: the same check must reject the libm loop it is meant to replace
+    x = sd.tensor("x", ("n",))
+    llvm_ir = optimized_ir([sd.exp(x) + sd.tanh(x)], [x], libm=True)
+    assert LIBM_CALL.search(llvm_ir) is not None
 
 
-def test_other_caller_flags_float32_numpy_error_model_contract():
-    # error_model="numpy" and fastmath={"contract"} (FMA contraction) callers
-    # still vectorize and give correct results (fastmath=True is NOT supported)
-    f = fm.fast_log1p
-
-    @numba.njit(error_model="numpy", fastmath={"contract"})
-    def loop(x, out):
-        for i in range(x.shape[0]):
-            out[i] = f(x[i])
-
-    sig = (numba.float32[::1], numba.float32[::1])
-    loop.compile(sig)
-    assert libm_free_and_vectorized(loop.inspect_llvm(sig))
-    with np.errstate(over="ignore"):
-        x = np.concatenate([EDGES["log1p"], samples("log1p")[::50]]).astype(np.float32)
-    out = np.empty_like(x)
-    loop(x, out)
-    with np.errstate(all="ignore"):
-        ref = np.log1p(x.astype(np.float64)).astype(np.float32)
-    assert ulp_dist32(out, ref).max() <= 1
-    num = ~np.isnan(ref)                   # sign of zero kept (nan sign is unspecified)
-    assert np.array_equal(np.signbit(out[num]), np.signbit(ref[num]))
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_caller_fastmath_flags_do_not_reach_the_functions(name):
-    # the bodies live in their own code library, so neither the generator's
-    # flag set nor full fastmath on the caller changes a single result bit
-    f = getattr(fm, "fast_" + name)
-    x = np.concatenate([EDGES[name], samples(name)[::20]])
-    want = run(name, x)
-    for flags in ({"contract", "afn", "arcp", "nsz"}, True):
-        @numba.njit(fastmath=flags)
-        def loop(x, out):
-            for i in range(x.shape[0]):
-                out[i] = f(x[i])
-
-        out = np.empty_like(x)
-        loop(x, out)
-        bad = ~same(out, want)
-        assert not bad.any(), (flags, [(x[i], out[i], want[i]) for i in np.flatnonzero(bad)][:5])
-
-
-# ---------------------------------------------------------------- generator contract
-@pytest.mark.parametrize("file, allowed", [("fastmath_ir.py", {"math", "llvmlite"}),
-                                           ("fastmath.py", {"math", "numpy", "numba", "llvmlite"})])
-def test_source_is_self_contained(file, allowed):
-    # fastmath_ir.py needs no Numba (the pointwise backend uses it alone); fastmath.py imports only
-    # from it within the package, a line the generated modules drop.
-    tree = ast.parse((CODEGEN / file).read_text())
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            mods = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                assert file == "fastmath.py" and node.module == "fastmath_ir" and node.level == 1
-                continue
-            mods = [node.module]
-        else:
-            continue
-        for m in mods:
-            assert m.split(".")[0] in allowed, m
-    assert ast.get_docstring(tree)
-
-
-def test_functions_table_and_verbatim_copy():
-    assert set(fm.FUNCTIONS) == set(NAMES)
-    src = fastmath_source()
-    assert "from .fastmath_ir" not in src
-    ns = {"__name__": "generated_kernel_module"}
-    exec(compile(src, "<generated>", "exec"), ns)          # what the generator does
-    lines = []
-    for row, name in enumerate(NAMES):
-        fast, tmpl = ns["FUNCTIONS"][name]
-        assert callable(ns[fast]) and "{0}" in tmpl
-        # templates must survive being embedded in a larger expression
-        lines.append(f"        libm[{row}, i] = 2.0 * {tmpl.format('v')}")
-    fast_names = ["softplus"]      # uses most helpers; one keeps the compile time low
-    for row, name in enumerate(fast_names):
-        lines.append(f"        fast[{row}, i] = 2.0 * {ns['FUNCTIONS'][name][0]}(v)")
-    gen = ("@numba.njit\ndef kernel(x, fast, libm):\n"
-           "    for i in range(x.shape[0]):\n        v = x[i]\n" + "\n".join(lines) + "\n")
-    exec(gen, ns)
-    rng = np.random.default_rng(3)
-    x = np.concatenate([[0.0, -0.0, INF, -INF, NAN, -745.2, 709.79],
-                        rng.uniform(-30, 30, 500), _logu(rng, 1e-300, 700.0, 500)])
-    fast = np.empty((len(fast_names), x.size))
-    libm = np.empty((len(NAMES), x.size))
-    ns["kernel"](x, fast, libm)
-    for row, name in enumerate(NAMES):
-        assert ulp_dist(libm[row], 2.0 * numpy_ref(name, x)).max() <= 4, name
-    for row, name in enumerate(fast_names):
-        assert same(fast[row], 2.0 * run(name, x)).all(), name
+def test_exported_module_carries_the_functions_as_plain_numba_code():
+    x = sd.tensor("x", ("n",))
+    source = sd.compile([x], sd.tanh(x) + sd.exp(x), backend="native").source
+    assert "def fast_tanh(x):" in source and "def fast_exp(x):" in source and "def fast_log(x):" not in source
+    assert "IRBuilder" not in source and "intrinsic" in source  # three tiny bit-cast/fma intrinsics, no IR DSL

@@ -235,3 +235,19 @@ def test_sin_x_cos_x_derivatives_stay_polynomial():
     f = sd.sin(S * sd.cos(S))
     counts = [sd.count_nodes(derivative(f, S, n)) for n in (5, 10)]
     assert counts[1] < 400 and counts[1] / counts[0] < 8
+
+
+def test_tanh_derivatives_keep_their_relative_accuracy_at_large_arguments():
+    import mpmath
+
+    x = sd.tensor("x", (5,))
+    values = np.array([-10.0, 10.0, 15.0, -19.5, 25.0])
+    first = sd.grad(sd.sum(sd.tanh(x)), x)
+    second = sd.grad(sd.sum(first), x)
+    with mpmath.workdps(40):
+        want1 = np.array([float(mpmath.sech(v) ** 2) for v in values])
+        want2 = np.array([float(-2 * mpmath.tanh(v) * mpmath.sech(v) ** 2) for v in values])
+    compiled = sd.compile([x], [first, second])(values)
+    for got in (sd.evaluate([first, second], {x: values}), compiled):
+        np.testing.assert_allclose(got[0], want1, rtol=1e-14)  # 1 - tanh^2: 1e-8 at 10, 2e-4 at 15, 0 beyond 19
+        np.testing.assert_allclose(got[1], want2, rtol=1e-14)

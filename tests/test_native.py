@@ -4,13 +4,11 @@ the entry, object-code cache, fallback to Numba for kernel text outside the lowe
 import os
 import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pytest
 
 import symdiff as sd
-from codegen.native import NativeUnsupportedError
 from tests.mlp import mlp_graph, mlp_values, sgd_step
 
 
@@ -32,7 +30,7 @@ def test_native_and_numba_backends_agree_bit_for_bit(dtype):
 def test_entry_checks_every_argument_itself():
     x, w = sd.tensor("x", ("n",)), sd.tensor("w", ("n",))
     fn = sd.compile([x, w], sd.sum(sd.tanh(x) * w) + sd.sum(sd.exp(x)), {w: w - 0.5 * sd.tanh(x)})
-    native, (workspace,) = fn.module._native, fn.module._allocate(3)
+    native, (workspace,) = fn.module._kernel, fn.module._allocate(3)
     # The raw entry takes the arrays, the workspace, the named dim 'n', then the returned 1-element array.
     good = [np.ones(3), np.ones(3), workspace, 3, np.empty(1)]
     native(*good)
@@ -93,33 +91,35 @@ def test_native_processes_never_import_numba_and_reuse_object_code(tmp_path):
     assert _run(tmp_path, _NO_NUMBA_SCRIPT) == warm
 
 
-def test_kernel_text_outside_the_subset_is_refused_and_compile_falls_back(monkeypatch):
-    from codegen.native.build import split_kernel
-
-    kernel = textwrap.dedent("""
-        @numba.njit((numba.float64[::1],), cache=True, error_model='numpy', fastmath=False)
-        def _kernel(x):
-            while x[0] > 0:
-                x[0] -= 1
-            return (x,)
-    """)
-    with pytest.raises(NativeUnsupportedError, match="while"):
-        from codegen.module import GeneratedModule
-        from codegen.native.build import build_object
-
-        split, parts, _ = split_kernel(kernel)
-        build_object(GeneratedModule("", "", "", "", kernel, ""), split, parts)
-    import codegen.native
+def test_a_process_that_cannot_run_native_kernels_falls_back_to_numba_with_a_warning(monkeypatch):
+    import codegen.llvm
 
     def refuse(generated):
-        raise NativeUnsupportedError("test")
+        raise codegen.llvm.NativeUnavailableError("test: no native kernels here")
 
-    monkeypatch.setattr(codegen.native, "load_native", refuse)
+    monkeypatch.setattr(codegen.llvm, "load_native", refuse)
     x = sd.tensor("x", (3,))
-    fn = sd.compile([x], sd.sum(sd.exp(x)), name="fallback")
+    with pytest.warns(RuntimeWarning, match="Numba instead of the native backend: test: no native kernels here"):
+        fn = sd.compile([x], sd.sum(sd.exp(x)), name="fallback")
     assert fn.backend == "numba" and fn(np.zeros(3)) == 3.0
     with pytest.raises(ValueError, match="backend must be"):
         sd.compile([x], x, backend="cuda")
+
+
+def test_an_op_without_a_kernel_lowering_is_named_when_compiled():
+    from codegen.scalar import MissingLoweringError
+    from symdiff.ops import defop, make
+    from symdiff.ops.elementwise import same_shape
+
+    defop("test.unlowered", "elementwise", same_shape, lambda x: x)
+    try:
+        x = sd.tensor("x", (3,))
+        with pytest.raises(MissingLoweringError, match="'test.unlowered' has no lowering for compiled kernels"):
+            sd.compile([x], make("test.unlowered", [x]) * 2.0)
+    finally:
+        from symdiff.ops import OPS
+
+        del OPS["test.unlowered"]
 
 
 def test_one_kernel_mixing_float64_and_float32_math_and_int32_abs():

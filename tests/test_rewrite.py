@@ -205,6 +205,7 @@ SPECIAL = {
     "count": lambda a: sd.count(a, axis=-1) * a if a.ndim else a,
     "sum": lambda a: sd.sum(a, axis=-1, keepdims=a.ndim > 1) if a.ndim else a,
     "max": lambda a: sd.max(a, axis=0) if a.ndim else a,
+    "tanh_grad": lambda a: make("tanh_grad", [sd.tanh(a), a]),  # only tanh's derivative builds it
     "min": lambda a: sd.min(a, axis=-1, keepdims=True) if a.ndim else a,
 }
 #: Composites whose patterns the rules look for; ``make`` builds nodes the builders would pre-simplify.

@@ -127,3 +127,14 @@ def test_names_that_would_change_the_generated_code_are_refused(name, match):
     y = sd.tensor("y", (2,))
     with pytest.raises(ValueError, match="function name 'range'"):
         sd.compile([y], y * 2.0, name="range")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_ops_defined_as_graphs_expand_independently_in_one_loop(backend):
+    # Regression: an expanded graph freed after use let a later node reuse its ids in the loop body's memo.
+    a, b, c = sd.tensor("a", (5,)), sd.tensor("b", (5,)), sd.tensor("c", (5,))
+    loss = sd.sum(sd.tanh(a) ** 2 + 3.0 * sd.tanh(b - a) + sd.tanh(c * b) * sd.exp(-c))
+    outputs = [sd.grad(loss, [a, b, c]), sd.grad(sd.sum(sd.grad(loss, a) * b), [a, b, c])]
+    outputs = [g for group in outputs for g in group]
+    r = np.random.default_rng(5)
+    _same_as_reference([a, b, c], outputs, [r.normal(size=5) for _ in range(3)], backend)

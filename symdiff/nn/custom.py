@@ -10,25 +10,18 @@ SymPy is imported only when a module is made.
 
 from __future__ import annotations
 
-from functools import reduce
 from typing import Any
 
 import numpy as np
 
 from ..ir import Node
-from ..ops import OPS, defop, make
+from ..ops import OPS, defop, make, scalar
 from ..ops.convert import as_node
 from ..ops.elementwise import same_shape, to_float
 from .activations import ACTIVATIONS, register_activation
 from .module import Module
 
 USER_PREFIX = "user."
-
-#: SymPy function name -> name the code generator provides in scalar templates (Max/Min fold pairwise).
-SCALAR_FUNCTIONS = {
-    "exp": "exp", "log": "log", "sin": "sin", "cos": "cos", "tanh": "tanh", "Abs": "abs", "sign": "sign",
-    "Max": "maximum", "Min": "minimum",  # nan-propagating, as NumPy's
-}
 
 _MODULES: dict[str, Elementwise] = {}
 
@@ -87,46 +80,17 @@ def parse(expr: Any, what: str):
     return conventional(expr.subs(free[0], _variable()) if free else expr)
 
 
-def scalar_template(expr, what: str) -> str:
-    """``expr`` as a Python expression over ``{0}`` using + - * / ** and :data:`SCALAR_FUNCTIONS` only."""
-    import sympy
+def _expansion(expr, x, what: str):
+    """``a -> expr`` at ``a`` as a graph of built-in ops (how compiled kernels compute a user op), after checking
+    that every function in ``expr`` has one."""
+    from ..printing.errors import UnsupportedSympyError
+    from ..printing.sympy_to_graph import convert
 
-    x = _variable()
-
-    def render(e) -> str:
-        if e == x:
-            return "{0}"
-        if e.is_Integer:
-            return str(int(e)) if e >= 0 else f"({int(e)})"
-        if e.is_Rational:
-            return f"({e.p}/{e.q})"
-        if e.is_Number or e.is_NumberSymbol:
-            value = float(e)
-            if not np.isfinite(value):
-                raise ValueError(f"{what}: the expression has the non-finite constant {e}")
-            return f"({value!r})"
-        if e.is_Add:
-            return "(" + " + ".join(render(a) for a in e.args) + ")"
-        if e.is_Mul:
-            coefficient, rest = e.as_coeff_Mul()
-            if coefficient == -1:
-                return f"(-{render(rest)})"
-            return "(" + " * ".join(render(a) for a in e.args) + ")"
-        if e.is_Pow:
-            base, exponent = e.args
-            if exponent == sympy.S.Half:
-                return f"sqrt({render(base)})"
-            if exponent == -1:
-                return f"(1 / {render(base)})"
-            return f"({render(base)} ** {render(exponent)})"
-        name = e.func.__name__
-        if name in SCALAR_FUNCTIONS:
-            fn, args = SCALAR_FUNCTIONS[name], [render(a) for a in e.args]
-            return reduce(lambda a, b: f"{fn}({a}, {b})", args) if len(args) > 1 else f"{fn}({args[0]})"
-        raise ValueError(f"{what}: unsupported function {name!r} in {expr}; supported: "
-                         f"{sorted(SCALAR_FUNCTIONS)}, sqrt, powers, sigmoid, softplus and earlier user modules")
-
-    return render(expr)
+    try:
+        convert(expr, {x.name: scalar("x")})
+    except UnsupportedSympyError as exc:
+        raise ValueError(f"{what}: {exc}") from exc
+    return lambda a: convert(expr, {x.name: a})
 
 
 class Elementwise(Module):
@@ -158,11 +122,11 @@ class Elementwise(Module):
             return name
         expr, x = self.derivative(order), _variable()
         what = f"elementwise {self.name!r}" + (f" (derivative {order})" if order else "")
-        template = scalar_template(expr, what)
+        expand = _expansion(expr, x, what)
         compute = sympy.lambdify(x, expr, "numpy")
         defop(name, "elementwise", same_shape, lambda a: np.broadcast_to(compute(a), np.shape(a)),
               vjp=lambda g, out, a: (self._times_derivative(g, a, order + 1),),
-              sympy=lambda sp, a: expr.subs(x, a), scalar=template)
+              sympy=lambda sp, a: expr.subs(x, a), kernel=("expand", expand))
         return name
 
     def _times_derivative(self, g: Node, x: Node, order: int) -> Node | None:

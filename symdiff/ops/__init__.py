@@ -3,6 +3,8 @@
 from ..ir import OPERATORS
 from .binary import (
     add,
+    arctan2,
+    clip,
     divide,
     equal,
     greater,
@@ -14,25 +16,37 @@ from .binary import (
     multiply,
     not_equal,
     power,
+    reciprocal,
+    square,
     subtract,
     where,
 )
 from .composites import log_softmax, logsumexp, softmax
 from .elementwise import (
     abs,
+    arctan,
     cast,
+    ceil,
     cos,
+    erf,
+    erfc,
     exp,
+    exp2,
     expm1,
+    floor,
     log,
     log1p,
+    log2,
+    log10,
     negative,
+    round,
     sigmoid,
     sign,
     sin,
     softplus,
     sqrt,
     stop_gradient,
+    tan,
     tanh,
 )
 from .elementwise import (
@@ -77,17 +91,13 @@ def ones_like(x):
     return ones(x.shape, x.dtype)
 
 
-def square(x):
-    """``x * x``."""
-    return multiply(x, x)
-
-
 # The NumPy-named builders, re-exported as ``sd.<name>``; the op table and make/defop stay under sd.ops.
 __all__ = [
-    "abs", "add", "broadcast_to", "cast", "concatenate", "constant", "cos", "count", "divide", "dot", "equal",
-    "exp", "expand_dims", "expm1", "greater", "greater_equal", "less", "less_equal", "log", "log1p",
-    "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum", "multiply", "negative",
-    "not_equal", "one_hot", "ones", "ones_like", "power", "random_uniform", "reshape", "scalar", "sigmoid", "sign",
-    "sin", "softmax", "softplus", "sqrt", "square", "squeeze", "stop_gradient", "subtract", "sum", "swapaxes",
-    "take_along_axis", "tanh", "tensor", "transpose", "where", "zeros", "zeros_like",
+    "abs", "add", "arctan", "arctan2", "broadcast_to", "cast", "ceil", "clip", "concatenate", "constant", "cos",
+    "count", "divide", "dot", "equal", "erf", "erfc", "exp", "exp2", "expand_dims", "expm1", "floor", "greater",
+    "greater_equal", "less", "less_equal", "log", "log1p", "log2", "log10", "log_softmax", "logsumexp", "matmul",
+    "max", "maximum", "mean", "min", "minimum", "multiply", "negative", "not_equal", "one_hot", "ones", "ones_like",
+    "power", "random_uniform", "reciprocal", "reshape", "round", "scalar", "sigmoid", "sign", "sin", "softmax",
+    "softplus", "sqrt", "square", "squeeze", "stop_gradient", "subtract", "sum", "swapaxes", "take_along_axis",
+    "tan", "tanh", "tensor", "transpose", "where", "zeros", "zeros_like",
 ]

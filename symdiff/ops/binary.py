@@ -11,6 +11,7 @@ import numpy as np
 from ..ir import Node, broadcast_shapes
 from .convert import as_node, as_nodes, promote
 from .elementwise import cast, log, negative, to_float
+from .functions import FUNCTIONS
 from .registry import defop, is_constant, make
 
 
@@ -33,28 +34,36 @@ def _power_vjp(g, out, a, b):
 
 
 _ARITH = {
-    "add": (np.add, lambda g, out, a, b: (g, g), lambda sp, a, b: a + b, "({0} + {1})"),
-    "subtract": (np.subtract, lambda g, out, a, b: (g, -g), lambda sp, a, b: a - b, "({0} - {1})"),
-    "multiply": (np.multiply, lambda g, out, a, b: (g * b, g * a), lambda sp, a, b: a * b, "({0} * {1})"),
-    "divide": (np.divide, lambda g, out, a, b: (g / b, -(g * out) / b), lambda sp, a, b: a / b, "({0} / {1})"),
-    "power": (np.power, _power_vjp, lambda sp, a, b: a**b, "({0} ** {1})"),
+    "add": (np.add, lambda g, out, a, b: (g, g), lambda sp, a, b: a + b, ("op", "add")),
+    "subtract": (np.subtract, lambda g, out, a, b: (g, -g), lambda sp, a, b: a - b, ("op", "sub")),
+    "multiply": (np.multiply, lambda g, out, a, b: (g * b, g * a), lambda sp, a, b: a * b, ("op", "mul")),
+    "divide": (np.divide, lambda g, out, a, b: (g / b, -(g * out) / b), lambda sp, a, b: a / b, ("op", "div")),
+    "power": (np.power, _power_vjp, lambda sp, a, b: a**b, ("power",)),
     "maximum": (np.maximum, lambda g, out, a, b: (g * _pick(a, b, greater), g * _pick(b, a, greater)),
-                lambda sp, a, b: sp.Max(a, b), "maximum({0}, {1})"),
+                lambda sp, a, b: sp.Max(a, b), ("op", "max")),
     "minimum": (np.minimum, lambda g, out, a, b: (g * _pick(a, b, less), g * _pick(b, a, less)),
-                lambda sp, a, b: sp.Min(a, b), "minimum({0}, {1})"),
+                lambda sp, a, b: sp.Min(a, b), ("op", "min")),
 }
-for _name, (_np, _vjp, _sympy, _scalar) in _ARITH.items():
-    defop(_name, "elementwise", _rule(_name), _np, vjp=_vjp, sympy=_sympy, scalar=_scalar)
+for _name, (_np, _vjp, _sympy, _kernel) in _ARITH.items():
+    defop(_name, "elementwise", _rule(_name), _np, vjp=_vjp, sympy=_sympy, kernel=_kernel)
+
+def _arctan2_vjp(g, out, a, b):
+    scale = g / (a * a + b * b)
+    return scale * b, -(scale * a)
+
+
+defop("arctan2", "elementwise", _rule("arctan2"), FUNCTIONS["arctan2"].numpy, vjp=_arctan2_vjp,
+      sympy=FUNCTIONS["arctan2"].sympy, kernel=("call", "arctan2"))
 
 _COMPARE = {
-    "less": (np.less, "Lt", "<"), "less_equal": (np.less_equal, "Le", "<="),
-    "greater": (np.greater, "Gt", ">"), "greater_equal": (np.greater_equal, "Ge", ">="),
-    "equal": (np.equal, "Eq", "=="), "not_equal": (np.not_equal, "Ne", "!="),
+    "less": (np.less, "Lt", "lt"), "less_equal": (np.less_equal, "Le", "le"),
+    "greater": (np.greater, "Gt", "gt"), "greater_equal": (np.greater_equal, "Ge", "ge"),
+    "equal": (np.equal, "Eq", "eq"), "not_equal": (np.not_equal, "Ne", "ne"),
 }
-for _name, (_np, _sym, _infix) in _COMPARE.items():
+for _name, (_np, _sym, _op) in _COMPARE.items():
     defop(
         _name, "elementwise", _rule(_name, "bool"), _np,
-        sympy=(lambda s: lambda sp, a, b: getattr(sp, s)(a, b))(_sym), scalar="({0} " + _infix + " {1})",
+        sympy=(lambda s: lambda sp, a, b: getattr(sp, s)(a, b))(_sym), kernel=("compare", _op),
     )
 
 
@@ -112,6 +121,29 @@ def power(a, b) -> Node:
     return make("power", [a, b])
 
 
+def arctan2(a, b) -> Node:
+    """The angle of the point ``(b, a)``: ``arctan(a / b)`` in the right quadrant (NumPy's ``arctan2(y, x)``)."""
+    a, b = as_nodes(a, b)
+    return make("arctan2", [to_float(a), to_float(b)])
+
+
+def clip(x, lo, hi) -> Node:
+    """``x`` limited to ``[lo, hi]`` (NumPy's clip: ``hi`` where ``lo > hi``); at a bound the gradient is halved,
+    as at every tie of maximum/minimum."""
+    return minimum(maximum(x, lo), hi)
+
+
+def reciprocal(x) -> Node:
+    """``1 / x``."""
+    return divide(1.0, x)
+
+
+def square(x) -> Node:
+    """``x * x``."""
+    x = as_node(x)
+    return multiply(x, x)
+
+
 def maximum(a, b) -> Node:
     """Elementwise maximum; at ties each side gets half the gradient."""
     return make("maximum", as_nodes(a, b))
@@ -151,7 +183,7 @@ def _where_vjp(g, out, cond, a, b):
 
 defop(
     "where", "elementwise", _where_rule, np.where, vjp=_where_vjp,
-    sympy=lambda sp, c, a, b: sp.Piecewise((a, c), (b, True)), scalar="({1} if {0} else {2})",
+    sympy=lambda sp, c, a, b: sp.Piecewise((a, c), (b, True)), kernel=("select",),
 )
 
 

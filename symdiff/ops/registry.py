@@ -33,7 +33,12 @@ class OpDef:
       ``shape`` arrive with named dims already resolved.
     * ``vjp``: the reverse-mode rule, or None when the op has no derivative (comparisons, sign, ...).
     * ``sympy``: ``(sympy_module, *args, **attrs) -> expr`` for scalar rendering, elementwise ops only.
-    * ``scalar``: ``str.format`` template over the argument expressions, for fused elementwise loops.
+    * ``kernel``: how compiled kernels compute one element of an elementwise op, as data the code generator reads:
+      ``("op", name)`` a kernel IR operation (codegen/kir.py) on the arguments converted to the result dtype,
+      ``("compare", name)`` on the arguments converted to their common dtype, ``("call", function)`` a function
+      of the scalar function table (ops/functions.py), ``("select",)``, ``("cast",)``, ``("identity",)``,
+      ``("sign",)``, ``("power",)``, or ``("expand", build)``: ``build(*inputs)`` is the same value as a graph of
+      other ops.
     """
 
     name: str
@@ -42,7 +47,7 @@ class OpDef:
     numpy: Callable[..., Any]
     vjp: VjpRule | None = None
     sympy: Callable[..., Any] | None = None
-    scalar: str | None = None
+    kernel: tuple | None = None
 
 
 OPS: dict[str, OpDef] = {}

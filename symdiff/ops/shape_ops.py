@@ -105,7 +105,7 @@ def _broadcast_rule(inputs, attrs):
 
 defop(
     "broadcast_to", "elementwise", _broadcast_rule, lambda x, shape: np.broadcast_to(x, shape),
-    vjp=lambda g, out, x, shape: (g,), sympy=lambda sp, a, shape: a, scalar="{0}",
+    vjp=lambda g, out, x, shape: (g,), sympy=lambda sp, a, shape: a, kernel=("identity",),
 )
 
 

@@ -7,6 +7,7 @@ from 0-d inputs), where a sum over ``n`` equal entries is ``n`` times the entry.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from fractions import Fraction
 from typing import Any
@@ -89,6 +90,23 @@ UNIFORM_RULES: dict[str, Callable[..., sp.Basic]] = {
 }
 #: Ops whose value depends only on their input's shape.
 SHAPE_ONLY = frozenset({"count"})
+
+
+def printed_inputs(node: Node) -> tuple[int, ...]:
+    """Positions of the inputs ``node``'s formula shows (count shows none; tanh_grad(t, x) only t)."""
+    if node.op in SHAPE_ONLY:
+        return ()
+    rule = OPS[node.op].sympy
+    if rule is None or OPS[node.op].kind != "elementwise":
+        return tuple(range(len(node.inputs)))
+    return _rule_inputs(node.op, node.attrs, len(node.inputs))
+
+
+@functools.lru_cache(maxsize=1024)
+def _rule_inputs(op: str, attrs: tuple, arity: int) -> tuple[int, ...]:
+    symbols = sp.symbols(f"_arg0:{arity}", real=True)
+    free = getattr(OPS[op].sympy(sp, *symbols, **dict(attrs)), "free_symbols", set())
+    return tuple(k for k, symbol in enumerate(symbols) if symbol in free)
 
 
 def to_sympy(nodes: Node | Sequence[Node], *, real: bool = False) -> sp.Basic | list[sp.Basic]:

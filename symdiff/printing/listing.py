@@ -17,12 +17,12 @@ from ..ir import Node, toposort
 from ..ops import OPS
 from .dump import constant_text
 from .graph_to_sympy import (
-    SHAPE_ONLY,
     apply_elementwise,
     elements,
     is_uniform_shape,
     keeps_elements,
     number,
+    printed_inputs,
     uniform_value,
 )
 from .notation import TEXT, Atom, CompoundAtom, Term, render_term
@@ -101,8 +101,8 @@ class _Builder:
     def __init__(self, roots: Sequence[Node], labels: Sequence[str | None], names: Mapping[Node, str]) -> None:
         self.out = Listing()
         self.order = toposort(roots)
-        # A shape-only consumer (count) does not print its operand, so it is no use of the value.
-        self.uses = Counter(id(i) for n in self.order if n.op not in SHAPE_ONLY for i in n.inputs)
+        # An operand a node does not print (count's, tanh_grad's second) is no use of the value.
+        self.uses = Counter(id(n.inputs[k]) for n in self.order for k in printed_inputs(n))
         self.uses += Counter(id(r) for r in roots)
         self.root_labels: dict[int, list[str | None]] = {}
         for root, label in zip(roots, labels):

@@ -18,6 +18,7 @@ from sympy.codegen.cfunctions import log1p as sp_log1p
 from .. import ops
 from ..ir import Node
 from ..ops.convert import as_node
+from ..ops.functions import FUNCTIONS
 from ..ops.registry import is_constant
 from .errors import UnsupportedSympyError
 
@@ -65,14 +66,9 @@ BUILDERS: dict[type, Callable[..., Any]] = {
     sp.Add: _add,
     sp.Mul: _mul,
     sp.Pow: _pow,
-    sp.exp: ops.exp,
-    sp.log: ops.log,
     sp_log1p: ops.log1p,
     sp_expm1: ops.expm1,
-    sp.sin: ops.sin,
-    sp.cos: ops.cos,
-    sp.tan: lambda x: ops.sin(x) / ops.cos(x),
-    sp.tanh: ops.tanh,
+    sp.log: lambda x, base=None: ops.log(x) if base is None else ops.log(x) / ops.log(base),
     sp.sinh: lambda x: (ops.exp(x) - ops.exp(-x)) / 2.0,
     sp.cosh: lambda x: (ops.exp(x) + ops.exp(-x)) / 2.0,
     sp.Abs: ops.abs,
@@ -92,6 +88,19 @@ BUILDERS: dict[type, Callable[..., Any]] = {
     sp.Or: lambda *args: reduce(lambda a, b: ops.where(a, True, b), args),
     sp.Not: lambda a: ops.equal(a, False),
 }
+
+
+def _table_builders() -> dict[type, Callable[..., Any]]:
+    """The scalar function table's functions that SymPy writes as a function of its own (exp, tan, erf, ...)."""
+    builders = {}
+    for record in FUNCTIONS.values():
+        applied = record.sympy(sp, *sp.symbols(f"a:{record.arity}", real=True))
+        if isinstance(applied, sp.Function) and type(applied) not in BUILDERS:
+            builders[type(applied)] = getattr(ops, record.name)
+    return builders
+
+
+BUILDERS.update(_table_builders())
 
 
 def _leaf(expr: sp.Basic, bindings: Mapping[str, Node]) -> Any:

@@ -1,15 +1,15 @@
-"""``gemm`` for native kernels: blas.py's function (same arguments, same choice between loops, gemv and
+"""``gemm`` for native kernels: codegen/blas.py's function (same arguments, same choice between loops, gemv and
 gemm) built as IR, calling CBLAS through the symbols ``symdiff_native_?gemm``/``?gemv`` (blas_bind.py)."""
 
 from __future__ import annotations
 
 from llvmlite import ir
 
-from ..blas_symbols import _NO_TRANS as NO_TRANS
-from ..blas_symbols import _ROW_MAJOR as ROW_MAJOR
-from ..blas_symbols import _TRANS as TRANS
-from ..blas_symbols import SMALL_MATMUL
-from .kinds import F32, F64, I32, I64
+from .blas_symbols import _NO_TRANS as NO_TRANS
+from .blas_symbols import _ROW_MAJOR as ROW_MAJOR
+from .blas_symbols import _TRANS as TRANS
+from .blas_symbols import SMALL_MATMUL
+from .dtypes import F32, F64, I32, I64
 from .loops import counted_loop
 
 REAL = {"float64": F64, "float32": F32}

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import ctypes
 import functools
-from dataclasses import dataclass
 
 import llvmlite.binding as llvm
 import numpy as np
 from llvmlite import ir
 
-from .kinds import F64, I8, I32, I64, MEMORY, Buffer, Value, convert
+from .. import kir
+from .dtypes import F64, I8, I32, I64, MEMORY, convert
 
 _PTR = I8.as_pointer()
 # PyArrayObject / PyArray_Descr field offsets (NumPy's public struct layout, the same in NumPy 1.x and 2.x;
@@ -42,13 +42,6 @@ ENTRY_SYMBOL = "symdiff_native_entry"
 _PREFIX = "symdiff_py_"
 
 
-@dataclass(frozen=True)
-class Parameter:
-    name: str
-    kind: str | Buffer
-    written: bool = False  # an array the kernel stores into: must be writeable
-
-
 def _type_numbers(dtype: str) -> list[int]:
     """Every NumPy type number equal to ``dtype`` (int64 is both 'l' and 'q' on LP64 platforms)."""
     target = np.dtype(dtype)
@@ -56,7 +49,7 @@ def _type_numbers(dtype: str) -> list[int]:
 
 
 class _Entry:
-    def __init__(self, module: ir.Module, kernel: ir.Function, params: list[Parameter],
+    def __init__(self, module: ir.Module, kernel: ir.Function, params: list[kir.Param],
                  messages: list[tuple[str, str]]) -> None:
         self.module, self.strings = module, {}
         fn = ir.Function(module, ir.FunctionType(_PTR, [_PTR, _PTR.as_pointer(), I64]), ENTRY_SYMBOL)
@@ -103,10 +96,10 @@ class _Entry:
     def field(self, base: ir.Value, offset: int, ty: ir.Type) -> ir.Value:
         return self.b.load(self.b.bitcast(self.b.gep(base, [I64(offset)]), ty.as_pointer()))
 
-    def unbox(self, param: Parameter, obj: ir.Value) -> ir.Value:
+    def unbox(self, param: kir.Param, obj: ir.Value) -> ir.Value:
         b = self.b
-        if isinstance(param.kind, Buffer):
-            dtype = param.kind.dtype
+        dtype = param.value.dtype
+        if isinstance(param.value, kir.Array):
             kind = self.field(obj, 8, _PTR)
             ndarray = self.symbol("ndarray_type", I8)
             is_array = b.icmp_unsigned("==", kind, ndarray)
@@ -124,7 +117,7 @@ class _Entry:
             return b.bitcast(self.field(obj, _DATA, _PTR), MEMORY[dtype].as_pointer())
         # The C API's conversions, and the kind of what each returns: -1 may be an error, or a real value.
         api, returned = {"float64": ("PyFloat_AsDouble", "float64"), "float32": ("PyFloat_AsDouble", "float64"),
-                         "bool": ("PyObject_IsTrue", "int32")}.get(param.kind, ("PyLong_AsLongLong", "int64"))
+                         "bool": ("PyObject_IsTrue", "int32")}.get(dtype, ("PyLong_AsLongLong", "int64"))
         value = b.call(self.python(api), [obj])
         minus_one = ir.Constant(value.type, -1)
         failed = b.fcmp_ordered("==", value, minus_one) if returned == "float64" else \
@@ -133,7 +126,7 @@ class _Entry:
             error = b.call(self.python("PyErr_Occurred"), [])
             with b.if_then(b.icmp_unsigned("!=", error, ir.Constant(_PTR, None)), likely=False):
                 b.branch(self.fail)
-        return convert(b, Value(value, returned), param.kind)
+        return convert(b, value, returned, dtype)
 
 
 def _any(b: ir.IRBuilder, tests: list[ir.Value]) -> ir.Value:
@@ -143,7 +136,7 @@ def _any(b: ir.IRBuilder, tests: list[ir.Value]) -> ir.Value:
     return result
 
 
-def define_entry(module: ir.Module, kernel: ir.Function, params: list[Parameter],
+def define_entry(module: ir.Module, kernel: ir.Function, params: list[kir.Param],
                  messages: list[tuple[str, str]]) -> None:
     """Add ``symdiff_native_entry`` (METH_FASTCALL) calling ``kernel`` with the unboxed ``params``."""
     _Entry(module, kernel, params, messages)

@@ -8,8 +8,8 @@ import functools
 import llvmlite.binding as llvm
 from llvmlite import ir
 
+from .dtypes import I8, I32, I64
 from .gemm import NO_TRANS, REAL, gemm_type, gemv_type
-from .kinds import I8, I32, I64
 
 
 class _Adapter:
@@ -62,7 +62,7 @@ def _gemv_adapter(module: ir.Module, dtype: str, address: int) -> str:
 @functools.cache  # once per process; the cached result also keeps the adapters' engine alive
 def bind_blas() -> tuple[str, llvm.ExecutionEngine | None]:
     """Bind the symbols; returns the route (as blas.py's BLAS_ROUTE) and the adapters' engine, if any."""
-    from ..blas_symbols import ROUTINES, _numpy_openblas, _scipy_fortran
+    from .blas_symbols import ROUTINES, _numpy_openblas, _scipy_fortran
     from ..llvm_host import target_machine
 
     addresses, engine, route = _numpy_openblas(), None, "numpy-openblas"

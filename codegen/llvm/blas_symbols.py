@@ -1,6 +1,7 @@
-"""Where BLAS lives in this process (no Numba here: the native backend reads this module too).
+"""Where BLAS lives in this process, for native kernels: NumPy's bundled OpenBLAS, else SciPy's Fortran BLAS.
 
-Copied verbatim into generated modules whose graph multiplies matrices, ahead of blas.py.
+Printed Numba modules bind the same OpenBLAS themselves (codegen/blas.py, which must stand alone); the two agree on
+``SMALL_MATMUL`` and the routines (tested).
 """
 import ctypes
 import glob

@@ -1,0 +1,313 @@
+"""The kernel IR (kir.py) lowered to LLVM IR with llvmlite: one walk, every node to its instructions.
+
+Each IR function becomes an LLVM function returning an ``i32`` status: 0, or the number of the ``Raise`` that
+stopped it (``Unit.messages``). Array parameters are plain pointers, as Numba passes them: ``noalias`` would be
+true (the kernel refuses arguments sharing memory with an array it writes) but under fast-math flags it lets LLVM
+contract a matrix product's sums differently from Numba, and the two backends must agree bit for bit. Scalar
+variables live in
+stack slots that LLVM's mem2reg turns into registers. A ``For`` with ``lanes`` > 1 runs its body on SIMD vectors,
+one lane per iteration: values are vectors, loads and stores go lane by lane (points of a pointwise kernel sit in
+rows, so their columns are strided).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from llvmlite import ir
+
+from .. import kir
+from .dtypes import I32, I64, MEMORY, REGISTER, convert
+from .functions import call_function, intrinsic
+from .gemm import define_gemm
+from .loops import counted_loop
+
+_FLOAT_OPS = {"add": "fadd", "sub": "fsub", "mul": "fmul", "div": "fdiv"}
+_INT_OPS = {"add": "add", "sub": "sub", "mul": "mul", "bitand": "and_", "xor": "xor", "shl": "shl"}
+_COMPARE = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}
+
+
+class Unit:
+    """What the functions of one kernel share: the LLVM module, constants, parts, raise messages, flags."""
+
+    def __init__(self, module: ir.Module, kernel: kir.Kernel) -> None:
+        self.module, self.kernel, self.flags = module, kernel, tuple(kernel.fastmath)
+        self.messages: list[tuple[str, str]] = []
+        self.functions: dict[str, ir.Function] = {}
+        self._constants: dict[str, ir.GlobalVariable] = {}
+
+    def message(self, statement: kir.Raise) -> int:
+        """Status code of a raise (1-based index into ``messages``)."""
+        entry = (statement.exception, statement.message)
+        if entry not in self.messages:
+            self.messages.append(entry)
+        return self.messages.index(entry) + 1
+
+    def constant(self, name: str) -> ir.GlobalVariable:
+        if name not in self._constants:
+            array = self.kernel.constants[name]
+            dtype = "bool" if array.dtype == bool else array.dtype.name
+            element = MEMORY[dtype]
+            values = array.astype("uint8").tolist() if dtype == "bool" else array.ravel().tolist()
+            var = ir.GlobalVariable(self.module, ir.ArrayType(element, len(values)), f"symdiff_constant_{name}")
+            var.global_constant, var.linkage = True, "private"
+            var.initializer = ir.Constant(var.type.pointee, [ir.Constant(element, v) for v in values])
+            self._constants[name] = var
+        return self._constants[name]
+
+
+def llvm_type(value: kir.Array | kir.Var) -> ir.Type:
+    return MEMORY[value.dtype].as_pointer() if isinstance(value, kir.Array) else REGISTER[value.dtype]
+
+
+def declare(unit: Unit, function: kir.Function, symbol: str) -> ir.Function:
+    signature = ir.FunctionType(I32, [llvm_type(p.value) for p in function.params])
+    fn = ir.Function(unit.module, signature, symbol)
+    unit.functions[function.name] = fn
+    return fn
+
+
+class ExpressionLowering:
+    """Lowers expressions at the position of ``b`` (an IR builder), as scalars or as vectors of ``lanes``."""
+
+    def __init__(self, unit: Unit, b: ir.IRBuilder, lanes: int = 1) -> None:
+        self.unit, self.b, self.lanes = unit, b, lanes
+        self.slots: dict[tuple[str, int], ir.Value] = {}  # (variable, lanes) -> stack slot
+        self.arrays: dict[str, ir.Value] = {}
+
+    # ------------------------------------------------------------ expressions
+    def splat(self, value: ir.Value) -> ir.Value:
+        """A scalar as a vector of ``lanes`` copies (unchanged outside vector loops)."""
+        if self.lanes == 1 or isinstance(value.type, ir.VectorType):
+            return value
+        vector = ir.VectorType(value.type, self.lanes)
+        if isinstance(value, ir.Constant):
+            return ir.Constant(vector, [value.constant] * self.lanes)
+        one = self.b.insert_element(ir.Constant(vector, ir.Undefined), value, I32(0))
+        return self.b.shuffle_vector(one, one, ir.Constant(ir.VectorType(I32, self.lanes), [0] * self.lanes))
+
+    def array(self, array: kir.Array) -> ir.Value:
+        if array.name in self.arrays:
+            return self.arrays[array.name]
+        data = self.unit.constant(array.name)
+        return self.b.gep(data, [I64(0), I64(0)], inbounds=True)
+
+    def element(self, array: kir.Array, index: kir.Expr) -> list[ir.Value]:
+        """Pointers to the element(s) at ``index``: one per lane."""
+        base, position = self.array(array), self.expr(index)
+        if not isinstance(position.type, ir.VectorType):
+            return [self.b.gep(base, [position], inbounds=True)]
+        return [self.b.gep(base, [self.b.extract_element(position, I32(k))], inbounds=True)
+                for k in range(self.lanes)]
+
+    def expr(self, e: kir.Expr, memo: dict | None = None) -> ir.Value:
+        """``e`` as an LLVM value (a vector in vector loops). ``memo`` shares the nodes of a DAG."""
+        if memo is not None and id(e) in memo:
+            return memo[id(e)]
+        value = self._expr(e, memo)
+        if memo is not None:
+            memo[id(e)] = value
+        return value
+
+    def _expr(self, e: kir.Expr, memo: dict | None) -> ir.Value:
+        b = self.b
+        if isinstance(e, kir.Const):
+            return self.splat(ir.Constant(REGISTER[e.dtype], e.value))
+        if isinstance(e, kir.Var):
+            for lanes in (self.lanes, 1):
+                slot = self.slots.get((e.name, lanes))
+                if slot is not None:
+                    return self.splat(b.load(slot))
+            raise NameError(f"LLVM lowering: variable {e.name!r} is read before any assignment")
+        if isinstance(e, kir.Load):
+            loaded = [b.load(p) for p in self.element(e.array, e.index)]
+            if e.array.dtype == "bool":
+                loaded = [b.icmp_unsigned("!=", v, MEMORY["bool"](0)) for v in loaded]
+            if self.lanes == 1:
+                return loaded[0]
+            if len(loaded) == 1:  # an index the same in every lane
+                return self.splat(loaded[0])
+            vector = ir.Constant(ir.VectorType(REGISTER[e.dtype], self.lanes), ir.Undefined)
+            for k, v in enumerate(loaded):
+                vector = b.insert_element(vector, v, I32(k))
+            return vector
+        if isinstance(e, kir.Cast):
+            return convert(b, self.expr(e.value, memo), e.value.dtype, e.dtype)
+        if isinstance(e, kir.Bitcast):
+            value = self.expr(e.value, memo)
+            target = REGISTER[e.dtype]
+            if isinstance(value.type, ir.VectorType):
+                target = ir.VectorType(target, value.type.count)
+            return b.bitcast(value, target)
+        if isinstance(e, kir.Call):
+            return call_function(self, e, [self.expr(a, memo) for a in e.args])
+        if isinstance(e, kir.Overlap):
+            (a0, a1), (b0, b1) = (self.extent(array, count) for array, count in ((e.a, e.na), (e.b, e.nb)))
+            nonempty = b.and_(b.icmp_unsigned("<", a0, a1), b.icmp_unsigned("<", b0, b1))
+            return b.and_(nonempty, b.and_(b.icmp_unsigned("<", a0, b1), b.icmp_unsigned("<", b0, a1)))
+        if isinstance(e, kir.Op):
+            return self.operation(e, [self.expr(a, memo) for a in e.args])
+        raise TypeError(f"LLVM lowering: unknown expression {e!r}")
+
+    def extent(self, array: kir.Array, count: kir.Expr) -> tuple[ir.Value, ir.Value]:
+        """The first and one-past-last addresses of ``count`` elements of ``array``."""
+        start = self.b.ptrtoint(self.array(array), I64)
+        size = np.dtype(array.dtype).itemsize
+        return start, self.b.add(start, self.b.mul(self.expr(count), I64(size)))
+
+    def operation(self, e: kir.Op, args: list[ir.Value]) -> ir.Value:
+        b, name, flags = self.b, e.op, self.unit.flags
+        dtype = e.args[-1].dtype  # the operands' dtype (select: the values')
+        floating = dtype in kir.FLOATS
+        if name == "select":
+            return b.select(*args)
+        if name in _COMPARE:
+            predicate = _COMPARE[name]
+            if floating:  # as Python: every comparison with nan is false, except != which is true
+                return (b.fcmp_unordered if name == "ne" else b.fcmp_ordered)(predicate, *args)
+            unsigned = dtype in ("uint64", "bool")
+            return (b.icmp_unsigned if unsigned else b.icmp_signed)(predicate, *args)
+        if floating and name in _FLOAT_OPS:
+            return getattr(b, _FLOAT_OPS[name])(*args, flags=flags)
+        if name in _INT_OPS:
+            return getattr(b, _INT_OPS[name])(*args)
+        if name == "shr":
+            return (b.lshr if dtype == "uint64" else b.ashr)(*args)
+        if name in ("and", "or"):
+            return getattr(b, name + "_")(*args)
+        if name == "not":
+            return b.not_(args[0])
+        if name == "neg":
+            return b.fneg(args[0], flags=flags) if floating else b.neg(args[0])
+        if name == "abs":
+            if floating:
+                return b.call(intrinsic(b.module, "llvm.fabs", args[0].type), args, fastmath=flags)
+            zero = ir.Constant(args[0].type, 0)
+            return b.select(b.icmp_signed("<", args[0], zero), b.neg(args[0]), args[0])
+        if name in ("max", "min"):  # NumPy's maximum/minimum: a nan in either argument wins
+            x, y = args
+            if not floating:
+                return b.select(b.icmp_signed(">" if name == "max" else "<", x, y), x, y)
+            keep = b.or_(b.fcmp_ordered(">" if name == "max" else "<", x, y), b.fcmp_unordered("uno", x, x))
+            return b.select(keep, x, y)
+        if name == "sign":  # NumPy's: +-1 also for +-inf, +0.0 for +-0, nan for nan
+            x = args[0]
+            zero = ir.Constant(x.type, 0.0)
+            step = b.fsub(b.uitofp(b.fcmp_ordered(">", x, zero), x.type), b.uitofp(b.fcmp_ordered("<", x, zero),
+                                                                                      x.type))
+            return b.select(b.fcmp_unordered("uno", x, x), x, step)
+        if name in ("pow", "fmuladd"):
+            return b.call(intrinsic(b.module, f"llvm.{name}", args[0].type, len(args)), args, fastmath=flags
+                          if name == "pow" else ())
+        raise TypeError(f"LLVM lowering: op {name!r} on {dtype}")
+
+
+
+class FunctionLowering(ExpressionLowering):
+    """Lowers one IR function into the declared LLVM function ``fn``."""
+
+    def __init__(self, unit: Unit, function: kir.Function, fn: ir.Function) -> None:
+        self.fn = fn
+        # stack slots in a block of their own: appending there never moves the main builder
+        self.allocas = ir.IRBuilder(fn.append_basic_block("slots"))
+        super().__init__(unit, ir.IRBuilder(fn.append_basic_block("entry")))
+        for param, arg in zip(function.params, fn.args):
+            if isinstance(param.value, kir.Array):
+                self.arrays[param.name] = arg
+            else:
+                self.assign(param.value, arg)
+        self.block(function.body)
+        if not self.b.block.is_terminated:
+            self.b.ret(I32(0))
+        self.allocas.branch(fn.basic_blocks[1])
+
+    # ------------------------------------------------------------ statements
+    def block(self, statements) -> None:
+        for statement in statements:
+            if self.b.block.is_terminated:
+                return  # after a raise: unreachable
+            self.statement(statement)
+
+    def statement(self, s: kir.Stmt) -> None:
+        b = self.b
+        if isinstance(s, kir.Let):
+            self.assign(s.var, self.expr(s.value))
+        elif isinstance(s, kir.Store):
+            pointers = self.element(s.array, s.index)
+            value = self.expr(s.value)
+            if len(pointers) < self.lanes:
+                raise ValueError("LLVM lowering: a vector loop stores every lane at one index")
+            for lane, pointer in enumerate(pointers):
+                item = b.extract_element(value, I32(lane)) if self.lanes > 1 else value
+                b.store(b.zext(item, MEMORY["bool"]) if s.array.dtype == "bool" else item, pointer)
+        elif isinstance(s, kir.For):
+            self.loop(s)
+        elif isinstance(s, kir.If):
+            self.branch(s)
+        elif isinstance(s, kir.Raise):
+            b.ret(I32(self.unit.message(s)))
+        elif isinstance(s, kir.Gemm):
+            args = [self.array(s.a), *self.ints(s.a_offset, *s.a_strides), self.array(s.b),
+                    *self.ints(s.b_offset, *s.b_strides), self.array(s.c), *self.ints(s.c_offset, s.m, s.k, s.n)]
+            b.call(define_gemm(self.unit.module, s.c.dtype, self.unit.flags), args)
+        elif isinstance(s, kir.CallPart):
+            args = [self.array(a) if isinstance(a, kir.Array) else self.expr(a) for a in s.args]
+            status = b.call(self.unit.functions[s.name], args)
+            with b.if_then(b.icmp_signed("!=", status, I32(0)), likely=False):
+                b.ret(status)
+        elif not isinstance(s, kir.Comment):
+            raise TypeError(f"LLVM lowering: unknown statement {s!r}")
+
+    def ints(self, *values: kir.Expr) -> list[ir.Value]:
+        return [self.expr(v) for v in values]
+
+    def assign(self, var: kir.Var, value: ir.Value) -> None:
+        key = (var.name, self.lanes)
+        if key not in self.slots:
+            ty = REGISTER[var.dtype] if self.lanes == 1 else ir.VectorType(REGISTER[var.dtype], self.lanes)
+            self.slots[key] = self.allocas.alloca(ty, name=var.name)
+        self.b.store(value, self.slots[key])
+
+    def loop(self, s: kir.For) -> None:
+        start, stop = self.expr(s.start), self.expr(s.stop)
+        if s.lanes == 1:
+            def body(i: ir.Value) -> None:
+                self.assign(s.var, i)
+                self.block(s.body)
+            counted_loop(self.b, start, stop, body)
+            return
+        outer, self.lanes = self.lanes, s.lanes
+        steps = self.b.sdiv(self.b.sub(stop, start), I64(s.lanes))
+
+        def vector_body(step: ir.Value) -> None:
+            first = self.b.add(start, self.b.mul(step, I64(s.lanes)))
+            lanes = self.splat(first)
+            self.assign(s.var, self.b.add(lanes, ir.Constant(lanes.type, list(range(s.lanes)))))
+            self.block(s.body)
+        try:
+            counted_loop(self.b, I64(0), steps, vector_body)
+        finally:
+            self.lanes = outer
+
+    def branch(self, s: kir.If) -> None:
+        b = self.b
+        then, otherwise, merge = (self.fn.append_basic_block(n) for n in ("if.then", "if.else", "if.end"))
+        b.cbranch(self.expr(s.test), then, otherwise)
+        for block, statements in ((then, s.body), (otherwise, s.orelse)):
+            b.position_at_end(block)
+            self.block(statements)
+            if not b.block.is_terminated:
+                b.branch(merge)
+        b.position_at_end(merge)
+
+def lower_kernel(module: ir.Module, kernel: kir.Kernel, prefix: str = "symdiff_kernel") -> Unit:
+    """Every function of ``kernel`` into ``module`` (parts ``noinline`` and internal: they bound what LLVM
+    optimizes at once); returns the unit (its ``functions`` by name and the raise ``messages``)."""
+    unit = Unit(module, kernel)
+    for k, function in enumerate(kernel.functions):
+        fn = declare(unit, function, prefix if k == 0 else f"{prefix}_{function.name}")
+        if k:
+            fn.linkage = "internal"
+            fn.attributes.add("noinline")
+    for function in reversed(kernel.functions):  # parts first: callers find their declarations
+        FunctionLowering(unit, function, unit.functions[function.name])
+    return unit

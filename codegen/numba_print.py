@@ -1,0 +1,270 @@
+"""The kernel IR printed as Numba source: the readable, exportable form of a compiled function.
+
+Every IR node is written with its type explicit (``np.float32(...)`` literals and casts, ``np.int32`` around
+int32 arithmetic), so Numba infers exactly the IR's types and computes what the LLVM lowering computes. Only what
+the kernel uses is printed: the helpers (nan-aware max/min, sign, bit casts), symdiff's fast functions (fastlib.py,
+printed as plain vectorizable functions), the C-library and intrinsic math of the function table, and ``gemm``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from symdiff.ops.functions import FUNCTIONS
+
+from . import kir
+from .fastlib import fast_function
+
+NUMPY_TYPE = {"float64": "np.float64", "float32": "np.float32", "int64": "np.int64", "int32": "np.int32",
+              "uint64": "np.uint64", "bool": "np.bool_"}
+NUMBA_TYPE = {"float64": "numba.float64", "float32": "numba.float32", "int64": "numba.int64",
+              "int32": "numba.int32", "uint64": "numba.uint64", "bool": "numba.boolean"}
+_INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**", "bitand": "&", "xor": "^", "shl": "<<",
+          "shr": ">>", "lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!=", "and": "&",
+          "or": "|"}
+
+#: Helper definitions by name, printed into a module only when its kernel uses them.
+HELPERS = {
+    "_ix": "_ix = numba.uintp  # unsigned array indices: no wraparound branch, so loops vectorize\n",
+    "_max": '''@numba.njit(inline="always")
+def _max(a, b):
+    return a if a > b or a != a else b  # NumPy's maximum: a nan wins
+''',
+    "_min": '''@numba.njit(inline="always")
+def _min(a, b):
+    return a if a < b or a != a else b  # NumPy's minimum: a nan wins
+''',
+    "_sign": '''@numba.njit(inline="always")
+def _sign(a):
+    return a if a != a else (a > 0) - (a < 0)  # NumPy's: +-1 also for +-inf, +0.0 for +-0, nan for nan
+''',
+    "_overlap": '''@numba.njit(inline="always")
+def _overlap(a, na, b, nb):
+    """Whether the first na elements of a and nb of b share memory."""
+    a0, b0 = a.ctypes.data, b.ctypes.data
+    return na > 0 and nb > 0 and a0 < b0 + nb * b.itemsize and b0 < a0 + na * a.itemsize
+''',
+    "_bits": '''@numba.extending.intrinsic
+def _bits(typingctx, x):
+    """The bits of a float64 as an int64."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], llvmlite.ir.IntType(64))
+    return numba.int64(numba.float64), codegen
+''',
+    "_real": '''@numba.extending.intrinsic
+def _real(typingctx, i):
+    """An int64's bits as a float64."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], llvmlite.ir.DoubleType())
+    return numba.float64(numba.int64), codegen
+''',
+    "_fmuladd": '''@numba.extending.intrinsic
+def _fmuladd(typingctx, a, b, c):
+    """a * b + c, fused where the CPU can (LLVM's fmuladd)."""
+    def codegen(context, builder, signature, args):
+        d = llvmlite.ir.DoubleType()
+        fmuladd = builder.module.declare_intrinsic("llvm.fmuladd", [d], llvmlite.ir.FunctionType(d, [d, d, d]))
+        return builder.call(fmuladd, args)
+    return numba.float64(numba.float64, numba.float64, numba.float64), codegen
+''',
+}
+
+
+def literal(value: bool | int | float, dtype: str) -> str:
+    """Source text for a constant of ``dtype`` (exact: repr round-trips doubles)."""
+    if dtype == "bool":
+        return repr(bool(value))
+    if dtype == "int64":
+        return repr(int(value))
+    if dtype in ("int32", "uint64"):
+        return f"{NUMPY_TYPE[dtype]}({int(value)!r})"
+    v = float(value)
+    text = "np.inf" if v == math.inf else "-np.inf" if v == -math.inf else "np.nan" if v != v else repr(v)
+    return f"np.float32({text})" if dtype == "float32" else text
+
+
+class Printer:
+    """Prints expressions and statements, recording the helpers and fast functions they use."""
+
+    def __init__(self, libm: bool = False) -> None:
+        self.libm = libm
+        self.helpers: set[str] = set()
+        self.fast: set[tuple[str, bool]] = set()
+        self.gemm = False
+        self.bound: dict[int, str] = {}  # id of an expression -> the variable already holding it
+
+    # ------------------------------------------------------------ expressions
+    def expr(self, e: kir.Expr) -> str:
+        if id(e) in self.bound:
+            return self.bound[id(e)]
+        if isinstance(e, kir.Const):
+            return literal(e.value, e.dtype)
+        if isinstance(e, kir.Var):
+            return e.name
+        if isinstance(e, kir.Load):
+            return f"{e.array.name}[{self.index(e.index)}]"
+        if isinstance(e, kir.Cast):
+            if e.dtype == "bool":
+                return f"({self.expr(e.value)} != {literal(0, e.value.dtype)})"
+            return f"{NUMPY_TYPE[e.dtype]}({self.expr(e.value)})"
+        if isinstance(e, kir.Bitcast):
+            self.helpers.add("_bits" if e.dtype == "int64" else "_real")
+            return f"{'_bits' if e.dtype == 'int64' else '_real'}({self.expr(e.value)})"
+        if isinstance(e, kir.Call):
+            return self.call(e)
+        if isinstance(e, kir.Overlap):
+            self.helpers.add("_overlap")
+            return f"_overlap({e.a.name}, {self.expr(e.na)}, {e.b.name}, {self.expr(e.nb)})"
+        if isinstance(e, kir.Op):
+            return self.operation(e)
+        raise TypeError(f"Numba printer: unknown expression {e!r}")
+
+    def index(self, e: kir.Expr) -> str:
+        self.helpers.add("_ix")
+        return f"_ix({self.expr(e)})"
+
+    def operation(self, e: kir.Op) -> str:
+        args = [self.expr(a) for a in e.args]
+        name = e.op
+        if name in _INFIX:
+            text = f"({args[0]} {_INFIX[name]} {args[1]})"
+        elif name == "neg":
+            text = f"(-{args[0]})"
+        elif name == "not":
+            text = f"(not {args[0]})"
+        elif name == "abs":
+            text = f"abs({args[0]})"
+        elif name in ("max", "min", "sign"):
+            self.helpers.add("_" + name)
+            text = f"_{name}({', '.join(args)})"
+        elif name == "select":
+            text = f"({args[1]} if {args[0]} else {args[2]})"
+        elif name == "fmuladd":
+            self.helpers.add("_fmuladd")
+            text = f"_fmuladd({', '.join(args)})"
+        else:
+            raise TypeError(f"Numba printer: op {name!r}")
+        # Numba widens int32 arithmetic to int64, and sign's ints to float64: keep the IR's dtype
+        if e.dtype == "int32" and name != "select" or e.dtype == "float32" and name == "sign":
+            return f"{NUMPY_TYPE[e.dtype]}({text})"
+        return text
+
+    def call(self, e: kir.Call) -> str:
+        record = FUNCTIONS.get(e.function)
+        if record is None:
+            raise NotImplementedError(f"Numba printer: no spelling for the function {e.function!r}")
+        route = record.libm if self.libm and record.libm else record.kernel
+        args = ", ".join(self.expr(a) for a in e.args)
+        if route.startswith("fast"):
+            libm = route == "fast.libm"
+            self.fast.add((e.function, libm))
+            return f"{fast_name(e.function, libm)}({args})"
+        text = f"{record.numba}({args})"
+        return f"np.float32({text})" if e.dtype == "float32" else text  # math.* may return float64
+
+    # ------------------------------------------------------------ statements
+    def block(self, statements, indent: str) -> list[str]:
+        lines: list[str] = []
+        for s in statements:
+            lines += self.statement(s, indent)
+        return lines or [f"{indent}pass"]
+
+    def statement(self, s: kir.Stmt, indent: str) -> list[str]:
+        if isinstance(s, kir.Let):
+            note = f"  # {s.note}" if s.note else ""
+            return [f"{indent}{s.var.name} = {self.expr(s.value)}{note}"]
+        if isinstance(s, kir.Store):
+            return [f"{indent}{s.array.name}[{self.index(s.index)}] = {self.expr(s.value)}"]
+        if isinstance(s, kir.For):
+            bounds = self.expr(s.stop) if isinstance(s.start, kir.Const) and s.start.value == 0 else \
+                f"{self.expr(s.start)}, {self.expr(s.stop)}"
+            return [f"{indent}for {s.var.name} in range({bounds}):"] + self.block(s.body, indent + "    ")
+        if isinstance(s, kir.If):
+            lines = [f"{indent}if {self.expr(s.test)}:"] + self.block(s.body, indent + "    ")
+            if s.orelse:
+                lines += [f"{indent}else:"] + self.block(s.orelse, indent + "    ")
+            return lines
+        if isinstance(s, kir.Raise):
+            return [f"{indent}raise {s.exception}({s.message!r})"]
+        if isinstance(s, kir.Gemm):
+            self.gemm = True
+            ints = [s.a_offset, *s.a_strides, s.b_offset, *s.b_strides, s.c_offset, s.m, s.k, s.n]
+            # np.int64 for every integer: literals would each compile their own specialization of gemm
+            a, b, c = (f"np.int64({self.expr(v)})" for v in ints[:3]), ints[3:6], ints[6:]
+            args = [s.a.name, *a, s.b.name, *(f"np.int64({self.expr(v)})" for v in b), s.c.name,
+                    *(f"np.int64({self.expr(v)})" for v in c)]
+            return [f"{indent}gemm({', '.join(args)})"]
+        if isinstance(s, kir.CallPart):
+            args = [a.name if isinstance(a, kir.Array) else self.expr(a) for a in s.args]
+            return [f"{indent}{s.name}({', '.join(args)})"]
+        if isinstance(s, kir.Comment):
+            return [f"{indent}# {line}" for line in s.text.splitlines()]
+        raise TypeError(f"Numba printer: unknown statement {s!r}")
+
+
+def fast_name(name: str, libm: bool) -> str:
+    return f"{name}_libm" if libm else f"fast_{name}"
+
+
+def fast_function_source(name: str, libm: bool, printer: Printer) -> str:
+    """A fast function as a plain Numba function: a line per value used more than once, the rest inline."""
+    definition = fast_function(name, libm)
+    order, uses = _post_order(definition.body)
+    lines = []
+    for e in order:
+        if uses[id(e)] > 1 and not isinstance(e, kir.Const | kir.Var):
+            text = printer.expr(e)
+            printer.bound[id(e)] = f"t{len(lines)}"
+            lines.append(f"    t{len(lines)} = {text}")
+    result = printer.expr(definition.body)
+    printer.bound.clear()
+    doc = (definition.doc or "").strip()
+    return "\n".join(["@numba.njit(cache=True, error_model='numpy')", f"def {fast_name(name, libm)}(x):",
+                      f'    """{doc}"""', *lines, f"    return {result}"]) + "\n"
+
+
+def _post_order(root: kir.Expr) -> tuple[list[kir.Expr], dict[int, int]]:
+    """The nodes of a DAG, arguments before users, and how many users each has."""
+    order, uses, stack = [], {id(root): 1}, [(root, False)]
+    while stack:
+        e, done = stack.pop()
+        if done:
+            order.append(e)
+            continue
+        stack.append((e, True))
+        for a in reversed(_args(e)):
+            uses[id(a)] = uses.get(id(a), 0) + 1
+            if uses[id(a)] == 1:
+                stack.append((a, False))
+    return order, uses
+
+
+def _args(e: kir.Expr) -> tuple[kir.Expr, ...]:
+    if isinstance(e, kir.Op | kir.Call):
+        return e.args
+    if isinstance(e, kir.Cast | kir.Bitcast):
+        return (e.value,)
+    if isinstance(e, kir.Load):
+        return (e.index,)
+    return ()
+
+
+def numba_signature(function: kir.Function) -> str:
+    """The explicit Numba signature of a kernel entry."""
+    types = []
+    for p in function.params:
+        if isinstance(p.value, kir.Var):
+            types.append(NUMBA_TYPE[p.value.dtype])
+        elif p.ndim == 0:
+            types.append(f"numba.types.Array({NUMBA_TYPE[p.value.dtype]}, 0, 'C')")
+        else:
+            types.append(f"{NUMBA_TYPE[p.value.dtype]}[{', '.join([':'] * (p.ndim - 1) + ['::1'])}]")
+    return "(" + ", ".join(types) + ("," if len(types) == 1 else "") + ")"
+
+
+def constant_source(name: str, array: np.ndarray) -> str:
+    """A module-level constant array, flat (symdiff's own values: repr round-trips them exactly)."""
+    values = ", ".join(repr(v) if np.isfinite(v) else f"float({str(v)!r})" for v in array.ravel().tolist())
+    return f"{name} = np.array([{values}], dtype=np.{array.dtype.name})  # constant {array.shape}, flat"
