@@ -62,8 +62,8 @@ def _gemv_adapter(module: ir.Module, dtype: str, address: int) -> str:
 @functools.cache  # once per process; the cached result also keeps the adapters' engine alive
 def bind_blas() -> tuple[str, llvm.ExecutionEngine | None]:
     """Bind the symbols; returns the route (as blas.py's BLAS_ROUTE) and the adapters' engine, if any."""
-    from .blas_symbols import ROUTINES, _numpy_openblas, _scipy_fortran
     from ..llvm_host import target_machine
+    from .blas_symbols import ROUTINES, _numpy_openblas, _scipy_fortran
 
     addresses, engine, route = _numpy_openblas(), None, "numpy-openblas"
     if not addresses:  # adapters built here, per process: this route is the uncommon one
