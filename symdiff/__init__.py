@@ -12,6 +12,7 @@ from . import nn, ops
 from ._version import __version__ as __version__
 from .autodiff import DisconnectedInputError, derivative, grad, hessian, hvp, jacobian, jvp, vjp
 from .compile import CompiledFunction, compile, export
+from .compile_sympy import compile_sympy
 from .evaluate import FeedError, evaluate
 from .gradcheck import GradCheckResult, GradientCheckError, check_grad
 from .ir import Node, ShapeError, count_nodes, inputs_of, toposort
@@ -31,7 +32,6 @@ from .printing import (
     to_dot,
     to_sympy,
 )
-from .printing.compile_sympy import compile_sympy
 from .rewrite import simplify
 
 __all__ = [

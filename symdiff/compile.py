@@ -112,7 +112,7 @@ def compile(  # noqa: A001 - the public name the design asks for
     ``backend``: "native" (default; ``$SYMDIFF_BACKEND`` changes the default) or "numba", see the module
     docstring. A kernel the native backend cannot lower is compiled by Numba (``fn.backend`` says which).
     """
-    import codegen
+    from . import codegen
 
     backend = backend or os.environ.get("SYMDIFF_BACKEND") or "native"
     if backend not in ("native", "numba"):
@@ -141,7 +141,7 @@ def compile(  # noqa: A001 - the public name the design asks for
         outs, pairs = graphs[:len(outs)], [(t, v) for (t, _), v in zip(pairs, graphs[len(outs):])]
     generated = codegen.generate(ins, outs, pairs, name=name, libm=libm, fastmath_flag=fastmath, fuse=fuse)
     if backend == "native":
-        from codegen.llvm import NativeUnavailableError, fall_back, load_native
+        from .codegen.llvm import NativeUnavailableError, fall_back, load_native
 
         try:
             module, path = load_native(generated)

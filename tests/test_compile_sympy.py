@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import sympy as sp
 
+from symdiff.compile_sympy import compile_sympy
 from symdiff.printing import UnsupportedSympyError
-from symdiff.printing.compile_sympy import compile_sympy
 
 XS = sp.symbols("x0:4")
 ROSENBROCK = sum(100 * (XS[i + 1] - XS[i] ** 2) ** 2 + (1 - XS[i]) ** 2 for i in range(3))

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import symdiff as sd
-from codegen.fastlib import NAMES
+from symdiff.codegen.fastlib import NAMES
 
 LD = np.longdouble
 HAVE_LD = np.finfo(LD).nmant >= 63          # x86 80-bit long double
@@ -286,8 +286,8 @@ VECTOR_FP = re.compile(r"= f(?:add|sub|mul|div)(?: [a-z]+)* <(\d+) x double>")
 
 
 def optimized_ir(graph_outputs, inputs, **options) -> str:
-    import codegen
-    from codegen.llvm.build import llvm_module, optimized
+    from symdiff import codegen
+    from symdiff.codegen.llvm.build import llvm_module, optimized
 
     return str(optimized(llvm_module(codegen.generate(inputs, graph_outputs, [], name="f", **options).kernel)))
 

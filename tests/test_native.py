@@ -92,12 +92,12 @@ def test_native_processes_never_import_numba_and_reuse_object_code(tmp_path):
 
 
 def test_a_process_that_cannot_run_native_kernels_falls_back_to_numba_with_a_warning(monkeypatch):
-    import codegen.llvm
+    import symdiff.codegen.llvm
 
     def refuse(generated):
-        raise codegen.llvm.NativeUnavailableError("test: no native kernels here")
+        raise symdiff.codegen.llvm.NativeUnavailableError("test: no native kernels here")
 
-    monkeypatch.setattr(codegen.llvm, "load_native", refuse)
+    monkeypatch.setattr(symdiff.codegen.llvm, "load_native", refuse)
     x = sd.tensor("x", (3,))
     with pytest.warns(RuntimeWarning, match="Numba instead of the native backend: test: no native kernels here"):
         fn = sd.compile([x], sd.sum(sd.exp(x)), name="fallback")
@@ -107,7 +107,7 @@ def test_a_process_that_cannot_run_native_kernels_falls_back_to_numba_with_a_war
 
 
 def test_an_op_without_a_kernel_lowering_is_named_when_compiled():
-    from codegen.scalar import MissingLoweringError
+    from symdiff.codegen.scalar import MissingLoweringError
     from symdiff.ops import defop, make
     from symdiff.ops.elementwise import same_shape
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import symdiff as sd
-from codegen import pointwise
-from codegen.pointwise import PointwiseGraphError, PointwiseKernel
+from symdiff.codegen import pointwise
+from symdiff.codegen.pointwise import PointwiseGraphError, PointwiseKernel
 from symdiff.ops import OPS
 
 X, Y, Z = (sd.tensor(name, ("points",)) for name in "xyz")

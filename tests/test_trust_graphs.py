@@ -106,14 +106,14 @@ def test_labels_outside_the_class_range_raise_everywhere(backend):
 
 
 def test_internal_code_generator_errors_name_the_node(monkeypatch):
-    import codegen.module
+    import symdiff.codegen.module
 
     def broken(*args):
         raise KeyError(12345)
 
-    monkeypatch.setattr(codegen.module, "emit_matmul", broken)
+    monkeypatch.setattr(symdiff.codegen.module, "emit_matmul", broken)
     a = sd.tensor("a", (2, 3))
-    with pytest.raises(codegen.module.CodegenError, match=r"matmul -> \(2, 2\) float64 from \[\(2, 3\), \(3, 2\)\]"):
+    with pytest.raises(symdiff.codegen.module.CodegenError, match=r"matmul -> \(2, 2\) float64 from \[\(2, 3\), \(3, 2\)\]"):
         sd.compile([a], a @ a.T)
 
 

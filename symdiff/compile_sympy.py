@@ -2,7 +2,7 @@
 
 Each argument becomes its own 1-d input over the named dim ``points``, so every node of the value,
 gradient and Hessian graphs is elementwise over the points: a scalar program per point, which
-``codegen.pointwise`` lowers straight to one LLVM loop (vectorized, run on every core). Nodes are
+``symdiff.codegen.pointwise`` lowers straight to one LLVM loop (vectorized, run on every core). Nodes are
 interned, so a subexpression shared by values, gradients and Hessians is computed once per point.
 
 Why the gradient of a sum is the per-point gradient: value ``k`` depends only on the arguments at
@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from ..autodiff import grad
-from ..ir import Node
-from ..ops import sum as total
-from ..ops import tensor
+from .autodiff import grad
+from .ir import Node
+from .ops import sum as total
+from .ops import tensor
 
 DERIVATIVES = ("value", "grad", "hessian")
 #: The named dim of the points (one kernel serves every number of points).
@@ -33,7 +33,7 @@ class SympyKernel:
     Returns a dict with the requested ``derivatives``: ``"value"`` of shape ``(N, nexprs)``,
     ``"grad"`` ``(N, nexprs, nargs)``, ``"hessian"`` ``(N, nexprs, nargs, nargs)``; the ``nexprs`` axis is
     absent when one expression (not a list) was compiled. ``threads`` (default: every core) split the
-    points. ``kernel`` is the underlying :class:`codegen.pointwise.PointwiseKernel` (``kernel.llvm_ir``
+    points. ``kernel`` is the underlying :class:`symdiff.codegen.pointwise.PointwiseKernel` (``kernel.llvm_ir``
     is its optimized LLVM IR) and ``outputs`` the graph nodes it computes.
     """
 
@@ -95,7 +95,7 @@ def compile_sympy(exprs: Any, args: Sequence[Any], derivatives: Sequence[str] = 
     Hessians are computed once per point, and the points are split over every core. Supported
     functions are those of ``sd.from_sympy``; others raise ``UnsupportedSympyError`` naming the function.
     """
-    from .sympy_to_graph import from_sympy
+    from .printing.sympy_to_graph import from_sympy
 
     single = not isinstance(exprs, (list, tuple))
     expr_list = [exprs] if single else list(exprs)
@@ -107,7 +107,7 @@ def compile_sympy(exprs: Any, args: Sequence[Any], derivatives: Sequence[str] = 
     # Constant expressions become 0-d nodes; broadcasting against a column makes them per-point.
     values = [from_sympy(e, dict(zip(symbols, columns))) for e in expr_list]
     outputs, layout = _derivative_outputs(values, columns, wanted)
-    from codegen.pointwise import PointwiseKernel
+    from symdiff.codegen.pointwise import PointwiseKernel
 
     return SympyKernel(PointwiseKernel(columns, outputs, layout), outputs, len(expr_list), single, len(symbols),
                        wanted)
