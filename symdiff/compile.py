@@ -8,8 +8,9 @@ what an exported module does.
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +26,19 @@ class CompiledFunction:
     """
 
     def __init__(self, module: Any, name: str, inputs: list[Node], outputs: list[Node], single: bool,
-                 updates: list[tuple[Node, Node]], source: str, path: Path, backend: str) -> None:
+                 updates: list[tuple[Node, Node]], generated: Callable[[], Any], path: Path, backend: str) -> None:
         self.module, self._entry = module, getattr(module, name)
         # The generated function returns a bare value for one output; a one-element list asks for a tuple.
         self._wrap = not single and len(outputs) == 1
         self.name, self.inputs, self.outputs, self.updates = name, inputs, outputs, updates
-        self.source, self.path, self.backend = source, path, backend
+        self._generated, self.path, self.backend = generated, path, backend
         self.__doc__ = self._entry.__doc__
+
+    @property
+    def source(self) -> str:
+        """The generated Numba module (what :func:`export` writes; made on first use when the kernel came from
+        the cache)."""
+        return self._generated().source
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self._wrap:
@@ -134,23 +141,43 @@ def compile(  # noqa: A001 - the public name the design asks for
     _check_dims_bound(ins, outs + [v for _, v in pairs])
     if not name.isidentifier() or name.startswith("_"):
         raise ValueError(f"compile: name {name!r} must be an identifier not starting with '_'")
-    if simplify:
-        from .rewrite import simplify as rewrite
+    options = {"name": name, "libm": libm, "fastmath_flag": fastmath, "fuse": fuse}
 
-        graphs = rewrite(outs + [value for _, value in pairs])
-        outs, pairs = graphs[:len(outs)], [(t, v) for (t, _), v in zip(pairs, graphs[len(outs):])]
-    generated = codegen.generate(ins, outs, pairs, name=name, libm=libm, fastmath_flag=fastmath, fuse=fuse)
+    @functools.cache
+    def generated():  # simplified and generated only when the kernel is not in the cache (or its source is read)
+        graph_outs, graph_pairs = outs, pairs
+        if simplify:
+            from .rewrite import simplify as rewrite
+
+            graphs = rewrite(outs + [value for _, value in pairs])
+            graph_outs = graphs[:len(outs)]
+            graph_pairs = [(t, v) for (t, _), v in zip(pairs, graphs[len(outs):])]
+        return codegen.generate(ins, graph_outs, graph_pairs, **options)
+
     if backend == "native":
         from .codegen.llvm import NativeUnavailableError, fall_back, load_native
 
         try:
-            module, path = load_native(generated)
+            module, path = load_native(generated, graph_key(ins, outs, pairs, dict(options, simplify=simplify)))
         except NativeUnavailableError as exc:
             fall_back(exc)
             backend = "numba"
     if backend == "numba":
-        module, path = codegen.load(generated.source)
-    return CompiledFunction(module, name, ins, outs, single, pairs, generated.source, path, backend)
+        module, path = codegen.load(generated().source)
+    return CompiledFunction(module, name, ins, outs, single, pairs, generated, path, backend)
+
+
+def graph_key(inputs: list[Node], outputs: list[Node], updates: list[tuple[Node, Node]], options: dict) -> str:
+    """What determines a compiled function, as text: its inputs, the structure of its outputs and updates, the
+    meaning of ops made at run time, and the options (the cache adds the code and versions that compile it)."""
+    from .ops import OPS
+    from .rewrite import fingerprint
+
+    roots = outputs + [value for _, value in updates]
+    lines = [repr(sorted(options.items())), repr([(n.name, n.shape, n.dtype) for n in inputs])]
+    lines += [fingerprint(n).hex() for n in roots] + [t.name for t, _ in updates]
+    lines += sorted({f"{n.op}={OPS[n.op].definition}" for n in toposort(roots) if OPS[n.op].definition})
+    return "\n".join(lines)
 
 
 def export(fn: CompiledFunction, path: str | Path) -> Path:

@@ -94,7 +94,7 @@ def test_native_processes_never_import_numba_and_reuse_object_code(tmp_path):
 def test_a_process_that_cannot_run_native_kernels_falls_back_to_numba_with_a_warning(monkeypatch):
     import symdiff.codegen.llvm
 
-    def refuse(generated):
+    def refuse(generate, key):
         raise symdiff.codegen.llvm.NativeUnavailableError("test: no native kernels here")
 
     monkeypatch.setattr(symdiff.codegen.llvm, "load_native", refuse)
@@ -146,3 +146,30 @@ def test_fastmath_kernels_agree_with_numba_bit_for_bit():
     native, numba = (sd.compile([x, W], outputs, fastmath=True, backend=b)(*values) for b in ("native", "numba"))
     for a, b in zip(native, numba):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_cached_kernel_loads_without_simplifying_or_generating(tmp_path, monkeypatch):
+    monkeypatch.setenv("SYMDIFF_CACHE_DIR", str(tmp_path))
+    x = sd.tensor("x", ("n",))
+    y = sd.sum(sd.tanh(x) * 2.0)
+    first, second = sd.compile([x], y), sd.compile([x], y)
+    assert first._generated.cache_info().currsize == 1  # built: simplified and generated once
+    assert second._generated.cache_info().currsize == 0 and second.module._native_cache_hit
+    assert second(np.arange(3.0)) == first(np.arange(3.0))
+    assert second.source == first.source  # generated on demand, the same text
+
+
+def test_the_cache_key_holds_what_ops_made_at_run_time_compute():
+    from symdiff import nn
+    from symdiff.compile import graph_key
+    from symdiff.ops import OPS
+
+    try:
+        cube = nn.elementwise("cube_for_key", "x**3")
+        x = sd.tensor("x", (2,))
+        key = graph_key([x], [cube(x)], [], {})
+        assert "user.cube_for_key=" in key and "Pow" in key and "3" in key
+    finally:
+        OPS.pop("user.cube_for_key", None)
+        nn.custom._MODULES.pop("cube_for_key", None)
+        nn.ACTIVATIONS.pop("cube_for_key", None)

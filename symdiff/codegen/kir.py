@@ -6,7 +6,8 @@ operation takes operands of one dtype (the builders below insert the casts), so 
 type: the LLVM lowering maps each node to instructions, the Numba printer writes each node with explicit types
 and Numba infers exactly the IR's types back.
 
-Expressions are immutable trees or DAGs (``Const``, ``Var``, ``Load``, ``Op``, ``Cast``, ``Bitcast``, ``Call``;
+Expressions are immutable trees or DAGs (``Const``, ``Var``, ``Load``, ``Op``, ``Cast``, ``Bitcast``, ``Call``,
+``Disjoint``;
 compared by identity, so walking a DAG never hashes it recursively);
 statements are ``Let`` (assign a scalar variable), ``Store``, ``For``, ``If``, ``Raise``, ``Gemm``, ``CallPart``
 and ``Comment``. Build expressions with the functions at the end of this module (``add``, ``mul``, ``select``,
@@ -114,13 +115,12 @@ class Call(Expr):
 
 
 @dataclass(frozen=True, slots=True, eq=False)
-class Overlap(Expr):
-    """Whether the first ``na`` elements of ``a`` and the first ``nb`` of ``b`` share memory."""
+class Disjoint(Expr):
+    """True when no ``written`` array shares memory with any other (array ``k`` spans ``sizes[k]`` elements)."""
 
-    a: Array
-    na: Expr
-    b: Array
-    nb: Expr
+    arrays: tuple[Array, ...]
+    sizes: tuple[Expr, ...]
+    written: tuple[bool, ...]
     dtype: str = "bool"
 
 
@@ -416,8 +416,8 @@ def sub_expressions(expr: Expr):
             stack.extend(e.args)
         elif isinstance(e, Cast | Bitcast):
             stack.append(e.value)
-        elif isinstance(e, Overlap):
-            stack.extend((e.na, e.nb))
+        elif isinstance(e, Disjoint):
+            stack.extend(e.sizes)
 
 
 def free_names(statements) -> tuple[dict[str, Array], dict[str, Var]]:
@@ -441,6 +441,6 @@ def free_names(statements) -> tuple[dict[str, Array], dict[str, Var]]:
                     read.setdefault(e.name, e)
                 elif isinstance(e, Load):
                     arrays[e.array.name] = e.array
-                elif isinstance(e, Overlap):
-                    arrays.update((a.name, a) for a in (e.a, e.b))
+                elif isinstance(e, Disjoint):
+                    arrays.update((a.name, a) for a in e.arrays)
     return arrays, {name: var for name, var in read.items() if name not in assigned}

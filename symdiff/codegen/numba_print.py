@@ -28,23 +28,27 @@ _INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**", "bitand":
 #: Helper definitions by name, printed into a module only when its kernel uses them.
 HELPERS = {
     "_ix": "_ix = numba.uintp  # unsigned array indices: no wraparound branch, so loops vectorize\n",
-    "_max": '''@numba.njit(inline="always")
+    "_max": '''@numba.njit
 def _max(a, b):
     return a if a > b or a != a else b  # NumPy's maximum: a nan wins
 ''',
-    "_min": '''@numba.njit(inline="always")
+    "_min": '''@numba.njit
 def _min(a, b):
     return a if a < b or a != a else b  # NumPy's minimum: a nan wins
 ''',
-    "_sign": '''@numba.njit(inline="always")
+    "_sign": '''@numba.njit
 def _sign(a):
     return a if a != a else (a > 0) - (a < 0)  # NumPy's: +-1 also for +-inf, +0.0 for +-0, nan for nan
 ''',
-    "_overlap": '''@numba.njit(inline="always")
-def _overlap(a, na, b, nb):
-    """Whether the first na elements of a and nb of b share memory."""
-    a0, b0 = a.ctypes.data, b.ctypes.data
-    return na > 0 and nb > 0 and a0 < b0 + nb * b.itemsize and b0 < a0 + na * a.itemsize
+    "_disjoint": '''@numba.njit
+def _disjoint(starts, ends, written):
+    """True when no written span [start, end) of bytes meets another span."""
+    for i in range(len(starts)):
+        for j in range(i + 1, len(starts)):
+            if (written[i] or written[j]) and starts[i] < ends[j] and starts[j] < ends[i] \\
+                    and starts[i] < ends[i] and starts[j] < ends[j]:
+                return False
+    return True
 ''',
     "_bits": '''@numba.extending.intrinsic
 def _bits(typingctx, x):
@@ -114,9 +118,11 @@ class Printer:
             return f"{'_bits' if e.dtype == 'int64' else '_real'}({self.expr(e.value)})"
         if isinstance(e, kir.Call):
             return self.call(e)
-        if isinstance(e, kir.Overlap):
-            self.helpers.add("_overlap")
-            return f"_overlap({e.a.name}, {self.expr(e.na)}, {e.b.name}, {self.expr(e.nb)})"
+        if isinstance(e, kir.Disjoint):
+            self.helpers.add("_disjoint")
+            starts = [f"{a.name}.ctypes.data" for a in e.arrays]
+            ends = [f"{a.name}.ctypes.data + {self.expr(n)} * {a.name}.itemsize" for a, n in zip(e.arrays, e.sizes)]
+            return f"_disjoint(({', '.join(starts)}), ({', '.join(ends)}), {tuple(e.written)!r})"
         if isinstance(e, kir.Op):
             return self.operation(e)
         raise TypeError(f"Numba printer: unknown expression {e!r}")

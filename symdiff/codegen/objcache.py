@@ -9,6 +9,7 @@ process inside LLVM, so nothing is loaded unchecked).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -20,11 +21,26 @@ from .cache import cache_dir, versions, write_atomic
 
 def entry_dir(kind: str, text: str, code_files: Iterable[Path]) -> Path:
     """The cache entry for machine code of ``kind`` built from ``text`` by ``code_files``."""
-    llvm.initialize_native_target()
-    code = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(code_files))).hexdigest()
-    host = f"{llvm.get_host_cpu_name()} {llvm.get_host_cpu_features().flatten()}"
+    code = _code_hash(tuple(sorted(code_files)))
+    host = _host()
     key = hashlib.sha256(f"{kind}\n{code}\n{host}\n{versions()}\n{text}".encode()).hexdigest()
     return cache_dir() / key[:2] / key
+
+
+@functools.cache  # the code does not change while the process runs
+def _code_hash(files: tuple[Path, ...]) -> str:
+    return hashlib.sha256(b"".join(p.read_bytes() for p in files)).hexdigest()
+
+
+@functools.cache
+def _host() -> str:
+    llvm.initialize_native_target()
+    return f"{llvm.get_host_cpu_name()} {llvm.get_host_cpu_features().flatten()}"
+
+
+def write_object(path: Path, obj: bytes) -> None:
+    """Store ``obj`` at ``path`` behind its digest (atomically)."""
+    write_atomic(path, hashlib.sha256(obj).digest() + obj)
 
 
 def read_object(path: Path) -> bytes | None:
@@ -43,7 +59,7 @@ def cached_object(path: Path, build: Callable[[], bytes]) -> tuple[bytes, bool]:
     if obj is not None:
         return obj, True
     obj = build()
-    write_atomic(path, hashlib.sha256(obj).digest() + obj)
+    write_object(path, obj)
     return obj, False
 
 

@@ -52,6 +52,22 @@ def _checked_args(spec, args):
     return out
 
 
+#: What a kernel raises when an argument shares memory with one it updates in place; the entry then names them.
+_OVERLAP_MESSAGE = "arguments share memory with an array the function updates in place"
+
+
+def _shared_memory(spec, args):
+    """The error naming two arguments that share memory, one of them updated in place."""
+    arrays = [(name, a, target) for (name, _, _, target), a in zip(spec, args) if isinstance(a, np.ndarray)]
+    for i, (name, a, target) in enumerate(arrays):
+        for other, b, other_target in arrays[i + 1:]:
+            if (target or other_target) and np.shares_memory(a, b):
+                updated = name if target else other
+                return ValueError(f"arguments {name!r} and {other!r} share memory, but {updated!r} is updated in "
+                                  "place; pass separate arrays (e.g. a .copy())")
+    return ValueError(_OVERLAP_MESSAGE)
+
+
 # Python/NumPy scalars the fast path passes straight to the kernel, per input kind (anything else, e.g. a
 # float for an integer input, goes through _checked_args and its error message).
 _SCALAR_TYPES = {"int": (int, np.integer), "float": (float, int, np.floating, np.integer), "bool": (bool, np.bool_)}

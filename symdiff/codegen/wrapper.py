@@ -75,6 +75,8 @@ def wrapper_source(ctx: Context, name: str, outputs: list[Node], updates: list[t
         "    except TypeError:  # the kernel refused an argument (dtype, layout or type): explain, or convert",
         f"        {packed} = _checked_args(_SPEC, {packed})" if inputs else "        raise",
         f"        {call}",
+        "    except ValueError as _error:  # a kernel's check: arguments sharing memory; name them",
+        f"        raise (_shared_memory(_SPEC, {packed}) if str(_error) == _OVERLAP_MESSAGE else _error) from None",
         "    finally:",
         f"        _POOLS.get({key}, _WORKSPACES.dropped).append(_ws)",
     ]

@@ -126,7 +126,7 @@ class Elementwise(Module):
         compute = sympy.lambdify(x, expr, "numpy")
         defop(name, "elementwise", same_shape, lambda a: np.broadcast_to(compute(a), np.shape(a)),
               vjp=lambda g, out, a: (self._times_derivative(g, a, order + 1),),
-              sympy=lambda sp, a: expr.subs(x, a), kernel=("expand", expand))
+              sympy=lambda sp, a: expr.subs(x, a), kernel=("expand", expand), definition=sympy.srepr(expr))
         return name
 
     def _times_derivative(self, g: Node, x: Node, order: int) -> Node | None:

@@ -39,6 +39,8 @@ class OpDef:
       of the scalar function table (ops/functions.py), ``("select",)``, ``("cast",)``, ``("identity",)``,
       ``("sign",)``, ``("power",)``, or ``("expand", build)``: ``build(*inputs)`` is the same value as a graph of
       other ops.
+    * ``definition``: for ops made at run time (user modules), what they compute, as text: two processes may
+      give one name different meanings, so compiled-kernel caches key on it.
     """
 
     name: str
@@ -48,6 +50,7 @@ class OpDef:
     vjp: VjpRule | None = None
     sympy: Callable[..., Any] | None = None
     kernel: tuple | None = None
+    definition: str = ""
 
 
 OPS: dict[str, OpDef] = {}

@@ -16,7 +16,7 @@ import numpy as np
 from llvmlite import ir
 
 from .. import kir
-from .dtypes import I32, I64, MEMORY, REGISTER, convert
+from .dtypes import I1, I32, I64, MEMORY, REGISTER, convert
 from .functions import call_function, intrinsic
 from .gemm import define_gemm
 from .loops import counted_loop
@@ -140,10 +140,17 @@ class ExpressionLowering:
             return b.bitcast(value, target)
         if isinstance(e, kir.Call):
             return call_function(self, e, [self.expr(a, memo) for a in e.args])
-        if isinstance(e, kir.Overlap):
-            (a0, a1), (b0, b1) = (self.extent(array, count) for array, count in ((e.a, e.na), (e.b, e.nb)))
-            nonempty = b.and_(b.icmp_unsigned("<", a0, a1), b.icmp_unsigned("<", b0, b1))
-            return b.and_(nonempty, b.and_(b.icmp_unsigned("<", a0, b1), b.icmp_unsigned("<", b0, a1)))
+        if isinstance(e, kir.Disjoint):
+            spans = [self.extent(array, count) for array, count in zip(e.arrays, e.sizes)]
+            clash = ir.Constant(I1, 0)
+            for i, (a0, a1) in enumerate(spans):
+                for j in range(i + 1, len(spans)):
+                    if e.written[i] or e.written[j]:  # empty spans never meet: a0 < b1 and b0 < a1 fails
+                        b0, b1 = spans[j]
+                        meet = b.and_(b.icmp_unsigned("<", a0, b1), b.icmp_unsigned("<", b0, a1))
+                        clash = b.or_(clash, b.and_(meet, b.and_(b.icmp_unsigned("<", a0, a1),
+                                                                 b.icmp_unsigned("<", b0, b1))))
+            return b.not_(clash)
         if isinstance(e, kir.Op):
             return self.operation(e, [self.expr(a, memo) for a in e.args])
         raise TypeError(f"LLVM lowering: unknown expression {e!r}")
