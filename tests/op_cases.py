@@ -129,6 +129,7 @@ CASES = [
          ((4, 3), (4, 2)), int_inputs={1: ("int64", 3)}),
     Case("concatenate", ("concatenate",), lambda a, b: sd.concatenate([a, b * b], axis=1),
          lambda a, b: np.concatenate([a, b * b], 1), ((2, 3), (2, 2))),
+    Case("eye", ("eye",), lambda x: sd.eye(3) @ x + 2.0 * sd.eye(3), lambda x: x + 2.0 * np.eye(3), ((3, 3),)),
     Case("one_hot", ("equal", "cast", "check_index"), lambda y: sd.one_hot(y, 4), lambda y: np.eye(4)[y], ((5,),), smooth=False,
          int_inputs={0: ("int64", 4)}),
     Case("softmax", ("exp", "max", "sum", "stop_gradient"), sd.softmax, _softmax, ((3, 4),)),

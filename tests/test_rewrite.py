@@ -67,7 +67,8 @@ def test_views_fuse():
 
 def test_zero_products_and_differences_fold_only_for_finite_operands():
     for zero in (simplify(x * 0.0), simplify(sd.tanh(x) - sd.tanh(x))):
-        assert zero.op == "constant" and zero.shape == (3,) and not np.any(zero.attr("value").array)
+        # zeros of x's shape: a broadcast scalar (folding never makes a constant larger than its operands)
+        assert zero is sd.zeros((3,)) and zero.inputs[0].op == "constant"
     # log(x) is -inf at 0 and NaN below: 0 * log(x) must stay NaN there, so it is kept.
     unsafe = simplify(sd.log(x) * 0.0)
     assert "log" in ops_of(unsafe)
@@ -151,8 +152,8 @@ def test_simplify_keeps_the_smaller_result_of_its_two_tables():
     s = sd.scalar("s")
     f = sd.tanh(sd.tanh(sd.tanh(s)))
     reverse = f
-    for _ in range(5):  # adjoint sums shared everywhere: collecting across them costs nodes
-        reverse = sd.grad(reverse, s)
+    for _ in range(5):  # nested reverse passes: adjoint sums shared everywhere, collecting across them costs nodes
+        reverse = sd.vjp(reverse, s, sd.constant(1.0))
     forward = derivative(f, s, 4)
     forward = jvp(forward, s, sd.constant(1.0))  # Leibniz sums with repeated terms: collecting pays
     for graph, winner in ((reverse, LOCAL_RULES), (forward, DEFAULT_RULES)):

@@ -28,16 +28,18 @@ def _placeholder(name: str, signature: tuple) -> Node:
 
 
 @lru_cache(maxsize=8192)
-def _template(op: str, attrs: tuple, out_sig: tuple, arg_sigs: tuple, live: tuple[bool, ...]) -> Template | None:
+def _template(op: str, attrs: tuple, out_sig: tuple, arg_sigs: tuple, live: tuple[bool, ...],
+              batch: tuple = ()) -> Template | None:
     """The JVP of ``op`` as a small graph over placeholders, or None when its tangent is always zero.
 
     ``arg_sigs`` holds, per input, the constant node itself or its ``(shape, dtype)``; ``live`` marks
-    the inputs that carry a tangent.
+    the inputs that carry a tangent; tangents lead with the axes ``batch`` (a batch of directions at once).
     """
     rule = OPS[op].vjp
     if rule is None:
         return None
-    g = _placeholder("_jvp_cotangent", out_sig)
+    out_shape, out_dtype = out_sig
+    g = _placeholder("_jvp_cotangent", (batch + out_shape, out_dtype))
     out = _placeholder("_jvp_out", out_sig)
     args = [sig if isinstance(sig, Node) else _placeholder(f"_jvp_arg{i}", sig) for i, sig in enumerate(arg_sigs)]
     cotangents, tangents, slots = [], [], [(out, "out", 0)]
@@ -45,9 +47,9 @@ def _template(op: str, attrs: tuple, out_sig: tuple, arg_sigs: tuple, live: tupl
     for i, (arg, ct) in enumerate(zip(args, rule(g, out, *args, **dict(attrs)))):
         if not live[i] or ct is None:
             continue
-        ct = unbroadcast(ct, arg.shape)
+        ct = unbroadcast(ct, arg.shape, batch)
         cotangents.append(ct if ct.dtype == arg.dtype else cast(ct, arg.dtype))
-        tangents.append(_placeholder(f"_jvp_tangent{i}", (arg.shape, arg.dtype)))
+        tangents.append(_placeholder(f"_jvp_tangent{i}", (batch + arg.shape, arg.dtype)))
         slots.append((tangents[-1], "tangent", i))
     tangent = vjp_graph(cotangents, tangents, [g]).get(id(g)) if cotangents else None
     if tangent is None:
@@ -76,10 +78,12 @@ def _signature(node: Node) -> tuple:
     return node if node.op == "constant" else (node.shape, node.dtype)
 
 
-def tangent_graph(outputs: Sequence[Node], wrt: Sequence[Node], tangents: Sequence[Node]) -> dict[int, Node]:
+def tangent_graph(outputs: Sequence[Node], wrt: Sequence[Node], tangents: Sequence[Node],
+                  batch: tuple = ()) -> dict[int, Node]:
     """Tangents of every node reachable from ``outputs`` that depends on ``wrt`` (a dict keyed by node id).
 
-    Nodes missing from the dict have a zero tangent.
+    Nodes missing from the dict have a zero tangent. ``batch``: leading axes every tangent has before the node's
+    own shape, so one walk pushes a whole batch of directions (the columns of a Jacobian at once).
     """
     order = toposort(outputs)
     live = depends_on(order, wrt)
@@ -91,7 +95,7 @@ def tangent_graph(outputs: Sequence[Node], wrt: Sequence[Node], tangents: Sequen
         if all(t is None for t in ins):
             continue
         template = _template(node.op, node.attrs, (node.shape, node.dtype), tuple(_signature(i) for i in node.inputs),
-                             tuple(t is not None for t in ins))
+                             tuple(t is not None for t in ins), batch)
         if template is not None:
             tangent[id(node)] = _instantiate(template, node, ins)
     return tangent

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
-
 from ..ir import FLOAT_DTYPES, Node, ShapeError, size_of
-from ..ops import concatenate, constant, reshape, transpose, zeros
+from ..ops import constant, eye, reshape, transpose, zeros
 from ..rewrite import simplify
-from .forward import check_pairs, jvp
+from .forward import check_pairs, jvp, tangent_graph
 from .reverse import grad, vjp_graph
 
 
@@ -36,31 +34,35 @@ def vjp(outputs: Node | Sequence[Node], wrt: Node | Sequence[Node],
     return results[0] if single else results
 
 
-def jacobian(y: Node, x: Node) -> Node:
+def jacobian(y: Node, x: Node, mode: str = "auto") -> Node:
     """The Jacobian ``dy/dx`` with shape ``y.shape + x.shape`` (any shapes; 0-d ``y`` gives the gradient).
 
-    Built row by row in reverse mode when ``y`` has at most as many entries as ``x``, else column by
-    column in forward mode; the side it loops over must have concrete dims.
+    Vectorized: one reverse pass carries every row at once (``mode="reverse"``: the cotangents of ``y`` are the
+    identity, with one leading axis of ``y.size`` entries), or one forward pass every column (``mode="forward"``);
+    ``"auto"`` picks reverse when ``y`` has at most as many entries as ``x``. The graph's size does not grow with
+    the number of entries; the side the pass seeds must have concrete dims.
     """
     for name, node in (("y", y), ("x", x)):
         if not isinstance(node, Node) or node.dtype not in FLOAT_DTYPES:
             raise TypeError(f"jacobian: {name} must be a floating-point symdiff node, got {node!r}")
+    if mode not in ("auto", "reverse", "forward"):
+        raise ValueError(f"jacobian: mode must be 'auto', 'reverse' or 'forward', got {mode!r}")
     ny, nx = size_of(y.shape), size_of(x.shape)
-    if ny is None and nx is None:
-        raise ShapeError(f"jacobian: y {y.shape} and x {x.shape} both have named dims; one side must be concrete")
-    if nx is None or ny is not None and ny <= nx:
-        flat = reshape(y, (ny,))
-        rows = [grad(flat[i], x) for i in range(ny)]
-        return reshape(_stack(rows, x.shape, y.dtype), y.shape + x.shape)
-    columns = [jvp(y, x, constant(np.eye(nx, dtype=x.dtype)[j].reshape(x.shape))) for j in range(nx)]
-    stacked = _stack(columns, y.shape, y.dtype)  # (nx,) + y.shape: move the x axis last
-    return reshape(transpose(stacked, tuple(range(1, y.ndim + 1)) + (0,)), y.shape + x.shape)
-
-
-def _stack(parts: list[Node], shape: tuple, dtype: str) -> Node:
-    if not parts:  # a tensor with no entries has an empty Jacobian
-        return zeros((0,) + shape, dtype)
-    return concatenate([reshape(p, (1,) + shape) for p in parts], axis=0)
+    if mode == "auto":
+        if ny is None and nx is None:
+            raise ShapeError(f"jacobian: y {y.shape} and x {x.shape} both have named dims; one side must be concrete")
+        mode = "reverse" if nx is None or ny is not None and ny <= nx else "forward"
+    seeded, n = (y, ny) if mode == "reverse" else (x, nx)
+    if n is None:
+        raise ShapeError(f"jacobian: {mode} mode seeds {seeded.shape}, which has named dims; use the other mode")
+    seed = reshape(eye(n, seeded.dtype), (n,) + seeded.shape)
+    if mode == "reverse":
+        rows = vjp_graph([y], [seed], [x], batch=(n,)).get(id(x))
+        rows = zeros((n,) + x.shape, x.dtype) if rows is None else rows
+        return reshape(rows, y.shape + x.shape)
+    columns = tangent_graph([y], [x], [seed], batch=(n,)).get(id(y))
+    columns = zeros((n,) + y.shape, y.dtype) if columns is None else columns  # (x entries,) + y.shape
+    return reshape(transpose(columns, tuple(range(1, y.ndim + 1)) + (0,)), y.shape + x.shape)
 
 
 def hessian(f: Node, x: Node) -> Node:

@@ -8,37 +8,46 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .. import ops
-from ..ir import FLOAT_DTYPES, Node, ShapeError, broadcast_shapes, depends_on, toposort
-from ..ops import OPS, broadcast_to, cast, constant, reshape, zeros
+from ..ir import FLOAT_DTYPES, Node, ShapeError, broadcast_shapes, depends_on, size_of, toposort
+from ..ops import OPS, broadcast_to, cast, constant, ones, reshape, zeros
 
 
 class DisconnectedInputError(ValueError):
     """Raised by ``grad(..., disconnected="raise")`` when an input does not affect the output."""
 
 
-def unbroadcast(g: Node, shape: tuple) -> Node:
-    """Sum ``g`` over the axes along which a tensor of ``shape`` was broadcast to ``g.shape``."""
-    if g.shape == shape:
+def unbroadcast(g: Node, shape: tuple, batch: tuple = ()) -> Node:
+    """Sum ``g`` over the axes along which a tensor of ``shape`` was broadcast to ``g``'s shape; ``g`` may lead with
+    the axes ``batch`` of its own (a batch of cotangents), which stay."""
+    target = batch + tuple(shape)
+    if g.shape == target:
         return g
-    full = broadcast_shapes(g.shape, shape, what="gradient")
+    lead = len(batch)
+    full = batch + broadcast_shapes(g.shape[lead:], shape, what="gradient")
     if full != g.shape:  # a rule returned a cotangent smaller than the output: widen it first
         g = broadcast_to(g, full)
-    lead = g.ndim - len(shape)
-    axes = list(range(lead))
-    axes += [lead + a for a, d in enumerate(shape) if d == 1 and g.shape[lead + a] != 1]
+    extra = g.ndim - len(target)
+    axes = list(range(lead, lead + extra))
+    axes += [lead + extra + a for a, d in enumerate(shape) if d == 1 and g.shape[lead + extra + a] != 1]
     if axes:
         g = ops.sum(g, axis=axes, keepdims=True)
-    return reshape(g, shape)
+    return reshape(g, target)
 
 
-def vjp_graph(outputs: Sequence[Node], cotangents: Sequence[Node], wrt: Sequence[Node]) -> dict[int, Node]:
-    """Cotangents of every node in ``wrt``, given cotangents of ``outputs`` (a dict keyed by node id)."""
+def vjp_graph(outputs: Sequence[Node], cotangents: Sequence[Node], wrt: Sequence[Node],
+              batch: tuple = ()) -> dict[int, Node]:
+    """Cotangents of every node in ``wrt``, given cotangents of ``outputs`` (a dict keyed by node id).
+
+    ``batch``: leading axes every cotangent has before the node's own shape, so one walk carries a whole batch of
+    cotangents (the rows of a Jacobian at once): each cotangent of ``outputs`` has shape ``batch + out.shape``.
+    """
     order = toposort(outputs)
     live = depends_on(order, wrt)
     adjoint: dict[int, Node] = {}
     for out, ct in zip(outputs, cotangents):
-        if ct.shape != out.shape:
-            raise ShapeError(f"vjp: cotangent shape {ct.shape} differs from output shape {out.shape}")
+        if ct.shape != batch + out.shape:
+            raise ShapeError(f"vjp: cotangent shape {ct.shape} differs from the output shape {out.shape} "
+                             f"(after batch axes {batch})")
         adjoint[id(out)] = adjoint[id(out)] + ct if id(out) in adjoint else ct
     for node in reversed(order):
         g = adjoint.get(id(node))
@@ -53,11 +62,21 @@ def vjp_graph(outputs: Sequence[Node], cotangents: Sequence[Node], wrt: Sequence
         for inp, want, gi in zip(node.inputs, wanted, rule(g, node, *node.inputs, **dict(node.attrs))):
             if not want or gi is None:
                 continue
-            gi = unbroadcast(gi, inp.shape)
+            gi = unbroadcast(gi, inp.shape, batch)
             if gi.dtype != inp.dtype:
                 gi = cast(gi, inp.dtype)
             adjoint[id(inp)] = adjoint[id(inp)] + gi if id(inp) in adjoint else gi
     return adjoint
+
+
+def _scalar_derivative(y: Node, x: Node) -> Node | None:
+    """dy/dx for a single-entry ``x`` by forward mode, simplified: a tangent depends only on its node, so gradients
+    of gradients share their nodes across orders and nested ``grad`` stays polynomial (as ``sd.derivative``)."""
+    from ..rewrite import simplify
+    from .forward import tangent_graph
+
+    tangent = tangent_graph([y], [x], [ones(x.shape, x.dtype)]).get(id(y))
+    return None if tangent is None else simplify(reshape(tangent, x.shape))
 
 
 def grad(y: Node, wrt: Node | Sequence[Node], *, disconnected: str = "zero") -> Node | list[Node]:
@@ -82,7 +101,10 @@ def grad(y: Node, wrt: Node | Sequence[Node], *, disconnected: str = "zero") -> 
             raise TypeError(f"grad: wrt entries must be symdiff nodes, got {type(t).__name__}")
         if t.dtype not in FLOAT_DTYPES:
             raise TypeError(f"grad: cannot differentiate with respect to {t!r}: its dtype is {t.dtype}")
-    adjoint = vjp_graph([y], [constant(1, y.dtype)], targets)
+    if single and size_of(wrt.shape) == 1:
+        adjoint = {id(wrt): g for g in [_scalar_derivative(y, wrt)] if g is not None}
+    else:
+        adjoint = vjp_graph([y], [constant(1, y.dtype)], targets)
     grads = []
     for t in targets:
         g = adjoint.get(id(t))

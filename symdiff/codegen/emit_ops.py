@@ -71,6 +71,13 @@ def emit_index(ctx: Context, node: Node, out: kir.Builder) -> set[int]:
     target = ctx.refs[id(node)]
     if node.op == "random_uniform":
         return _emit_random(ctx, node, out)
+    if node.op == "eye":
+        fill(ctx, node, kir.const(0, node.dtype), out)
+        p = kir.Var("_p", "int64")
+        with out.loop(p, kir.index(0), kir.index(node.attr("n"))):
+            out.emit(kir.Store(target.buffer, target.flat(kir.mul(p, kir.index(node.attr("n") + 1))),
+                               kir.const(1, node.dtype)))
+        return set()
     if node.op in ("scatter_add", "pad_slice"):
         fill(ctx, node, kir.const(0, node.dtype), out)
     if node.op == "reshape":  # of a strided view: copy its elements in C order

@@ -52,7 +52,7 @@ from .elementwise import (
 from .elementwise import (
     to_float as to_float,
 )
-from .indexing import concatenate, getitem, one_hot, take_along_axis
+from .indexing import concatenate, eye, getitem, one_hot, take_along_axis
 from .leaves import constant, scalar, tensor
 from .linalg import dot, matmul
 from .random import random_uniform
@@ -94,7 +94,7 @@ def ones_like(x):
 # The NumPy-named builders, re-exported as ``sd.<name>``; the op table and make/defop stay under sd.ops.
 __all__ = [
     "abs", "add", "arctan", "arctan2", "broadcast_to", "cast", "ceil", "clip", "concatenate", "constant", "cos",
-    "count", "divide", "dot", "equal", "erf", "erfc", "exp", "exp2", "expand_dims", "expm1", "floor", "greater",
+    "count", "divide", "dot", "equal", "erf", "erfc", "exp", "eye", "exp2", "expand_dims", "expm1", "floor", "greater",
     "greater_equal", "less", "less_equal", "log", "log1p", "log2", "log10", "log_softmax", "logsumexp", "matmul",
     "max", "maximum", "mean", "min", "minimum", "multiply", "negative", "not_equal", "one_hot", "ones", "ones_like",
     "power", "random_uniform", "reciprocal", "reshape", "round", "scalar", "sigmoid", "sign", "sin", "softmax",

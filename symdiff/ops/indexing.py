@@ -41,9 +41,22 @@ def _pad(g: np.ndarray, shape, index) -> np.ndarray:
     return out
 
 
-defop("slice", "index", _slice_rule, lambda x, index: x[_slices(index)],
-      vjp=lambda g, out, x, index: (make("pad_slice", [g], shape=x.shape, index=index),))
-defop("pad_slice", "index", _pad_rule, _pad, vjp=lambda g, out, x, shape, index: (make("slice", [g], index=index),))
+_WHOLE: Triple = (0, None, 1)
+
+
+def _lead(g: Node, out: Node) -> int:
+    """Leading axes a cotangent has beyond the output's (a batch of cotangents: vectorized Jacobians)."""
+    return g.ndim - out.ndim
+
+
+def _slice_vjp(g, out, x, index):
+    lead = _lead(g, out)
+    return (make("pad_slice", [g], shape=g.shape[:lead] + x.shape, index=(_WHOLE,) * lead + index),)
+
+
+defop("slice", "index", _slice_rule, lambda x, index: x[_slices(index)], vjp=_slice_vjp)
+defop("pad_slice", "index", _pad_rule, _pad,
+      vjp=lambda g, out, x, shape, index: (make("slice", [g], index=(_WHOLE,) * _lead(g, out) + index),))
 
 
 def _normalize_slice(s: slice, dim, axis: int) -> Triple:
@@ -134,10 +147,24 @@ def _scatter_add(g: np.ndarray, idx: np.ndarray, axis: int, shape) -> np.ndarray
     return out
 
 
-defop("take_along_axis", "index", _gather_rule, _take_along_axis,
-      vjp=lambda g, out, x, idx, axis: (make("scatter_add", [g, idx], axis=axis, shape=x.shape), None))
+def _lifted(idx: Node, lead: int) -> Node:
+    """Indices with ``lead`` leading axes of length 1, to index a batch of cotangents."""
+    return reshape(idx, (1,) * lead + idx.shape)
+
+
+def _gather_vjp(g, out, x, idx, axis):
+    lead = _lead(g, out)
+    return make("scatter_add", [g, _lifted(idx, lead)], axis=axis + lead, shape=g.shape[:lead] + x.shape), None
+
+
+def _scatter_vjp(g, out, upd, idx, axis, shape):
+    lead = _lead(g, out)
+    return make("take_along_axis", [g, _lifted(idx, lead)], axis=axis + lead), None
+
+
+defop("take_along_axis", "index", _gather_rule, _take_along_axis, vjp=_gather_vjp)
 defop("scatter_add", "index", lambda inputs, attrs: (attrs["shape"], inputs[0].dtype), _scatter_add,
-      vjp=lambda g, out, upd, idx, axis, shape: (make("take_along_axis", [g, idx], axis=axis), None))
+      vjp=_scatter_vjp)
 
 
 def take_along_axis(x, indices, axis: int) -> Node:
@@ -162,11 +189,11 @@ def _concat_rule(inputs, attrs):
 
 
 def _concat_vjp(g, out, *inputs, axis):
-    grads, offset = [], 0
+    grads, offset, lead = [], 0, _lead(g, out)
     for node in inputs:
         n = node.shape[axis]
-        index = [(0, None, 1)] * g.ndim
-        index[axis] = (offset, offset + n, 1)
+        index = [_WHOLE] * g.ndim
+        index[lead + axis] = (offset, offset + n, 1)
         grads.append(make("slice", [g], index=tuple(index)))
         offset += n
     return grads
@@ -197,6 +224,18 @@ def _check_index_rule(inputs, attrs):
 # view of its input plus a loop that checks it.
 defop("check_index", "shape", _check_index_rule,
       lambda idx, bound, op, axis: check_range(idx, bound, op, axis))
+
+
+defop("eye", "index", lambda inputs, attrs: ((attrs["n"], attrs["n"]), attrs["dtype"]),
+      lambda n, dtype: np.eye(n, dtype=dtype))
+
+
+def eye(n: int, dtype: str = "float64") -> Node:
+    """The ``n x n`` identity matrix, kept symbolic (no ``n*n`` literal): the seed of vectorized Jacobians, which
+    the simplifier removes from products (``x @ eye = x``)."""
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
+        raise ValueError(f"eye: n must be a non-negative int, got {n!r}")
+    return make("eye", [], n=int(n), dtype=dtype)
 
 
 def one_hot(labels, depth: int, dtype: str = "float64") -> Node:

@@ -19,20 +19,24 @@ def _reduce_rule(inputs, attrs):
     return shape, x.dtype
 
 
-def kept(g: Node, x: Node, axes: tuple[int, ...]) -> Node:
-    """``g`` (a reduction of ``x`` over ``axes``) reshaped with the reduced axes kept as length 1."""
-    return reshape(g, tuple(1 if a in axes else d for a, d in enumerate(x.shape)))
+def kept(g: Node, x: Node, axes: tuple[int, ...], lead: int = 0) -> Node:
+    """``g`` (a reduction of ``x`` over ``axes``, after ``lead`` leading axes of its own) reshaped with the reduced
+    axes kept as length 1."""
+    return reshape(g, g.shape[:lead] + tuple(1 if a in axes else d for a, d in enumerate(x.shape)))
 
 
+# VJP rules take cotangents with leading axes of their own (a batch of cotangents: vectorized Jacobians); the
+# rules that address axes count them from the cotangent's end.
 def _sum_vjp(g, out, x, axes, keepdims):
-    return (broadcast_to(kept(g, x, axes), x.shape),)
+    lead = g.ndim - out.ndim
+    return (broadcast_to(kept(g, x, axes, lead), g.shape[:lead] + x.shape),)
 
 
 def _extremum_vjp(g, out, x, axes, keepdims):
     # Ties share the gradient equally: the midpoint convention used at every kink.
     mask = cast(equal(x, kept(out, x, axes)), x.dtype)
     count = make("sum", [mask], axes=axes, keepdims=True)
-    return (mask * (kept(g, x, axes) / count),)
+    return (mask * (kept(g, x, axes, g.ndim - out.ndim) / count),)
 
 
 defop("sum", "reduction", _reduce_rule, lambda x, axes, keepdims: np.sum(x, axis=axes, keepdims=keepdims),

@@ -71,18 +71,20 @@ def make(name: str, inputs: Sequence[Node], **attrs: Any) -> Node:
     op = OPS[name]
     inputs = tuple(inputs)
     shape, dtype = op.infer(inputs, attrs)
-    if inputs and op.kind != "leaf" and all(i.op == "constant" for i in inputs) and _foldable(shape):
+    if inputs and op.kind != "leaf" and all(i.op == "constant" for i in inputs) and _foldable(shape, inputs):
         with np.errstate(all="ignore"):  # IEEE results (inf, nan) fold like any other value
             value = op.numpy(*(i.attr("value").array for i in inputs), **attrs)
         return constant(np.asarray(value, dtype=dtype).reshape(shape))
     return Node(name, inputs, attrs, shape, dtype)
 
 
-def _foldable(shape: Shape) -> bool:
-    # Fold small concrete constants only, so folding never bloats a graph with big literals.
+def _foldable(shape: Shape, inputs: tuple[Node, ...]) -> bool:
+    # Fold into small concrete constants no larger than the constants folded: a graph never gains big literals,
+    # and a broadcast stays a broadcast (so graph sizes do not depend on sizes).
     if any(isinstance(d, str) for d in shape):
         return False
-    return int(np.prod(shape, dtype=np.int64)) <= 64
+    size = int(np.prod(shape, dtype=np.int64))
+    return size <= 64 and size <= sum(i.attr("value").array.size for i in inputs)
 
 
 def constant(value: Any, dtype: str | None = None) -> Node:

@@ -36,7 +36,7 @@ def _named_multiset(shape: Shape) -> list[str]:
 
 defop(
     "reshape", "shape", _reshape_rule, lambda x, shape: np.reshape(x, shape),
-    vjp=lambda g, out, x, shape: (reshape(g, x.shape),),
+    vjp=lambda g, out, x, shape: (reshape(g, g.shape[:g.ndim - out.ndim] + x.shape),),
 )
 
 
@@ -71,8 +71,13 @@ def _permute_rule(inputs, attrs):
 
 defop(
     "transpose", "shape", _permute_rule, lambda x, perm: np.transpose(x, perm),
-    vjp=lambda g, out, x, perm: (transpose(g, tuple(int(i) for i in np.argsort(perm))),),
+    vjp=lambda g, out, x, perm: (_transpose_back(g, perm, g.ndim - out.ndim),),
 )
+
+
+def _transpose_back(g: Node, perm: tuple[int, ...], lead: int) -> Node:
+    """The inverse permutation of ``perm`` on ``g``'s last axes (``lead`` leading axes stay)."""
+    return transpose(g, tuple(range(lead)) + tuple(lead + int(i) for i in np.argsort(perm)))
 
 
 def transpose(x, axes=None) -> Node:

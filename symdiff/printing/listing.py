@@ -75,6 +75,7 @@ STRUCTURE: dict[str, Callable[..., sp.Basic | Term]] = {
     "slice": _slice,
     "reshape": _reshape,
     "count": lambda node, a: elements([node.inputs[0].shape[ax] for ax in node.attr("axes")]),
+    "eye": lambda node: sp.Symbol("I"),  # the identity matrix
 }
 
 

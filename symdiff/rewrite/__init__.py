@@ -14,14 +14,15 @@ from .engine import MAX_FIRINGS_PER_NODE, RewriteCycleError, RuleSet
 from .facts import fingerprint, known_finite, known_nonnegative, order_key
 from .patterns import Const, Match, OpPattern, P, Rule, Var
 from .rules_algebra import ALGEBRA_RULES
+from .rules_basis import BASIS_RULES
 from .rules_shapes import SHAPE_RULES
 from .rules_stability import STABILITY_RULES
 from .rules_sums import SUM_RULES
 
 #: The default table: stability rewrites first (they need the patterns algebra would reorder away).
-DEFAULT_RULES = RuleSet(STABILITY_RULES, SHAPE_RULES, ALGEBRA_RULES, SUM_RULES)
+DEFAULT_RULES = RuleSet(STABILITY_RULES, SHAPE_RULES, BASIS_RULES, ALGEBRA_RULES, SUM_RULES)
 #: The same without collection across sums: for graphs whose sums are shared too widely to rebuild.
-LOCAL_RULES = RuleSet(STABILITY_RULES, SHAPE_RULES, ALGEBRA_RULES)
+LOCAL_RULES = RuleSet(STABILITY_RULES, SHAPE_RULES, BASIS_RULES, ALGEBRA_RULES)
 
 
 def simplify(nodes: Node | Sequence[Node]) -> Node | list[Node]:
@@ -48,7 +49,7 @@ def _operations(nodes: Node | Sequence[Node]) -> int:
 
 
 __all__ = [
-    "ALGEBRA_RULES", "DEFAULT_RULES", "LOCAL_RULES", "MAX_FIRINGS_PER_NODE", "SHAPE_RULES", "STABILITY_RULES",
-    "SUM_RULES", "Const", "Match", "OpPattern", "P", "RewriteCycleError", "Rule", "RuleSet", "Var", "fingerprint",
-    "known_finite", "known_nonnegative", "order_key", "simplify",
+    "ALGEBRA_RULES", "BASIS_RULES", "DEFAULT_RULES", "LOCAL_RULES", "MAX_FIRINGS_PER_NODE", "SHAPE_RULES",
+    "STABILITY_RULES", "SUM_RULES", "Const", "Match", "OpPattern", "P", "RewriteCycleError", "Rule", "RuleSet", "Var",
+    "fingerprint", "known_finite", "known_nonnegative", "order_key", "simplify",
 ]
