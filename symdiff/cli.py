@@ -1,4 +1,4 @@
-"""The ``symdiff`` command: compile, grad, train and demo.
+"""The ``symdiff`` command: compile, grad, train, demo and cache.
 
 Exit codes: 0 success; 2 a bad command line or spec (the message names the file, key path and what was
 expected); 1 any other failure (a missing optional package, an unwritable file, ...); 130 interrupted.
@@ -7,6 +7,7 @@ expected); 1 any other failure (a missing optional package, an unwritable file, 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -164,6 +165,41 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def _human(nbytes: int) -> str:
+    """``2.9 KiB`` for 3010."""
+    value, unit = float(nbytes), 0
+    while value >= 1024 and unit < 4:
+        value, unit = value / 1024, unit + 1
+    return f"{nbytes} B" if unit == 0 else f"{value:.1f} {('KiB', 'MiB', 'GiB', 'TiB')[unit - 1]}"
+
+
+def cmd_cache(args) -> int:
+    from .codegen import cache
+
+    root = cache.cache_dir()
+    if args.action == "clear":
+        removed, nbytes, busy = cache.clear(root)
+        kept = f"; kept {busy} {'entry' if busy == 1 else 'entries'} being written" if busy else ""
+        _say(f"removed {removed} {'entry' if removed == 1 else 'entries'} ({nbytes} bytes) from {root}{kept}")
+        return 0
+    try:
+        limit = cache.max_bytes()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    found = cache.entries(root)
+    _say(f"path: {root}" + ("" if root.exists() else " (not created yet)"))
+    problem = cache.directory_problem(root, root=True) if root.exists() else None
+    if problem:
+        _say(f"not used: {problem}; kernels compile into a private temporary directory")
+    size = sum(entry.nbytes for entry in found)
+    setting = cache.MAX_BYTES_VARIABLE if os.environ.get(cache.MAX_BYTES_VARIABLE, "").strip() else \
+        f"the default; set {cache.MAX_BYTES_VARIABLE} to change it"
+    _say(f"entries: {len(found)}")
+    _say(f"size: {size} bytes ({_human(size)})")
+    _say(f"limit: {limit} bytes ({_human(limit)}; {setting})")
+    return 0
+
+
 def _common_training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=_positive_int, help="number of epochs (default: the spec's training.epochs)")
     parser.add_argument("--batch-size", type=_positive_int,
@@ -215,6 +251,13 @@ def build_parser() -> argparse.ArgumentParser:
                           help="where to write the generated training-step source (default: %(default)s)")
     _common_training_options(demo_cmd)
     demo_cmd.set_defaults(run=cmd_demo)
+
+    cache_cmd = commands.add_parser("cache", help="show or clear the compiled-kernel cache",
+                                    description="The compiled-kernel cache on disk ($SYMDIFF_CACHE_DIR, default "
+                                    "~/.cache/symdiff; size bound $SYMDIFF_CACHE_MAX_BYTES, default 1 GiB).")
+    cache_cmd.add_argument("action", choices=["info", "clear"],
+                           help="info: path, entries, bytes and limit; clear: remove every entry")
+    cache_cmd.set_defaults(run=cmd_cache)
     return parser
 
 
