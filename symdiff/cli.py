@@ -1,7 +1,8 @@
 """The ``symdiff`` command: compile, grad, train, demo and cache.
 
-Exit codes: 0 success; 2 a bad command line or spec (the message names the file, key path and what was
-expected); 1 any other failure (a missing optional package, an unwritable file, ...); 130 interrupted.
+Exit codes: 0 success; 2 a bad command line, spec or data (one line naming the file and key path, the option or
+the data set, and what was expected); 1 any other failure (a missing optional package, an unwritable file, out of
+memory, ...); 130 interrupted (after saying which parameters training kept).
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .train import TrainingInputError
 
 #: The demo's model: the same as examples/specs/digits.toml (so the two share one compiled kernel).
 DEMO_SPEC = {
@@ -111,7 +115,7 @@ def _dataset(spec, name: str | None):
     return load_dataset(name)
 
 
-def _input_error(spec, data, exc: Exception) -> Exception:
+def _input_error(spec, data, exc: TrainingInputError) -> Exception:
     """A fit's TrainingInputError as the CLI reports it: a spec setting by its key, else the data set by name."""
     if exc.field == "validation_split":
         from .spec import SpecError
@@ -273,8 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``symdiff`` command."""
     from .train import DATASETS
 
-    parser = _Parser(prog="symdiff", description="Symbolic differentiation compiled to fused "
-                                     "native kernels: compile, inspect and train models described by spec files.")
+    parser = _Parser(prog="symdiff", description="Symbolic differentiation compiled to fused native kernels: "
+                     "compile, inspect and train models described by spec files.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     compile_cmd = commands.add_parser("compile", help="export a spec's train step and predict kernels",

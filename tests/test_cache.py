@@ -275,3 +275,15 @@ def test_cache_info_says_why_a_cache_is_not_used(root):
     bad = _cli("cache", "info", cache_root=root, SYMDIFF_CACHE_MAX_BYTES="lots")
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
     assert "SYMDIFF_CACHE_MAX_BYTES: expected a number of bytes" in bad.stderr
+
+
+def test_symlinks_in_the_cache_are_never_counted_or_followed_by_clear(root, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    outside = _fake_entry(elsewhere, 1, 100, 3600)  # looks like an entry, but lives outside the cache
+    root.mkdir(mode=0o700)
+    (root / outside.parent.name).symlink_to(outside.parent)  # a shard that is a link
+    (root / "ab").mkdir(mode=0o700)
+    (root / "ab" / KEY).symlink_to(outside)  # an entry that is a link
+    kept = _fake_entry(root, 2, 10, 3600)
+    assert [e.path for e in cache.entries()] == [kept]
+    assert cache.clear() == (1, 10, 0) and outside.exists() and (outside / "native.o").exists()

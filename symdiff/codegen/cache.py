@@ -218,8 +218,8 @@ def entries(root: Path | None = None) -> list[Entry]:
     root = cache_dir() if root is None else root
     found = []
     for shard in sorted(root.glob("[0-9a-f][0-9a-f]")):
-        for path in sorted(shard.glob(f"{shard.name}*")):
-            entry = _entry(path) if _KEY.fullmatch(path.name) and path.is_dir() else None
+        for path in sorted(shard.glob(f"{shard.name}*")) if not shard.is_symlink() else ():
+            entry = _entry(path) if _KEY.fullmatch(path.name) and path.is_dir() and not path.is_symlink() else None
             if entry is not None:
                 found.append(entry)
     return sorted(found, key=lambda e: e.used)
