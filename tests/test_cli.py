@@ -245,5 +245,5 @@ def test_ctrl_c_in_a_real_process_exits_130():
         out, err = process.communicate(timeout=120)
     finally:
         process.kill()
-    assert process.returncode == 130 and "Traceback" not in err
+    assert process.returncode == 130 and "Traceback" not in err, err
     assert err.startswith("symdiff train: interrupted") and err.count("\n") == 1
