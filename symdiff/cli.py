@@ -1,16 +1,25 @@
-"""The ``symdiff`` command: compile, grad, train and demo.
+"""The ``symdiff`` command: compile, grad, train, demo and cache.
 
-Exit codes: 0 success; 2 a bad command line or spec (the message names the file, key path and what was
-expected); 1 any other failure (a missing optional package, an unwritable file, ...); 130 interrupted.
+Exit codes: 0 success; 2 a bad command line, spec or data (one line naming the file and key path, the option or
+the data set, and what was expected); 1 any other failure (a missing optional package, an unwritable file, out of
+memory, ...); 130 interrupted (after saying which parameters training kept).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .train import TrainingInputError
 
 #: The demo's model: the same as examples/specs/digits.toml (so the two share one compiled kernel).
 DEMO_SPEC = {
@@ -32,27 +41,50 @@ class UsageError(Exception):
     """A command-line mistake outside the spec (exit code 2)."""
 
 
+class TrainingInterruptedError(Exception):
+    """Training stopped by Ctrl-C; the message says what was kept (exit code 130)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors on one line (the usage is one ``--help`` away)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {_one_line(message)} (see {self.prog} --help)\n")
+
+
+def _one_line(message: object) -> str:
+    return " ".join(str(message).split())
+
+
 def _say(message: str) -> None:
     print(message, flush=True)
 
 
-def _positive_int(text: str) -> int:
+def _integer(text: str, low: int, expected: str) -> int:
     try:
         value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    except ValueError:  # not an integer, or more digits than Python reads
+        value = low - 1
+    if not low <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
     return value
+
+
+def _positive_int(text: str) -> int:
+    return _integer(text, 1, "a positive integer")
+
+
+def _seed(text: str) -> int:
+    return _integer(text, 0, "an integer >= 0")
 
 
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        value = 0.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+        value = math.nan
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text!r}")
     return value
 
 
@@ -83,17 +115,48 @@ def _dataset(spec, name: str | None):
     return load_dataset(name)
 
 
+def _input_error(spec, data, exc: TrainingInputError) -> Exception:
+    """A fit's TrainingInputError as the CLI reports it: a spec setting by its key, else the data set by name."""
+    if exc.field == "validation_split":
+        from .spec import SpecError
+
+        return SpecError(spec.source, f"training.{exc.field}", str(exc))
+    return UsageError(f"data set {data.name!r}: {exc}")
+
+
+def _kept(history, restore_best: bool) -> str:
+    if not restore_best:
+        return "kept the parameters of the last step"
+    return f"kept the parameters of epoch {history.best_epoch}" if history.best_epoch else \
+        "kept the starting parameters (no epoch finished)"
+
+
 def _train(spec, data, args) -> tuple:
     """Compile, fit on the training part of ``data`` and evaluate on its test part."""
+    from .train import INTERRUPTED, TrainingInputError
+    from .train.checks import check_finite, held_out_rows
+
     X, Y = spec.data_arrays(data, data.X_train, data.y_train)
     X_test, Y_test = spec.data_arrays(data, data.X_test, data.y_test)
+    try:  # the data's own faults, said before compiling (fit checks them again, with the rest)
+        check_finite("X", np.asarray(X))
+        check_finite("Y", np.asarray(Y))
+        held_out_rows(len(X), spec.training["validation_split"])
+    except TrainingInputError as exc:
+        raise _input_error(spec, data, exc) from None
     trainer = _compile(spec, args.seed)
     if args.lr is not None:
         trainer.step.lr = args.lr
     overrides = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size)) if v is not None}
     _say(f"training {spec.name!r} on {data.name!r}: {len(X)} training and {len(X_test)} test examples")
-    history, seconds = _timed("", lambda: spec.fit(trainer, X, Y, progress=args.progress, **overrides))
-    _say(f"{history.stop_reason} in {seconds:.2f} s; kept the parameters of epoch {history.best_epoch}")
+    try:
+        history, seconds = _timed("", lambda: spec.fit(trainer, X, Y, progress=args.progress, **overrides))
+    except TrainingInputError as exc:
+        raise _input_error(spec, data, exc) from None
+    kept = _kept(history, spec.training["restore_best"])
+    if history.stop_reason == INTERRUPTED:
+        raise TrainingInterruptedError(f"interrupted after {history.epochs} finished epochs in {seconds:.2f} s; {kept}")
+    _say(f"{history.stop_reason} in {seconds:.2f} s; {kept}")
     results = trainer.evaluate(X_test, Y_test)
     _say("test: " + "  ".join(f"{k} {v:.4f}" for k, v in results.items()))
     if args.plot:
@@ -164,12 +227,47 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def _human(nbytes: int) -> str:
+    """``2.9 KiB`` for 3010."""
+    value, unit = float(nbytes), 0
+    while value >= 1024 and unit < 4:
+        value, unit = value / 1024, unit + 1
+    return f"{nbytes} B" if unit == 0 else f"{value:.1f} {('KiB', 'MiB', 'GiB', 'TiB')[unit - 1]}"
+
+
+def cmd_cache(args) -> int:
+    from .codegen import cache
+
+    root = cache.cache_dir()
+    if args.action == "clear":
+        removed, nbytes, busy = cache.clear(root)
+        kept = f"; kept {busy} {'entry' if busy == 1 else 'entries'} being written" if busy else ""
+        _say(f"removed {removed} {'entry' if removed == 1 else 'entries'} ({nbytes} bytes) from {root}{kept}")
+        return 0
+    try:
+        limit = cache.max_bytes()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    found = cache.entries(root)
+    _say(f"path: {root}" + ("" if root.exists() else " (not created yet)"))
+    problem = cache.directory_problem(root, root=True) if root.exists() else None
+    if problem:
+        _say(f"not used: {problem}; kernels compile into a private temporary directory")
+    size = sum(entry.nbytes for entry in found)
+    setting = cache.MAX_BYTES_VARIABLE if os.environ.get(cache.MAX_BYTES_VARIABLE, "").strip() else \
+        f"the default; set {cache.MAX_BYTES_VARIABLE} to change it"
+    _say(f"entries: {len(found)}")
+    _say(f"size: {size} bytes ({_human(size)})")
+    _say(f"limit: {limit} bytes ({_human(limit)}; {setting})")
+    return 0
+
+
 def _common_training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=_positive_int, help="number of epochs (default: the spec's training.epochs)")
     parser.add_argument("--batch-size", type=_positive_int,
                         help="mini-batch size (default: the spec's training.batch_size)")
     parser.add_argument("--lr", type=_positive_float, help="starting learning rate (default: the spec's optimizer.lr)")
-    parser.add_argument("--seed", type=int, help="seed for parameters, split, batches and dropout")
+    parser.add_argument("--seed", type=_seed, help="seed for parameters, split, batches and dropout")
     parser.add_argument("--plot", metavar="PNG", help="save the loss curves to this PNG file (needs matplotlib)")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                         help="show a progress bar (default: when stderr is a terminal)")
@@ -179,8 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``symdiff`` command."""
     from .train import DATASETS
 
-    parser = argparse.ArgumentParser(prog="symdiff", description="Symbolic differentiation compiled to fused "
-                                     "native kernels: compile, inspect and train models described by spec files.")
+    parser = _Parser(prog="symdiff", description="Symbolic differentiation compiled to fused native kernels: "
+                     "compile, inspect and train models described by spec files.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     compile_cmd = commands.add_parser("compile", help="export a spec's train step and predict kernels",
@@ -189,7 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     compile_cmd.add_argument("spec", help="spec file (.toml or .json)")
     compile_cmd.add_argument("-o", "--output", default="kernels.py",
                              help="front module to write; the kernels go next to it (default: %(default)s)")
-    compile_cmd.add_argument("--seed", type=int, help="seed of the starting values saved next to the kernels")
+    compile_cmd.add_argument("--seed", type=_seed, help="seed of the starting values saved next to the kernels")
     compile_cmd.set_defaults(run=cmd_compile)
 
     grad_cmd = commands.add_parser("grad", help="print the derived gradient formulas",
@@ -215,6 +313,13 @@ def build_parser() -> argparse.ArgumentParser:
                           help="where to write the generated training-step source (default: %(default)s)")
     _common_training_options(demo_cmd)
     demo_cmd.set_defaults(run=cmd_demo)
+
+    cache_cmd = commands.add_parser("cache", help="show or clear the compiled-kernel cache",
+                                    description="The compiled-kernel cache on disk ($SYMDIFF_CACHE_DIR, default "
+                                    "~/.cache/symdiff; size bound $SYMDIFF_CACHE_MAX_BYTES, default 1 GiB).")
+    cache_cmd.add_argument("action", choices=["info", "clear"],
+                           help="info: path, entries, bytes and limit; clear: remove every entry")
+    cache_cmd.set_defaults(run=cmd_cache)
     return parser
 
 
@@ -227,13 +332,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.run(args)
     except (SpecError, UsageError) as exc:
-        print(f"symdiff {args.command}: error: {exc}", file=sys.stderr)
+        print(f"symdiff {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except (RuntimeError, ValueError, OSError) as exc:
-        print(f"symdiff {args.command}: error: {exc}", file=sys.stderr)
+        print(f"symdiff {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 1
+    except MemoryError as exc:
+        print(f"symdiff {args.command}: error: out of memory{': ' if str(exc) else ''}{_one_line(exc)}",
+              file=sys.stderr)
+        return 1
+    except TrainingInterruptedError as exc:
+        print(f"symdiff {args.command}: {exc}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(f"symdiff {args.command}: interrupted", file=sys.stderr)
         return 130
 
 

@@ -1,14 +1,22 @@
-"""The ``symdiff`` command, run in subprocesses on the tiny XOR spec: help, grad, compile (and import the
-exported kernels without symdiff), train, demo, and the exit codes and messages of bad input."""
+"""The ``symdiff`` command on the tiny XOR spec (in subprocesses, and in this process through ``main``): help,
+grad, compile (and import the exported kernels without symdiff), train, demo, Ctrl-C, and the exit codes and
+one-line messages of bad input: files that cannot be specs, out-of-range numbers, data containing NaN."""
 
+import dataclasses
+import itertools
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from symdiff.cli import main
 
 XOR_SPEC = Path(__file__).resolve().parents[1] / "examples" / "specs" / "xor.toml"
 
@@ -99,3 +107,143 @@ def test_demo_trains_digits_prints_a_formula_and_exports_the_kernel(tmp_path):
     assert "∂L/∂b2 = " in result.stdout
     assert f"kernel (forward + backward + Adam) is in {tmp_path / 'step.py'}" in result.stdout
     assert "def train_step(x, y, digits_dense1_W" in (tmp_path / "step.py").read_text()
+
+
+def _main(capsys, *args):
+    """``main(args)`` in this process: (exit code, stdout, stderr)."""
+    try:
+        code = main([str(a) for a in args])
+    except SystemExit as exc:  # argparse's own exit
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+XOR_TEXT = XOR_SPEC.read_text()
+JSON_SPEC = '{"inputs": 2, "layers": [{"type": "dense", "units": 2}], "loss": "softmax_cross_entropy"}'
+DIGITS = "9" * 5000
+
+# (file name, contents, what the one-line error says after "<file>: ")
+BAD_FILES = {
+    "non-UTF-8": ("latin.toml", XOR_TEXT.encode().replace(b'name = "xor"', b'name = "x\xffr"'),
+                  "name: not UTF-8 text: byte 0xff at line 2, column 10; save the file as UTF-8"),
+    "5000-digit integer (TOML)": ("digits.toml", XOR_TEXT.replace("units = 8", f"units = {DIGITS}").encode(),
+                                  "units: an integer with 5000 digits at line 7, column 9; at most 4300 digits"),
+    "5000-digit integer (JSON)": ("digits.json", JSON_SPEC.replace('"inputs": 2', f'"inputs": {DIGITS}').encode(),
+                                  "inputs: an integer with 5000 digits at line 1, column 12"),
+    "100k-deep JSON": ("deep.json", b"[" * 100_000 + b"]" * 100_000,
+                       "nested more than 32 levels deep at line 1, column 33"),
+    "deep TOML": ("deep.toml", b"inputs = " + b"[" * 100_000 + b"]" * 100_000,
+                  "inputs: nested more than 32 levels deep at line 1, column 42"),
+    "duplicate JSON key": ("dup.json", JSON_SPEC.replace('"inputs": 2', '"inputs": 2, "inputs": 3').encode(),
+                           "inputs: invalid JSON: this key is given twice in one object"),
+    "duplicate TOML key": ("dup.toml", XOR_TEXT.replace("inputs = 2", "inputs = 2\ninputs = 3").encode(),
+                           "invalid TOML: Cannot overwrite a value (at line 4, column 11)"),
+    "seed = -1": ("seed.toml", XOR_TEXT.replace("epochs = 200", "epochs = 200\nseed = -1").encode(),
+                  "training.seed: expected an integer >= 0, got -1 (int)"),
+    "seed = 2**64": ("seed64.toml", XOR_TEXT.replace("epochs = 200", f"epochs = 200\nseed = {2**64}").encode(),
+                     f"training.seed: expected an integer >= 0, got {2**64} (int); integers in a spec lie in"),
+    "units = 1e12": ("float_units.toml", XOR_TEXT.replace("units = 8", "units = 1e12").encode(),
+                     "layers[0].units: expected a positive integer, got 1000000000000.0 (float)"),
+    "units = 10**12": ("int_units.toml", XOR_TEXT.replace("units = 8", f"units = {10**12}").encode(),
+                       "layers[0].units: this layer has 3,000,000,000,000 parameters, 3,000,000,000,000 in the model "
+                       "so far; a spec may describe at most 100,000,000"),
+    "lr = inf": ("inf.toml", XOR_TEXT.replace("lr = 0.5", "lr = inf").encode(),
+                 "optimizer.lr: expected a finite number > 0, got inf (float)"),
+    "lr = nan": ("nan.toml", XOR_TEXT.replace("lr = 0.5", "lr = nan").encode(),
+                 "optimizer.lr: expected a finite number > 0, got nan (float)"),
+    "momentum = nan": ("nan_momentum.toml", XOR_TEXT.replace("momentum = 0.9", "momentum = nan").encode(),
+                       "optimizer.momentum: expected a finite number, got nan (float)"),
+    "scale = 1e999 (JSON)": ("inf.json", (JSON_SPEC[:-1] + ', "regularizer": {"type": "l2", "scale": 1e999}}').encode(),
+                             "regularizer.scale: expected a finite number >= 0, got inf (float)"),
+}
+
+
+def _one_line_error(code, err, *names):
+    assert code == 2 and "Traceback" not in err
+    assert err.endswith("\n") and err.count("\n") == 1, err
+    for name in names:
+        assert name in err
+
+
+@pytest.mark.parametrize("case", list(BAD_FILES))
+def test_a_bad_spec_file_is_one_line_naming_the_file_and_the_field(tmp_path, capsys, case):
+    name, contents, message = BAD_FILES[case]
+    path = tmp_path / name
+    path.write_bytes(contents)
+    code, _, err = _main(capsys, "grad", path)
+    _one_line_error(code, err, f"symdiff grad: error: {path}: {message}")
+
+
+def test_a_utf8_byte_order_mark_is_accepted(tmp_path, capsys):
+    path = tmp_path / "bom.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + XOR_TEXT.encode())
+    code, out, err = _main(capsys, "grad", path, "--param", "xor_dense2_b")
+    assert code == 0 and "\n∂L/∂xor_dense2_b = " in out, err
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("--seed", "-1", "argument --seed: expected an integer >= 0, got '-1'"),
+    ("--seed", DIGITS, "argument --seed: expected an integer >= 0, got '9999"),
+    ("--lr", "inf", "argument --lr: expected a positive finite number, got 'inf'"),
+    ("--lr", "nan", "argument --lr: expected a positive finite number, got 'nan'"),
+    ("--lr", "1e400", "argument --lr: expected a positive finite number, got '1e400'"),
+    ("--epochs", DIGITS, "argument --epochs: expected a positive integer, got '9999"),
+], ids=["seed -1", "seed of 5000 digits", "lr inf", "lr nan", "lr 1e400", "epochs of 5000 digits"])
+def test_bad_command_line_numbers_are_one_line_naming_the_option(capsys, option, value, message):
+    code, _, err = _main(capsys, "train", XOR_SPEC, option, value)
+    _one_line_error(code, err, f"symdiff train: error: {message}")
+
+
+def test_data_containing_nan_is_named_instead_of_advising_a_smaller_learning_rate(capsys, monkeypatch):
+    from symdiff import train
+
+    data = train.load_dataset("xor")
+    X = data.X_train.copy()
+    X[1, 0] = np.nan
+    monkeypatch.setattr(train, "load_dataset", lambda name: dataclasses.replace(data, X_train=X))
+    code, out, err = _main(capsys, "train", XOR_SPEC, "--no-progress")
+    _one_line_error(code, err, "symdiff train: error: data set 'xor': X contains nan at row 1, column 0 (1 non-finite "
+                    "value in all); remove or fill them before training")
+    assert "compiling" not in out  # said before any work
+
+
+def test_no_training_rows_left_names_the_spec_setting(tmp_path, capsys):
+    path = tmp_path / "split.toml"
+    path.write_text(XOR_TEXT.replace("validation_split = 0.0", "validation_split = 0.9"))
+    code, _, err = _main(capsys, "train", path, "--no-progress")
+    _one_line_error(code, err, f"{path}: training.validation_split: no training rows left: 4 rows given, "
+                    "validation_split=0.9 holds out 4, leaving 0")
+
+
+def test_ctrl_c_during_training_says_what_was_kept_and_exits_130(capsys, monkeypatch):
+    from symdiff.train.step import TrainStep
+
+    step, calls = TrainStep.__call__, itertools.count(1)
+
+    def interrupted_at_the_fifth_step(self, *data):
+        loss = step(self, *data)
+        if next(calls) == 5:
+            signal.raise_signal(signal.SIGINT)
+        return loss
+
+    monkeypatch.setattr(TrainStep, "__call__", interrupted_at_the_fifth_step)
+    code, out, err = _main(capsys, "train", XOR_SPEC, "--no-progress", "--epochs", "50")
+    assert code == 130 and "test:" not in out
+    assert re.fullmatch(r"symdiff train: interrupted after 5 finished epochs in [0-9.]+ s; kept the parameters of "
+                        r"epoch [1-5]\n", err), err
+
+
+def test_ctrl_c_in_a_real_process_exits_130():
+    process = subprocess.Popen([sys.executable, "-m", "symdiff.cli", "train", XOR_SPEC, "--epochs", "100000000",
+                                "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in process.stdout:
+            if line.startswith("training 'xor'"):
+                break
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 130 and "Traceback" not in err, err
+    assert err.startswith("symdiff train: interrupted") and err.count("\n") == 1

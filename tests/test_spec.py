@@ -106,17 +106,28 @@ def _bad(**changes):
     ({"layers": []}, "layers: expected a non-empty list of tables"),
     ({"lossfn": "x"}, "lossfn: unknown key (did you mean 'loss'?)"),
     ({"loss": "hinge"}, "loss.type: expected one of 'softmax_cross_entropy'"),
-    ({"loss": {"type": "multiclass_hinge", "margin": -1}}, "loss.margin: expected a number > 0, got -1 (int)"),
+    ({"loss": {"type": "multiclass_hinge", "margin": -1}}, "loss.margin: expected a finite number > 0, got -1 (int)"),
     ({"layers__5__units": 1, "name": "one_output"}, "loss: multiclass_hinge needs at least 2 outputs (one per class); the last layer gives 1"),
     ({"optimizer__momentum": 1.5}, "optimizer.momentum: SGD: momentum must be in [0.0, 1.0), got 1.5"),
     ({"optimizer__nesterov": "yes"}, "optimizer.nesterov: expected true or false, got 'yes' (str)"),
     ({"optimizer__type": "adamw"}, "optimizer.type: expected one of 'sgd', 'adagrad', 'rmsprop', 'adam'"),
-    ({"regularizer": {"type": "l2"}}, "regularizer.scale: missing required key (a number >= 0)"),
+    ({"regularizer": {"type": "l2"}}, "regularizer.scale: missing required key (a finite number >= 0)"),
     ({"training__epochs": -3}, "training.epochs: expected a positive integer, got -3 (int)"),
     ({"training__data": "mnist"}, "training.data: expected one of 'xor', 'line'"),
     ({"training__metrics": ["f1"]}, "training.metrics: expected a list of names among 'accuracy', 'mse', 'mae'"),
     ({"activations": {"swish_rt": 3}}, "activations.swish_rt: expected a string, got 3 (int)"),
     ({"activations": {"relu": "x*x"}}, "activations.relu: "),
+    ({"inputs": 20000, "layers__0__units": 6000, "name": "wide"},
+     "layers[0].units: this layer has 120,006,000 parameters, 120,006,000 in the model so far; a spec may describe at "
+     "most 100,000,000 (is a width mistyped?)"),
+    ({"layers__0__units": 9000, "layers__2__units": 12000, "name": "wider"},
+     "layers[2].units: this layer has 108,012,000 parameters, 108,057,000 in the model so far"),
+    ({"training__seed": 2**70}, f"training.seed: expected an integer >= 0, got {2**70} (int); integers in a spec "
+                                "lie in [-2**63, 2**63)"),
+    ({"training__seed": 2**200}, "training.seed: expected an integer >= 0, got an integer of 201 bits (int)"),
+    ({"optimizer__lr": float("nan")}, "optimizer.lr: expected a finite number > 0, got nan (float)"),
+    ({"optimizer__momentum": float("-inf")}, "optimizer.momentum: expected a finite number, got -inf (float)"),
+    ({"layers__1__rate": float("nan")}, "layers[1].rate: expected a number in [0, 1), got nan (float)"),
 ])
 def test_bad_specs_name_the_file_key_and_expectation(tmp_path, changes, message):
     path = tmp_path / "bad.json"
@@ -135,6 +146,9 @@ def test_unreadable_specs(tmp_path):
         load_spec(tmp_path / "missing.toml")
     with pytest.raises(SpecError, match=r"model.yaml: unknown spec format '.yaml'"):
         load_spec(tmp_path / "model.yaml")
+    (tmp_path / "big.toml").write_bytes(b"# padding\n" * 110_000)
+    with pytest.raises(SpecError, match=r"big.toml: the file is larger than 1048576 bytes; a spec is a few kilobytes"):
+        load_spec(tmp_path / "big.toml")
     (tmp_path / "list.json").write_text("[1, 2]")
     with pytest.raises(SpecError, match="list.json: expected a table at the top level, got list"):
         load_spec(tmp_path / "list.json")

@@ -1,30 +1,42 @@
 """Machine code cached on disk for the LLVM backends (native kernels, pointwise kernels).
 
-An entry is ``<cache dir>/<key[:2]>/<key>/`` with ``key`` the SHA-256 of the text the code is built from,
-of the source files that turn that text into code, and of this host (CPU name and features) and the
-versions involved. An object file is stored as its own SHA-256 followed by the object, written atomically:
-a truncated or altered file fails the digest and is rebuilt (loading a damaged object would crash the
-process inside LLVM, so nothing is loaded unchecked).
+An entry is a cache entry directory (cache.py: where it lives, who may write it, eviction) named by the
+SHA-256 of the text the code is built from, of the source files that turn that text into code, and of this
+host (CPU name and features) and the versions involved. An object file is stored as its own SHA-256
+followed by the object, written atomically. Nothing is loaded unchecked, since loading a bad object crashes
+the process inside LLVM (an abort for another machine's object, a segfault for a damaged one): a truncated or
+altered file fails the digest, and on an ELF host an object must be a relocatable ELF file of this host's
+class, byte order and machine whose section table lies within the file. Either failure rebuilds the object.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import struct
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import llvmlite.binding as llvm
 
-from .cache import cache_dir, versions, write_atomic
+from .cache import entry_for, evict, store, touch, versions
+
+_ELF_MAGIC = b"\x7fELF"
+_ET_REL = 1
+_SHT_NOBITS = 8
+# Header fields after e_ident (16 bytes), by ELF class (1: 32-bit, 2: 64-bit):
+# e_type e_machine e_version e_entry e_phoff e_shoff e_flags e_ehsize e_phentsize e_phnum e_shentsize e_shnum
+# e_shstrndx; and a section header's sh_type, sh_offset and sh_size as (format, offset in the section header).
+_HEADER = {1: "HHIIIIIHHHHHH", 2: "HHIQQQIHHHHHH"}
+_SECTION = {1: (("I", 4), ("I", 16), ("I", 20)), 2: (("I", 4), ("Q", 24), ("Q", 32))}
 
 
 def entry_dir(kind: str, text: str, code_files: Iterable[Path]) -> Path:
-    """The cache entry for machine code of ``kind`` built from ``text`` by ``code_files``."""
+    """The cache entry for machine code of ``kind`` built from ``text`` by ``code_files`` (created)."""
     code = _code_hash(tuple(sorted(code_files)))
     host = _host()
     key = hashlib.sha256(f"{kind}\n{code}\n{host}\n{versions()}\n{text}".encode()).hexdigest()
-    return cache_dir() / key[:2] / key
+    return entry_for(key)
 
 
 @functools.cache  # the code does not change while the process runs
@@ -38,19 +50,65 @@ def _host() -> str:
     return f"{llvm.get_host_cpu_name()} {llvm.get_host_cpu_features().flatten()}"
 
 
-def write_object(path: Path, obj: bytes) -> None:
-    """Store ``obj`` at ``path`` behind its digest (atomically)."""
-    write_atomic(path, hashlib.sha256(obj).digest() + obj)
+@functools.cache
+def host_object() -> bytes:
+    """An (empty) object file as this host's target machine writes them: the reference for loaded objects."""
+    from .llvm_host import target_machine
+
+    return target_machine().emit_object(llvm.parse_assembly(""))
+
+
+def object_problem(obj: bytes, host: bytes | None = None) -> str | None:
+    """Why ``obj`` is not an object file this host can load (None: it looks loadable), compared with ``host``
+    (default :func:`host_object`). Only ELF objects are checked; other formats pass."""
+    host = host_object() if host is None else host
+    if host[:4] != _ELF_MAGIC:
+        return None
+    if obj[:4] != _ELF_MAGIC:
+        return "not an ELF object file"
+    if obj[4:7] != host[4:7]:
+        return f"ELF class/byte order/version {tuple(obj[4:7])}, this host's is {tuple(host[4:7])}"
+    elf_class, order = host[4], "<" if host[5] == 1 else ">"
+    header = order + _HEADER[elf_class]
+    if len(obj) < 16 + struct.calcsize(header):
+        return "truncated ELF header"
+    (kind, machine, _, _, _, shoff, _, ehsize, _, _, shentsize, shnum, shstrndx) = struct.unpack_from(header, obj, 16)
+    host_machine = struct.unpack_from(order + "H", host, 18)[0]
+    if kind != _ET_REL or machine != host_machine:
+        return f"ELF type {kind} for machine {machine}, expected a relocatable object (1) for machine {host_machine}"
+    fields = _SECTION[elf_class]
+    size_format, size_at = fields[-1]
+    if ehsize != 16 + struct.calcsize(header) or shentsize < size_at + struct.calcsize(size_format) \
+            or shstrndx >= shnum or shoff + shnum * shentsize > len(obj):
+        return "ELF section table outside the file"
+    for start in range(shoff, shoff + shnum * shentsize, shentsize):
+        sh_type, offset, size = (struct.unpack_from(order + f, obj, start + at)[0] for f, at in fields)
+        if sh_type != _SHT_NOBITS and offset + size > len(obj):
+            return "ELF section outside the file"
+    return None
+
+
+def write_object(path: Path, obj: bytes) -> bool:
+    """Store ``obj`` at ``path`` behind its digest (atomically), then keep the cache within its bound; False
+    (with a warning) when it cannot be written: the caller runs ``obj`` from memory."""
+    if not store(path, hashlib.sha256(obj).digest() + obj):
+        return False
+    evict(keep=path.parent)
+    return True
 
 
 def read_object(path: Path) -> bytes | None:
-    """The object stored at ``path``, or None when missing, truncated or altered."""
+    """The object stored at ``path`` (its entry marked used), or None when missing, truncated, altered or not
+    loadable on this host."""
     try:
         data = path.read_bytes()
     except OSError:
         return None
     digest, body = data[:32], data[32:]
-    return body if body and hashlib.sha256(body).digest() == digest else None
+    if not body or hashlib.sha256(body).digest() != digest or object_problem(body) is not None:
+        return None
+    touch(path.parent)
+    return body
 
 
 def cached_object(path: Path, build: Callable[[], bytes]) -> tuple[bytes, bool]:

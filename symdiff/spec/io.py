@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import sys
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,26 +14,108 @@ from .model import Spec
 from .schema import SpecError
 
 FORMATS = (".toml", ".json")
+#: Larger files are refused unread: a spec is a few kilobytes.
+MAX_SPEC_BYTES = 1 << 20
+#: Deeper nesting of arrays and tables is refused before parsing (Python's parsers recurse; a spec needs 3).
+MAX_NESTING = 32
+# What the nesting count skips: strings (and TOML's comments), so brackets inside them do not count.
+_JSON_TOKENS = re.compile(r'"(?:\\.|[^"\\])*"|[\[\]{}]')
+_TOML_TOKENS = re.compile(r'"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:\\.|[^"\\\n])*"|\'[^\'\n]*\'|#[^\n]*|[\[\]{}]')
+_KEY = re.compile(r'(?:"([^"\n]*)"|([A-Za-z0-9_-]+))\s*[:=]')
+
+
+class _DuplicateKeyError(Exception):
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object as a dict, refusing a key given twice (which JSON would silently resolve to the last)."""
+    table = {}
+    for key, value in pairs:
+        if key in table:
+            raise _DuplicateKeyError(key)
+        table[key] = value
+    return table
+
+
+def _where(text: str, offset: int) -> tuple[str, str]:
+    """``(key, "line L, column C")`` for a character offset; the key is the last one written before it on its
+    line ("" if none)."""
+    start = text.rfind("\n", 0, offset) + 1
+    keys = _KEY.findall(text, start, offset)
+    line = text.count("\n", 0, offset) + 1
+    return ("".join(keys[-1]) if keys else ""), f"line {line}, column {offset - start + 1}"
+
+
+def _decode(data: bytes, source: str) -> str:
+    """UTF-8 text (a byte order mark is dropped), or a SpecError at the first byte that is not UTF-8."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        text = data[:exc.start].decode("utf-8", errors="replace")
+        key, where = _where(text + data[exc.start:].decode("utf-8", errors="replace"), len(text))
+        raise SpecError(source, key, f"not UTF-8 text: byte 0x{data[exc.start]:02x} at {where}; save the file as "
+                        "UTF-8") from None
+
+
+def _check_nesting(text: str, source: str, tokens: re.Pattern) -> None:
+    depth = 0
+    for token in tokens.finditer(text):
+        bracket = token[0]
+        if bracket in "[{":
+            depth += 1
+            if depth > MAX_NESTING:
+                key, where = _where(text, token.start())
+                raise SpecError(source, key, f"nested more than {MAX_NESTING} levels deep at {where}")
+        elif bracket in "]}":
+            depth -= 1
+
+
+def _long_integer(text: str, source: str) -> SpecError | None:
+    """The error for an integer too long for Python to read (it refuses more than its int_max_str_digits)."""
+    limit = sys.get_int_max_str_digits()
+    long = re.search(rf"[0-9][0-9_]{{{limit},}}", text) if limit else None
+    if long is None:
+        return None
+    key, where = _where(text, long.start())
+    digits = len(long[0].replace("_", ""))
+    return SpecError(source, key, f"an integer with {digits} digits at {where}; at most {limit} digits are read")
 
 
 def read_spec(path: str | Path) -> dict[str, Any]:
-    """The raw table in a ``.toml`` or ``.json`` file (syntax errors raise :class:`SpecError` with the line)."""
+    """The raw table in a ``.toml`` or ``.json`` file (UTF-8, a byte order mark allowed). A file that cannot be
+    a spec raises :class:`SpecError` with the place: not UTF-8, over ``MAX_SPEC_BYTES``, nested deeper than
+    ``MAX_NESTING``, a syntax error, a JSON key given twice (TOML refuses those itself), an integer too long
+    to read."""
     path = Path(path)
+    source = str(path)
     if path.suffix not in FORMATS:
-        raise SpecError(str(path), "", f"unknown spec format {path.suffix!r}; expected a .toml or .json file")
+        raise SpecError(source, "", f"unknown spec format {path.suffix!r}; expected a .toml or .json file")
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_SPEC_BYTES + 1)
     except OSError as exc:
-        raise SpecError(str(path), "", f"cannot read the file: {exc.strerror or exc}") from None
+        raise SpecError(source, "", f"cannot read the file: {exc.strerror or exc}") from None
+    if len(data) > MAX_SPEC_BYTES:
+        raise SpecError(source, "", f"the file is larger than {MAX_SPEC_BYTES} bytes; a spec is a few kilobytes")
+    text = _decode(data, source)
+    toml = path.suffix == ".toml"
+    _check_nesting(text, source, _TOML_TOKENS if toml else _JSON_TOKENS)
     try:
-        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+        table = tomllib.loads(text) if toml else json.loads(text, object_pairs_hook=_unique_keys)
     except tomllib.TOMLDecodeError as exc:
-        raise SpecError(str(path), "", f"invalid TOML: {exc}") from None
+        raise SpecError(source, "", f"invalid TOML: {exc}") from None
     except json.JSONDecodeError as exc:
-        raise SpecError(str(path), "", f"invalid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise SpecError(str(path), "", f"expected a table at the top level, got {type(data).__name__}")
-    return data
+        raise SpecError(source, "", f"invalid JSON: {exc}") from None
+    except _DuplicateKeyError as exc:
+        raise SpecError(source, exc.key, "invalid JSON: this key is given twice in one object") from None
+    except ValueError as exc:
+        raise (_long_integer(text, source) or SpecError(source, "", f"invalid {path.suffix[1:].upper()}: {exc}")) \
+            from None
+    if not isinstance(table, dict):
+        raise SpecError(source, "", f"expected a table at the top level, got {type(table).__name__}")
+    return table
 
 
 def load_spec(source: str | Path | Mapping[str, Any]) -> Spec:

@@ -13,6 +13,7 @@ from typing import Any
 
 from .. import nn
 from .schema import BOOLEAN, FRACTION, IDENTIFIER, POSITIVE, POSITIVE_INT, REQUIRED, TEXT, Field, Kind, SpecError, join
+from .settings import count_parameters
 
 
 def _is_initializer(value: Any) -> bool:
@@ -92,7 +93,7 @@ def activation_resolver(source: str, path: str) -> Callable[[str], Callable]:
 
 def build_layers(layers: list[dict[str, Any]], width: int, prefix: str, source: str) -> tuple[list[nn.Module], int]:
     """The modules for validated layer tables, starting from ``width`` input features; and the final width."""
-    modules, counts = [], {}
+    modules, counts, parameters = [], {}, 0
     for index, keys in enumerate(layers):
         path = f"layers[{index}]"
         kind = keys["type"]
@@ -108,5 +109,6 @@ def build_layers(layers: list[dict[str, Any]], width: int, prefix: str, source: 
             raise
         except (ValueError, TypeError) as exc:
             raise SpecError(source, path, str(exc)) from None
+        parameters = count_parameters(module, parameters, source, join(path, "units") if "units" in keys else path)
         modules.append(module)
     return modules, width

@@ -7,6 +7,7 @@ Errors are :class:`SpecError`: ``<file>: <key path>: <what was expected>``, e.g.
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -28,20 +29,25 @@ class Kind:
     accepts: Callable[[Any], bool]
 
 
+#: Integers in a spec fit in 64 bits (a count, a width or a seed never needs more).
+INT_LIMIT = 2**63
+
+
 def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
+    return isinstance(v, int) and not isinstance(v, bool) and -INT_LIMIT <= v < INT_LIMIT
 
 
 def _is_number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
+    """A finite int or float: an inf or nan setting only ever trains nothing."""
+    return _is_int(v) or (isinstance(v, float) and math.isfinite(v))
 
 
 POSITIVE_INT = Kind("a positive integer", lambda v: _is_int(v) and v > 0)
 COUNT = Kind("an integer >= 0", lambda v: _is_int(v) and v >= 0)
 INTEGER = Kind("an integer", _is_int)
-NUMBER = Kind("a number", _is_number)
-POSITIVE = Kind("a number > 0", lambda v: _is_number(v) and v > 0)
-NONNEGATIVE = Kind("a number >= 0", lambda v: _is_number(v) and v >= 0)
+NUMBER = Kind("a finite number", _is_number)
+POSITIVE = Kind("a finite number > 0", lambda v: _is_number(v) and v > 0)
+NONNEGATIVE = Kind("a finite number >= 0", lambda v: _is_number(v) and v >= 0)
 FRACTION = Kind("a number in [0, 1)", lambda v: _is_number(v) and 0 <= v < 1)
 BOOLEAN = Kind("true or false", lambda v: isinstance(v, bool))
 TEXT = Kind("a string", lambda v: isinstance(v, str))
@@ -75,14 +81,18 @@ class Field:
 
 
 def describe(value: Any) -> str:
-    """``'ten' (str)`` for error messages."""
+    """``'ten' (str)`` for error messages (an integer too long to print: its size)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        return f"an integer of {value.bit_length()} bits (int)"
     return f"{value!r} ({type(value).__name__})"
 
 
 def check(value: Any, kind: Kind, source: str, path: str) -> Any:
     """``value`` after checking it is of ``kind``."""
     if not kind.accepts(value):
-        raise SpecError(source, path, f"expected {kind.expected}, got {describe(value)}")
+        huge = isinstance(value, int) and not isinstance(value, bool) and not -INT_LIMIT <= value < INT_LIMIT
+        limit = "; integers in a spec lie in [-2**63, 2**63)" if huge else ""
+        raise SpecError(source, path, f"expected {kind.expected}, got {describe(value)}{limit}")
     return value
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -12,7 +13,6 @@ from .schema import (
     BOOLEAN,
     COUNT,
     FRACTION,
-    INTEGER,
     NONNEGATIVE,
     NUMBER,
     POSITIVE,
@@ -20,9 +20,24 @@ from .schema import (
     REQUIRED,
     TEXT,
     Field,
+    SpecError,
     list_of,
     one_of,
 )
+
+#: At most this many parameters in a spec's model (8 bytes each in float64; the optimizer's state adds up to two
+#: more copies): a mistyped width is refused before anything is allocated. Build bigger models in Python.
+MAX_PARAMETERS = 10**8
+
+
+def count_parameters(module: nn.Module, before: int, source: str, path: str) -> int:
+    """``before`` plus the parameters of the layer ``module`` (at ``path``), or a :class:`SpecError` naming the
+    layer when the model would exceed :data:`MAX_PARAMETERS`."""
+    own = sum(math.prod(node.shape) for node in module.parameters.values())
+    if before + own > MAX_PARAMETERS:
+        raise SpecError(source, path, f"this layer has {own:,} parameters, {before + own:,} in the model so far; a "
+                        f"spec may describe at most {MAX_PARAMETERS:,} (is a width mistyped?)")
+    return before + own
 
 
 @dataclass(frozen=True)
@@ -72,7 +87,7 @@ TRAINING: dict[str, Field] = {
     "halve_lr": Field(BOOLEAN, True),
     "standardize": Field(BOOLEAN, True),
     "restore_best": Field(BOOLEAN, True),
-    "seed": Field(INTEGER, 0),
+    "seed": Field(COUNT, 0),
     "data": Field(one_of(tuple(DATASETS))),
     "metrics": Field(list_of(tuple(METRICS))),
 }

@@ -7,14 +7,16 @@ history = trainer.fit(X, Y, epochs=30, batch_size=32, validation_split=0.2, pati
 ```
 """
 
+from .checks import TrainingInputError
 from .data import DATASETS, Dataset, load_dataset
-from .history import History, Monitor
+from .history import INTERRUPTED, History, Monitor
 from .metrics import METRICS
 from .optimizers import OPTIMIZERS, SGD, Adagrad, Adam, Optimizer, RMSprop, Slot, get_optimizer, learning_rate
 from .step import TrainStep
 from .trainer import Trainer
 
 __all__ = [
-    "DATASETS", "METRICS", "OPTIMIZERS", "SGD", "Adagrad", "Adam", "Dataset", "History", "Monitor", "Optimizer",
-    "RMSprop", "Slot", "TrainStep", "Trainer", "get_optimizer", "learning_rate", "load_dataset",
+    "DATASETS", "INTERRUPTED", "METRICS", "OPTIMIZERS", "SGD", "Adagrad", "Adam", "Dataset", "History", "Monitor",
+    "Optimizer", "RMSprop", "Slot", "TrainStep", "Trainer", "TrainingInputError", "get_optimizer", "learning_rate",
+    "load_dataset",
 ]

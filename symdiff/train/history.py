@@ -7,12 +7,17 @@ from pathlib import Path
 
 import numpy as np
 
+#: ``History.stop_reason`` of a run stopped by Ctrl-C.
+INTERRUPTED = "interrupted"
+
 
 @dataclass
 class History:
     """Per-epoch records: ``history["loss"]``, ``history["val_loss"]``, ``history["val_accuracy"]``, ``["lr"]``...
 
-    ``best_epoch`` is the epoch (1-based) whose parameters were kept; ``stop_reason`` says why training ended.
+    ``best_epoch`` is the epoch (1-based) with the best monitored loss, whose parameters ``fit`` keeps when
+    ``restore_best`` (0: no epoch finished with a finite loss; the starting parameters); ``stop_reason`` says
+    why training ended (``INTERRUPTED`` for Ctrl-C; the epochs recorded are those that finished).
     """
 
     values: dict[str, list[float]] = field(default_factory=dict)

@@ -23,6 +23,7 @@ from ..autodiff import grad as gradients
 from ..compile import compile as compile_graph
 from ..ir import Node, inputs_of
 from ..nn import Module, parameter_spec
+from .checks import check_int
 from .step import TrainStep, parameter_list
 
 #: The learning-rate input every optimizer's updates read.
@@ -146,6 +147,7 @@ class Optimizer(ABC):
         registered initializers drawn with ``seed``). The shared dropout seed, if the loss reads it, is fed by
         the step (values drawn from ``seed``). ``compile_options`` go to ``sd.compile`` (``fastmath``, ...).
         """
+        seed = check_int("seed", seed, 0)
         nodes = parameter_list(params)
         inputs = list(inputs)
         grads = gradients(loss, nodes)

@@ -14,6 +14,7 @@ import numpy as np
 from ..compile import CompiledFunction
 from ..ir import Node
 from ..nn import Module
+from .checks import check_learning_rate
 
 
 def parameter_list(params: Module | Mapping[str, Node] | Sequence[Node]) -> list[Node]:
@@ -42,7 +43,8 @@ class TrainStep:
 
     ``step(*data)`` runs one step on a mini-batch (any batch size) and returns the loss (a tuple
     ``(loss, *outputs)`` when extra outputs were compiled). ``params`` and ``state`` are the live arrays,
-    updated in place; ``lr`` is fed on every call, so changing it does not recompile. When the graph
+    updated in place; ``lr`` (a positive finite number, starting at ``initial_lr``) is fed on every call, so
+    changing it does not recompile. When the graph
     reads the shared dropout seed, each call feeds a fresh value drawn from ``seed``.
     """
 
@@ -59,7 +61,7 @@ class TrainStep:
             raise ValueError(f"no starting values for parameters {missing}")
         self.params = {p.name: owned_array(p, values[p.name]) for p in self._param_nodes}
         self.state = {name: array.copy() for name, array in self._initial_state.items()}
-        self.lr = lr
+        self.lr = self.initial_lr = lr
         self.dropout_seed = dropout_seed
         self._rng = np.random.default_rng(seed)
         self._arrays = [*self.params.values(), *self.state.values()]
@@ -71,10 +73,7 @@ class TrainStep:
 
     @lr.setter
     def lr(self, value: float) -> None:
-        value = float(value)
-        if not value > 0.0:
-            raise ValueError(f"learning rate must be positive, got {value!r}")
-        self._lr = value
+        self._lr = check_learning_rate(value)
 
     def __call__(self, *data: Any) -> Any:
         if len(data) != len(self.inputs):
@@ -93,9 +92,11 @@ class TrainStep:
                 np.copyto(self.params[node.name], owned_array(node, values[node.name]))
 
     def reset_state(self) -> None:
-        """Optimizer state back to its starting values (velocities and moments zero, step count 0)."""
+        """Optimizer state back to its starting values (velocities and moments zero, step count 0) and the
+        learning rate back to ``initial_lr`` (the optimizer's)."""
         for name, start in self._initial_state.items():
             np.copyto(self.state[name], start)
+        self.lr = self.initial_lr
 
     @property
     def signature(self) -> list[str]:

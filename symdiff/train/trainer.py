@@ -20,7 +20,9 @@ from ..compile import compile as compile_graph
 from ..evaluate import evaluate
 from ..ir import Node
 from ..nn import Module, check_labels
-from .history import History, Monitor
+from .checks import TrainingInputError, check_finite, check_fraction, check_int, held_out_rows
+from .history import INTERRUPTED, History, Monitor
+from .interrupts import InterruptGuard
 from .metrics import METRICS, check_metrics, default_metrics
 from .optimizers import Optimizer
 from .progress import Progress
@@ -42,7 +44,7 @@ class Trainer:
                  regularizer: Node | None = None, metrics: Sequence[str] | None = None, seed: int = 0,
                  values: Mapping[str, np.ndarray] | None = None, name: str = "train_step",
                  **compile_options: bool) -> None:
-        self.model, self.x, self.y, self.optimizer, self.seed = model, x, y, optimizer, int(seed)
+        self.model, self.x, self.y, self.optimizer, self.seed = model, x, y, optimizer, check_int("seed", seed, 0)
         self.labels = y.dtype in ("int32", "int64")
         self.metrics = check_metrics(metrics if metrics is not None else default_metrics(self.labels))
         self.outputs = model(x)
@@ -62,11 +64,15 @@ class Trainer:
 
     # -- data -------------------------------------------------------------------------------------------
 
-    def _inputs(self, X: Any) -> np.ndarray:
+    def _shaped(self, X: Any) -> np.ndarray:
         X = np.asarray(X, dtype=self.x.dtype)
         if X.ndim != self.x.ndim or any(isinstance(d, int) and d != g for d, g in zip(self.x.shape, X.shape)):
             raise ValueError(f"inputs: expected an array of shape {self.x.shape} for {self.x.name!r}, "
                              f"got shape {X.shape}")
+        return X
+
+    def _inputs(self, X: Any) -> np.ndarray:
+        X = self._shaped(X)
         if self.mean is not None:
             X = (X - self.mean) / self.scale
         return np.ascontiguousarray(X)
@@ -79,6 +85,19 @@ class Trainer:
             raise ValueError(f"targets: expected {rows} rows of shape {self.y.shape[1:]} for {self.y.name!r} "
                              f"(tensor shape {self.y.shape}), got shape {Y.shape}")
         return Y
+
+    def _checked(self, X: Any, Y: Any, prefix: str = "") -> tuple[np.ndarray, np.ndarray]:
+        """``(X, Y)`` as arrays after checking shapes, rows, finiteness and labels (names start with ``prefix``)."""
+        X, Y = self._shaped(X), np.asarray(Y)
+        if len(X) == 0:
+            raise TrainingInputError(f"{prefix}X", f"{prefix}X has no rows")
+        if Y.ndim == 0 or len(X) != len(Y):
+            raise TrainingInputError(f"{prefix}Y", f"{prefix}X has {len(X)} rows but {prefix}Y has "
+                                     f"{len(Y) if Y.ndim else 'none (a scalar)'}")
+        check_finite(f"{prefix}X", X)
+        check_finite(f"{prefix}Y", Y)
+        self._targets(Y, len(X))
+        return X, Y
 
     def fit_standardization(self, X: Any) -> None:
         """Standardize future inputs with the column means and deviations of ``X`` (constant columns: scale 1)."""
@@ -120,78 +139,100 @@ class Trainer:
         """Train for up to ``epochs`` passes over ``X, Y`` in mini-batches of ``batch_size`` (reshuffled each
         epoch; the last batch may be smaller) and return the :class:`History`.
 
-        ``validation_split`` holds out that fraction of the rows (or pass ``validation_data``). The learning
-        rate halves whenever the monitored loss (validation, else training) rises; training stops after
-        ``patience`` epochs without a new best (0: never) and keeps the best parameters (``restore_best``).
-        ``standardize`` scales inputs with training-set statistics. ``progress`` shows a bar (default: when
-        stderr is a terminal); ``plot`` saves the loss curves as a PNG.
+        ``validation_split`` holds out that fraction of the rows (or pass ``validation_data``). Each run starts
+        at the step's learning rate (``trainer.step.lr``) and leaves it there: within the run it halves whenever
+        the monitored loss (validation, else training) rises. Training stops after ``patience`` epochs without
+        a new best (0: never) and keeps the best parameters (``restore_best``). Ctrl-C stops it between batches
+        with ``stop_reason == "interrupted"``, the best parameters so far kept (the starting ones if no epoch
+        finished) and the history returned. ``standardize`` scales inputs with training-set statistics.
+        ``progress`` shows a bar (default: when stderr is a terminal); ``plot`` saves the loss curves as a PNG.
+        Bad data or settings raise :class:`TrainingInputError` naming them, before any work.
         """
-        _check_int("epochs", epochs, 1)
-        _check_int("batch_size", batch_size, 1)
-        _check_int("patience", patience, 0)
-        if not 0.0 <= validation_split < 1.0:
-            raise ValueError(f"validation_split must be in [0, 1), got {validation_split!r}")
+        epochs = check_int("epochs", epochs, 1)
+        batch_size = check_int("batch_size", batch_size, 1)
+        patience = check_int("patience", patience, 0)
+        validation_split = check_fraction("validation_split", validation_split)
+        X_raw, Y_raw = self._checked(X, Y)
+        if validation_data is not None:
+            validation_data = self._checked(*validation_data, prefix="validation ")
         rng = np.random.default_rng([self.seed, 1])
-        X_raw = np.asarray(X)
-        Y_raw = np.asarray(Y)
-        if len(X_raw) != len(Y_raw):
-            raise ValueError(f"X has {len(X_raw)} rows but Y has {len(Y_raw)}")
         if validation_data is None and validation_split > 0:
+            held = held_out_rows(len(X_raw), validation_split)
             order = rng.permutation(len(X_raw))
-            n_val = max(1, int(round(validation_split * len(X_raw))))
-            validation_data = (X_raw[order[:n_val]], Y_raw[order[:n_val]])
-            X_raw, Y_raw = X_raw[order[n_val:]], Y_raw[order[n_val:]]
+            validation_data = (X_raw[order[:held]], Y_raw[order[:held]])
+            X_raw, Y_raw = X_raw[order[held:]], Y_raw[order[held:]]
         self.mean = self.scale = None
         if standardize:
-            self.fit_standardization(self._inputs(X_raw))
+            self.fit_standardization(X_raw)
         X_train = self._inputs(X_raw)
         Y_train = self._targets(Y_raw, len(X_train))
-        self.history = history = History()
-        monitor = Monitor(patience=patience, halve_lr=halve_lr)
-        best = {k: v.copy() for k, v in self.params.items()}
         bar = Progress(epochs, progress)
-        start = time.perf_counter()
-        for epoch in range(1, epochs + 1):
-            train_loss = self._epoch(X_train, Y_train, batch_size, rng)
-            record = {"loss": train_loss}
-            if validation_data is not None:
-                record |= {f"val_{k}": v for k, v in self.evaluate(*validation_data).items()}
-            record |= {"lr": self.step.lr, "seconds": time.perf_counter() - start}
-            history.record(**record)
-            bar.update(epoch, {k: v for k, v in record.items() if k != "seconds"})
-            watched = record.get("val_loss", train_loss)
-            if not np.isfinite(watched):
-                history.stop_reason = (f"the loss became {watched} at epoch {epoch}; try a smaller learning rate "
-                                       f"(it was {self.step.lr:g})")
-                break
-            improved, halve, stop = monitor.update(watched)
-            if improved:
-                best = {k: v.copy() for k, v in self.params.items()}
-            if halve:
-                self.step.lr *= 0.5
-            if stop:
-                history.stop_reason = f"early stop: no improvement for {patience} epochs"
-                break
-        else:
-            history.stop_reason = f"finished {epochs} epochs"
-        history.best_epoch = monitor.best_epoch
-        if restore_best and monitor.best_epoch != history.epochs:
-            self.step.set_params(best)
-        bar.close(history.stop_reason if history.epochs < epochs else "")
+        try:
+            history = self._run(X_train, Y_train, validation_data, rng, bar, epochs=epochs, batch_size=batch_size,
+                                patience=patience, halve_lr=halve_lr, restore_best=restore_best)
+        finally:
+            bar.close(self.history.stop_reason if self.history.epochs < epochs else "")
         if plot is not None:
             history.plot(plot)
         return history
 
-    def _epoch(self, X: np.ndarray, Y: np.ndarray, batch_size: int, rng: np.random.Generator) -> float:
-        """One pass in a fresh random order; the mean training loss over the examples."""
+    def _run(self, X: np.ndarray, Y: np.ndarray, validation_data: tuple[np.ndarray, np.ndarray] | None,
+             rng: np.random.Generator, bar: Progress, *, epochs: int, batch_size: int, patience: int, halve_lr: bool,
+             restore_best: bool) -> History:
+        """The epochs of :meth:`fit` on checked, standardized data."""
+        self.history = history = History()
+        monitor = Monitor(patience=patience, halve_lr=halve_lr)
+        kept = (0, self._snapshot())  # (epoch, its parameters): one assignment, so an interrupt never splits them
+        start_lr, start = self.step.lr, time.perf_counter()
+        try:
+            with InterruptGuard() as guard:
+                for epoch in range(1, epochs + 1):
+                    train_loss = self._epoch(X, Y, batch_size, rng, guard)
+                    record = {"loss": train_loss}
+                    if validation_data is not None:
+                        record |= {f"val_{k}": v for k, v in self.evaluate(*validation_data).items()}
+                    record |= {"lr": self.step.lr, "seconds": time.perf_counter() - start}
+                    history.record(**record)
+                    bar.update(epoch, {k: v for k, v in record.items() if k != "seconds"})
+                    watched = record.get("val_loss", train_loss)
+                    if not np.isfinite(watched):
+                        history.stop_reason = (f"the loss became {watched} at epoch {epoch}; try a smaller learning "
+                                               f"rate (it was {self.step.lr:g})")
+                        break
+                    improved, halve, stop = monitor.update(watched)
+                    if improved:
+                        kept = (epoch, self._snapshot())
+                    if guard.requested:
+                        history.stop_reason = INTERRUPTED
+                        break
+                    if halve:
+                        self.step.lr *= 0.5
+                    if stop:
+                        history.stop_reason = f"early stop: no improvement for {patience} epochs"
+                        break
+                else:
+                    history.stop_reason = f"finished {epochs} epochs"
+        except KeyboardInterrupt:
+            history.stop_reason = INTERRUPTED
+        finally:
+            self.step.lr = start_lr
+        history.best_epoch = kept[0]
+        if restore_best:
+            self.step.set_params(kept[1])
+        return history
+
+    def _snapshot(self) -> dict[str, np.ndarray]:
+        return {k: v.copy() for k, v in self.params.items()}
+
+    def _epoch(self, X: np.ndarray, Y: np.ndarray, batch_size: int, rng: np.random.Generator,
+               guard: InterruptGuard) -> float:
+        """One pass in a fresh random order; the mean training loss over the examples. Stops between batches
+        (KeyboardInterrupt) once Ctrl-C was pressed."""
         order = rng.permutation(len(X))
         total = 0.0
         for begin in range(0, len(X), batch_size):
+            if guard.requested:
+                raise KeyboardInterrupt
             rows = order[begin:begin + batch_size]
             total += float(self.step(X[rows], Y[rows])) * len(rows)
         return total / len(X)
-
-
-def _check_int(name: str, value: Any, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")

@@ -8,7 +8,7 @@ import types
 import warnings
 from pathlib import Path
 
-from ..cache import write_atomic
+from ..cache import store
 
 _PACKAGE = Path(__file__).parents[2]
 # The whole package's code is part of the cache key: the entry is found from the graph before it is simplified and
@@ -43,7 +43,7 @@ def load_native(generate, key: str) -> tuple[types.ModuleType, Path]:
             text = "\n\n".join([f'"""{generated.header.strip()}"""', "import types\n\nimport numpy as np",
                                  runtime_source().strip(), generated.wrapper]) + "\n"
             write_object(entry / "native.o", obj)
-            write_atomic(path, text)
+            store(path, text)  # a failed write (disk full) leaves the module to run from memory
         native = load_entry(obj, f"symdiff_native_{entry.name[:12]}")
     module = types.ModuleType(f"symdiff_native_{entry.name[:20]}")
     module.__file__ = str(path)
