@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from .ir import Node, ShapeError, bind_dims, inputs_of, resolve_shape, toposort
-from .ops import OPS
+from .ir import Node, bind_dims, inputs_of
+from .ops.interpret import interpret
 
 
 class FeedError(ValueError):
@@ -71,29 +71,7 @@ def evaluate(outputs: Node | Sequence[Node], feed: Mapping[Node | str, Any]) -> 
     # Fed tensors outside the graph still bind named dims (e.g. a zero gradient shaped like them).
     extra = [k for k in feed if isinstance(k, Node) and k.op == "input" and all(k is not n for n in needed)]
     arrays, dims = bind_feed(needed + extra, feed)
-    values: dict[int, np.ndarray] = {}
-    for node in toposort(roots):
-        if node.op == "input":
-            values[id(node)] = arrays[id(node)]
-            continue
-        if node.op == "constant":
-            values[id(node)] = node.attr("value").array
-            continue
-        attrs = {k: _resolve(v, dims, node) if k == "shape" else v for k, v in node.attrs}
-        with np.errstate(all="ignore"):  # IEEE results (inf, nan) are values here, as in compiled code
-            result = OPS[node.op].numpy(*(values[id(i)] for i in node.inputs), **attrs)
-        result = np.asarray(result, dtype=node.dtype)
-        expected = resolve_shape(node.shape, dims)
-        if result.shape != expected:
-            raise ShapeError(f"internal: op {node.op} produced shape {result.shape}, expected {expected}")
-        values[id(node)] = result
+    values = interpret(roots, {id(n): arrays[id(n)] for n in needed}, dims, FeedError)
     results = [values[id(r)] for r in roots]
     return results[0] if single else results
 
-
-def _resolve(shape, dims: dict[str, int], node: Node) -> tuple[int, ...]:
-    unbound = [d for d in shape if isinstance(d, str) and d not in dims]
-    if unbound:
-        raise FeedError(f"named dim {unbound[0]!r} of {node!r} is not bound by any fed input; "
-                        "feed a tensor that has it")
-    return resolve_shape(shape, dims)
