@@ -78,7 +78,10 @@ def _check_args(exprs: list[Any], args: Sequence[Any]) -> list[Any]:
         raise TypeError(f"compile_sympy: args must be a non-empty list of SymPy symbols, got {args!r}")
     if len(set(args)) != len(args):
         raise ValueError(f"compile_sympy: args {args!r} list a symbol twice")
-    free = set().union(*(sp.sympify(e).free_symbols for e in exprs)) - set(args)
+    try:  # strict: numbers and SymPy objects only (non-strict sympify would eval the object's text)
+        free = set().union(*(sp.sympify(e, strict=True).free_symbols for e in exprs)) - set(args)
+    except sp.SympifyError as exc:
+        raise TypeError(f"compile_sympy: expected SymPy expressions, got {type(exc.expr).__name__}") from None
     if free:
         names = sorted(str(s) for s in free)
         raise ValueError(f"compile_sympy: the expressions use symbols {names} that are not in args {args!r}")
@@ -99,6 +102,9 @@ def compile_sympy(exprs: Any, args: Sequence[Any], derivatives: Sequence[str] = 
 
     single = not isinstance(exprs, (list, tuple))
     expr_list = [exprs] if single else list(exprs)
+    texts = [e for e in expr_list if isinstance(e, str)]
+    if texts:  # SymPy would eval the text: build the expression with sympy.Symbol and operators instead
+        raise TypeError(f"compile_sympy: expressions must be SymPy expressions, not strings (got {texts[0][:60]!r})")
     if not expr_list:
         raise ValueError("compile_sympy: exprs is an empty list; give at least one SymPy expression")
     wanted = _check_derivatives(derivatives)

@@ -19,6 +19,7 @@ from ..ops import OPS, defop, make, scalar
 from ..ops.convert import as_node
 from ..ops.elementwise import same_shape, to_float
 from .activations import ACTIVATIONS, register_activation
+from .expression import ExpressionError, parse_expression
 from .module import Module
 
 USER_PREFIX = "user."
@@ -65,9 +66,9 @@ def parse(expr: Any, what: str):
 
     if isinstance(expr, str):
         try:
-            expr = sympy.sympify(expr, locals=_helpers())
-        except (sympy.SympifyError, SyntaxError, TypeError) as exc:
-            raise ValueError(f"{what}: cannot parse {expr!r}: {exc}") from exc
+            expr = parse_expression(expr, _variable(), _helpers())
+        except ExpressionError as exc:
+            raise ExpressionError(f"{what}: {exc}") from None
     if isinstance(expr, sympy.Lambda):
         if len(expr.variables) != 1:
             raise ValueError(f"{what}: the Lambda must take one argument, got {expr.variables}")
@@ -147,7 +148,8 @@ def elementwise(name: str, expr: Any) -> Elementwise:
 
     Making the same name with the same expression again returns the same module; a different
     expression under a taken name raises. The module is also available as ``get_activation(name)``.
-    Expression strings are parsed with ``sympy.sympify`` (which evaluates them): use trusted input.
+    Expression strings are data: they are parsed by symdiff's own grammar (numbers, ``x``, ``pi``, ``E``,
+    ``+ - * / **``, parentheses and named functions; see :mod:`symdiff.nn.expression`), never evaluated.
     """
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"elementwise: name {name!r} must be a Python identifier")
