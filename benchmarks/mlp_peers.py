@@ -3,9 +3,9 @@
 The model: h = tanh(X @ W1 + b1); logits = h @ W2 + b2; loss = mean softmax cross-entropy
 against integer labels y; then W -= lr * dloss/dW for W1, b1, W2, b2, in place, float64.
 
-Peers: NumPy with a hand-written backward, PyTorch eager (autograd), JAX jit. The "BLAS
-bound" is NumPy doing only the step's matrix products, the floor for any implementation
-that calls the same BLAS. Each column of the benchmark is one entry of `COLUMNS`.
+Peers: NumPy with a hand-written backward, PyTorch eager (autograd), JAX jit, PyTensor (its Numba and
+C backends). The "BLAS bound" is NumPy doing only the step's matrix products, the floor for any
+implementation that calls the same BLAS. Each column of the benchmark is one entry of `COLUMNS`.
 
 Run from the repository root (the env vars force slow OpenBLAS kernels on this machine):
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/mlp_peers.py
@@ -186,6 +186,26 @@ def make_jax_step(problem: dict[str, np.ndarray], lr: float) -> TrainingStep:
     return TrainingStep(run, parameters)
 
 
+def make_pytensor_step(problem: dict[str, np.ndarray], lr: float, mode: str) -> TrainingStep:
+    """PyTensor (Theano's successor): a compiled function with the SGD updates of shared parameters, in ``mode``
+    ("NUMBA": its Numba backend; "FAST_RUN": its C backend)."""
+    import pytensor
+    import pytensor.tensor as pt
+
+    X, y = pt.constant(problem["X"]), pt.constant(problem["y"])
+    params = [pytensor.shared(problem[name].copy(), name=name) for name in PARAMETER_NAMES]
+    W1, b1, W2, b2 = params
+    log_probs = pt.special.log_softmax(pt.tanh(X @ W1 + b1) @ W2 + b2, axis=1)
+    loss = -pt.mean(log_probs[pt.arange(y.shape[0]), y])
+    updates = [(param, param - lr * grad) for param, grad in zip(params, pytensor.grad(loss, params))]
+    step = pytensor.function([], loss, updates=updates, mode=mode)
+
+    def parameters() -> dict[str, np.ndarray]:
+        return {name: param.get_value().copy() for name, param in zip(PARAMETER_NAMES, params)}
+
+    return TrainingStep(step, parameters)
+
+
 def blas_bound_step(problem: dict[str, np.ndarray]) -> Callable[[], None]:
     """Only the step's five matrix products (forward 2, backward 3; no input gradient) into preallocated outputs."""
     X, W1, W2 = problem["X"], problem["W1"].copy(), problem["W2"].copy()
@@ -208,6 +228,8 @@ PEERS: dict[str, Callable[[dict[str, np.ndarray], float], TrainingStep]] = {
     "numpy": make_numpy_step,
     "torch": make_torch_step,
     "jax": make_jax_step,
+    "pytensor numba": lambda problem, lr: make_pytensor_step(problem, lr, "NUMBA"),
+    "pytensor C": lambda problem, lr: make_pytensor_step(problem, lr, "FAST_RUN"),
 }
 # One column of the benchmark table per entry: (problem, lr) -> zero-argument step.
 COLUMNS: dict[str, Callable[[dict[str, np.ndarray], float], Callable[[], object]]] = {

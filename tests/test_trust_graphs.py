@@ -138,3 +138,22 @@ def test_ops_defined_as_graphs_expand_independently_in_one_loop(backend):
     outputs = [g for group in outputs for g in group]
     r = np.random.default_rng(5)
     _same_as_reference([a, b, c], outputs, [r.normal(size=5) for _ in range(3)], backend)
+
+
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_logsumexp_of_infinite_rows_matches_scipy_and_jax(backend):
+    from scipy.special import logsumexp
+
+    inf = np.inf
+    rows = np.array([[-inf, -inf], [1.0, inf], [-inf, 2.0], [inf, -inf], [0.5, 1.5]])
+    x = sd.tensor("x", ("batch", 2))
+    y = sd.logsumexp(x, axis=-1)
+    g = sd.grad(sd.sum(y), x)
+    # JAX 0.10 (jax.grad of jax.scipy.special.logsumexp) on the same rows
+    jax_grad = np.array([[np.nan, np.nan], [0.0, np.nan], [0.0, 1.0], [np.nan, 0.0],
+                         [1 / (1 + np.e), np.e / (1 + np.e)]])
+    compiled = sd.compile([x], [y, g], backend=backend)(rows)
+    for value, grad in [sd.evaluate([y, g], {x: rows}), compiled]:
+        np.testing.assert_array_equal(value[:4], logsumexp(rows, axis=-1)[:4])
+        np.testing.assert_allclose(value, logsumexp(rows, axis=-1), rtol=1e-15)
+        np.testing.assert_allclose(grad, jax_grad, rtol=1e-15)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from ..ir import Node
 from .convert import as_node
-from .elementwise import exp, log, stop_gradient, to_float
+from .binary import where
+from .elementwise import abs, exp, log, stop_gradient, to_float
 from .reductions import max, sum
 from .shape_ops import squeeze
 
@@ -19,9 +20,11 @@ def _shift(x: Node, axis: int) -> Node:
 
 
 def logsumexp(x, axis: int = -1, keepdims: bool = False) -> Node:
-    """``log(sum(exp(x), axis))``, computed without overflow."""
+    """``log(sum(exp(x), axis))``, computed without overflow; ``-inf`` for an all ``-inf`` row and ``+inf`` for
+    a row holding ``+inf`` (as SciPy, JAX and PyTorch; the gradient there is JAX's)."""
     x = to_float(as_node(x))
     m = _shift(x, axis)
+    m = where(abs(m) < float("inf"), m, 0.0)  # an infinite max would make x - m nan; shifting by 0 is exact there
     out = log(sum(exp(x - m), axis=axis, keepdims=True)) + m
     return out if keepdims else squeeze(out, axis)
 
