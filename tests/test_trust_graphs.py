@@ -157,3 +157,13 @@ def test_logsumexp_of_infinite_rows_matches_scipy_and_jax(backend):
         np.testing.assert_array_equal(value[:4], logsumexp(rows, axis=-1)[:4])
         np.testing.assert_allclose(value, logsumexp(rows, axis=-1), rtol=1e-15)
         np.testing.assert_allclose(grad, jax_grad, rtol=1e-15)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_named_dim_that_would_end_the_docstring_is_refused(backend, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    evil = 'b"""; __import__("os").system("touch pwned"); """'
+    x = sd.tensor("x", (evil, 2))
+    with pytest.raises(ValueError, match=r"input 'x': named dim .* is not a Python identifier"):
+        sd.compile([x], x * 2.0, backend=backend)
+    assert not (tmp_path / "pwned").exists()
