@@ -230,12 +230,15 @@ class Kernel:
 
     ``constants`` are module-level arrays (read only); ``fastmath`` the LLVM fast-math flags of the arithmetic;
     ``libm``: math functions call the C library rather than symdiff's fast functions (the table's ``libm`` route).
+    ``distinct``: the caller never passes arrays that share memory (it allocates every written one), so the LLVM
+    lowering may say so (``noalias``), sparing its loop passes a dependence analysis of every access pair.
     """
 
     functions: list[Function]
     constants: dict[str, np.ndarray] = field(default_factory=dict)
     fastmath: tuple[str, ...] = ()
     libm: bool = False
+    distinct: bool = False
 
     @property
     def entry(self) -> Function:

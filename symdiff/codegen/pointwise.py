@@ -79,6 +79,7 @@ class _Part:
              out: kir.Builder) -> None:
         values: dict[int, kir.Expr] = {}
         offset = kir.op("sub", i, lo)
+        names = itertools.count()
 
         def scratch_at(slot: int) -> kir.Expr:
             return kir.add(kir.index(slot * TILE), offset)
@@ -87,15 +88,17 @@ class _Part:
             if id(node) not in values:
                 if node.op == "constant":
                     values[id(node)] = kir.const(constant_value(node).item(), node.dtype)
-                elif node.op == "input":  # one column of the points' rows
-                    row = kir.mul(i, kir.index(len(self.columns)))
-                    values[id(node)] = kir.Load(points, kir.add(row, kir.index(self.columns[id(node)])))
-                else:  # computed by an earlier part
-                    value = kir.Load(scratch, scratch_at(self.slots[id(node)]))
-                    values[id(node)] = kir.cast(value, node.dtype)
+                else:  # loaded once per part (a let), from a column of the points' rows or from scratch
+                    if node.op == "input":
+                        row = kir.mul(i, kir.index(len(self.columns)))
+                        value = kir.Load(points, kir.add(row, kir.index(self.columns[id(node)])))
+                    else:  # computed by an earlier part
+                        value = kir.cast(kir.Load(scratch, scratch_at(self.slots[id(node)])), node.dtype)
+                    var = kir.Var(f"_v{next(names)}", node.dtype)
+                    out.emit(kir.Let(var, value))
+                    values[id(node)] = var
             return values[id(node)]
 
-        names = itertools.count()
         expansions: list[Node] = []  # kept alive while ``values`` holds their ids
 
         def compute(node: Node) -> kir.Var:
@@ -159,7 +162,7 @@ def lower(inputs: list[Node], outputs: list[Node], layout: list[list[int]],
             _Part(chunk, columns, slots, widths, stores).body(points, outs, scratch, start, i, out)
         parts.append(kir.Function(f"_part{c}", params, out.statements))
     if len(parts) == 1:
-        return kir.Kernel([kir.Function("kernel", params, parts[0].body)]), len(slots)
+        return kir.Kernel([kir.Function("kernel", params, parts[0].body)], distinct=True), len(slots)
     out = kir.Builder()
     tile, hi = kir.Var("_tile", "int64"), kir.Var("_hi", "int64")
     steps = kir.op("add", kir.op("sub", stop, start), kir.index(TILE - 1))
@@ -168,7 +171,7 @@ def lower(inputs: list[Node], outputs: list[Node], layout: list[list[int]],
         out.emit(kir.Let(hi, kir.op("min", kir.add(first, kir.index(TILE)), stop)))
         for part in parts:
             out.emit(kir.CallPart(part.name, (points, *outs, scratch, first, hi)))
-    return kir.Kernel([kir.Function("kernel", params, out.statements), *parts]), len(slots)
+    return kir.Kernel([kir.Function("kernel", params, out.statements), *parts], distinct=True), len(slots)
 
 
 def _divide(steps: kir.Expr, tile: int) -> kir.Expr:
@@ -188,7 +191,7 @@ class PointwiseKernel:
 
     def __init__(self, inputs: list[Node], outputs: list[Node], layout: list[list[int]] | None = None, *,
                  part_nodes: int = PART_NODES) -> None:
-        from .llvm.build import llvm_module, load_entry, object_code
+        from .llvm.build import STRAIGHT_LINE, llvm_module, load_entry, object_code
         from .llvm_host import COMPILE_LOCK
         from .objcache import cached_object, entry_dir
 
@@ -200,10 +203,10 @@ class PointwiseKernel:
             self.llvm_ir = str(module)
             entry = entry_dir("pointwise", self.llvm_ir, [Path(__file__), *(_HERE / "llvm").glob("*.py"),
                                                           _HERE / "llvm_host.py"])
-            # The body is SIMD and straight-line already: O1 (inlining, instcombine, CSE) runs as fast as O3's
-            # code and compiles faster; LLVM's vectorizers would only re-analyse a long loop body.
+            # The body is SIMD and straight-line already: inlining, combining and CSE give O3's speed; loop
+            # passes and vectorizers would only re-analyse a long loop body.
             obj, self.cache_hit = cached_object(entry / "pointwise.o",
-                                                lambda: object_code(module, speed_level=1, vectorize=False))
+                                                lambda: object_code(module, vectorize=False, passes=STRAIGHT_LINE))
             self._run = load_entry(obj, f"symdiff_pointwise_{entry.name[:12]}")
 
     def __call__(self, points: np.ndarray, threads: int | None = None) -> list[np.ndarray]:

@@ -8,8 +8,8 @@ while keeping derivative graphs small.
 from __future__ import annotations
 
 from ..ir import Node
-from .convert import as_node
 from .binary import where
+from .convert import as_node
 from .elementwise import abs, exp, log, stop_gradient, to_float
 from .reductions import max, sum
 from .shape_ops import squeeze

@@ -22,22 +22,37 @@ def llvm_module(kernel: kir.Kernel, name: str = "symdiff_native") -> ir.Module:
     return module
 
 
-def optimized(module: ir.Module, speed_level: int = 3, vectorize: bool = True) -> llvm.ModuleRef:
-    """``module`` parsed, verified and optimized for this CPU (``str()`` of it is the optimized IR)."""
+#: For kernels written as explicit SIMD straight-line bodies (pointwise.py): inline the fast functions, registers
+#: for stack slots, combine, common subexpressions, dead code. O1 would add loop passes whose dependence analysis
+#: of a body with hundreds of loads and stores costs more than the rest of the compile, for no faster code.
+STRAIGHT_LINE = ("always_inliner", "sroa", "instruction_combine", "simplify_cfg", "new_gvn", "dead_code_elimination")
+
+
+def optimized(module: ir.Module, speed_level: int = 3, vectorize: bool = True,
+              passes: tuple[str, ...] | None = None) -> llvm.ModuleRef:
+    """``module`` parsed, verified and optimized for this CPU (``str()`` of it is the optimized IR): LLVM's pipeline
+    at ``speed_level``, or only the named ``passes`` (e.g. :data:`STRAIGHT_LINE`)."""
     machine = target_machine()
     module.data_layout = str(machine.target_data)
     parsed = llvm.parse_assembly(str(module))
     parsed.verify()
     options = llvm.create_pipeline_tuning_options(speed_level=speed_level)
     options.loop_vectorization = options.slp_vectorization = vectorize
-    passes = llvm.create_pass_builder(machine, options)
-    passes.getModulePassManager().run(parsed, passes)
+    builder = llvm.create_pass_builder(machine, options)
+    if passes is None:
+        builder.getModulePassManager().run(parsed, builder)
+    else:
+        manager = llvm.create_new_module_pass_manager()
+        for name in passes:
+            getattr(manager, f"add_{name}_pass")()
+        manager.run(parsed, builder)
     return parsed
 
 
-def object_code(module: ir.Module, speed_level: int = 3, vectorize: bool = True) -> bytes:
-    """``module`` optimized and emitted as an object file for this CPU."""
-    return target_machine().emit_object(optimized(module, speed_level, vectorize))
+def object_code(module: ir.Module, speed_level: int = 3, vectorize: bool = True,
+                passes: tuple[str, ...] | None = None) -> bytes:
+    """``module`` optimized (see :func:`optimized`) and emitted as an object file for this CPU."""
+    return target_machine().emit_object(optimized(module, speed_level, vectorize, passes))
 
 
 def load_entry(obj: bytes, name: str) -> object:

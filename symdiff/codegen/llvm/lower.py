@@ -26,6 +26,45 @@ _INT_OPS = {"add": "add", "sub": "sub", "mul": "mul", "bitand": "and_", "xor": "
 _COMPARE = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}
 
 
+def _structure(e: kir.Expr) -> tuple | None:
+    """A hashable description of an index expression built from variables, constants and integer ops; None for
+    anything else (loads, calls), which is then never shared."""
+    if isinstance(e, kir.Var):
+        return ("var", e.name)
+    if isinstance(e, kir.Const):
+        return ("const", e.value, e.dtype)
+    if isinstance(e, kir.Op):
+        args = [_structure(a) for a in e.args]
+        return None if None in args else (e.op, *args)
+    return None
+
+
+def _stride(e: kir.Expr, counter: str) -> int | None:
+    """How much integer index ``e`` grows when the variable ``counter`` grows by 1 (None: not affine in it)."""
+    if isinstance(e, kir.Var):
+        return int(e.name == counter)
+    if isinstance(e, kir.Const):
+        return 0
+    if isinstance(e, kir.Op) and e.op in ("add", "sub", "mul"):
+        a, b = (_stride(x, counter) for x in e.args)
+        if a is None or b is None:
+            return None
+        if e.op == "add":
+            return a + b
+        if e.op == "sub":
+            return a - b
+        constant = [isinstance(x, kir.Const) for x in e.args]
+        if constant[0] or constant[1]:  # c * x: stride c times x's
+            c, other = (e.args[0].value, b) if constant[0] else (e.args[1].value, a)
+            return c * other
+        return None if a or b else 0
+    return None
+
+
+class _VectorValueError(Exception):
+    """An index reads a vector value other than the loop counter: it cannot be computed lane by lane."""
+
+
 class Unit:
     """What the functions of one kernel share: the LLVM module, constants, parts, raise messages, flags."""
 
@@ -62,6 +101,10 @@ def llvm_type(value: kir.Array | kir.Var) -> ir.Type:
 def declare(unit: Unit, function: kir.Function, symbol: str) -> ir.Function:
     signature = ir.FunctionType(I32, [llvm_type(p.value) for p in function.params])
     fn = ir.Function(unit.module, signature, symbol)
+    if unit.kernel.distinct:
+        for param, arg in zip(function.params, fn.args):
+            if isinstance(param.value, kir.Array):
+                arg.add_attribute("noalias")
     unit.functions[function.name] = fn
     return fn
 
@@ -72,6 +115,12 @@ class ExpressionLowering:
     def __init__(self, unit: Unit, b: ir.IRBuilder, lanes: int = 1) -> None:
         self.unit, self.b, self.lanes = unit, b, lanes
         self.slots: dict[tuple[str, int], ir.Value] = {}  # (variable, lanes) -> stack slot
+        # (variable, lanes) -> (block, value) of its last assignment: reads later in that block use the value
+        # itself, so straight-line bodies reach LLVM in SSA form (thousands of loads fewer for mem2reg to remove)
+        self.current: dict[tuple[str, int], tuple[ir.Block, ir.Value]] = {}
+        self.lane_starts: dict[str, ir.Value] = {}  # vector loop counter -> its first value (a scalar)
+        self.lane: int | None = None  # the lane per_lane is computing
+        self.rows: dict[tuple, list[ir.Value]] = {}  # (block, array, index structure) -> a pointer per lane
         self.arrays: dict[str, ir.Value] = {}
 
     # ------------------------------------------------------------ expressions
@@ -93,11 +142,64 @@ class ExpressionLowering:
 
     def element(self, array: kir.Array, index: kir.Expr) -> list[ir.Value]:
         """Pointers to the element(s) at ``index``: one per lane."""
+        if self.lanes > 1 and self.lane_starts:
+            pointers = self.lane_pointers(array, index)
+            if pointers is not None:
+                return pointers
         base, position = self.array(array), self.expr(index)
         if not isinstance(position.type, ir.VectorType):
             return [self.b.gep(base, [position], inbounds=True)]
         return [self.b.gep(base, [self.b.extract_element(position, I32(k))], inbounds=True)
                 for k in range(self.lanes)]
+
+    def lane_pointers(self, array: kir.Array, index: kir.Expr) -> list[ir.Value] | None:
+        """Per lane, a pointer to ``array[index]``: ``index`` = row + constant becomes one row pointer per lane
+        (made once per block) plus the constant, as loops over rows are written by hand; LLVM's loop passes then
+        see a few base pointers instead of an address computation per access."""
+        offset = None
+        if isinstance(index, kir.Op) and index.op == "add" and isinstance(index.args[1], kir.Const):
+            index, offset = index.args
+        shape = _structure(index)
+        key = (self.b.block, array.name, shape)
+        rows = self.rows.get(key)
+        if rows is None:
+            positions = self.per_lane(index)
+            if positions is None:
+                return None
+            base = self.array(array)
+            rows = [self.b.gep(base, [p], inbounds=True) for p in positions]
+            if shape is not None:
+                self.rows[key] = rows
+        if offset is None:
+            return rows
+        return [self.b.gep(row, [I64(offset.value)], inbounds=True) for row in rows]
+
+    def consecutive(self, array: kir.Array, index: kir.Expr) -> ir.Value | None:
+        """A vector pointer to ``array[index]`` when the lanes of a vector loop access consecutive elements (the
+        index grows by 1 with the loop counter), else None: one vector load or store instead of one per lane."""
+        if self.lanes == 1 or array.dtype == "bool" or len(self.lane_starts) != 1:
+            return None
+        (counter,) = self.lane_starts
+        if _stride(index, counter) != 1:
+            return None
+        pointers = self.lane_pointers(array, index)
+        if pointers is None:
+            return None
+        return self.b.bitcast(pointers[0], ir.VectorType(MEMORY[array.dtype], self.lanes).as_pointer())
+
+    def per_lane(self, index: kir.Expr) -> list[ir.Value] | None:
+        """``index`` computed as a scalar per lane (the loop counter of lane k is its first value + k), so every
+        address is a base plus a constant that LLVM folds; None when it reads another vector value."""
+        lanes, self.lanes = self.lanes, 1
+        try:
+            positions = []
+            for self.lane in range(lanes):
+                positions.append(self.expr(index))
+            return positions
+        except _VectorValueError:
+            return None
+        finally:
+            self.lanes, self.lane = lanes, None
 
     def expr(self, e: kir.Expr, memo: dict | None = None) -> ir.Value:
         """``e`` as an LLVM value (a vector in vector loops). ``memo`` shares the nodes of a DAG."""
@@ -113,12 +215,23 @@ class ExpressionLowering:
         if isinstance(e, kir.Const):
             return self.splat(ir.Constant(REGISTER[e.dtype], e.value))
         if isinstance(e, kir.Var):
+            if self.lane is not None:  # a scalar per lane (per_lane)
+                if e.name in self.lane_starts:
+                    return b.add(self.lane_starts[e.name], I64(self.lane))
+                if (e.name, 1) not in self.slots:
+                    raise _VectorValueError(e.name)
             for lanes in (self.lanes, 1):
+                known = self.current.get((e.name, lanes))
+                if known is not None and known[0] is b.block:  # assigned earlier in this block: that value
+                    return self.splat(known[1])
                 slot = self.slots.get((e.name, lanes))
                 if slot is not None:
                     return self.splat(b.load(slot))
             raise NameError(f"LLVM lowering: variable {e.name!r} is read before any assignment")
         if isinstance(e, kir.Load):
+            vector = self.consecutive(e.array, e.index)
+            if vector is not None:
+                return b.load(vector, align=np.dtype(e.array.dtype).itemsize)
             loaded = [b.load(p) for p in self.element(e.array, e.index)]
             if e.array.dtype == "bool":
                 loaded = [b.icmp_unsigned("!=", v, MEMORY["bool"](0)) for v in loaded]
@@ -239,6 +352,10 @@ class FunctionLowering(ExpressionLowering):
         if isinstance(s, kir.Let):
             self.assign(s.var, self.expr(s.value))
         elif isinstance(s, kir.Store):
+            vector = self.consecutive(s.array, s.index)
+            if vector is not None:
+                b.store(self.expr(s.value), vector, align=np.dtype(s.array.dtype).itemsize)
+                return
             pointers = self.element(s.array, s.index)
             value = self.expr(s.value)
             if len(pointers) < self.lanes:
@@ -273,6 +390,7 @@ class FunctionLowering(ExpressionLowering):
             ty = REGISTER[var.dtype] if self.lanes == 1 else ir.VectorType(REGISTER[var.dtype], self.lanes)
             self.slots[key] = self.allocas.alloca(ty, name=var.name)
         self.b.store(value, self.slots[key])
+        self.current[key] = (self.b.block, value)
 
     def loop(self, s: kir.For) -> None:
         start, stop = self.expr(s.start), self.expr(s.stop)
@@ -289,11 +407,13 @@ class FunctionLowering(ExpressionLowering):
             first = self.b.add(start, self.b.mul(step, I64(s.lanes)))
             lanes = self.splat(first)
             self.assign(s.var, self.b.add(lanes, ir.Constant(lanes.type, list(range(s.lanes)))))
+            self.lane_starts[s.var.name] = first
             self.block(s.body)
         try:
             counted_loop(self.b, I64(0), steps, vector_body)
         finally:
             self.lanes = outer
+            self.lane_starts.pop(s.var.name, None)
 
     def branch(self, s: kir.If) -> None:
         b = self.b
