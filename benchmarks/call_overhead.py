@@ -1,9 +1,8 @@
 """Per-call overhead of a compiled function, layer by layer, on a graph whose arithmetic costs nothing.
 
-For each backend: the kernel entry alone (native: the METH_FASTCALL builtin checking and unboxing its
-arguments; Numba: the jitted function's typed dispatch), the generated ``_kernel`` (host side: named dims,
-returned arrays), the generated public function (shape checks, workspace lookup), and ``fn(...)`` through
-``sd.CompiledFunction``. Run from the repository root:
+For each backend: the kernel entry ``_kernel`` alone (native: the METH_FASTCALL builtin checking and unboxing its
+arguments; Numba: the jitted function's typed dispatch), the generated public function (shape checks, workspace
+pool, returned arrays), and ``fn(...)`` through ``sd.CompiledFunction``. Run from the repository root:
     python benchmarks/call_overhead.py
 """
 
@@ -25,12 +24,8 @@ def _layers(backend: str, x, w, loss, values) -> list[float]:
     module = fn.module
     fn(*values)
     (workspace,) = module._WORKSPACES.pools[(4,)]
-    if backend == "native":
-        returned = np.empty(1)
-        entry = lambda: module._native(*values, *workspace, 4, returned)  # noqa: E731
-    else:
-        entry = lambda: module._kernel(*values, *workspace)  # noqa: E731
-    return [_best(entry), _best(lambda: module._kernel(*values, *workspace)), _best(lambda: module.step(*values)),
+    returned = np.empty(1)
+    return [_best(lambda: module._kernel(*values, *workspace, 4, returned)), _best(lambda: module.step(*values)),
             _best(lambda: fn(*values))]
 
 
@@ -38,11 +33,11 @@ def main() -> None:
     x, w = sd.tensor("x", ("n",)), sd.tensor("w", ("n",))
     loss = sd.sum(x * w)
     values = [np.ones(4), np.ones(4)]
-    print(f"{'µs per call':<24} {'kernel entry':>13} {'_kernel':>9} {'generated fn':>13} {'fn(...)':>9}")
+    print(f"{'µs per call':<24} {'kernel entry':>13} {'generated fn':>13} {'fn(...)':>9}")
     for backend in ("native", "numba"):
         print(f"{backend:<24} " + " ".join(f"{t:>{w}.2f}" for t, w in zip(_layers(backend, x, w, loss, values),
-                                                                          (13, 9, 13, 9))))
-    print("(the Numba backend's kernel entry is its _kernel; arguments: two float64 arrays of 4 elements)")
+                                                                          (13, 13, 9))))
+    print("(arguments: two float64 arrays of 4 elements)")
 
 
 if __name__ == "__main__":
