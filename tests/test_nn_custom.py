@@ -9,7 +9,6 @@ import sympy
 
 import symdiff as sd
 from symdiff import nn
-from symdiff.nn import custom
 from symdiff.ops import OPS
 from tests.test_nn_checks import check_second_order
 
@@ -18,17 +17,6 @@ X = np.array([-2.5, -0.7, 0.4, 1.9])
 
 def _swish():
     return nn.elementwise("swish", "x*sigmoid(x)")
-
-
-@pytest.fixture(autouse=True)
-def _isolated_op_table():
-    """Drop the user ops a test registers, so later tests (which walk the op table) see only built-in ops."""
-    tables = (OPS, custom._MODULES, nn.ACTIVATIONS)
-    saved = [dict(table) for table in tables]
-    yield
-    for table, before in zip(tables, saved):
-        table.clear()
-        table.update(before)
 
 
 def test_swish_values_and_three_derivative_orders():
