@@ -31,6 +31,9 @@ def _graphs():
         "constant indices": ([x0, x1], [sd.take_along_axis(x0, sd.constant(np.zeros(5, np.int64)), 0)[:, None] @ x1],
                              [r.random(1), r.random((1, 2))]),
         "count under a view": ([xb], [sd.count(xb, axis=0)[None] * xb], [r.random((4, 3))]),
+        # found by the differential soak: tanh's derivative expands inline in a 0-d loop over sum(x), whose
+        # expansion walked down to x itself
+        "grad of tanh of a full sum": ([x], [sd.grad(sd.tanh(sd.sum(x)), x), sd.tanh(sd.sum(x))], [r.random(3)]),
     }
 
 

@@ -62,7 +62,7 @@ class Body:
     def expand(self, graph: Node) -> kir.Expr:
         """A graph over this body's nodes (an op defined as a composition of others) computed inline."""
         self.expansions.append(graph)
-        for inner in toposort([graph]):
+        for inner in toposort([graph], stop=self.memo):  # the expanded op's inputs are in memo: stop there
             self.expr(inner)
         return self.expr(graph)
 

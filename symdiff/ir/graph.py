@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 
 from .node import Node
 
 
-def toposort(outputs: Iterable[Node]) -> list[Node]:
-    """All nodes reachable from ``outputs``, inputs before users (iterative, deterministic)."""
+def toposort(outputs: Iterable[Node], stop: Container[int] = ()) -> list[Node]:
+    """All nodes reachable from ``outputs``, inputs before users (iterative, deterministic).
+
+    Nodes whose id is in ``stop`` are listed but not walked through (their inputs are not reached via them).
+    """
     order: list[Node] = []
     seen: set[int] = set()
     for root in outputs:
@@ -22,6 +25,8 @@ def toposort(outputs: Iterable[Node]) -> list[Node]:
                 continue
             seen.add(id(node))
             stack.append((node, True))
+            if id(node) in stop:
+                continue
             for child in reversed(node.inputs):
                 if id(child) not in seen:
                     stack.append((child, False))
