@@ -45,9 +45,11 @@ __all__ = [
 __all__ += ops.__all__
 
 # name -> (submodule, attribute): loaded on first access, which keeps ``import symdiff`` (and so a warm
-# start of a compiled model) from paying for the spec reader and the training loop.
+# start of a compiled model) from paying for the spec reader, the training loop and scipy.sparse.
 _LAZY = {"spec": ("spec", None), "train": ("train", None), "SpecError": ("spec", "SpecError"),
-         "dump_spec": ("spec", "dump_spec"), "load_spec": ("spec", "load_spec"), "Trainer": ("train", "Trainer")}
+         "dump_spec": ("spec", "dump_spec"), "load_spec": ("spec", "load_spec"), "Trainer": ("train", "Trainer"),
+         "jacobian_sparsity": ("sparse", "jacobian_sparsity"), "hessian_sparsity": ("sparse", "hessian_sparsity"),
+         "sparse_jacobian": ("sparse", "sparse_jacobian"), "sparse_hessian": ("sparse", "sparse_hessian")}
 __all__ += list(_LAZY)
 
 

@@ -47,3 +47,10 @@ def test_sparsemax_gives_sparse_probabilities():
     results = run_example("sparsemax_vs_softmax")
     assert results["softmax"]["nonzero"] == 5.0 and results["sparsemax"]["nonzero"] < 4.0
     assert min(results["softmax"]["accuracy"], results["sparsemax"]["accuracy"]) > 0.4  # chance is 0.2
+
+
+def test_sparse_newton_converges_where_lbfgs_stalls():
+    results = run_example("sparse_newton")
+    assert results["colours"] == 3 and results["nonzeros"] == 3 * results["n"] - 2
+    newton, lbfgs = results["Newton-CG"], results["L-BFGS-B"]
+    assert newton["gradient_norm"] < 1e-8 and newton["energy"] < lbfgs["energy"]

@@ -34,6 +34,10 @@ def _graphs():
         # found by the differential soak: tanh's derivative expands inline in a 0-d loop over sum(x), whose
         # expansion walked down to x itself
         "grad of tanh of a full sum": ([x], [sd.grad(sd.tanh(sd.sum(x)), x), sd.tanh(sd.sum(x))], [r.random(3)]),
+        # constants above 256 entries are stored as bytes in the native object (bool, int and float alike)
+        "large constants": ([xb, x], [xb[:, :1] * sd.constant(r.random(1000)) + sd.take_along_axis(
+            x, sd.constant(np.arange(1200) % 3), 0)[:1000] * sd.cast(sd.constant(np.arange(1000) % 2 == 0),
+                                                                     "float64")], [r.random((4, 3)), r.random(3)]),
     }
 
 

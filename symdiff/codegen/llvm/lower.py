@@ -16,13 +16,15 @@ import numpy as np
 from llvmlite import ir
 
 from .. import kir
-from .dtypes import I1, I32, I64, MEMORY, REGISTER, convert
+from .dtypes import I1, I8, I32, I64, MEMORY, REGISTER, convert
 from .functions import call_function, intrinsic
 from .gemm import define_gemm
 from .loops import counted_loop
 
 _FLOAT_OPS = {"add": "fadd", "sub": "fsub", "mul": "fmul", "div": "fdiv"}
 _INT_OPS = {"add": "add", "sub": "sub", "mul": "mul", "bitand": "and_", "xor": "xor", "shl": "shl"}
+#: Constant arrays larger than this are stored as bytes (formatting 10^5 LLVM constants one by one takes seconds).
+_ELEMENTWISE_CONSTANT_LIMIT = 256
 _COMPARE = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}
 
 
@@ -86,10 +88,15 @@ class Unit:
             array = self.kernel.constants[name]
             dtype = "bool" if array.dtype == bool else array.dtype.name
             element = MEMORY[dtype]
-            values = array.astype("uint8").tolist() if dtype == "bool" else array.ravel().tolist()
-            var = ir.GlobalVariable(self.module, ir.ArrayType(element, len(values)), f"symdiff_constant_{name}")
+            if array.size > _ELEMENTWISE_CONSTANT_LIMIT:  # printed as one byte string: fast to format and parse
+                data = bytearray(np.ascontiguousarray(array, dtype="uint8" if dtype == "bool" else array.dtype))
+                var = ir.GlobalVariable(self.module, ir.ArrayType(I8, len(data)), f"symdiff_constant_{name}")
+                var.initializer, var.align = ir.Constant(var.type.pointee, data), 64
+            else:  # element by element: LLVM folds loads of these into immediates
+                values = array.astype("uint8").tolist() if dtype == "bool" else array.ravel().tolist()
+                var = ir.GlobalVariable(self.module, ir.ArrayType(element, len(values)), f"symdiff_constant_{name}")
+                var.initializer = ir.Constant(var.type.pointee, [ir.Constant(element, v) for v in values])
             var.global_constant, var.linkage = True, "private"
-            var.initializer = ir.Constant(var.type.pointee, [ir.Constant(element, v) for v in values])
             self._constants[name] = var
         return self._constants[name]
 
@@ -138,7 +145,9 @@ class ExpressionLowering:
         if array.name in self.arrays:
             return self.arrays[array.name]
         data = self.unit.constant(array.name)
-        return self.b.gep(data, [I64(0), I64(0)], inbounds=True)
+        first = self.b.gep(data, [I64(0), I64(0)], inbounds=True)
+        element = MEMORY[array.dtype]
+        return first if first.type.pointee == element else self.b.bitcast(first, element.as_pointer())
 
     def element(self, array: kir.Array, index: kir.Expr) -> list[ir.Value]:
         """Pointers to the element(s) at ``index``: one per lane."""
