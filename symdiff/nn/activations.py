@@ -12,7 +12,7 @@ from functools import partial
 
 from .. import ops
 from ..ir import Node
-from ..ops import expm1, log_softmax, maximum, minimum, sigmoid, softmax, softplus, sqrt, tanh
+from ..ops import expm1, log_softmax, minimum, relu, sigmoid, softmax, softplus, sqrt, tanh
 from ..ops.convert import as_node
 from ..ops.elementwise import to_float
 from .sparsemax import sparsemax
@@ -21,11 +21,6 @@ from .sparsemax import sparsemax
 def identity(x) -> Node:
     """``x`` unchanged."""
     return as_node(x)
-
-
-def relu(x) -> Node:
-    """``max(x, 0)``; relu'(0) = 1/2."""
-    return maximum(to_float(as_node(x)), 0.0)
 
 
 def prelu(x, alpha) -> Node:

@@ -22,6 +22,7 @@ from .binary import (
     where,
 )
 from .composites import log_softmax, logsumexp, softmax
+from .einsum import einsum
 from .elementwise import (
     abs,
     arctan,
@@ -55,6 +56,7 @@ from .elementwise import (
 from .indexing import concatenate, eye, getitem, one_hot, take_along_axis
 from .leaves import constant, scalar, tensor
 from .linalg import dot, matmul
+from .protocols import install as _install_protocols
 from .random import random_uniform
 from .reductions import count, max, mean, min, sum
 from .registry import OPS as OPS
@@ -63,12 +65,14 @@ from .registry import constant_value as constant_value
 from .registry import defop as defop
 from .registry import make as make
 from .shape_ops import broadcast_to, expand_dims, reshape, squeeze, swapaxes, transpose
+from .statistics import argmax, argmin, cumsum, prod, relu, stack, std, var
 
 OPERATORS.update(
     add=add, subtract=subtract, multiply=multiply, divide=divide, power=power, matmul=matmul,
     less=less, less_equal=less_equal, greater=greater, greater_equal=greater_equal, equal=equal,
     not_equal=not_equal, negative=negative, abs=abs, getitem=getitem, transpose=transpose,
 )
+_install_protocols()
 
 
 def zeros(shape, dtype: str = "float64"):
@@ -93,11 +97,12 @@ def ones_like(x):
 
 # The NumPy-named builders, re-exported as ``sd.<name>``; the op table and make/defop stay under sd.ops.
 __all__ = [
-    "abs", "add", "arctan", "arctan2", "broadcast_to", "cast", "ceil", "clip", "concatenate", "constant", "cos",
-    "count", "divide", "dot", "equal", "erf", "erfc", "exp", "eye", "exp2", "expand_dims", "expm1", "floor", "greater",
-    "greater_equal", "less", "less_equal", "log", "log1p", "log2", "log10", "log_softmax", "logsumexp", "matmul",
-    "max", "maximum", "mean", "min", "minimum", "multiply", "negative", "not_equal", "one_hot", "ones", "ones_like",
-    "power", "random_uniform", "reciprocal", "reshape", "round", "scalar", "sigmoid", "sign", "sin", "softmax",
-    "softplus", "sqrt", "square", "squeeze", "stop_gradient", "subtract", "sum", "swapaxes", "take_along_axis",
-    "tan", "tanh", "tensor", "transpose", "where", "zeros", "zeros_like",
+    "abs", "add", "arctan", "arctan2", "argmax", "argmin", "broadcast_to", "cast", "ceil", "clip", "concatenate",
+    "constant", "cos", "count", "cumsum", "divide", "dot", "einsum", "equal", "erf", "erfc", "exp", "eye", "exp2",
+    "expand_dims", "expm1", "floor", "greater", "greater_equal", "less", "less_equal", "log", "log1p", "log2",
+    "log10", "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum", "multiply",
+    "negative", "not_equal", "one_hot", "ones", "ones_like", "power", "prod", "random_uniform", "reciprocal", "relu",
+    "reshape", "round", "scalar", "sigmoid", "sign", "sin", "softmax", "softplus", "sqrt", "square", "squeeze",
+    "stack", "std", "stop_gradient", "subtract", "sum", "swapaxes", "take_along_axis", "tan", "tanh", "tensor",
+    "transpose", "var", "where", "zeros", "zeros_like",
 ]

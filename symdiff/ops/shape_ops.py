@@ -41,14 +41,17 @@ defop(
 
 
 def reshape(x, shape) -> Node:
-    """``x`` with a new shape of the same size; one ``-1`` is inferred when the other dims are concrete."""
+    """``x`` with a new shape of the same size; one ``-1`` is inferred from the concrete dims when the named dims
+    on both sides are the same (``reshape(x, ("batch", -1, 3))`` for ``x`` of shape ``("batch", 12)``)."""
     x = as_node(x)
     shape = tuple(shape) if not isinstance(shape, int | str) else (shape,)
     if -1 in shape:
         if shape.count(-1) > 1:
             raise ShapeError(f"reshape: at most one -1 in {shape}")
-        total, rest = size_of(x.shape), size_of(tuple(d for d in shape if d != -1))
-        if total is None or rest is None or rest == 0 or total % rest:
+        named = sorted(d for d in x.shape if isinstance(d, str))
+        total = size_of(tuple(d for d in x.shape if not isinstance(d, str)))
+        rest = size_of(tuple(d for d in shape if d != -1 and not isinstance(d, str)))
+        if named != sorted(d for d in shape if isinstance(d, str)) or not rest or total % rest:
             raise ShapeError(f"reshape: cannot infer the -1 in {shape} from {x.shape}")
         shape = tuple(total // rest if d == -1 else d for d in shape)
     shape = normalize_shape(shape, "reshape")

@@ -1,0 +1,85 @@
+"""NumPy habits on nodes: the array methods users type without thinking (``x.sum()``, ``x.reshape(2, -1)``,
+``x.astype("float32")``), and NumPy's ufunc and function protocols, so ``np.exp(x)``, ``np.sum(x, axis=0)`` and
+``array * x`` build graphs instead of object arrays. Anything without a symbolic counterpart raises a TypeError
+naming it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..ir import Node
+from . import binary, elementwise, indexing, linalg, reductions, shape_ops, statistics
+from .einsum import einsum
+
+UFUNCS = {
+    np.add: binary.add, np.subtract: binary.subtract, np.multiply: binary.multiply, np.divide: binary.divide,
+    np.power: binary.power, np.maximum: binary.maximum, np.minimum: binary.minimum, np.arctan2: binary.arctan2,
+    np.less: binary.less, np.less_equal: binary.less_equal, np.greater: binary.greater,
+    np.greater_equal: binary.greater_equal, np.equal: binary.equal, np.not_equal: binary.not_equal,
+    np.square: binary.square, np.reciprocal: binary.reciprocal, np.matmul: linalg.matmul,
+    np.negative: elementwise.negative, np.exp: elementwise.exp, np.exp2: elementwise.exp2,
+    np.expm1: elementwise.expm1, np.log: elementwise.log, np.log2: elementwise.log2, np.log10: elementwise.log10,
+    np.log1p: elementwise.log1p, np.sqrt: elementwise.sqrt, np.sin: elementwise.sin, np.cos: elementwise.cos,
+    np.tan: elementwise.tan, np.arctan: elementwise.arctan, np.tanh: elementwise.tanh, np.absolute: elementwise.abs,
+    np.sign: elementwise.sign, np.floor: elementwise.floor, np.ceil: elementwise.ceil, np.rint: elementwise.round,
+}
+
+FUNCTIONS = {
+    np.sum: reductions.sum, np.mean: reductions.mean, np.max: reductions.max, np.min: reductions.min,
+    np.amax: reductions.max, np.amin: reductions.min, np.var: statistics.var, np.std: statistics.std,
+    np.prod: statistics.prod, np.cumsum: statistics.cumsum, np.argmax: statistics.argmax,
+    np.argmin: statistics.argmin, np.reshape: shape_ops.reshape, np.transpose: shape_ops.transpose,
+    np.swapaxes: shape_ops.swapaxes, np.expand_dims: shape_ops.expand_dims, np.squeeze: shape_ops.squeeze,
+    np.broadcast_to: shape_ops.broadcast_to, np.concatenate: indexing.concatenate, np.stack: statistics.stack,
+    np.take_along_axis: indexing.take_along_axis, np.where: binary.where, np.clip: binary.clip,
+    np.dot: linalg.dot, np.einsum: einsum, np.round: elementwise.round, np.around: elementwise.round,
+}
+
+
+def _array_ufunc(self: Node, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Node:
+    build = UFUNCS.get(ufunc)
+    if build is None or method != "__call__" or kwargs:
+        what = f"np.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
+        extra = f" with {sorted(kwargs)}" if kwargs and build is not None else ""
+        raise TypeError(f"{what}{extra} has no symbolic counterpart in symdiff; use the sd.* builders")
+    return build(*inputs)
+
+
+def _array_function(self: Node, func: Any, types: tuple, args: tuple, kwargs: dict) -> Any:
+    build = FUNCTIONS.get(func)
+    if build is None:
+        raise TypeError(f"np.{func.__name__} has no symbolic counterpart in symdiff; use the sd.* builders")
+    return build(*args, **kwargs)
+
+
+def _reshape(self: Node, *shape: Any) -> Node:
+    return shape_ops.reshape(self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int | str) else shape)
+
+
+def _transpose(self: Node, *axes: Any) -> Node:
+    return shape_ops.transpose(self, axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else axes or None)
+
+
+def _size(self: Node) -> int:
+    named = [d for d in self.shape if isinstance(d, str)]
+    if named:
+        raise TypeError(f"size of a tensor with the named dim {named[0]!r} is known only when it is called; "
+                        "use sd.count(x) for a symbolic count")
+    return int(np.prod(self.shape, dtype=np.int64))
+
+
+def install() -> None:
+    """Give :class:`Node` the NumPy array methods and protocols (called once, when the op table loads)."""
+    methods = {
+        "sum": reductions.sum, "mean": reductions.mean, "max": reductions.max, "min": reductions.min,
+        "var": statistics.var, "std": statistics.std, "prod": statistics.prod, "cumsum": statistics.cumsum,
+        "argmax": statistics.argmax, "argmin": statistics.argmin, "astype": elementwise.cast,
+        "reshape": _reshape, "transpose": _transpose, "__array_ufunc__": _array_ufunc,
+        "__array_function__": _array_function,
+    }
+    for name, fn in methods.items():
+        setattr(Node, name, fn)
+    Node.size = property(_size)  # type: ignore[attr-defined]
+    Node.__array_priority__ = 1000  # type: ignore[attr-defined]

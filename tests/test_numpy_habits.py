@@ -1,0 +1,123 @@
+"""NumPy and JAX habits (issue 15 point 10): Node methods and properties, NumPy's ufunc and function protocols,
+a -1 beside named dims, and the builders stack, var, std, prod, cumsum, argmax, argmin, einsum and relu; each
+against NumPy, compiled on both backends, differentiated where it has a derivative."""
+
+import numpy as np
+import pytest
+
+import symdiff as sd
+
+R = np.random.default_rng(0)
+A = R.standard_normal((3, 4))
+B = R.standard_normal((4, 5))
+
+
+def _value(node, feed):
+    return sd.evaluate([node], feed)[0]
+
+
+def test_methods_and_properties_match_numpy():
+    x = sd.tensor("x", (3, 4))
+    feed = {x: A}
+    cases = {
+        "sum": (x.sum(axis=0), A.sum(axis=0)), "mean": (x.mean(), A.mean()),
+        "max": (x.max(axis=1, keepdims=True), A.max(axis=1, keepdims=True)), "min": (x.min(), A.min()),
+        "reshape tuple": (x.reshape((2, 6)), A.reshape((2, 6))), "reshape args": (x.reshape(6, -1), A.reshape(6, -1)),
+        "T": (x.T, A.T), "transpose args": (x.transpose(1, 0), A.transpose(1, 0)),
+        "astype": (x.astype("float32"), A.astype("float32")), "var": (x.var(axis=0), A.var(axis=0)),
+        "std": (x.std(ddof=1), A.std(ddof=1)), "prod": (x.prod(axis=1), A.prod(axis=1)),
+        "cumsum": (x.cumsum(axis=1), A.cumsum(axis=1)), "argmax": (x.argmax(axis=1), A.argmax(axis=1)),
+        "argmin": (x.argmin(), A.argmin()),
+    }
+    for name, (node, want) in cases.items():
+        got = _value(node, feed)
+        assert got.dtype == want.dtype and got.shape == want.shape, name
+        np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13, err_msg=name)
+    assert x.ndim == 2 and x.size == 12 and x.shape == (3, 4)
+    with pytest.raises(TypeError, match="named dim 'batch'"):
+        _ = sd.tensor("b", ("batch", 3)).size
+
+
+def test_numpy_ufuncs_and_functions_build_graphs():
+    x, y = sd.tensor("x", (3, 4)), sd.tensor("y", (4, 5))
+    feed = {x: A, y: B}
+    cases = {
+        "np.exp": (np.exp(x), np.exp(A)), "np.tanh": (np.tanh(x), np.tanh(A)),
+        "array * node": (A * x, A * A), "node - array": (x - A.T.T, A - A),
+        "np.maximum": (np.maximum(x, 0.0), np.maximum(A, 0.0)), "np.arctan2": (np.arctan2(x, 2.0), np.arctan2(A, 2.0)),
+        "np.matmul": (np.matmul(x, y), A @ B), "array @ node": (A @ y, A @ B), "np.abs": (np.abs(x), np.abs(A)),
+        "np.sum": (np.sum(x, axis=1), A.sum(axis=1)), "np.mean": (np.mean(x), A.mean()),
+        "np.reshape": (np.reshape(x, (4, 3)), A.reshape(4, 3)), "np.transpose": (np.transpose(x), A.T),
+        "np.concatenate": (np.concatenate([x, x], axis=0), np.concatenate([A, A])),
+        "np.stack": (np.stack([x, x], axis=1), np.stack([A, A], axis=1)),
+        "np.where": (np.where(x > 0, x, 0.0), np.where(A > 0, A, 0.0)), "np.std": (np.std(x), A.std()),
+        "np.clip": (np.clip(x, -0.5, 0.5), np.clip(A, -0.5, 0.5)), "np.less": (x < A * 0.0, A < 0.0),
+    }
+    for name, (node, want) in cases.items():
+        assert isinstance(node, sd.Node), f"{name} gave {type(node).__name__}, not a graph"
+        np.testing.assert_allclose(_value(node, feed), want, rtol=1e-13, atol=1e-13, err_msg=name)
+    with pytest.raises(TypeError, match="sinc"):
+        np.sinc(x)
+    with pytest.raises(TypeError, match="accumulate"):
+        np.add.accumulate(x)
+
+
+def test_a_minus_one_beside_named_dims():
+    x = sd.tensor("x", ("batch", 12))
+    y = sd.reshape(x, ("batch", -1, 3))
+    assert y.shape == ("batch", 4, 3)
+    np.testing.assert_array_equal(_value(y, {x: np.arange(24.0).reshape(2, 12)}), np.arange(24.0).reshape(2, 4, 3))
+    with pytest.raises(sd.ShapeError, match="cannot infer the -1"):
+        sd.reshape(x, ("other", -1))
+    with pytest.raises(sd.ShapeError, match="cannot infer the -1"):
+        sd.reshape(x, ("batch", -1, 5))
+
+
+@pytest.mark.parametrize("spec, shapes", [
+    ("ij,jk->ik", [(3, 4), (4, 5)]), ("ij->ji", [(3, 4)]), ("ij->", [(3, 4)]), ("ij,ij->i", [(3, 4), (3, 4)]),
+    ("bij,bjk->bik", [(2, 3, 4), (2, 4, 5)]), ("i,j->ij", [(3,), (4,)]), ("ijk,kj->i", [(2, 3, 4), (4, 3)]),
+    ("ij,jk,kl->il", [(2, 3), (3, 4), (4, 2)]), ("ba,ca->bc", [(3, 4), (5, 4)]),
+])
+def test_einsum_contractions_match_numpy_and_differentiate(spec, shapes):
+    arrays = [R.standard_normal(s) for s in shapes]
+    nodes = [sd.tensor(f"e{k}", s) for k, s in enumerate(shapes)]
+    out = sd.einsum(spec, *nodes)
+    feed = dict(zip(nodes, arrays))
+    np.testing.assert_allclose(_value(out, feed), np.einsum(spec, *arrays), rtol=1e-12, atol=1e-12)
+    sd.check_grad(sd.sum(sd.tanh(out)), nodes, feed)  # raises GradientCheckError naming the worst entry
+
+
+def test_einsum_with_a_named_batch_and_bad_specs():
+    x, w = sd.tensor("x", ("batch", 3)), sd.tensor("w", (3, 2))
+    out = sd.einsum("bi,io->bo", x, w)
+    assert out.shape == ("batch", 2)
+    np.testing.assert_allclose(_value(out, {x: A[:, :3], w: B[:3, :2]}), A[:, :3] @ B[:3, :2], rtol=1e-13)
+    for bad, match in [("ii->i", "repeated"), ("ij,jk", "'->'"), ("ij->k", "'k'"), ("i...,i->", "letters"),
+                       ("ij,jk,k->", "operands")]:
+        with pytest.raises(ValueError, match=match):
+            sd.einsum(bad, x, w) if bad.count(",") == 1 else sd.einsum(bad, w)
+
+
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_new_builders_compile_to_the_reference(backend):
+    x = sd.tensor("x", ("batch", 4))
+    outputs = [sd.stack([x, 2.0 * x], axis=0), sd.var(x, axis=1), sd.std(x, axis=0, ddof=1), sd.prod(x, axis=1),
+               sd.cumsum(x, axis=1), sd.argmax(x, axis=1), sd.argmin(x, axis=-1), sd.relu(x),
+               sd.einsum("bi,bi->b", x, x)]
+    values = np.array([[1.0, -2.0, 3.0, 3.0], [np.nan, 0.5, -0.5, 2.0], [0.0, 0.0, -1.0, 4.0]])
+    got = sd.compile([x], outputs, backend=backend)(values)
+    for k, (g, w) in enumerate(zip(got, sd.evaluate(outputs, {x: values}))):
+        np.testing.assert_array_equal(np.isnan(g), np.isnan(w), err_msg=str(k))
+        np.testing.assert_allclose(g, w, rtol=1e-13, err_msg=str(k))
+    np.testing.assert_array_equal(got[5], np.argmax(values, axis=1))  # a nan is the maximum, as in NumPy
+    np.testing.assert_array_equal(got[6], np.argmin(values, axis=-1))
+    with pytest.raises(sd.ShapeError, match="named dim 'batch'"):
+        sd.argmin(x, axis=0)
+
+
+def test_derivatives_of_the_new_reductions():
+    x = sd.tensor("x", (3, 4))
+    feed = {x: A}
+    for f in {"var": sd.var(x, axis=1), "std": sd.std(x), "prod": sd.prod(x, axis=0),
+                    "cumsum": sd.cumsum(x, axis=0), "stack": sd.stack([x, sd.sin(x)], axis=2)}.values():
+        sd.check_grad(sd.sum(sd.tanh(f)), [x], feed)  # raises naming the worst entry
