@@ -10,7 +10,7 @@ import importlib
 
 from . import nn, ops
 from ._version import __version__ as __version__
-from .autodiff import DisconnectedInputError, derivative, grad, hessian, hvp, jacobian, jvp, vjp
+from .autodiff import DisconnectedInputError, derivative, hessian, hvp, jacobian, jvp, vjp
 from .compile import CompiledFunction, compile, export
 from .compile_sympy import compile_sympy
 from .evaluate import FeedError, evaluate
@@ -33,6 +33,7 @@ from .printing import (
     to_sympy,
 )
 from .rewrite import simplify
+from .transforms import grad, jit, value_and_grad
 
 __all__ = [
     "CompiledFunction", "DisconnectedInputError", "FeedError", "FormulaView", "GradCheckResult",
@@ -40,7 +41,7 @@ __all__ = [
     "UnsupportedSympyError", "check_grad", "compile", "compile_sympy", "count_nodes", "derivative", "display",
     "display_graph", "dprint", "evaluate", "export", "formula", "from_sympy", "grad", "hessian", "hvp",
     "inputs_of", "jacobian", "jvp", "latex", "nn", "ops", "render", "simplify", "to_dot",
-    "to_sympy", "toposort", "vjp",
+    "to_sympy", "toposort", "value_and_grad", "vjp", "jit",
 ]
 __all__ += ops.__all__
 

@@ -1,0 +1,128 @@
+"""Function transforms for JAX users: ``sd.grad(f)``, ``sd.value_and_grad(f)`` and ``sd.jit(f)`` where ``f`` is a
+Python function of arrays written with symdiff (or NumPy) operations.
+
+The first call with a new signature (each argument's shape and dtype) traces ``f`` once on symbolic tensors named
+after its parameters, derives the gradient symbolically, compiles one kernel and caches it; later calls with that
+signature only run the kernel. The derived graph stays inspectable: ``.formula(*args)``, ``.graph(*args)``,
+``.compiled(*args).source``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .autodiff import grad as grad_graph
+from .compile import CompiledFunction
+from .compile import compile as compile_graph
+from .ir import FLOAT_DTYPES, Node, ShapeError
+
+
+class Transformed:
+    """``f`` traced per signature and compiled: ``mode`` is "jit" (f's outputs), "grad" (the gradient with
+    respect to the arguments ``argnums``) or "value_and_grad" (both, as ``(value, gradient)``)."""
+
+    def __init__(self, f: Callable[..., Any], mode: str, argnums: int | Sequence[int] = 0) -> None:
+        if not callable(f):
+            raise TypeError(f"{mode}: expected a function, got {type(f).__name__}")
+        self.f, self.mode = f, mode
+        self.single = isinstance(argnums, int)
+        self.argnums = (argnums,) if self.single else tuple(argnums)
+        self._names = [p.name for p in inspect.signature(f).parameters.values()
+                       if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        #: signature -> (inputs, derived outputs, compiled kernel or None, whether f returned one node)
+        self._cache: dict[tuple, tuple[list[Node], list[Node], CompiledFunction | None, bool]] = {}
+        self.__wrapped__ = f
+        self.__doc__ = f.__doc__
+
+    def __repr__(self) -> str:
+        return f"<symdiff {self.mode} of {getattr(self.f, '__qualname__', self.f)!r}, {len(self._cache)} signatures>"
+
+    def __call__(self, *args: Any) -> Any:
+        arrays = [np.asarray(a) for a in args]
+        _, _, compiled, single_output = self._traced(arrays, compile_it=True)
+        results = list(compiled(*arrays))  # outputs were given as a list: a sequence back
+        if self.mode == "jit":
+            return results[0] if single_output else tuple(results)
+        gradients = results[-len(self.argnums):]
+        gradient = gradients[0] if self.single else tuple(gradients)
+        return (results[0], gradient) if self.mode == "value_and_grad" else gradient
+
+    def graph(self, *args: Any) -> list[Node]:
+        """The derived graph(s) for the signature of ``args`` (arrays or anything with .shape and .dtype)."""
+        return self._traced([_spec(a) for a in args], compile_it=False)[1]
+
+    def compiled(self, *args: Any) -> CompiledFunction:
+        """The compiled kernel for the signature of ``args`` (``.source`` is its Numba source)."""
+        return self._traced([np.asarray(a) for a in args], compile_it=True)[2]
+
+    def formula(self, *args: Any) -> str:
+        """The derived graph(s) for the signature of ``args`` as readable math (``sd.formula``)."""
+        from .printing import formula
+
+        return "\n".join(str(formula(node)) for node in self.graph(*args))
+
+    def _traced(self, arrays: list[Any], compile_it: bool):
+        if len(arrays) != len(self._names):
+            raise TypeError(f"{self.mode}: {self.f.__name__} takes {len(self._names)} arguments "
+                            f"({', '.join(self._names)}), got {len(arrays)}")
+        signature = tuple((tuple(a.shape), str(a.dtype)) for a in arrays)
+        entry = self._cache.get(signature)
+        if entry is None:
+            entry = self._cache[signature] = self._trace(signature)
+        if compile_it and entry[2] is None:
+            entry = self._cache[signature] = (entry[0], entry[1], compile_graph(entry[0], entry[1]), entry[3])
+        return entry
+
+    def _trace(self, signature: tuple) -> tuple[list[Node], list[Node], None, bool]:
+        from .ops import tensor
+
+        inputs = [tensor(name, shape, dtype) for name, (shape, dtype) in zip(self._names, signature)]
+        out = self.f(*inputs)
+        outputs = [out] if isinstance(out, Node) else list(out) if isinstance(out, tuple | list) else None
+        if outputs is None or not all(isinstance(o, Node) for o in outputs):
+            raise TypeError(f"{self.mode}: {self.f.__name__} must return a symdiff node (or a tuple of nodes) when "
+                            f"called on symbolic tensors, got {type(out).__name__}")
+        if self.mode == "jit":
+            return inputs, outputs, None, isinstance(out, Node)
+        value = outputs[0]
+        if len(outputs) != 1 or value.shape != () or value.dtype not in FLOAT_DTYPES:
+            raise ShapeError(f"{self.mode}: {self.f.__name__} must return one floating-point scalar, got "
+                             f"{[(o.shape, o.dtype) for o in outputs]}")
+        for k in self.argnums:
+            if not 0 <= k < len(inputs) or inputs[k].dtype not in FLOAT_DTYPES:
+                raise ValueError(f"{self.mode}: argnums {k} must name a floating-point argument of "
+                                 f"{self.f.__name__}{tuple(self._names)}")
+        gradients = grad_graph(value, [inputs[k] for k in self.argnums])
+        return inputs, ([value] if self.mode == "value_and_grad" else []) + gradients, None, False
+
+
+def _spec(a: Any) -> Any:
+    return a if hasattr(a, "shape") and hasattr(a, "dtype") else np.asarray(a)
+
+
+def grad(f: Node | Callable[..., Any], wrt: Node | Sequence[Node] | None = None, *, argnums: int | Sequence[int] = 0,
+         disconnected: str = "zero") -> Any:
+    """Two forms. ``grad(y, wrt)``: the gradient graph(s) of the scalar node ``y`` (see
+    :func:`symdiff.autodiff.grad`). ``grad(f, argnums=0)``: a function returning the gradient of the Python
+    function ``f`` with respect to its argument(s) ``argnums``, traced, derived and compiled per signature."""
+    if isinstance(f, Node):
+        if wrt is None:
+            raise TypeError("grad(y, wrt): give the nodes to differentiate with respect to")
+        return grad_graph(f, wrt, disconnected=disconnected)
+    if wrt is not None:
+        raise TypeError(f"grad: the first argument is a function ({type(f).__name__}); pass argnums=, not wrt")
+    return Transformed(f, "grad", argnums)
+
+
+def value_and_grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Transformed:
+    """A function returning ``(f(*args), gradient)``: one kernel computes both."""
+    return Transformed(f, "value_and_grad", argnums)
+
+
+def jit(f: Callable[..., Any]) -> Transformed:
+    """``f`` traced once per signature and compiled to one kernel; returns NumPy arrays."""
+    return Transformed(f, "jit")
