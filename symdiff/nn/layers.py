@@ -37,19 +37,21 @@ class Activation(Module):
 
 
 class Dense(Module):
-    """``activation(x @ W + b)``: ``W`` of shape (in, out) Glorot-uniform, ``b`` zeros by default."""
+    """``activation(x @ W + b)``: ``W`` of shape (in, out) Glorot-uniform, ``b`` zeros by default; ``dtype`` of
+    the parameters float64 (default) or float32."""
 
     prefix = "dense"
 
     def __init__(self, in_features: int, out_features: int, activation: ActivationLike = None, *,
                  bias: bool = True, init: str | Initializer = initializers.GLOROT_UNIFORM,
-                 name: str | None = None) -> None:
+                 dtype: str = "float64", name: str | None = None) -> None:
         super().__init__(name)
         check_positive(self, in_features=in_features, out_features=out_features)
         self.in_features, self.out_features = in_features, out_features
         self.activation = _activation(activation)
-        self.W = self.add_parameter("W", (in_features, out_features), init, regularized=True)
-        self.b = self.add_parameter("b", (out_features,), initializers.ZEROS, regularized=False) if bias else None
+        self.W = self.add_parameter("W", (in_features, out_features), init, regularized=True, dtype=dtype)
+        self.b = self.add_parameter("b", (out_features,), initializers.ZEROS, regularized=False,
+                                    dtype=dtype) if bias else None
 
     def forward(self, x: Node, *, training: bool) -> Node:
         check_features(self, x, self.in_features)
@@ -62,11 +64,13 @@ class PReLU(Module):
 
     prefix = "prelu"
 
-    def __init__(self, features: int, *, alpha: float = 0.25, name: str | None = None) -> None:
+    def __init__(self, features: int, *, alpha: float = 0.25, dtype: str = "float64",
+                 name: str | None = None) -> None:
         super().__init__(name)
         check_positive(self, features=features)
         self.features = features
-        self.alpha = self.add_parameter("alpha", (features,), initializers.constant(alpha), regularized=False)
+        self.alpha = self.add_parameter("alpha", (features,), initializers.constant(alpha), regularized=False,
+                                        dtype=dtype)
 
     def forward(self, x: Node, *, training: bool) -> Node:
         check_features(self, x, self.features)
@@ -79,12 +83,13 @@ class Maxout(Module):
     prefix = "maxout"
 
     def __init__(self, in_features: int, out_features: int, pieces: int, *,
-                 init: str | Initializer = initializers.GLOROT_UNIFORM, name: str | None = None) -> None:
+                 init: str | Initializer = initializers.GLOROT_UNIFORM, dtype: str = "float64",
+                 name: str | None = None) -> None:
         super().__init__(name)
         check_positive(self, out_features=out_features, pieces=pieces)
         self.out_features, self.pieces = out_features, pieces
         # One affine map to out * pieces values, grouped per unit: columns [u * pieces, (u + 1) * pieces).
-        self.linear = Dense(in_features, out_features * pieces, init=init, name=f"{self.name}_linear")
+        self.linear = Dense(in_features, out_features * pieces, init=init, dtype=dtype, name=f"{self.name}_linear")
 
     def children(self) -> Sequence[Module]:
         return (self.linear,)

@@ -17,7 +17,7 @@ from itertools import count
 
 import numpy as np
 
-from ..ir import Node, ShapeError, inputs_of
+from ..ir import FLOAT_DTYPES, Node, ShapeError, inputs_of, normalize_dtype
 from ..ops import tensor
 from ..ops.convert import as_node
 from .init import Initializer, get_initializer
@@ -44,6 +44,8 @@ def parameter(name: str, shape: Sequence[int], init: str | Initializer, *, regul
     shape = tuple(shape)
     if any(not isinstance(d, int) for d in shape):
         raise ShapeError(f"parameter {name!r}: shape {shape} must be concrete (ints only)")
+    if normalize_dtype(dtype) not in FLOAT_DTYPES:
+        raise TypeError(f"parameter {name!r}: dtype must be float64 or float32, got {dtype!r}")
     node = tensor(name, shape, dtype)
     spec = ParameterSpec(get_initializer(init), bool(regularized))
     entry = _PARAMETERS.get(name)
@@ -107,9 +109,9 @@ class Module(ABC):
         self._declared: dict[str, Node] = {}
 
     def add_parameter(self, local: str, shape: Sequence[int], init: str | Initializer, *,
-                      regularized: bool) -> Node:
-        """Declare the parameter ``<name>_<local>``."""
-        node = parameter(f"{self.name}_{local}", shape, init, regularized=regularized)
+                      regularized: bool, dtype: str = "float64") -> Node:
+        """Declare the parameter ``<name>_<local>`` (a floating-point ``dtype``: float64 or float32)."""
+        node = parameter(f"{self.name}_{local}", shape, init, regularized=regularized, dtype=dtype)
         self._declared[local] = node
         return node
 

@@ -73,8 +73,8 @@ class Trainer:
 
     def _inputs(self, X: Any) -> np.ndarray:
         X = self._shaped(X)
-        if self.mean is not None:
-            X = (X - self.mean) / self.scale
+        if self.mean is not None:  # statistics in float64; the result in the model's dtype
+            X = ((X - self.mean) / self.scale).astype(self.x.dtype, copy=False)
         return np.ascontiguousarray(X)
 
     def _targets(self, Y: Any, rows: int) -> np.ndarray:
