@@ -159,3 +159,24 @@ def test_regression_metrics_need_real_targets():
     assert load_spec(spec).metrics == ["mse"] and load_spec(spec).y.shape == ("batch", 1)
     with pytest.raises(SpecError, match="training.metrics: accuracy needs class labels"):
         load_spec(spec | {"training": {"metrics": ["accuracy"]}})
+
+
+def test_a_float32_spec_builds_trains_and_round_trips(tmp_path):
+    settings = {"name": "xor32", "dtype": "float32", "inputs": 2,
+                "layers": [{"type": "dense", "units": 8, "activation": "tanh"}, {"type": "prelu"},
+                           {"type": "dense", "units": 1}],
+                "loss": "binary_cross_entropy", "optimizer": {"type": "sgd", "lr": 0.5, "momentum": 0.9},
+                "training": {"epochs": 200, "batch_size": 4, "validation_split": 0.0, "standardize": False}}
+    spec = load_spec(settings)
+    assert spec.x.dtype == "float32" and spec.y.dtype == "float32"
+    assert all(p.dtype == "float32" for p in spec.model.parameters.values())
+    data = load_dataset("xor")
+    X, Y = spec.data_arrays(data, data.X_train, data.y_train)
+    trainer = spec.compile()
+    spec.fit(trainer, X, Y)
+    assert trainer.predict(X).dtype == np.float32 and np.all((trainer.predict(X) > 0) == (Y > 0.5))
+    assert load_spec(dump_spec(spec, tmp_path / "xor32.toml")).settings["dtype"] == "float32"
+    with pytest.raises(SpecError, match=r"dtype: expected one of .*float32.*got 'float16'"):
+        load_spec(dict(settings, dtype="float16"))
+    with pytest.raises(SpecError, match=r"layers\[0\].*rbf layers are float64 only"):
+        load_spec(dict(settings, name="rbf32", layers=[{"type": "rbf", "centers": 3, "units": 1}]))

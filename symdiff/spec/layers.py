@@ -36,15 +36,18 @@ class LayerRule:
 
 def _dense(keys, name, width, activation):
     layer = nn.Dense(width, keys["units"], activation(keys["activation"]), bias=keys["bias"], init=keys["init"],
-                     name=name)
+                     dtype=keys["dtype"], name=name)
     return layer, keys["units"]
 
 
 def _maxout(keys, name, width, activation):
-    return nn.Maxout(width, keys["units"], keys["pieces"], init=keys["init"], name=name), keys["units"]
+    return nn.Maxout(width, keys["units"], keys["pieces"], init=keys["init"], dtype=keys["dtype"], name=name), \
+        keys["units"]
 
 
 def _rbf(keys, name, width, activation):
+    if keys["dtype"] != "float64":
+        raise ValueError(f"rbf layers are float64 only; the spec's dtype is {keys['dtype']}")
     return nn.RBF(width, keys["centers"], keys["units"], beta=keys["beta"], name=name), keys["units"]
 
 
@@ -60,7 +63,8 @@ LAYERS: dict[str, LayerRule] = {
     "activation": LayerRule({"function": Field(TEXT, REQUIRED)},
                             lambda keys, name, width, act: (nn.Activation(act(keys["function"]), name=name), width)),
     "prelu": LayerRule({"alpha": Field(POSITIVE, 0.25)},
-                       lambda keys, name, width, act: (nn.PReLU(width, alpha=keys["alpha"], name=name), width)),
+                       lambda keys, name, width, act: (nn.PReLU(width, alpha=keys["alpha"], dtype=keys["dtype"],
+                                                                        name=name), width)),
     "maxout": LayerRule({"units": Field(POSITIVE_INT, REQUIRED), "pieces": Field(POSITIVE_INT, REQUIRED),
                          "init": Field(INITIALIZER, "glorot_uniform")}, _maxout),
     "rbf": LayerRule({"centers": Field(POSITIVE_INT, REQUIRED), "units": Field(POSITIVE_INT, REQUIRED),
@@ -91,8 +95,10 @@ def activation_resolver(source: str, path: str) -> Callable[[str], Callable]:
     return resolve
 
 
-def build_layers(layers: list[dict[str, Any]], width: int, prefix: str, source: str) -> tuple[list[nn.Module], int]:
-    """The modules for validated layer tables, starting from ``width`` input features; and the final width."""
+def build_layers(layers: list[dict[str, Any]], width: int, prefix: str, source: str,
+                 dtype: str = "float64") -> tuple[list[nn.Module], int]:
+    """The modules for validated layer tables, starting from ``width`` input features, with parameters of
+    ``dtype``; and the final width."""
     modules, counts, parameters = [], {}, 0
     for index, keys in enumerate(layers):
         path = f"layers[{index}]"
@@ -104,7 +110,7 @@ def build_layers(layers: list[dict[str, Any]], width: int, prefix: str, source: 
         name = keys.get("name", f"{prefix}_{kind}{counts[kind]}")
         resolve = activation_resolver(source, join(path, ACTIVATION_KEYS.get(kind, "type")))
         try:
-            module, width = LAYERS[kind].build(keys, name, width, resolve)
+            module, width = LAYERS[kind].build(dict(keys, dtype=dtype), name, width, resolve)
         except SpecError:
             raise
         except (ValueError, TypeError) as exc:

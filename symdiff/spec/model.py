@@ -47,6 +47,7 @@ LOSS_ENTRY = Kind("a loss name or a table with a type", lambda v: isinstance(v, 
 TOP: dict[str, Field] = {
     "name": Field(IDENTIFIER, "model"),
     "inputs": Field(POSITIVE_INT, REQUIRED),
+    "dtype": Field(one_of(["float64", "float32"]), "float64"),
     "activations": Field(TABLE),
     "layers": Field(TABLE_LIST, REQUIRED),
     "loss": Field(LOSS_ENTRY, REQUIRED),
@@ -102,9 +103,10 @@ class Spec:
                 nn.elementwise(name, expr)
             except (ValueError, TypeError) as exc:
                 raise SpecError(source, join("activations", name), str(exc)) from None
-        self.x = tensor("x", ("batch", top["inputs"]))
+        self.dtype: str = top["dtype"]
+        self.x = tensor("x", ("batch", top["inputs"]), self.dtype)
         try:
-            modules, self.outputs = build_layers(top["layers"], top["inputs"], self.name, source)
+            modules, self.outputs = build_layers(top["layers"], top["inputs"], self.name, source, self.dtype)
             self.model = nn.Sequential(modules, name=self.name)
             self.model.parameters  # noqa: B018 - raises now if two layers claim one parameter name
         except SpecError:
@@ -117,7 +119,8 @@ class Spec:
             raise SpecError(source, "loss", f"{top['loss']['type']} needs at least 2 outputs (one per class); the last "
                             f"layer gives {self.outputs}")
         self.loss_fn = partial(self.loss_rule.build, **loss)
-        self.y = tensor("y", ("batch",), "int64") if self.loss_rule.labels else tensor("y", ("batch", self.outputs))
+        self.y = tensor("y", ("batch",), "int64") if self.loss_rule.labels else \
+            tensor("y", ("batch", self.outputs), self.dtype)
         self.regularizer = self._regularizer()
         self.optimizer = self._optimizer()
         self.training = dict(top["training"])
@@ -172,7 +175,7 @@ class Spec:
         if self.outputs == data.classes:
             return X, np.eye(data.classes)[y]
         if self.outputs == 1 and data.classes == 2:
-            return X, y[:, None].astype(np.float64)
+            return X, y[:, None].astype(self.dtype)
         raise SpecError(self.source, "layers", f"the data set {data.name!r} has {data.classes} classes; a "
                         f"{self.settings['loss']['type']} loss needs {data.classes} outputs (or 1 for two classes), "
                         f"the model gives {self.outputs}")
