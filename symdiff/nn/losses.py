@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import ops
 from ..ir import Node, ShapeError
-from ..ops import expand_dims, log_softmax, maximum, mean, one_hot, softplus, squeeze, take_along_axis
+from ..ops import cast, expand_dims, log_softmax, maximum, mean, one_hot, softplus, squeeze, take_along_axis
 from ..ops.convert import as_node
 from ..ops.elementwise import to_float
 from .sparsemax import sparsemax_threshold
@@ -89,10 +89,13 @@ def softmax_cross_entropy(logits, targets) -> Node:
 def binary_cross_entropy(logits, targets) -> Node:
     """``mean_batch(-t log sigmoid(x) - (1 - t) log(1 - sigmoid(x)))`` from logits x.
 
-    Written as ``softplus(x) - t x``, which is finite for any logit (no log of 0 at |x| >= 1000).
+    Written as ``softplus(x) - t x``, which is finite for any logit (no log of 0 at |x| >= 1000). Targets are
+    0/1 values (float or integer) of the logits' shape, or one per row for logits of shape ``("batch", 1)``.
     """
     logits = to_float(as_node(logits))
-    targets = to_float(as_node(targets))
+    targets = cast(as_node(targets), logits.dtype)
+    if logits.ndim == 2 and logits.shape[1] == 1 and targets.shape == logits.shape[:1]:
+        targets = expand_dims(targets, -1)  # one target per row
     _same_shape("binary_cross_entropy", logits, targets, ("logits", "targets"))
     return batch_mean(softplus(logits) - targets * logits)
 

@@ -124,7 +124,7 @@ class Spec:
         self.regularizer = self._regularizer()
         self.optimizer = self._optimizer()
         self.training = dict(top["training"])
-        self.metrics = self.training.get("metrics", default_metrics(self.loss_rule.labels))
+        self.metrics = self.training.get("metrics", default_metrics(self.loss_rule.labels, self.loss_rule.build))
         if "accuracy" in self.metrics and not self.loss_rule.labels:
             raise SpecError(source, "training.metrics", f"accuracy needs class labels; the {top['loss']['type']} loss "
                             "has real-valued targets (use mse or mae)")

@@ -19,7 +19,7 @@ from ..compile import CompiledFunction
 from ..compile import compile as compile_graph
 from ..evaluate import evaluate
 from ..ir import Node
-from ..nn import Module, check_labels
+from ..nn import Module, binary_cross_entropy, check_labels
 from .checks import TrainingInputError, check_finite, check_fraction, check_int, held_out_rows
 from .history import INTERRUPTED, History, Monitor
 from .interrupts import InterruptGuard
@@ -45,8 +45,9 @@ class Trainer:
                  values: Mapping[str, np.ndarray] | None = None, name: str = "train_step",
                  **compile_options: bool) -> None:
         self.model, self.x, self.y, self.optimizer, self.seed = model, x, y, optimizer, check_int("seed", seed, 0)
-        self.labels = y.dtype in ("int32", "int64")
-        self.metrics = check_metrics(metrics if metrics is not None else default_metrics(self.labels))
+        self.binary = loss is binary_cross_entropy  # integer targets are 0/1, not class labels
+        self.labels = y.dtype in ("int32", "int64") and not self.binary
+        self.metrics = check_metrics(metrics if metrics is not None else default_metrics(self.labels, loss))
         self.outputs = model(x)
         penalty = (lambda value: value) if regularizer is None else (lambda value: value + regularizer)
         self.train_loss = penalty(loss(model(x, training=True), y))
@@ -78,8 +79,8 @@ class Trainer:
         return np.ascontiguousarray(X)
 
     def _targets(self, Y: Any, rows: int) -> np.ndarray:
-        if self.labels:
-            Y = check_labels(Y, self.outputs.shape[-1], "targets")
+        if self.labels or self.binary and self.y.dtype in ("int32", "int64"):
+            Y = check_labels(Y, 2 if self.binary else self.outputs.shape[-1], "targets")
         Y = np.ascontiguousarray(np.asarray(Y, dtype=self.y.dtype))
         if Y.ndim != self.y.ndim or len(Y) != rows or Y.shape[1:] != tuple(self.y.shape[1:]):
             raise ValueError(f"targets: expected {rows} rows of shape {self.y.shape[1:]} for {self.y.name!r} "

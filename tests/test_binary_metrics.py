@@ -1,0 +1,44 @@
+"""Binary classification (issue 15 point 5): metrics from logits (accuracy, precision, recall, F1, ROC AUC), the
+default metric of a binary cross-entropy model, and 1-D or integer 0/1 targets without reshaping."""
+
+import numpy as np
+import pytest
+
+import symdiff as sd
+from symdiff import nn
+from symdiff.train import SGD, Trainer, load_dataset
+from symdiff.train.metrics import METRICS, default_metrics
+
+LOGITS = np.array([[2.0], [-1.0], [0.5], [-3.0], [1.5], [-0.2]])
+TARGETS = np.array([1, 0, 0, 0, 1, 1])
+
+
+def test_binary_metrics_from_logits_match_their_definitions():
+    predicted = LOGITS[:, 0] > 0  # [1, 0, 1, 0, 1, 0]
+    tp, fp, fn = 2, 1, 1
+    assert METRICS["binary_accuracy"](LOGITS, TARGETS) == pytest.approx(np.mean(predicted == TARGETS))
+    assert METRICS["precision"](LOGITS, TARGETS) == pytest.approx(tp / (tp + fp))
+    assert METRICS["recall"](LOGITS, TARGETS) == pytest.approx(tp / (tp + fn))
+    assert METRICS["f1"](LOGITS, TARGETS) == pytest.approx(2 * tp / (2 * tp + fp + fn))
+    # AUC: the fraction of (positive, negative) pairs ranked correctly; ties count one half
+    pos, neg = LOGITS[TARGETS == 1, 0], LOGITS[TARGETS == 0, 0]
+    pairs = [(p > n) + 0.5 * (p == n) for p in pos for n in neg]
+    assert METRICS["roc_auc"](LOGITS, TARGETS) == pytest.approx(np.mean(pairs))
+    assert METRICS["roc_auc"](np.array([1.0, 1.0, 0.0]), np.array([1, 0, 0])) == pytest.approx(0.75)  # a tie
+    assert np.isnan(METRICS["precision"](-np.ones((3, 1)), np.ones(3)))  # nothing predicted positive: undefined
+
+
+def test_binary_cross_entropy_takes_1d_and_integer_targets_and_defaults_to_binary_accuracy():
+    x = sd.tensor("x", ("batch", 2))
+    model = nn.Sequential([nn.Dense(2, 8, "tanh", name="bm_d1"), nn.Dense(8, 1, name="bm_d2")], name="bm")
+    for y in (sd.tensor("y", ("batch",)), sd.tensor("y", ("batch",), "int64")):
+        trainer = Trainer(model, x, y, nn.binary_cross_entropy, SGD(0.5, momentum=0.9))
+        assert trainer.metrics == ["binary_accuracy"]
+        data = load_dataset("xor")
+        history = trainer.fit(data.X_train, data.y_train.astype(y.dtype), epochs=300, batch_size=4,
+                              validation_split=0.0, standardize=False)
+        assert trainer.evaluate(data.X_test, data.y_test)["binary_accuracy"] == 1.0, history.last()
+    with pytest.raises(ValueError, match=r"targets: label 2 at index \(2,\) is out of range \[0, 2\)"):
+        trainer.evaluate(data.X_test, np.array([0, 1, 2, 1]))
+    assert default_metrics(False, nn.binary_cross_entropy) == ["binary_accuracy"]
+    assert default_metrics(True) == ["accuracy"] and default_metrics(False) == ["mse"]
