@@ -3,6 +3,7 @@ naming the file, the key path and what was expected. No kernels are compiled her
 
 import copy
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -180,3 +181,14 @@ def test_a_float32_spec_builds_trains_and_round_trips(tmp_path):
         load_spec(dict(settings, dtype="float16"))
     with pytest.raises(SpecError, match=r"layers\[0\].*rbf layers are float64 only"):
         load_spec(dict(settings, name="rbf32", layers=[{"type": "rbf", "centers": 3, "units": 1}]))
+
+
+@pytest.mark.parametrize("name, metric, bound", [("xor", "accuracy", 1.0), ("digits", "accuracy", 0.96),
+                                                 ("swish_regression", "mse", 0.02)])
+def test_every_bundled_spec_reaches_its_stated_quality(name, metric, bound):
+    spec = load_spec(Path(__file__).resolve().parents[1] / "examples" / "specs" / f"{name}.toml")
+    data = load_dataset(spec.training["data"])
+    trainer = spec.compile()
+    spec.fit(trainer, *spec.data_arrays(data, data.X_train, data.y_train))
+    score = trainer.evaluate(*spec.data_arrays(data, data.X_test, data.y_test))[metric]
+    assert score >= bound if metric == "accuracy" else score <= bound, (name, score)

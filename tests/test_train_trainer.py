@@ -91,10 +91,11 @@ def test_lr_halves_on_rises_and_early_stopping_restores_the_best(trainer, data, 
 
     monkeypatch.setattr(trainer, "evaluate", fake_evaluate)
     trainer.step.lr = 0.04
-    history = trainer.fit(data.X_train, data.y_train, epochs=10, batch_size=32, validation_split=0.2, patience=3)
+    history = trainer.fit(data.X_train, data.y_train, epochs=10, batch_size=32, validation_split=0.2, patience=3,
+                          lr_patience=1)
     assert history.epochs == 5 and history.best_epoch == 2
     assert history.stop_reason == "early stop: no improvement for 3 epochs"
-    assert history["lr"] == [0.04, 0.04, 0.04, 0.02, 0.01]  # halved after the rises of epochs 3 and 4
+    assert history["lr"] == [0.04, 0.04, 0.04, 0.02, 0.01]  # halved after epochs 3 and 4: no new best
     for name, value in snapshots[1].items():
         np.testing.assert_array_equal(trainer.params[name], value)
 
@@ -144,10 +145,10 @@ def test_every_fit_starts_at_the_step_learning_rate_and_reset_state_restores_the
                                                                                            monkeypatch):
     _scripted_validation(trainer, monkeypatch, [1.0, 2.0, 3.0, 4.0] * 2)
     trainer.step.lr = 0.04
-    first = trainer.fit(data.X_train, data.y_train, epochs=4, validation_split=0.2)
-    assert first["lr"] == [0.04, 0.04, 0.02, 0.01]  # halved after every rise, within the run
+    first = trainer.fit(data.X_train, data.y_train, epochs=4, validation_split=0.2, lr_patience=1)
+    assert first["lr"] == [0.04, 0.04, 0.02, 0.01]  # halved after every epoch without a new best, within the run
     assert trainer.step.lr == 0.04
-    second = trainer.fit(data.X_train, data.y_train, epochs=4, validation_split=0.2)
+    second = trainer.fit(data.X_train, data.y_train, epochs=4, validation_split=0.2, lr_patience=1)
     assert second["lr"] == first["lr"]
     trainer.step.lr = 9.1e-15
     trainer.step.reset_state()
@@ -235,3 +236,11 @@ def test_ctrl_c_while_validating_finishes_that_epoch_and_before_any_epoch_keeps_
     assert history.stop_reason == "interrupted" and history.epochs == history.best_epoch == 0
     for name, value in start.items():
         np.testing.assert_array_equal(trainer.params[name], value)
+
+
+def test_the_default_learning_rate_rule_halves_on_plateaus_not_on_every_rise(trainer, data, monkeypatch):
+    _scripted_validation(trainer, monkeypatch, [1.0, 1.1, 0.9, 0.95, 0.96, 0.97, 0.98, 0.99, 1.0])
+    trainer.step.lr = 0.04
+    history = trainer.fit(data.X_train, data.y_train, epochs=9, validation_split=0.2)
+    # a rise followed by a new best keeps the rate; three epochs without a new best halve it, and three more again
+    assert history["lr"] == [0.04] * 6 + [0.02] * 3

@@ -158,7 +158,8 @@ class Spec:
 
     def fit(self, trainer: Trainer, X: Any, Y: Any, **overrides: Any) -> History:
         """``trainer.fit`` with this spec's training settings (keywords override them)."""
-        keys = ("epochs", "batch_size", "validation_split", "patience", "halve_lr", "standardize", "restore_best")
+        keys = ("epochs", "batch_size", "validation_split", "patience", "halve_lr", "lr_patience", "standardize",
+                "restore_best")
         return trainer.fit(X, Y, **({k: self.training[k] for k in keys} | overrides))
 
     def data_arrays(self, data: Dataset, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -85,6 +85,7 @@ TRAINING: dict[str, Field] = {
     "validation_split": Field(FRACTION, 0.1),
     "patience": Field(COUNT, 0),
     "halve_lr": Field(BOOLEAN, True),
+    "lr_patience": Field(POSITIVE_INT, 3),
     "standardize": Field(BOOLEAN, True),
     "restore_best": Field(BOOLEAN, True),
     "seed": Field(COUNT, 0),

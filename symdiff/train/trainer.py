@@ -135,14 +135,15 @@ class Trainer:
 
     def fit(self, X: Any, Y: Any, *, epochs: int = 10, batch_size: int = 32, validation_split: float = 0.0,
             validation_data: tuple[Any, Any] | None = None, patience: int = 0, halve_lr: bool = True,
-            standardize: bool = True, restore_best: bool = True, progress: bool | None = None,
+            lr_patience: int = 3, standardize: bool = True, restore_best: bool = True, progress: bool | None = None,
             plot: str | Path | None = None) -> History:
         """Train for up to ``epochs`` passes over ``X, Y`` in mini-batches of ``batch_size`` (reshuffled each
         epoch; the last batch may be smaller) and return the :class:`History`.
 
         ``validation_split`` holds out that fraction of the rows (or pass ``validation_data``). Each run starts
-        at the step's learning rate (``trainer.step.lr``) and leaves it there: within the run it halves whenever
-        the monitored loss (validation, else training) rises. Training stops after ``patience`` epochs without
+        at the step's learning rate (``trainer.step.lr``) and leaves it there: within the run it halves after
+        ``lr_patience`` epochs without a new best monitored loss (validation, else training; ``halve_lr=False``
+        keeps it). Training stops after ``patience`` epochs without
         a new best (0: never) and keeps the best parameters (``restore_best``). Ctrl-C stops it between batches
         with ``stop_reason == "interrupted"``, the best parameters so far kept (the starting ones if no epoch
         finished) and the history returned. ``standardize`` scales inputs with training-set statistics.
@@ -152,6 +153,7 @@ class Trainer:
         epochs = check_int("epochs", epochs, 1)
         batch_size = check_int("batch_size", batch_size, 1)
         patience = check_int("patience", patience, 0)
+        lr_patience = check_int("lr_patience", lr_patience, 1)
         validation_split = check_fraction("validation_split", validation_split)
         X_raw, Y_raw = self._checked(X, Y)
         if validation_data is not None:
@@ -170,7 +172,8 @@ class Trainer:
         bar = Progress(epochs, progress)
         try:
             history = self._run(X_train, Y_train, validation_data, rng, bar, epochs=epochs, batch_size=batch_size,
-                                patience=patience, halve_lr=halve_lr, restore_best=restore_best)
+                                patience=patience, halve_lr=halve_lr, lr_patience=lr_patience,
+                                restore_best=restore_best)
         finally:
             bar.close(self.history.stop_reason if self.history.epochs < epochs else "")
         if plot is not None:
@@ -179,10 +182,10 @@ class Trainer:
 
     def _run(self, X: np.ndarray, Y: np.ndarray, validation_data: tuple[np.ndarray, np.ndarray] | None,
              rng: np.random.Generator, bar: Progress, *, epochs: int, batch_size: int, patience: int, halve_lr: bool,
-             restore_best: bool) -> History:
+             lr_patience: int, restore_best: bool) -> History:
         """The epochs of :meth:`fit` on checked, standardized data."""
         self.history = history = History()
-        monitor = Monitor(patience=patience, halve_lr=halve_lr)
+        monitor = Monitor(patience=patience, halve_lr=halve_lr, lr_patience=lr_patience)
         kept = (0, self._snapshot())  # (epoch, its parameters): one assignment, so an interrupt never splits them
         start_lr, start = self.step.lr, time.perf_counter()
         try:
