@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, NoReturn
 
 import numpy as np
 
+from ._version import __version__
+
 if TYPE_CHECKING:
     from .train import TrainingInputError
 
@@ -100,8 +102,39 @@ def _compile(spec, seed: int | None = None):
     trainer, seconds = _timed("compiling the training step (forward, backward and "
                               f"{type(spec.optimizer).__name__} update in one kernel)...",
                               lambda: spec.compile(seed=seed))
-    _say(f"  compiled in {seconds:.1f} s (cached on disk for next time)")
+    if trainer.step.fn.from_cache:
+        _say(f"  loaded from the kernel cache in {seconds:.1f} s")
+    else:
+        _say(f"  compiled in {seconds:.1f} s (cached on disk for next time)")
     return trainer
+
+
+def _output_path(option: str, text: str, suffixes: tuple[str, ...]) -> Path:
+    """``text`` as a file path we can write, checked before any work: a known suffix, an existing writable
+    directory (never created), not a directory itself."""
+    path = Path(text)
+    if path.suffix.lower() not in suffixes:
+        raise UsageError(f"{option} {text}: expected a file ending in {' or '.join(suffixes)}")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"{option} {text}: the directory {parent} does not exist")
+    if path.is_dir():
+        raise UsageError(f"{option} {text}: is a directory, expected a file")
+    if not os.access(parent, os.W_OK) or path.exists() and not os.access(path, os.W_OK):
+        raise UsageError(f"{option} {text}: not writable")
+    return path
+
+
+def _check_plot(args) -> None:
+    """A requested plot never fails after training: its path and matplotlib are checked first."""
+    if getattr(args, "plot", None):
+        from .train.history import PLOT_FORMATS
+
+        _output_path("--plot", args.plot, tuple(f".{f}" for f in PLOT_FORMATS))
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise UsageError("--plot needs matplotlib: pip install -e \".[plot]\"") from None
 
 
 def _dataset(spec, name: str | None):
@@ -168,11 +201,10 @@ def cmd_compile(args) -> int:
     from .spec import load_spec
     from .train.export import export_kernels
 
-    spec = load_spec(args.spec)
-    output = Path(args.output)
-    if output.suffix != ".py" or not output.stem.isidentifier():
+    output = _output_path("-o", args.output, (".py",))
+    if not output.stem.isidentifier():
         raise UsageError(f"-o {output}: expected a .py file whose name is a Python identifier (e.g. kernels.py)")
-    output.parent.mkdir(parents=True, exist_ok=True)
+    spec = load_spec(args.spec)
     trainer = _compile(spec, args.seed)
     files = export_kernels(trainer, output)
     _say(f"wrote {files[0]} (import it: from {files[0].stem} import train_step, predict) with "
@@ -201,6 +233,7 @@ def cmd_grad(args) -> int:
 def cmd_train(args) -> int:
     from .spec import load_spec
 
+    _check_plot(args)
     spec = load_spec(args.spec)
     data = _dataset(spec, args.data)
     _train(spec, data, args)
@@ -212,6 +245,8 @@ def cmd_demo(args) -> int:
 
     from .spec import load_spec
 
+    _output_path("-o", args.output, (".py",))
+    _check_plot(args)
     start = time.perf_counter()
     spec = load_spec(DEMO_SPEC)
     data = _dataset(spec, "digits")
@@ -268,7 +303,8 @@ def _common_training_options(parser: argparse.ArgumentParser) -> None:
                         help="mini-batch size (default: the spec's training.batch_size)")
     parser.add_argument("--lr", type=_positive_float, help="starting learning rate (default: the spec's optimizer.lr)")
     parser.add_argument("--seed", type=_seed, help="seed for parameters, split, batches and dropout")
-    parser.add_argument("--plot", metavar="PNG", help="save the loss curves to this PNG file (needs matplotlib)")
+    parser.add_argument("--plot", metavar="FILE", help="save the loss curves to this .png, .svg or .pdf file (needs "
+                        "matplotlib; checked before training)")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                         help="show a progress bar (default: when stderr is a terminal)")
 
@@ -279,6 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = _Parser(prog="symdiff", description="Symbolic differentiation compiled to fused native kernels: "
                      "compile, inspect and train models described by spec files.")
+    parser.add_argument("--version", action="version", version=f"symdiff {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     compile_cmd = commands.add_parser("compile", help="export a spec's train step and predict kernels",

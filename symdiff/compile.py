@@ -26,13 +26,26 @@ class CompiledFunction:
     """
 
     def __init__(self, module: Any, name: str, inputs: list[Node], outputs: list[Node], single: bool,
-                 updates: list[tuple[Node, Node]], generated: Callable[[], Any], path: Path, backend: str) -> None:
+                 updates: list[tuple[Node, Node]], generated: Callable[[], Any], path: Path, backend: str,
+                 options: dict[str, Any] | None = None) -> None:
         self.module, self._entry = module, getattr(module, name)
         # The generated function returns a bare value for one output; a one-element list asks for a tuple.
         self._wrap = not single and len(outputs) == 1
+        self._single, self.options = single, dict(options or {})
         self.name, self.inputs, self.outputs, self.updates = name, inputs, outputs, updates
         self._generated, self.path, self.backend = generated, path, backend
         self.__doc__ = self._entry.__doc__
+
+    def __reduce__(self) -> tuple:
+        """Pickles by what defines it (the graph as a flat table and the compile options), never machine code:
+        the receiving process loads the kernel from its cache (the key is the graph's content) or compiles it once.
+        Unpickling is as trusted as pickle itself: only unpickle data you trust."""
+        from .ir.serialize import to_table
+
+        roots = self.inputs + self.outputs + [n for pair in self.updates for n in pair]
+        records, positions = to_table(roots)
+        counts = (len(self.inputs), len(self.outputs))
+        return _restore, (records, positions, counts, self._single, dict(self.options, backend=self.backend))
 
     @property
     def source(self) -> str:
@@ -44,6 +57,17 @@ class CompiledFunction:
         if self._wrap:
             return (self._entry(*args, **kwargs),)
         return self._entry(*args, **kwargs)
+
+    @property
+    def single_output(self) -> bool:
+        """Whether the function returns one bare value (compiled with one output node, not a list)."""
+        return self._single
+
+    @property
+    def from_cache(self) -> bool | None:
+        """Whether the native kernel was loaded from the on-disk cache (None for the Numba backend, whose cache
+        Numba keeps)."""
+        return getattr(self.module, "_native_cache_hit", None) if self.backend == "native" else None
 
     @property
     def workspace_bytes(self) -> int:
@@ -164,7 +188,26 @@ def compile(  # noqa: A001 - the public name the design asks for
             backend = "numba"
     if backend == "numba":
         module, path = codegen.load(generated().source)
-    return CompiledFunction(module, name, ins, outs, single, pairs, generated, path, backend)
+    chosen = {"name": name, "libm": libm, "fastmath": fastmath, "fuse": fuse, "simplify": simplify}
+    return CompiledFunction(module, name, ins, outs, single, pairs, generated, path, backend, chosen)
+
+
+def _restore(records: list, positions: list[int], counts: tuple[int, int], single: bool,
+             options: dict[str, Any]) -> CompiledFunction:
+    """Rebuild a pickled compiled function: its graph, then ``compile`` (a cache hit when the kernel is on disk)."""
+    from .ir.serialize import from_table
+    from .ops import OPS
+
+    missing = sorted({record[0] for record in records} - set(OPS))
+    if missing:
+        raise ValueError(f"unpickling a compiled function: op {missing[0]!r} is not defined in this process; "
+                         "define it (e.g. sd.nn.elementwise) before unpickling")
+    nodes = from_table(records)
+    roots = [nodes[k] for k in positions]
+    n_in, n_out = counts
+    inputs, outputs, rest = roots[:n_in], roots[n_in:n_in + n_out], roots[n_in + n_out:]
+    updates = dict(zip(rest[0::2], rest[1::2]))
+    return compile(inputs, outputs[0] if single else outputs, updates, **options)
 
 
 def graph_key(inputs: list[Node], outputs: list[Node], updates: list[tuple[Node, Node]], options: dict) -> str:

@@ -66,6 +66,7 @@ def test_bad_spec_exits_2_with_the_message_and_no_traceback(tmp_path):
 
 
 def test_compile_exports_importable_standalone_kernels(tmp_path):
+    (tmp_path / "out").mkdir()  # an output directory must exist: the command never creates one
     result = run("compile", XOR_SPEC, "-o", tmp_path / "out" / "xor_kernels.py")
     assert result.returncode == 0, result.stderr
     files = sorted(p.name for p in (tmp_path / "out").iterdir() if p.is_file())
@@ -87,7 +88,7 @@ def test_compile_exports_importable_standalone_kernels(tmp_path):
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.split("\n")[0] == "True [0, 1, 1, 0]"
     bad = run("compile", XOR_SPEC, "-o", tmp_path / "kernels.txt")
-    assert bad.returncode == 2 and "expected a .py file" in bad.stderr
+    assert bad.returncode == 2 and "expected a file ending in .py" in bad.stderr
 
 
 def test_train_reports_test_metrics_and_plots(tmp_path):
@@ -247,3 +248,48 @@ def test_ctrl_c_in_a_real_process_exits_130():
         process.kill()
     assert process.returncode == 130 and "Traceback" not in err, err
     assert err.startswith("symdiff train: interrupted") and err.count("\n") == 1
+
+
+def test_version():
+    from symdiff import __version__
+
+    result = run("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"symdiff {__version__}"
+
+
+@pytest.mark.parametrize("command", [
+    ["compile", XOR_SPEC, "-o", "{missing}/k.py"], ["demo", "-o", "{missing}/demo.py"],
+    ["train", XOR_SPEC, "--plot", "{missing}/loss.png"], ["train", XOR_SPEC, "--plot", "{tmp}/loss.gif"],
+    ["compile", XOR_SPEC, "-o", "{tmp}"],
+], ids=["compile -o", "demo -o", "train --plot", "plot suffix", "-o is a directory"])
+def test_output_paths_are_checked_before_any_work(tmp_path, command):
+    missing = tmp_path / "nonexistent"
+    args = [str(a).format(missing=missing, tmp=tmp_path) for a in command]
+    result = run(*args, cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "compiling" not in result.stdout and "training" not in result.stdout  # refused before any work
+    assert not missing.exists()  # never created
+    assert result.stderr.count("\n") == 1 and ("does not exist" in result.stderr or "expected a file" in
+                                                result.stderr or "is a directory" in result.stderr)
+
+
+def test_the_cli_says_whether_the_kernel_was_compiled_or_loaded_from_the_cache(tmp_path):
+    env_cache = dict(SYMDIFF_CACHE_DIR=str(tmp_path / "cache"))
+    outputs = [subprocess.run([sys.executable, "-m", "symdiff.cli", "compile", str(XOR_SPEC), "-o",
+                               str(tmp_path / f"k{i}.py")], capture_output=True, text=True, timeout=600,
+                              env=dict(os.environ, **env_cache)).stdout for i in range(2)]
+    assert "compiled in" in outputs[0] and "loaded from the kernel cache" not in outputs[0]
+    assert "loaded from the kernel cache" in outputs[1] and "compiled in" not in outputs[1]
+
+
+@pytest.mark.parametrize("suffix, magic", [(".png", b"\x89PNG"), (".svg", b"<?xml"), (".pdf", b"%PDF")])
+def test_plots_are_written_in_the_format_their_suffix_names(tmp_path, suffix, magic):
+    pytest.importorskip("matplotlib")
+    from symdiff.train.history import History
+
+    history = History()
+    for loss in (1.0, 0.5, 0.25):
+        history.record(loss=loss, val_loss=loss * 1.1, lr=0.1, seconds=0.0)
+    path = history.plot(tmp_path / f"loss{suffix}")
+    assert path.read_bytes().startswith(magic)
+    assert type(history.plot()).__name__ == "Figure"  # no path: a figure for notebooks

@@ -32,6 +32,7 @@ def test_kmeans_finds_separated_clusters():
     matched = np.sort(np.argmin(((centers[:, None] - truth[None]) ** 2).sum(-1), axis=1))
     np.testing.assert_array_equal(matched, [0, 1, 2])
     assert np.abs(np.sort(centers, axis=0) - np.sort(truth, axis=0)).max() < 0.1
+    np.testing.assert_array_equal(nn.kmeans(data, 3, seed=2), centers)  # deterministic for a seed
     with pytest.raises(ValueError, match=r"at least k=3 rows, got shape \(2, 2\)"):
         nn.kmeans(data[:2], 3)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .. import ops
@@ -12,24 +14,16 @@ from .module import Module, check_features, check_positive
 
 
 def kmeans(data: np.ndarray, k: int, *, seed: int = 0, iterations: int = 50) -> np.ndarray:
-    """``k`` cluster centers of the rows of ``data`` (k-means++ seeding, then Lloyd iterations)."""
+    """``k`` cluster centers of the rows of ``data``: SciPy's ``kmeans2`` with k-means++ seeding (deterministic
+    for a ``seed``)."""
+    from scipy.cluster.vq import kmeans2
+
     data = np.asarray(data, dtype=np.float64)
     if data.ndim != 2 or len(data) < k:
         raise ValueError(f"kmeans: need a 2-d array with at least k={k} rows, got shape {data.shape}")
-    rng = np.random.default_rng(seed)
-    centers = [data[rng.integers(len(data))]]
-    for _ in range(1, k):
-        d2 = np.min(((data[:, None, :] - np.array(centers)[None]) ** 2).sum(-1), axis=1)
-        # A uniform pick when every remaining point coincides with a center.
-        p = d2 / d2.sum() if d2.sum() > 0 else None
-        centers.append(data[rng.choice(len(data), p=p)])
-    centers = np.array(centers)
-    for _ in range(iterations):
-        nearest = np.argmin(((data[:, None, :] - centers[None]) ** 2).sum(-1), axis=1)
-        moved = np.array([data[nearest == j].mean(0) if np.any(nearest == j) else centers[j] for j in range(k)])
-        if np.allclose(moved, centers):
-            break
-        centers = moved
+    with warnings.catch_warnings():  # an empty cluster keeps its previous center, which is all we need
+        warnings.simplefilter("ignore", UserWarning)
+        centers, _ = kmeans2(data, k, iter=iterations, minit="++", missing="warn", rng=np.random.default_rng(seed))
     return centers
 
 

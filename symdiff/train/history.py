@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 #: ``History.stop_reason`` of a run stopped by Ctrl-C.
 INTERRUPTED = "interrupted"
+#: File formats History.plot writes, by suffix.
+PLOT_FORMATS = ("png", "svg", "pdf")
 
 
 @dataclass
@@ -46,8 +49,13 @@ class History:
         """The final epoch's values."""
         return {key: values[-1] for key, values in self.values.items()}
 
-    def plot(self, path: str | Path) -> Path:
-        """Save loss curves (and metric curves, if any) as a PNG; needs matplotlib (``pip install matplotlib``)."""
+    def plot(self, path: str | Path | None = None) -> Any:
+        """Loss curves (and metric curves, if any) as a matplotlib Figure (shown inline in a notebook), or saved to
+        ``path`` in the format its suffix names (.png, .svg, .pdf), returning the path. Needs matplotlib."""
+        target = None if path is None else Path(path)
+        if target is not None and target.suffix.lower().lstrip(".") not in PLOT_FORMATS:
+            raise ValueError(f"plot: {target}: expected a file ending in "
+                             f"{', '.join('.' + f for f in PLOT_FORMATS)}")
         try:
             from matplotlib.backends.backend_agg import FigureCanvasAgg
             from matplotlib.figure import Figure
@@ -71,8 +79,9 @@ class History:
             axes[1].set(xlabel="epoch", title="metrics")
             axes[1].legend()
         figure.tight_layout()
-        target = Path(path)
-        figure.savefig(target, format="png", dpi=100)
+        if target is None:
+            return figure
+        figure.savefig(target, format=target.suffix.lower().lstrip("."), dpi=100)
         return target
 
 
