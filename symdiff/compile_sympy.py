@@ -42,6 +42,11 @@ class SympyKernel:
         self.kernel, self.outputs = kernel, outputs
         self.nexprs, self.single, self.nargs, self.derivatives = nexprs, single, nargs, derivatives
 
+    def __reduce__(self) -> tuple:
+        """Pickles by its SymPy expressions, never machine code: the receiving process compiles again (its object
+        code cache makes that a load). Unpickling is as trusted as pickle itself."""
+        return compile_sympy, self.definition
+
     def __call__(self, points: Any, threads: int | None = None) -> dict[str, np.ndarray]:
         points = np.asarray(points, dtype=np.float64)
         if points.ndim != 2 or points.shape[1] != self.nargs:
@@ -115,8 +120,10 @@ def compile_sympy(exprs: Any, args: Sequence[Any], derivatives: Sequence[str] = 
     outputs, layout = _derivative_outputs(values, columns, wanted)
     from symdiff.codegen.pointwise import PointwiseKernel
 
-    return SympyKernel(PointwiseKernel(columns, outputs, layout), outputs, len(expr_list), single, len(symbols),
-                       wanted)
+    kernel = SympyKernel(PointwiseKernel(columns, outputs, layout), outputs, len(expr_list), single, len(symbols),
+                         wanted)
+    kernel.definition = (exprs, list(symbols), wanted)
+    return kernel
 
 
 def _derivative_outputs(values: list[Node], columns: list[Node], wanted: tuple[str, ...]):

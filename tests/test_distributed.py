@@ -1,0 +1,72 @@
+"""Data-parallel evaluation on Dask (issue 17 points 2 and 4) on a LocalCluster of two worker processes: a mean
+loss and its gradient over a chunked dataset, and a compile_sympy Hessian over chunked points, equal the
+single-process results to rounding."""
+
+import numpy as np
+import pytest
+import sympy
+
+import symdiff as sd
+
+da = pytest.importorskip("dask.array")
+distributed = pytest.importorskip("distributed")
+from symdiff.distributed import map_points, map_reduce  # noqa: E402
+
+R = np.random.default_rng(0)
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    with distributed.Client(cluster) as client:
+        yield client
+    cluster.close()
+
+
+def _logistic():
+    X, y, w = sd.tensor("X", ("n", 4)), sd.tensor("y", ("n",)), sd.tensor("w", (4,))
+    loss = sd.mean(sd.softplus(X @ w) - y * (X @ w)) + 0.01 * sd.sum(w * w)
+    return [X, y, w], loss
+
+
+def test_a_mean_loss_and_its_gradient_over_chunks_equal_the_single_process_values(client):
+    inputs, loss = _logistic()
+    w = inputs[2]
+    data_loss = loss - 0.01 * sd.sum(w * w)  # the per-example mean only: the penalty is added once, after
+    fn = sd.compile(inputs, [data_loss, sd.grad(data_loss, w)])
+    X = R.standard_normal((1000, 4))
+    y = (R.random(1000) < 0.5).astype(float)
+    w0 = R.standard_normal(4)
+    want = fn(X, y, w0)
+    got = map_reduce(fn, [da.from_array(X, chunks=(137, 4)), da.from_array(y, chunks=137), w0], reduce="mean")
+    for g, v in zip(got, want):
+        np.testing.assert_allclose(g, v, rtol=1e-12)
+    total = sd.compile(inputs, sd.sum(sd.softplus(inputs[0] @ w)))
+    np.testing.assert_allclose(map_reduce(total, [da.from_array(X, chunks=250), da.from_array(y, chunks=250), w0],
+                                          reduce="sum"),
+                               total(X, y, w0), rtol=1e-12)
+
+
+def test_compile_sympy_points_in_chunks(client):
+    a, b = sympy.symbols("a b")
+    kernel = sd.compile_sympy(sympy.sin(a * b) + a ** 3, [a, b])
+    points = R.standard_normal((500, 2))
+    lazy = map_points(kernel, da.from_array(points, chunks=(120, 2)))
+    want = kernel(points)
+    for key, value in lazy.items():
+        np.testing.assert_allclose(value.compute(), want[key], rtol=1e-13)
+
+
+def test_bad_calls_are_named():
+    inputs, loss = _logistic()
+    fn = sd.compile(inputs, loss)
+    X, y = np.ones((4, 4)), np.ones(4)
+    with pytest.raises(ValueError, match="no argument is a dask.array"):
+        map_reduce(fn, [X, y, np.ones(4)])
+    with pytest.raises(ValueError, match="chunked along axis 0 only"):
+        map_reduce(fn, [da.from_array(X, chunks=(2, 2)), da.from_array(y, chunks=2), np.ones(4)])
+    with pytest.raises(ValueError, match="'sum' or 'mean'"):
+        map_reduce(fn, [da.from_array(X, chunks=2), da.from_array(y, chunks=2), np.ones(4)], reduce="max")
+    stepped = sd.compile(inputs, loss, {inputs[2]: inputs[2] * 0.5})
+    with pytest.raises(ValueError, match="updates parameters in place"):
+        map_reduce(stepped, [da.from_array(X, chunks=2), da.from_array(y, chunks=2), np.ones(4)])

@@ -1,0 +1,68 @@
+"""Compiled functions travel (issue 17 point 1): they pickle by their graph and options (never machine code), and
+another process rebuilds them from its kernel cache or compiles once; results equal the parent's bit for bit."""
+
+import multiprocessing
+import pickle
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+import pytest
+import sympy
+
+import symdiff as sd
+from symdiff import nn
+
+R = np.random.default_rng(0)
+X, W = R.standard_normal((6, 3)), R.standard_normal(3)
+
+
+def _step():
+    x, w = sd.tensor("x", ("batch", 3)), sd.tensor("w", (3,))
+    loss = sd.mean(sd.tanh(x @ w) ** 2) + sd.sum(sd.constant(np.arange(3.0)) * w)
+    return sd.compile([x, w], [loss, sd.grad(loss, w)], {w: w - 0.1 * sd.grad(loss, w)}, fuse=False)
+
+
+def _call_step(fn, x, w):
+    w = w.copy()
+    outputs = fn(x, w)
+    return outputs, w, fn.options, fn.backend
+
+
+def _call_sympy(kernel, points):
+    return kernel(points)
+
+
+def test_a_compiled_function_pickles_by_its_graph_and_runs_in_spawned_processes():
+    fn = _step()
+    blob = pickle.dumps(fn)
+    assert b"ELF" not in blob and len(blob) < 4000  # the graph and options, not machine code
+    w = W.copy()
+    want = fn(X, w)
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        results = list(pool.map(_call_step, [fn, fn], [X, X], [W, W]))
+    for outputs, updated, options, backend in results:
+        for got, expected in zip(outputs, want):
+            np.testing.assert_array_equal(got, expected)
+        np.testing.assert_array_equal(updated, w)
+        assert options["fuse"] is False and backend == "native"
+
+
+def test_compile_sympy_kernels_pickle_by_their_expressions():
+    a, b = sympy.symbols("a b")
+    kernel = sd.compile_sympy([sympy.sin(a) * b ** 2, sympy.exp(a - b)], [a, b])
+    points = R.standard_normal((5, 2))
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        got = pool.submit(_call_sympy, kernel, points).result()
+    for key, value in kernel(points).items():
+        np.testing.assert_array_equal(got[key], value)
+
+
+def test_unpickling_names_an_op_this_process_does_not_define():
+    swish = nn.elementwise("pickled_swish", "x*sigmoid(x)")
+    x = sd.tensor("x", (3,))
+    blob = pickle.dumps(sd.compile([x], swish(x)))
+    from symdiff.ops import OPS
+
+    OPS.pop("user.pickled_swish")
+    with pytest.raises(ValueError, match="op 'user.pickled_swish' is not defined in this process"):
+        pickle.loads(blob)
