@@ -144,7 +144,22 @@ CASES = [
     Case("pad_slice-direct", ("pad_slice",),
          lambda u: make("pad_slice", [u * u], shape=(4, 3), index=((1, 3, 1), (0, 3, 2))),
          lambda u: _pad(u * u), ((2, 2),)),
+    # composites of the ops above: convolution (im2col: strided slices, concatenate, matmul) and pooling
+    Case("conv2d", ("slice", "concatenate", "matmul"), lambda x, w: sd.conv2d(x, w, stride=(2, 1), padding="same"),
+         lambda x, w: _conv2d_same_stride_2_1(x, w), ((1, 4, 3, 2), (2, 2, 2, 2))),
+    Case("max_pool2d", ("max",), lambda x: sd.max_pool2d(x, 2),
+         lambda x: x.reshape(1, 2, 2, 2, 2, 1).max(axis=(2, 4)), ((1, 4, 4, 1),)),
 ]
+
+
+def _conv2d_same_stride_2_1(x, w):
+    """The definition, with TensorFlow's "same" padding for a 2x2 kernel: one extra row and column after."""
+    x = np.pad(x, ((0, 0), (0, 1), (0, 1), (0, 0)))
+    out = np.zeros((x.shape[0], 2, 3, w.shape[3]))
+    for i in range(2):
+        for j in range(3):
+            out[:, i, j] = np.einsum("nabc,abco->no", x[:, 2 * i:2 * i + 2, j:j + 2], w)
+    return out
 
 
 def _special(name, x):

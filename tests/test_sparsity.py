@@ -12,6 +12,9 @@ from tests.op_cases import CASES
 FLOAT_CASES = [c for c in CASES if any(k not in c.int_inputs for k in range(len(c.shapes)))]
 #: Ops whose derivative picks entries by value (the arg max): structurally every entry may be picked.
 VALUE_SELECTED = {"max", "min", "maximum", "minimum"}
+#: Rows whose products read zeros placed by padding: the pattern tracks dependence, not zero values moved by
+#: slices and concatenation, so it is a superset there (documented).
+PADDED = {"conv2d"}
 
 
 def _concrete(case, node):
@@ -38,7 +41,7 @@ def test_every_op_pattern_covers_the_dense_jacobian_nonzeros(case):
             dense = sd.evaluate(sd.jacobian(sd.reshape(y, (-1,)) if y.shape else y, x), feed)
             seen |= dense.reshape(pattern.shape) != 0
         assert not np.any(seen & ~pattern), f"d{y.op}/d{x.name}: a nonzero is missing from the pattern"
-        if case.smooth and not case.int_inputs and not set(case.ops) & VALUE_SELECTED:
+        if case.smooth and not case.int_inputs and not set(case.ops) & VALUE_SELECTED and case.id not in PADDED:
             np.testing.assert_array_equal(pattern, seen, err_msg=f"d{y.op}/d{x.name}: pattern is not exact")
 
 

@@ -17,6 +17,7 @@ from .activations import (
     register_activation,
     relu,
 )
+from .conv import AvgPool2D, Conv1D, Conv2D, Flatten, GlobalAvgPool2D, MaxPool2D
 from .custom import Elementwise, elementwise
 from .dropout import Dropout, dropout_seed
 from .init import Initializer, get_initializer
@@ -32,15 +33,17 @@ from .losses import (
     triplet_loss,
 )
 from .module import Module, ParameterSpec, initial_values, parameter, parameter_spec, parameters_of
+from .normalization import LayerNorm
 from .rbf import RBF, kmeans
 from .regularizers import elastic_net, l1, l2
 from .sparsemax import sparsemax, sparsemax_threshold
 
 __all__ = [
-    "ACTIVATIONS", "RBF", "Activation", "Dense", "Dropout", "Elementwise", "Initializer", "Maxout", "Model",
-    "Module", "PReLU", "ParameterSpec", "Sequential", "as_module", "batch_mean", "binary_cross_entropy",
-    "check_labels", "dropout_seed", "elastic_net", "elementwise", "elu", "get_activation", "get_initializer",
-    "identity", "init", "initial_values", "kmeans", "l1", "l2", "l2_normalize", "leaky_relu", "multiclass_hinge",
-    "parameter", "parameter_spec", "parameters_of", "prelu", "register_activation", "relu", "softmax_cross_entropy",
-    "sparsemax", "sparsemax_loss", "sparsemax_threshold", "squared_error", "triplet_loss",
+    "ACTIVATIONS", "AvgPool2D", "Conv1D", "Conv2D", "Flatten", "GlobalAvgPool2D", "LayerNorm", "MaxPool2D", "RBF",
+    "Activation", "Dense", "Dropout", "Elementwise", "Initializer", "Maxout", "Model", "Module", "PReLU",
+    "ParameterSpec", "Sequential", "as_module", "batch_mean", "binary_cross_entropy", "check_labels",
+    "dropout_seed", "elastic_net", "elementwise", "elu", "get_activation", "get_initializer", "identity", "init",
+    "initial_values", "kmeans", "l1", "l2", "l2_normalize", "leaky_relu", "multiclass_hinge", "parameter",
+    "parameter_spec", "parameters_of", "prelu", "register_activation", "relu", "softmax_cross_entropy", "sparsemax",
+    "sparsemax_loss", "sparsemax_threshold", "squared_error", "triplet_loss",
 ]
