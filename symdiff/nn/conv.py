@@ -13,54 +13,55 @@ from .layers import ActivationLike, _activation
 from .module import Module, check_positive
 
 
-class Conv2D(Module):
-    """``activation(conv2d(x, W) + b)`` for ``x`` (N, H, W, in_channels): ``W`` (KH, KW, in, out) He-uniform
-    (fans count the kernel window), ``b`` (out,) zeros."""
+class _Conv(Module):
+    """``activation(conv(x, W) + b)``, channels last: ``W`` (kernel..., in, out) He-uniform (fans count the kernel
+    window), ``b`` (out,) zeros."""
 
-    prefix = "conv2d"
+    layout = ""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel: tuple[int, ...], stride, padding, dilation,
+                 activation: ActivationLike, bias: bool, init: str | Initializer, dtype: str,
+                 name: str | None) -> None:
+        super().__init__(name)
+        check_positive(self, in_channels=in_channels, out_channels=out_channels)
+        self.in_channels, self.stride, self.padding, self.dilation = in_channels, stride, padding, dilation
+        self.activation = _activation(activation)
+        self.W = self.add_parameter("W", kernel + (in_channels, out_channels), init, regularized=True, dtype=dtype)
+        self.b = self.add_parameter("b", (out_channels,), initializers.ZEROS, regularized=False,
+                                    dtype=dtype) if bias else None
+
+    def forward(self, x: Node, *, training: bool) -> Node:
+        if x.ndim != len(self.layout) or x.shape[-1] != self.in_channels:
+            raise ShapeError(f"{self.name}: expected inputs ({', '.join(self.layout[:-1])}, {self.in_channels}), "
+                             f"got shape {x.shape}")
+        y = self.convolve(x, self.W, self.stride, self.padding, self.dilation)
+        return self.activation(y if self.b is None else y + self.b)
+
+
+class Conv2D(_Conv):
+    """2-D convolution of (N, H, W, in_channels) inputs: ``W`` (KH, KW, in, out), ``b`` (out,)."""
+
+    prefix, layout, convolve = "conv2d", "NHWC", staticmethod(conv2d)
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int | Sequence[int], *,
                  stride: int | Sequence[int] = 1, padding="valid", dilation: int | Sequence[int] = 1,
                  activation: ActivationLike = None, bias: bool = True, init: str | Initializer = "he_uniform",
                  dtype: str = "float64", name: str | None = None) -> None:
-        super().__init__(name)
-        check_positive(self, in_channels=in_channels, out_channels=out_channels)
-        kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
-        self.in_channels, self.stride, self.padding, self.dilation = in_channels, stride, padding, dilation
-        self.activation = _activation(activation)
-        self.W = self.add_parameter("W", (kh, kw, in_channels, out_channels), init, regularized=True, dtype=dtype)
-        self.b = self.add_parameter("b", (out_channels,), initializers.ZEROS, regularized=False,
-                                    dtype=dtype) if bias else None
-
-    def forward(self, x: Node, *, training: bool) -> Node:
-        if x.ndim != 4 or x.shape[-1] != self.in_channels:
-            raise ShapeError(f"{self.name}: expected inputs (N, H, W, {self.in_channels}), got shape {x.shape}")
-        y = conv2d(x, self.W, self.stride, self.padding, self.dilation)
-        return self.activation(y if self.b is None else y + self.b)
+        kernel = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
+        super().__init__(in_channels, out_channels, kernel, stride, padding, dilation, activation, bias, init,
+                         dtype, name)
 
 
-class Conv1D(Module):
-    """``activation(conv1d(x, W) + b)`` for ``x`` (N, L, in_channels): ``W`` (K, in, out), ``b`` (out,)."""
+class Conv1D(_Conv):
+    """1-D convolution of (N, L, in_channels) inputs: ``W`` (K, in, out), ``b`` (out,)."""
 
-    prefix = "conv1d"
+    prefix, layout, convolve = "conv1d", "NLC", staticmethod(conv1d)
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, *, stride: int = 1, padding="valid",
                  dilation: int = 1, activation: ActivationLike = None, bias: bool = True,
                  init: str | Initializer = "he_uniform", dtype: str = "float64", name: str | None = None) -> None:
-        super().__init__(name)
-        check_positive(self, in_channels=in_channels, out_channels=out_channels, kernel_size=kernel_size)
-        self.in_channels, self.stride, self.padding, self.dilation = in_channels, stride, padding, dilation
-        self.activation = _activation(activation)
-        self.W = self.add_parameter("W", (kernel_size, in_channels, out_channels), init, regularized=True,
-                                    dtype=dtype)
-        self.b = self.add_parameter("b", (out_channels,), initializers.ZEROS, regularized=False,
-                                    dtype=dtype) if bias else None
-
-    def forward(self, x: Node, *, training: bool) -> Node:
-        if x.ndim != 3 or x.shape[-1] != self.in_channels:
-            raise ShapeError(f"{self.name}: expected inputs (N, L, {self.in_channels}), got shape {x.shape}")
-        y = conv1d(x, self.W, self.stride, self.padding, self.dilation)
-        return self.activation(y if self.b is None else y + self.b)
+        super().__init__(in_channels, out_channels, (kernel_size,), stride, padding, dilation, activation, bias,
+                         init, dtype, name)
 
 
 class MaxPool2D(Module):
