@@ -49,11 +49,12 @@ def test_synthetic_sets_are_seeded_and_shaped():
         load_dataset("mnist")
 
 
-def test_monitor_halves_on_rises_and_stops_after_patience():
-    monitor = Monitor(patience=2, halve_lr=True)
+def test_monitor_halves_on_plateaus_and_stops_after_patience():
+    monitor = Monitor(patience=2, halve_lr=True, lr_patience=2)
     steps = [monitor.update(v) for v in (1.0, 0.8, 0.9, 0.85, 0.95)]
-    assert steps == [(True, False, False), (True, False, False), (False, True, False), (False, False, True),
-                     (False, True, True)]
+    # two epochs without a new best halve the rate (then the count restarts); two more stop training
+    assert steps == [(True, False, False), (True, False, False), (False, False, False), (False, True, True),
+                     (False, False, True)]
     assert monitor.best_epoch == 2
     never = Monitor(patience=0, halve_lr=False)
     assert all(not halve and not stop for _, halve, stop in (never.update(v) for v in (1, 2, 3, 4)))
