@@ -172,6 +172,21 @@ class Module(ABC):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
 
+    def summary(self, x: Node) -> str:
+        """A Keras-like table for input ``x``: each layer (the children, in order), its output shape and its
+        parameter count, then the total."""
+        rows, total = [], 0
+        for module in self.children() or (self,):
+            x = module(x)
+            count = sum(int(np.prod(p.shape)) for p in module.parameters.values())
+            total += count
+            rows.append((f"{module.name} ({type(module).__name__})", str(x.shape), f"{count:,}"))
+        rows.append(("total", "", f"{total:,}"))
+        widths = [max(len(r[k]) for r in rows + [("layer", "output shape", "parameters")]) for k in range(3)]
+        lines = [f"{'layer':<{widths[0]}}  {'output shape':<{widths[1]}}  {'parameters':>{widths[2]}}"]
+        lines += [f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c:>{widths[2]}}" for a, b, c in rows]
+        return "\n".join(lines)
+
 
 def check_positive(module: Module, **sizes: int) -> None:
     """Raise naming ``module`` unless every size is a positive int."""

@@ -29,6 +29,11 @@ class Dataset:
     y_test: np.ndarray
     classes: int | None
 
+    def __repr__(self) -> str:
+        kind = f"{self.classes} classes" if self.classes is not None else f"{self.outputs} real-valued targets"
+        return (f"Dataset({self.name!r}: {len(self.X_train)} training and {len(self.X_test)} test rows, "
+                f"{self.features} features, {kind})")
+
     @property
     def features(self) -> int:
         """Number of input features (columns of X)."""

@@ -32,6 +32,11 @@ class History:
         for key, value in values.items():
             self.values.setdefault(key, []).append(float(value))
 
+    def __repr__(self) -> str:
+        last = ", ".join(f"{k} {v:.4g}" for k, v in self.last().items() if k not in ("lr", "seconds"))
+        return (f"History({self.epochs} epochs, best epoch {self.best_epoch}"
+                + (f", {self.stop_reason}" if self.stop_reason else "") + (f"; last: {last}" if last else "") + ")")
+
     def __getitem__(self, key: str) -> list[float]:
         if key not in self.values:
             raise KeyError(f"history has no {key!r}; it has {sorted(self.values)}")

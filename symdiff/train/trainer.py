@@ -58,6 +58,11 @@ class Trainer:
         self.scale: np.ndarray | None = None
         self.history = History()
 
+    def __repr__(self) -> str:
+        count = sum(v.size for v in self.params.values())
+        return (f"<Trainer of {self.model!r}: {count:,} parameters, {self.optimizer!r}, lr {self.step.lr:g}, "
+                f"metrics {self.metrics}, {self.history.epochs} epochs trained>")
+
     @property
     def params(self) -> dict[str, np.ndarray]:
         """The live parameter arrays by name."""

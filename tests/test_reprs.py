@@ -1,0 +1,32 @@
+"""Short reprs and a Keras-like summary (issue 15 point 7, in part): no array dumps, the numbers a user wants."""
+
+import numpy as np
+
+import symdiff as sd
+from symdiff import nn
+from symdiff.train import Adam, Trainer, load_dataset
+
+
+def test_model_summary_lists_layers_output_shapes_and_parameter_counts():
+    x = sd.tensor("x", ("batch", 8, 8, 1))
+    cnn = nn.Sequential([nn.Conv2D(1, 4, 3, padding="same", activation="relu", name="sum_c"),
+                         nn.MaxPool2D(2, name="sum_p"), nn.Flatten(name="sum_f"), nn.Dense(64, 10, name="sum_d")],
+                        name="sum")
+    lines = cnn.summary(x).splitlines()
+    assert lines[0].split() == ["layer", "output", "shape", "parameters"]
+    assert lines[1].startswith("sum_c (Conv2D)") and "('batch', 8, 8, 4)" in lines[1] and lines[1].endswith(" 40")
+    assert "('batch', 64)" in lines[3] and lines[4].endswith(" 650")
+    assert lines[-1].split() == ["total", "690"]
+
+
+def test_dataset_history_and_trainer_reprs_are_short():
+    data = load_dataset("xor")
+    assert repr(data) == "Dataset('xor': 4 training and 4 test rows, 2 features, 2 classes)"
+    model = nn.Sequential([nn.Dense(2, 3, "tanh", name="rep_d1"), nn.Dense(3, 2, name="rep_d2")], name="rep")
+    trainer = Trainer(model, sd.tensor("x", ("batch", 2)), sd.tensor("y", ("batch",), "int64"),
+                      nn.softmax_cross_entropy, Adam(0.1))
+    history = trainer.fit(data.X_train, data.y_train, epochs=3, batch_size=4)
+    assert repr(history).startswith("History(3 epochs, best epoch ") and "loss " in repr(history)
+    text = repr(trainer)
+    assert text.startswith("<Trainer of Sequential('rep'): 17 parameters, Adam(") and "3 epochs trained" in text
+    assert "array(" not in repr(data) + repr(history) + text and np.isfinite(history.last()["loss"])
