@@ -49,6 +49,7 @@ __all__ += ops.__all__
 # start of a compiled model) from paying for the spec reader, the training loop and scipy.sparse.
 _LAZY = {"spec": ("spec", None), "train": ("train", None), "SpecError": ("spec", "SpecError"),
          "dump_spec": ("spec", "dump_spec"), "load_spec": ("spec", "load_spec"), "Trainer": ("train", "Trainer"),
+         "load_model": ("spec", "load_model"),
          "jacobian_sparsity": ("sparse", "jacobian_sparsity"), "hessian_sparsity": ("sparse", "hessian_sparsity"),
          "sparse_jacobian": ("sparse", "sparse_jacobian"), "sparse_hessian": ("sparse", "sparse_hessian")}
 __all__ += list(_LAZY)

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ..train import Trainer
 from .model import Spec
 from .schema import SpecError
 
@@ -169,3 +170,16 @@ def to_toml(data: Mapping[str, Any], prefix: str = "") -> str:
         elif _is_table_list(value):
             blocks.extend(f"[[{name}]]\n" + to_toml(item, name) for item in value)
     return "\n\n".join(b.rstrip("\n") for b in blocks) + "\n"
+
+
+def load_model(path: str | Path) -> Trainer:
+    """A trained model from a bundle written by ``trainer.save`` of a spec-built trainer: the spec is rebuilt and
+    compiled (a kernel-cache load), then its parameters, optimizer state, standardization and history restored.
+    The result predicts (``predict``, ``predict_proba``), evaluates and can continue training (``fit``)."""
+    path = Path(path)
+    if not (path / "spec.json").exists():
+        raise FileNotFoundError(f"load_model: {path} has no spec.json (it was saved from a model built in Python: "
+                                "rebuild the trainer with the same code and call trainer.load_state(path))")
+    trainer = load_spec(path / "spec.json").compile()
+    trainer.load_state(path)
+    return trainer

@@ -153,8 +153,11 @@ class Spec:
 
     def compile(self, *, seed: int | None = None, **compile_options: bool) -> Trainer:
         """A :class:`Trainer` for this model (compiles the training step); ``seed`` defaults to ``training.seed``."""
-        return Trainer(self.model, self.x, self.y, self.loss_fn, self.optimizer, regularizer=self.regularizer,
-                       metrics=self.metrics, seed=self.training["seed"] if seed is None else seed, **compile_options)
+        trainer = Trainer(self.model, self.x, self.y, self.loss_fn, self.optimizer, regularizer=self.regularizer,
+                          metrics=self.metrics, seed=self.training["seed"] if seed is None else seed,
+                          **compile_options)
+        trainer.spec_settings = self.to_dict()
+        return trainer
 
     def fit(self, trainer: Trainer, X: Any, Y: Any, **overrides: Any) -> History:
         """``trainer.fit`` with this spec's training settings (keywords override them)."""

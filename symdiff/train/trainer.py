@@ -57,6 +57,7 @@ class Trainer:
         self.mean: np.ndarray | None = None
         self.scale: np.ndarray | None = None
         self.history = History()
+        self.spec_settings: dict | None = None  # set by Spec.compile: saved bundles can rebuild the model
 
     def __repr__(self) -> str:
         count = sum(v.size for v in self.params.values())
@@ -118,6 +119,28 @@ class Trainer:
         if Y is not None:
             feed[self.y] = self._targets(Y, len(feed[self.x]))
         return feed
+
+    def save(self, path: str | Path) -> Path:
+        """Write the trained model to the directory ``path`` (see :mod:`symdiff.train.bundle` for the format)."""
+        from .bundle import save_bundle
+
+        return save_bundle(self, path)
+
+    def load_state(self, path: str | Path) -> None:
+        """Continue from a saved bundle: parameters, optimizer state, learning rate, standardization, history."""
+        from .bundle import load_state
+
+        load_state(self, path)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities: softmax of the outputs for class labels, sigmoid for a binary cross-entropy model."""
+        outputs = np.asarray(self.predict(X), dtype=np.float64)
+        if self.binary:
+            return 1.0 / (1.0 + np.exp(-outputs))
+        if not self.labels:
+            raise TypeError("predict_proba: this model predicts real values, not classes; use predict")
+        shifted = np.exp(outputs - outputs.max(axis=-1, keepdims=True))
+        return shifted / shifted.sum(axis=-1, keepdims=True)
 
     def predict(self, X: Any) -> np.ndarray:
         """Model outputs (inference mode: no dropout) for inputs ``X``, standardized as in training."""

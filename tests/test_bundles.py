@@ -1,0 +1,74 @@
+"""Saved models (issue 15 point 2, Python API): a bundle round trip reproduces predictions bit for bit in a new
+process, continues training from the saved optimizer state, and is readable without symdiff."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import symdiff as sd
+from symdiff.spec import load_spec
+from symdiff.train import load_dataset
+
+SPEC = {"name": "bundle_mlp", "inputs": 64, "dtype": "float32",
+        "layers": [{"type": "dense", "units": 16, "activation": "tanh"}, {"type": "dense", "units": 10}],
+        "loss": "softmax_cross_entropy", "optimizer": {"type": "adam", "lr": 0.01},
+        "training": {"epochs": 5, "batch_size": 32, "validation_split": 0.1}}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    spec = load_spec(SPEC)
+    data = load_dataset("digits")
+    trainer = spec.compile()
+    spec.fit(trainer, data.X_train, data.y_train)
+    path = trainer.save(tmp_path_factory.mktemp("bundles") / "digits32")
+    return trainer, data, path
+
+
+def test_a_saved_model_predicts_identically_in_a_new_process(trained, tmp_path):
+    trainer, data, path = trained
+    np.save(tmp_path / "X.npy", data.X_test)
+    script = (f"import numpy as np, symdiff as sd; m = sd.load_model({str(path)!r}); "
+              f"np.save({str(tmp_path / 'p.npy')!r}, m.predict(np.load({str(tmp_path / 'X.npy')!r})))")
+    ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert ran.returncode == 0, ran.stderr
+    predictions = np.load(tmp_path / "p.npy")
+    assert predictions.dtype == np.float32
+    np.testing.assert_array_equal(predictions, trainer.predict(data.X_test))  # bit for bit
+    probabilities = trainer.predict_proba(data.X_test[:3])
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-12)
+
+
+def test_training_continues_from_the_saved_state(trained):
+    trainer, data, path = trained
+    again = sd.load_model(path)
+    assert again.step.lr == trainer.step.lr and again.history.epochs == trainer.history.epochs
+    for name, value in trainer.step.state.items():
+        np.testing.assert_array_equal(again.step.state[name], value)
+    np.testing.assert_array_equal(again.mean, trainer.mean)
+    before = {k: v.copy() for k, v in trainer.params.items()}
+    h1 = trainer.fit(data.X_train, data.y_train, epochs=2, validation_split=0.0, standardize=False)
+    trainer.step.set_params(before)
+    h2 = again.fit(data.X_train, data.y_train, epochs=2, validation_split=0.0, standardize=False)
+    assert h1["loss"] == h2["loss"]  # the same steps from the same state
+
+
+def test_the_bundle_is_plain_files(trained):
+    _, _, path = trained
+    meta = json.loads((path / "meta.json").read_text())
+    assert meta["format"] == 1 and meta["inputs"] == {"name": "x", "shape": ["batch", 64], "dtype": "float32"}
+    with np.load(path / "params.npz") as params:
+        assert sorted(params.files) == sorted(p["name"] for p in meta["parameters"])
+    assert json.loads((path / "spec.json").read_text())["name"] == "bundle_mlp"
+
+
+def test_a_mismatched_model_is_refused_by_name(trained, tmp_path):
+    _, _, path = trained
+    other = load_spec(dict(SPEC, name="bundle_other")).compile()
+    with pytest.raises(ValueError, match="holds parameters .*bundle_mlp_dense1_W"):
+        other.load_state(path)
+    with pytest.raises(FileNotFoundError, match="has no spec.json"):
+        sd.load_model(tmp_path)
