@@ -234,9 +234,41 @@ def cmd_train(args) -> int:
     from .spec import load_spec
 
     _check_plot(args)
+    bundle = _bundle_path(args.output) if args.output else None
     spec = load_spec(args.spec)
     data = _dataset(spec, args.data)
-    _train(spec, data, args)
+    trainer, _ = _train(spec, data, args)
+    if bundle is not None:
+        _say(f"model saved to {trainer.save(bundle)} (symdiff predict {bundle} DATA.csv)")
+    return 0
+
+
+def _bundle_path(text: str) -> Path:
+    """A model directory to write, checked before any work: its parent exists, it is not a file."""
+    path = Path(text)
+    if not path.parent.is_dir():
+        raise UsageError(f"--output {text}: the directory {path.parent} does not exist")
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"--output {text}: is a file, expected a directory for the model")
+    return path
+
+
+def cmd_predict(args) -> int:
+    from .cli_predict import DataFileError, read_csv, write_predictions
+    from .spec import load_model
+
+    bundle = Path(args.model)
+    if not (bundle / "meta.json").is_file():
+        raise UsageError(f"{bundle}: not a model directory (no meta.json); write one with symdiff train --output")
+    output = _output_path("-o", args.output, (".csv",)) if args.output else None
+    trainer = load_model(bundle)
+    try:
+        X = read_csv(Path(args.data), int(trainer.x.shape[-1]))
+    except DataFileError as exc:
+        raise UsageError(str(exc)) from None
+    rows = write_predictions(trainer, X, output)
+    if output is not None:
+        _say(f"wrote {rows} predictions to {output}")
     return 0
 
 
@@ -341,7 +373,17 @@ def build_parser() -> argparse.ArgumentParser:
     train_cmd.add_argument("--data", help=f"built-in data set: {', '.join(DATASETS)} (default: the spec's "
                            "training.data)")
     _common_training_options(train_cmd)
+    train_cmd.add_argument("--output", metavar="DIR", help="save the trained model to this directory (a bundle "
+                           "symdiff predict and sd.load_model read)")
     train_cmd.set_defaults(run=cmd_train)
+
+    predict_cmd = commands.add_parser("predict", help="predict with a saved model",
+                                      description="Predict the rows of a CSV file (a header row, then one example per "
+                                      "line, the model's inputs as columns) with a model saved by train --output.")
+    predict_cmd.add_argument("model", help="model directory written by symdiff train --output")
+    predict_cmd.add_argument("data", help="CSV file of inputs")
+    predict_cmd.add_argument("-o", "--output", help="CSV file to write (default: standard output)")
+    predict_cmd.set_defaults(run=cmd_predict)
 
     demo_cmd = commands.add_parser("demo", help="train a digits classifier end to end",
                                    description="Train a digits classifier on the built-in digits data, print its "

@@ -293,3 +293,25 @@ def test_plots_are_written_in_the_format_their_suffix_names(tmp_path, suffix, ma
     path = history.plot(tmp_path / f"loss{suffix}")
     assert path.read_bytes().startswith(magic)
     assert type(history.plot()).__name__ == "Figure"  # no path: a figure for notebooks
+
+
+def test_train_saves_a_model_that_predict_reads_from_csv(tmp_path):
+    model = tmp_path / "xor_model"
+    trained = run("train", XOR_SPEC, "--output", model, "--no-progress")
+    assert trained.returncode == 0, trained.stderr
+    assert f"model saved to {model}" in trained.stdout and (model / "params.npz").exists()
+    data = tmp_path / "points.csv"
+    data.write_text("a,b\n0,0\n0,1\n1,0\n1,1\n")
+    predicted = run("predict", model, data, "-o", tmp_path / "out.csv")
+    assert predicted.returncode == 0, predicted.stderr
+    lines = (tmp_path / "out.csv").read_text().splitlines()
+    assert lines[0] == "label,p0,p1" and [line.split(",")[0] for line in lines[1:]] == ["0", "1", "1", "0"]
+    stdout = run("predict", model, data)
+    assert stdout.returncode == 0 and stdout.stdout.splitlines()[0] == "label,p0,p1"
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n0,0\n1\n")
+    wrong = run("predict", model, bad)
+    assert wrong.returncode == 2 and wrong.stderr.strip().endswith(
+        f"{bad}: line 3: expected 2 comma-separated numbers (the model's inputs), got 1")
+    missing = run("train", XOR_SPEC, "--output", tmp_path / "nope" / "m")
+    assert missing.returncode == 2 and "does not exist" in missing.stderr and "training" not in missing.stdout
