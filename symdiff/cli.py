@@ -137,15 +137,24 @@ def _check_plot(args) -> None:
             raise UsageError("--plot needs matplotlib: pip install -e \".[plot]\"") from None
 
 
-def _dataset(spec, name: str | None):
+def _dataset(spec, name: str | None, target: str | None = None):
+    """A built-in data set by name, or the user's file (--data, or training.data relative to the spec file)."""
+    from .cli_data import DataFileError, load_data_file
     from .train import DATASETS, load_dataset
 
+    given = name
     name = name or spec.training.get("data")
     if name is None:
-        raise UsageError(f"no data: pass --data NAME ({', '.join(DATASETS)}) or set training.data in {spec.source}")
-    if name not in DATASETS:
-        raise UsageError(f"unknown data set {name!r}; built-in data sets: {', '.join(DATASETS)}")
-    return load_dataset(name)
+        raise UsageError(f"no data: pass --data NAME ({', '.join(DATASETS)}) or a file (.csv, .npz, X.npy,y.npy), "
+                         f"or set training.data in {spec.source}")
+    if name in DATASETS:
+        return load_dataset(name)
+    if given is None and spec.source != "<dict>":  # a path in the spec is relative to the spec file
+        name = ",".join(str(Path(spec.source).parent / part) for part in name.split(","))
+    try:
+        return load_data_file(name, target, spec.loss_rule.labels, spec.training["seed"])
+    except (DataFileError, OSError) as exc:
+        raise UsageError(f"{exc}; built-in data sets: {', '.join(DATASETS)}") from None
 
 
 def _input_error(spec, data, exc: TrainingInputError) -> Exception:
@@ -236,7 +245,7 @@ def cmd_train(args) -> int:
     _check_plot(args)
     bundle = _bundle_path(args.output) if args.output else None
     spec = load_spec(args.spec)
-    data = _dataset(spec, args.data)
+    data = _dataset(spec, args.data, args.target)
     trainer, _ = _train(spec, data, args)
     if bundle is not None:
         _say(f"model saved to {trainer.save(bundle)} (symdiff predict {bundle} DATA.csv)")
@@ -254,7 +263,7 @@ def _bundle_path(text: str) -> Path:
 
 
 def cmd_predict(args) -> int:
-    from .cli_predict import DataFileError, read_csv, write_predictions
+    from .cli_data import DataFileError, read_csv, write_predictions
     from .spec import load_model
 
     bundle = Path(args.model)
@@ -370,9 +379,11 @@ def build_parser() -> argparse.ArgumentParser:
     train_cmd = commands.add_parser("train", help="train a spec on a built-in data set",
                                     description="Train a spec on a built-in data set and report test metrics.")
     train_cmd.add_argument("spec", help="spec file (.toml or .json)")
-    train_cmd.add_argument("--data", help=f"built-in data set: {', '.join(DATASETS)} (default: the spec's "
-                           "training.data)")
+    train_cmd.add_argument("--data", help=f"a built-in data set ({', '.join(DATASETS)}) or your file: a .csv with a "
+                           "header row, an .npz with X and y, or X.npy,y.npy (default: the spec's training.data)")
     _common_training_options(train_cmd)
+    train_cmd.add_argument("--target", metavar="COLUMN", help="the CSV column holding the targets (default: the "
+                           "last column)")
     train_cmd.add_argument("--output", metavar="DIR", help="save the trained model to this directory (a bundle "
                            "symdiff predict and sd.load_model read)")
     train_cmd.set_defaults(run=cmd_train)

@@ -312,6 +312,33 @@ def test_train_saves_a_model_that_predict_reads_from_csv(tmp_path):
     bad.write_text("a,b\n0,0\n1\n")
     wrong = run("predict", model, bad)
     assert wrong.returncode == 2 and wrong.stderr.strip().endswith(
-        f"{bad}: line 3: expected 2 comma-separated numbers (the model's inputs), got 1")
+        f"{bad}: line 3: expected 2 comma-separated numbers, got 1")
     missing = run("train", XOR_SPEC, "--output", tmp_path / "nope" / "m")
     assert missing.returncode == 2 and "does not exist" in missing.stderr and "training" not in missing.stdout
+
+
+def test_train_on_your_own_csv_npz_and_npy_files(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 2))
+    y = (X[:, 0] * X[:, 1] > 0).astype(int)  # XOR-like quadrants
+    csv = tmp_path / "quadrants.csv"
+    csv.write_text("label,a,b\n" + "\n".join(f"{t},{a},{b}" for t, (a, b) in zip(y, X)) + "\n")
+    trained = run("train", XOR_SPEC, "--data", csv, "--target", "label", "--epochs", "50", "--no-progress")
+    assert trained.returncode == 0, trained.stderr
+    assert "training 'xor' on 'quadrants.csv': 64 training and 16 test examples" in trained.stdout
+    np.savez(tmp_path / "q.npz", X=X, y=y)
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "y.npy", y)
+    for data in (tmp_path / "q.npz", f"{tmp_path / 'X.npy'},{tmp_path / 'y.npy'}"):
+        result = run("train", XOR_SPEC, "--data", data, "--epochs", "5", "--no-progress")
+        assert result.returncode == 0, result.stderr
+    spec = tmp_path / "own.toml"
+    spec.write_text(XOR_SPEC.read_text().replace('data = "xor"', 'data = "quadrants.csv"').replace(
+        "epochs = 200", "epochs = 5"))
+    csv.write_text("a,b,label\n" + "\n".join(f"{a},{b},{t}" for t, (a, b) in zip(y, X)) + "\n")  # target last
+    relative = run("train", spec, "--no-progress", cwd="/")
+    assert relative.returncode == 0, relative.stderr  # training.data is relative to the spec file
+    for args, message in [(["--data", csv, "--target", "nope"], "--target 'nope' is not a column"),
+                          (["--data", tmp_path / "q.txt"], "expected a built-in data set name")]:
+        bad = run("train", XOR_SPEC, *args)
+        assert bad.returncode == 2 and message in bad.stderr and "Traceback" not in bad.stderr

@@ -114,7 +114,7 @@ def _bad(**changes):
     ({"optimizer__type": "adamw"}, "optimizer.type: expected one of 'sgd', 'adagrad', 'rmsprop', 'adam'"),
     ({"regularizer": {"type": "l2"}}, "regularizer.scale: missing required key (a finite number >= 0)"),
     ({"training__epochs": -3}, "training.epochs: expected a positive integer, got -3 (int)"),
-    ({"training__data": "mnist"}, "training.data: expected one of 'xor', 'line'"),
+    ({"training__data": 7}, "training.data: expected a string, got 7 (int)"),
     ({"training__metrics": ["top5"]}, "training.metrics: expected a list of names among 'accuracy', 'mse', 'mae'"),
     ({"activations": {"swish_rt": 3}}, "activations.swish_rt: expected a string, got 3 (int)"),
     ({"activations": {"relu": "x*x"}}, "activations.relu: "),

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from .. import nn
-from ..train import DATASETS, METRICS, OPTIMIZERS, Optimizer
+from ..train import METRICS, OPTIMIZERS, Optimizer
 from .schema import (
     BOOLEAN,
     COUNT,
@@ -89,7 +89,7 @@ TRAINING: dict[str, Field] = {
     "standardize": Field(BOOLEAN, True),
     "restore_best": Field(BOOLEAN, True),
     "seed": Field(COUNT, 0),
-    "data": Field(one_of(tuple(DATASETS))),
+    "data": Field(TEXT),  # a built-in data set's name or a file (checked when the data is loaded)
     "metrics": Field(list_of(tuple(METRICS))),
 }
 
