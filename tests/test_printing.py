@@ -274,3 +274,10 @@ def test_importing_printing_does_not_import_sympy():
 def test_public_names():
     assert set(printing.__all__) >= {"formula", "latex", "dprint", "to_dot", "render", "from_sympy", "to_sympy",
                                      "display", "display_graph"}
+
+
+def test_latex_prints_long_parameter_names_upright_and_short_ones_with_subscripts():
+    W, x = sd.tensor("digits_dense1_W", (3, 2)), sd.tensor("x", ("batch", 3))
+    text = sd.latex({"∂L/∂digits_dense1_W": sd.grad(sd.sum(sd.tanh(x @ W)), W)})
+    assert r"\mathrm{digits\_dense1\_W}" in text and "digits_{" not in text and "shape=" not in text
+    assert sd.latex(sd.tanh(x @ sd.tensor("W1", (3, 2)))) == r"\tanh{\left(x W_{1} \right)}"

@@ -17,7 +17,7 @@ from .graph_to_sympy import is_uniform_shape, to_sympy
 from .listing import Listing, build_listing
 from .notation import LATEX, TEXT, Atom
 from .prepare import Roots, labelled_roots, simplified
-from .printers import FormulaLatexPrinter, UnicodePrinter
+from .printers import FormulaLatexPrinter, UnicodePrinter, latex_name
 
 #: Scalar graphs whose expression tree has more nodes than this print as a listing (sharing stays visible).
 MAX_TREE = 400
@@ -82,9 +82,9 @@ _PARTIAL = re.compile(r"∂(\w+)/∂(\w+)")
 def latex_label(label: str) -> str:
     """A line name in LaTeX: identifiers as SymPy writes symbols (``W1`` -> ``W_{1}``), ``∂E/∂W`` as a fraction."""
     if label.isidentifier():
-        return sp.latex(sp.Symbol(label))
+        return latex_name(label)
     match = _PARTIAL.fullmatch(label)
     if match:
-        top, bottom = (sp.latex(sp.Symbol(g)) for g in match.groups())
+        top, bottom = (latex_name(g) for g in match.groups())
         return rf"\frac{{\partial {top}}}{{\partial {bottom}}}"
     return rf"\text{{{label}}}"

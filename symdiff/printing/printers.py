@@ -128,10 +128,25 @@ class UnicodePrinter(_TermsMixin, StrPrinter):
         return text
 
 
+def latex_name(name: str) -> str:
+    """A variable name in LaTeX: SymPy's subscript rule for short names (``W1`` -> ``W_{1}``, ``x_0`` -> ``x_{0}``);
+    names with several underscores or long parts upright, as written (``digits_dense1_W`` -> ``\\mathrm{digits\\_
+    dense1\\_W}``; SymPy would print ``digits_{dense1 W}``)."""
+    parts = name.split("_")
+    if len(parts) <= 2 and all(len(p) <= 3 for p in parts[1:]) and len(parts[0]) <= 3:
+        return sp.latex(sp.Symbol(name))
+    return r"\mathrm{" + name.replace("_", r"\_") + "}"
+
+
 class FormulaLatexPrinter(_TermsMixin, LatexPrinter):
     """LaTeX with ``\\odot`` between tensor factors and ``\\top`` for transposes."""
 
     notation = LATEX
+
+    def _print_Symbol(self, expr: sp.Symbol, **kwargs) -> str:  # noqa: N802
+        if expr in self.atoms or expr in self._settings.get("symbol_names", {}):
+            return super()._print_Symbol(expr, **kwargs)
+        return latex_name(expr.name)
 
     def _print_pieces(self, expr: sp.Piecewise) -> str:
         """One ``cases`` block: nested wheres are flattened."""
