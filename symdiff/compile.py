@@ -91,6 +91,16 @@ class CompiledFunction:
         names = ", ".join(n.name for n in self.inputs)
         return f"<symdiff compiled function {self.name}({names}) -> {len(self.outputs)} outputs>"
 
+    def _repr_html_(self) -> str:
+        """Notebooks: the signature, backend and updates, and the generated source in a collapsed block."""
+        from html import escape
+
+        arguments = ", ".join(f"{n.name}: {n.shape} {n.dtype}" for n in self.inputs)
+        updates = ", ".join(t.name for t, _ in self.updates) or "none"
+        return (f"<b>{escape(self.name)}</b>({escape(arguments)}) &rarr; {len(self.outputs)} outputs; "
+                f"backend {escape(self.backend)}; updated in place: {escape(updates)}"
+                f"<details><summary>generated source</summary><pre>{escape(self.source)}</pre></details>")
+
 
 def _as_list(nodes: Node | Sequence[Node], what: str) -> list[Node]:
     items = [nodes] if isinstance(nodes, Node) else list(nodes)

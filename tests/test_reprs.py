@@ -30,3 +30,19 @@ def test_dataset_history_and_trainer_reprs_are_short():
     text = repr(trainer)
     assert text.startswith("<Trainer of Sequential('rep'): 17 parameters, Adam(") and "3 epochs trained" in text
     assert "array(" not in repr(data) + repr(history) + text and np.isfinite(history.last()["loss"])
+
+
+def test_notebook_reprs_show_formulas_kernels_and_curves():
+    x = sd.tensor("x", ("batch", 3))
+    assert sd.tanh(x)._repr_latex_() == r"$\tanh{\left(x \right)} \quad \text{('batch', 3) float64}$"
+    fn = sd.compile([x], sd.sum(sd.tanh(x)))
+    html = fn._repr_html_()
+    assert html.startswith("<b>fn</b>(x: (&#x27;batch&#x27;, 3) float64) &rarr; 1 outputs; backend native")
+    assert "<details><summary>generated source</summary><pre>" in html and "def fn(" in html
+    from symdiff.train.history import History
+
+    history = History()
+    assert history._repr_png_() is None  # nothing to draw yet
+    history.record(loss=1.0, lr=0.1, seconds=0.0)
+    history.record(loss=0.5, lr=0.1, seconds=0.1)
+    assert history._repr_png_().startswith(b"\x89PNG")

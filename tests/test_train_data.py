@@ -101,6 +101,14 @@ def test_plain_progress_prints_a_few_lines_without_tqdm(monkeypatch):
     assert quiet.getvalue() == ""
 
 
+def test_progress_is_on_by_default_in_a_notebook_kernel(monkeypatch):
+    import sys
+    import types
+
+    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
+    assert Progress(5, enabled=None, stream=io.StringIO()).enabled
+
+
 def test_tqdm_bar_when_installed():
     pytest.importorskip("tqdm")
     stream = io.StringIO()

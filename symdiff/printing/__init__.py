@@ -67,6 +67,13 @@ def from_sympy(expr: Any, bindings: Mapping[Any, Any] | Sequence[Any] | None = N
     return convert(expr, bindings)
 
 
+def _node_repr_latex(node: Node) -> str:
+    """Notebooks show a node as its formula with its shape and dtype."""
+    return f"${latex(node)} \\quad \\text{{{node.shape} {node.dtype}}}$"
+
+
+Node._repr_latex_ = _node_repr_latex  # type: ignore[attr-defined]
+
 __all__ = [
     "FormulaView", "GraphView", "SympyConversionError", "UnsupportedSympyError", "display", "display_graph",
     "dprint", "formula", "from_sympy", "latex", "render", "to_dot", "to_sympy",

@@ -37,6 +37,20 @@ class History:
         return (f"History({self.epochs} epochs, best epoch {self.best_epoch}"
                 + (f", {self.stop_reason}" if self.stop_reason else "") + (f"; last: {last}" if last else "") + ")")
 
+    def _repr_png_(self) -> bytes | None:
+        """Notebooks draw the loss curves (when matplotlib is installed and an epoch was recorded)."""
+        if not self.epochs:
+            return None
+        try:
+            figure = self.plot()
+        except RuntimeError:  # no matplotlib: the text repr is shown instead
+            return None
+        from io import BytesIO
+
+        buffer = BytesIO()
+        figure.savefig(buffer, format="png", dpi=80)
+        return buffer.getvalue()
+
     def __getitem__(self, key: str) -> list[float]:
         if key not in self.values:
             raise KeyError(f"history has no {key!r}; it has {sorted(self.values)}")

@@ -15,12 +15,14 @@ def format_values(values: dict[str, float]) -> str:
 
 
 class Progress:
-    """Reports each epoch's values; ``enabled=None`` shows progress only when ``stream`` is a terminal."""
+    """Reports each epoch's values; ``enabled=None`` shows progress when ``stream`` is a terminal or the code runs
+    in a notebook kernel (where tqdm.auto draws a widget)."""
 
     def __init__(self, epochs: int, enabled: bool | None = None, stream: TextIO | None = None) -> None:
         self.stream = stream if stream is not None else sys.stderr
         self.epochs = epochs
-        self.enabled = self.stream.isatty() if enabled is None else bool(enabled)
+        interactive = self.stream.isatty() or "ipykernel" in sys.modules
+        self.enabled = interactive if enabled is None else bool(enabled)
         self._bar = None
         if self.enabled:
             try:
