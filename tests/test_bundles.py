@@ -50,9 +50,9 @@ def test_training_continues_from_the_saved_state(trained):
         np.testing.assert_array_equal(again.step.state[name], value)
     np.testing.assert_array_equal(again.mean, trainer.mean)
     before = {k: v.copy() for k, v in trainer.params.items()}
-    h1 = trainer.fit(data.X_train, data.y_train, epochs=2, validation_split=0.0, standardize=False)
+    h1 = trainer.fit(data.X_train, data.y_train, epochs=2, validation_split=0.0)
     trainer.step.set_params(before)
-    h2 = again.fit(data.X_train, data.y_train, epochs=2, validation_split=0.0, standardize=False)
+    h2 = again.fit(data.X_train, data.y_train, epochs=2, validation_split=0.0)
     assert h1["loss"] == h2["loss"]  # the same steps from the same state
 
 
@@ -72,3 +72,12 @@ def test_a_mismatched_model_is_refused_by_name(trained, tmp_path):
         other.load_state(path)
     with pytest.raises(FileNotFoundError, match="has no spec.json"):
         sd.load_model(tmp_path)
+
+
+def test_the_predict_kernel_applies_the_training_standardization(trained):
+    trainer, data, _ = trained
+    assert trainer.mean is not None
+    predict = trainer.compile_predict()
+    raw = data.X_test[:7]
+    got = predict(raw.astype(np.float32), *trainer.params.values())
+    np.testing.assert_allclose(got, trainer.predict(raw), rtol=1e-5, atol=1e-6)  # float32 model

@@ -27,7 +27,8 @@ train_step({train_args})
 predict({predict_args})
     The model outputs (inference mode).
 
-Inputs are used as given: if the model is meant for standardized inputs, standardize them first.
+predict applies the input standardization fitted in training (when the model was trained with it); train_step
+takes inputs as given (the trainer standardizes them before each step).
 initial_values() returns starting parameter values and optimizer state by name, as arrays.
 """
 

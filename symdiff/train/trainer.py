@@ -20,6 +20,7 @@ from ..compile import compile as compile_graph
 from ..evaluate import evaluate
 from ..ir import Node
 from ..nn import Module, binary_cross_entropy, check_labels
+from ..ops import constant
 from .checks import TrainingInputError, check_finite, check_fraction, check_int, held_out_rows
 from .history import INTERRUPTED, History, Monitor
 from .interrupts import InterruptGuard
@@ -155,9 +156,14 @@ class Trainer:
         return {"loss": float(loss)} | {m: METRICS[m](outputs, feed[self.y]) for m in self.metrics}
 
     def compile_predict(self, name: str = "predict", **compile_options: bool) -> CompiledFunction:
-        """A kernel ``predict(x, *parameters) -> outputs`` (inputs already standardized by the caller)."""
+        """A kernel ``predict(x, *parameters) -> outputs`` for raw inputs: the standardization fitted in training
+        (if any) is part of the kernel, as constants, so an exported model needs nothing else."""
         params = list(self.model.parameters.values())
-        return compile_graph([self.x, *params], self.outputs, name=name, **compile_options)
+        outputs = self.outputs
+        if self.mean is not None:
+            scaled = (self.x - constant(self.mean.astype(self.x.dtype))) / constant(self.scale.astype(self.x.dtype))
+            outputs = self.model(scaled)
+        return compile_graph([self.x, *params], outputs, name=name, **compile_options)
 
     # -- training -------------------------------------------------------------------------------------
 
@@ -175,7 +181,8 @@ class Trainer:
         a new best (0: never) and keeps the best parameters (``restore_best``). Ctrl-C stops it between batches
         with ``stop_reason == "interrupted"``, the best parameters so far kept (the starting ones if no epoch
         finished) and the history returned. ``standardize`` scales inputs with training-set statistics.
-        ``progress`` shows a bar (default: when stderr is a terminal); ``plot`` saves the loss curves as a PNG.
+        ``progress`` shows a bar (default: in a terminal or a notebook); ``plot`` saves the loss curves (the
+        format its suffix names).
         Bad data or settings raise :class:`TrainingInputError` naming them, before any work.
         """
         epochs = check_int("epochs", epochs, 1)
