@@ -4,8 +4,9 @@ the derivatives built from them (jacobian, hessian, hvp, n-th derivatives)."""
 from .forward import jvp, tangent_graph
 from .higher import derivative, hessian, hvp, jacobian, vjp
 from .reverse import DisconnectedInputError, grad, unbroadcast, vjp_graph
+from .scan import scan
 
 __all__ = [
-    "DisconnectedInputError", "derivative", "grad", "hessian", "hvp", "jacobian", "jvp", "tangent_graph",
+    "DisconnectedInputError", "derivative", "grad", "hessian", "hvp", "jacobian", "jvp", "scan", "tangent_graph",
     "unbroadcast", "vjp", "vjp_graph",
 ]

@@ -94,6 +94,10 @@ def tangent_graph(outputs: Sequence[Node], wrt: Sequence[Node], tangents: Sequen
         ins = [tangent.get(id(i)) if i.dtype in FLOAT_DTYPES else None for i in node.inputs]
         if all(t is None for t in ins):
             continue
+        rule = OPS[node.op].jvp
+        if rule is not None:
+            tangent[id(node)] = rule(ins, node, *node.inputs, **dict(node.attrs))
+            continue
         template = _template(node.op, node.attrs, (node.shape, node.dtype), tuple(_signature(i) for i in node.inputs),
                              tuple(t is not None for t in ins), batch)
         if template is not None:

@@ -20,7 +20,7 @@ InferRule = Callable[[tuple[Node, ...], dict[str, Any]], tuple[Shape, str]]
 #: Elementwise rules may return cotangents in the output's (broadcast) shape: the walker un-broadcasts.
 VjpRule = Callable[..., Sequence[Node | None]]
 
-KINDS = ("leaf", "elementwise", "reduction", "shape", "index", "matmul")
+KINDS = ("leaf", "elementwise", "reduction", "shape", "index", "matmul", "loop")
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,9 @@ class OpDef:
     * ``numpy``: the reference implementation ``(*arrays, **attrs) -> ndarray``; attributes named
       ``shape`` arrive with named dims already resolved.
     * ``vjp``: the reverse-mode rule, or None when the op has no derivative (comparisons, sign, ...).
+    * ``jvp``: a forward-mode rule ``(tangents, out, *inputs, **attrs) -> tangent`` (``tangents`` holds None for
+      inputs without one; they lead with the walk's batch axes). Optional: forward mode otherwise transposes the
+      VJP rule, which needs it linear in the cotangent as a graph (a loop's derivative is linear only as a map).
     * ``sympy``: ``(sympy_module, *args, **attrs) -> expr`` for scalar rendering, elementwise ops only.
     * ``kernel``: how compiled kernels compute one element of an elementwise op, as data the code generator reads:
       ``("op", name)`` a kernel IR operation (codegen/kir.py) on the arguments converted to the result dtype,
@@ -48,6 +51,7 @@ class OpDef:
     infer: InferRule
     numpy: Callable[..., Any]
     vjp: VjpRule | None = None
+    jvp: Callable[..., Node] | None = None
     sympy: Callable[..., Any] | None = None
     kernel: tuple | None = None
     definition: str = ""
