@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..ir import FLOAT_DTYPES, Node, ShapeError, bind_dims, broadcast_shapes, depends_on, toposort
-from ..ops import broadcast_to, cast, concatenate, expand_dims, make, tensor, transpose, zeros
+from ..ops import broadcast_to, cast, make, tensor, transpose, zeros
 from ..ops.convert import as_node
 from ..ops.interpret import interpret
 from ..ops.registry import defop
@@ -34,16 +34,19 @@ Step = Callable[[list[Node], list[Node]], list[Node]]
 
 
 def scan(step: Callable[..., Any], init: Node | Sequence[Node], sequences: Node | Sequence[Node] = (), *,
-         length: int | None = None, reverse: bool = False) -> Node | tuple[Node, ...]:
+         length: int | str | None = None, reverse: bool = False, keep: str = "all") -> Node | tuple[Node, ...]:
     """Apply ``step(carry, *elements) -> new_carry`` along the leading axis of ``sequences``.
 
     ``init`` is the carry before the first step: a node, or a tuple of nodes (then ``step`` receives and returns
     a tuple). ``sequences`` (a node or a tuple, each of shape ``(T, ...)``; ``T`` may be a named dim) are read one
     step at a time; ``length`` gives ``T`` when there are none. ``reverse=True`` walks from the last step to the
     first. Returns the carry after every step, stacked: shape ``(T, *carry.shape)`` (a tuple for a tuple carry);
-    entry ``t`` is the carry after step ``t`` (``hs[-1]`` is the final state).
+    entry ``t`` is the carry after step ``t``. ``keep="last"`` returns only the final carry (the way to get it
+    when ``T`` is a named dim, which cannot be indexed).
     The graph does not grow with ``T``: the loop runs inside one node, and its derivative is again a scan.
     """
+    if keep not in ("all", "last"):
+        raise ValueError(f"scan: keep must be 'all' or 'last', got {keep!r}")
     single = isinstance(init, Node) or not isinstance(init, (tuple, list))
     inits = [as_node(init)] if single else [as_node(c) for c in init]
     seqs = [as_node(sequences)] if isinstance(sequences, Node) else [as_node(s) for s in sequences]
@@ -73,7 +76,7 @@ def scan(step: Callable[..., Any], init: Node | Sequence[Node], sequences: Node 
             raise TypeError(f"scan: step must return a tuple of {len(carries)} carries, got {result!r}")
         return [_conform(as_node(r), c, k) for k, (r, c) in enumerate(zip(results, carries))]
 
-    nodes = scan_nodes(traced, inits, seqs, steps, reverse)
+    nodes = scan_nodes(traced, inits, seqs, steps, reverse, "final" if keep == "last" else "after")
     return nodes[0] if single else tuple(nodes)
 
 
@@ -94,9 +97,10 @@ def _conform(value: Node, carry: Node, k: int) -> Node:
 
 
 def scan_nodes(step: Step, inits: Sequence[Node], seqs: Sequence[Node], length, reverse: bool,
-               last: frozenset[int] = frozenset()) -> list[Node]:
-    """One scan node per carry (carry ``i`` final only when ``i`` is in ``last``), tracing ``step`` once on
-    placeholders and closing the body over the outside values it reads."""
+               modes: str | Sequence[str] = "after") -> list[Node]:
+    """One scan node per carry, tracing ``step`` once on placeholders and closing the body over the outside values
+    it reads. ``modes`` (one, or one per carry) picks what each node returns: "after" (the carry after each step,
+    stacked), "before" (the carry entering each step, stacked) or "final"."""
     trace = next(_TRACE_IDS)
     carry_args = [tensor(f"_scan_trace{trace}_c{k}", c.shape, c.dtype) for k, c in enumerate(inits)]
     element_args = [tensor(f"_scan_trace{trace}_x{k}", s.shape[1:], s.dtype) for k, s in enumerate(seqs)]
@@ -116,7 +120,8 @@ def scan_nodes(step: Step, inits: Sequence[Node], seqs: Sequence[Node], length, 
     attrs = {"body": tuple(body), "params": tuple(params), "carries": len(inits), "sequences": len(seqs),
              "length": length, "reverse": bool(reverse), "depth": depth}
     inputs = [*inits, *seqs, *frees]
-    return [make("scan", inputs, output=k, last=k in last, **attrs) for k in range(len(inits))]
+    modes = [modes] * len(inits) if isinstance(modes, str) else list(modes)
+    return [make("scan", inputs, output=k, mode=mode, **attrs) for k, mode in enumerate(modes)]
 
 
 def _outside_values(order: list[Node], variant: set[int], body: list[Node]) -> list[Node]:
@@ -173,10 +178,12 @@ def _infer(inputs: tuple[Node, ...], attrs: dict) -> tuple[tuple, str]:
             raise ShapeError(f"scan: input {k} has shape {value.shape} ({value.dtype}), the body expects "
                              f"{expected} ({param.dtype})")
     carry = inputs[attrs["output"]]
-    return (carry.shape if attrs["last"] else (attrs["length"],) + carry.shape), carry.dtype
+    if attrs["mode"] not in ("after", "before", "final"):
+        raise ValueError(f"scan: mode must be 'after', 'before' or 'final', got {attrs['mode']!r}")
+    return (carry.shape if attrs["mode"] == "final" else (attrs["length"],) + carry.shape), carry.dtype
 
 
-def _evaluate(*arrays: np.ndarray, body, params, carries, sequences, length, reverse, output, last, depth):
+def _evaluate(*arrays: np.ndarray, body, params, carries, sequences, length, reverse, output, mode, depth):
     """The reference loop: the body interpreted once per step."""
     n, m = carries, sequences
     dims: dict[str, int] = {}
@@ -192,19 +199,14 @@ def _evaluate(*arrays: np.ndarray, body, params, carries, sequences, length, rev
         values = dict(fixed)
         values.update((id(params[k]), state[k]) for k in range(n))
         values.update((id(params[n + j]), arrays[n + j][t]) for j in range(m))
+        if mode == "before":
+            stacked[t] = state[output]
         values = interpret([body[k] for k in need], values, dims)
         for k in need:
             state[k] = values[id(body[k])]
-        stacked[t] = state[output]
-    return state[output] if last else stacked
-
-
-def _shifted(init: Node, stacked: Node, reverse: bool) -> Node:
-    """The carry entering each step, stacked in step order: ``init`` then every carry but the final one."""
-    head = expand_dims(init, 0)
-    if reverse:
-        return concatenate([stacked[1:], head], axis=0)
-    return concatenate([head, stacked[:-1]], axis=0)
+        if mode == "after":
+            stacked[t] = state[output]
+    return state[output] if mode == "final" else stacked
 
 
 def _time_first(x: Node, lead: int) -> Node:
@@ -219,9 +221,8 @@ def _time_back(x: Node, lead: int) -> Node:
 
 def _entering(inputs: tuple[Node, ...], attrs: dict) -> list[Node]:
     """The carries entering each step (stacked in step order), from the forward loop's stacked siblings."""
-    sibling = {k: v for k, v in attrs.items() if k not in ("output", "last")}
-    return [_shifted(c, make("scan", inputs, output=k, last=False, **sibling), attrs["reverse"])
-            for k, c in enumerate(inputs[:attrs["carries"]])]
+    sibling = {k: v for k, v in attrs.items() if k not in ("output", "mode")}
+    return [make("scan", inputs, output=k, mode="before", **sibling) for k in range(attrs["carries"])]
 
 
 def _body_at(attrs: dict, values: list[Node]) -> tuple[list[Node], list[Node]]:
@@ -243,18 +244,18 @@ def _vjp(g: Node, out: Node, *inputs: Node, **attrs: Any) -> list[Node | None]:
     """Backpropagation through time: a scan the other way whose body is the forward body's VJP."""
     from ..rewrite import simplify  # rewrite's rules know nothing of loops; imported late like reverse.py does
 
-    n, m, output, last = attrs["carries"], attrs["sequences"], attrs["output"], attrs["last"]
+    n, m, output, mode = attrs["carries"], attrs["sequences"], attrs["output"], attrs["mode"]
     inits, seqs, frees = list(inputs[:n]), list(inputs[n:n + m]), list(inputs[n + m:])
     batch = g.shape[:g.ndim - out.ndim]
     float_seqs = [j for j, s in enumerate(seqs) if s.dtype in FLOAT_DTYPES]
     float_frees = [f for f, v in enumerate(frees) if v.dtype in FLOAT_DTYPES]
-    streamed = [] if last else [_time_first(g, len(batch))]  # the returned carry's cotangent, step by step
+    streamed = [] if mode == "final" else [_time_first(g, len(batch))]  # the returned carry's, step by step
 
     def backward(cotangents: list[Node], elements: list[Node]) -> list[Node]:
-        g_t = None if last else elements[0]
+        g_t = elements[0] if streamed else None
         values = elements[len(streamed):]
         h, x = values[:n], values[n:]
-        totals = [cotangents[k] + g_t if k == output and g_t is not None else cotangents[k] for k in range(n)]
+        totals = [cotangents[k] + g_t if k == output and mode == "after" else cotangents[k] for k in range(n)]
         at, leaves = _body_at(attrs, values)
         wrt = h + [x[j] for j in float_seqs] + [leaves[f] for f in float_frees]
         adjoint = vjp_graph(at, totals, wrt, batch)
@@ -264,16 +265,17 @@ def _vjp(g: Node, out: Node, *inputs: Node, **attrs: Any) -> list[Node | None]:
             return cast(found, node.dtype) if found is not None else zeros(batch + node.shape, node.dtype)
 
         accumulators = cotangents[n + len(float_seqs):]
-        new = [cot(v) for v in h] + [cot(x[j]) for j in float_seqs]
+        new = [cot(v) + g_t if k == output and mode == "before" else cot(v) for k, v in enumerate(h)]
+        new += [cot(x[j]) for j in float_seqs]
         new += [acc + cot(leaves[f]) for acc, f in zip(accumulators, float_frees)]
         return simplify(_close(new, leaves, frees))
 
-    start = [g if k == output and last else zeros(batch + c.shape, c.dtype) for k, c in enumerate(inits)]
+    start = [g if k == output and mode == "final" else zeros(batch + c.shape, c.dtype) for k, c in enumerate(inits)]
     start += [zeros(batch + seqs[j].shape[1:], seqs[j].dtype) for j in float_seqs]
     start += [zeros(batch + frees[f].shape, frees[f].dtype) for f in float_frees]
-    finals = frozenset(range(n)) | frozenset(range(n + len(float_seqs), len(start)))
+    modes = ["final"] * n + ["after"] * len(float_seqs) + ["final"] * len(float_frees)
     nodes = scan_nodes(backward, start, streamed + _entering(inputs, attrs) + seqs, attrs["length"],
-                       not attrs["reverse"], finals)
+                       not attrs["reverse"], modes)
     by_seq = dict(zip(float_seqs, nodes[n:n + len(float_seqs)]))
     by_free = dict(zip(float_frees, nodes[n + len(float_seqs):]))
     grads: list[Node | None] = list(nodes[:n])
@@ -287,7 +289,7 @@ def _jvp(tangents: list[Node | None], out: Node, *inputs: Node, **attrs: Any) ->
     from ..rewrite import simplify
     from .forward import tangent_graph
 
-    n, m, output, last = attrs["carries"], attrs["sequences"], attrs["output"], attrs["last"]
+    n, m, output, mode = attrs["carries"], attrs["sequences"], attrs["output"], attrs["mode"]
     frees = list(inputs[n + m:])
     given = next(k for k, t in enumerate(tangents) if t is not None)
     batch = tangents[given].shape[:tangents[given].ndim - inputs[given].ndim]
@@ -306,9 +308,8 @@ def _jvp(tangents: list[Node | None], out: Node, *inputs: Node, **attrs: Any) ->
     start = [t if t is not None else zeros(batch + c.shape, c.dtype) for t, c in zip(tangents[:n], inputs[:n])]
     elements = _entering(inputs, attrs) + list(inputs[n:n + m]) + [_time_first(tangents[n + j], len(batch))
                                                                     for j in moving]
-    nodes = scan_nodes(forward, start, elements, attrs["length"], attrs["reverse"],
-                       frozenset(range(n)) if last else frozenset())
-    return nodes[output] if last else _time_back(nodes[output], len(batch))
+    nodes = scan_nodes(forward, start, elements, attrs["length"], attrs["reverse"], mode)
+    return nodes[output] if mode == "final" else _time_back(nodes[output], len(batch))
 
 
 defop("scan", "loop", _infer, _evaluate, vjp=_vjp, jvp=_jvp)

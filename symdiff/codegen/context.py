@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 from symdiff.ir import Node
 
 from . import kir
@@ -18,8 +20,10 @@ class Context:
     Named dims are the kernel's int64 parameters ``_d<k>``.
     """
 
-    def __init__(self, plan: Plan, inputs: list[Node], outputs: list[Node], fresh: dict[int, int]) -> None:
+    def __init__(self, plan: Plan, inputs: list[Node], outputs: list[Node], fresh: dict[int, int],
+                 fuse: bool = True) -> None:
         self.plan = plan
+        self.fuse = fuse  # loop bodies are scheduled as the kernel is
         self.number = {id(n): k for k, n in enumerate(plan.order)}
         self._expanded: list[Node] = []
         self.inputs = inputs
@@ -42,6 +46,16 @@ class Context:
         self.stored_scalars = [n for n in inputs if id(n) in self.by_value and id(n) in array_reads]
         #: One returned buffer per output; a node in ``fresh`` (id -> position) is computed straight into its own.
         self.outputs = [kir.Array(f"_out{k}", node.dtype) for k, node in enumerate(outputs)]
+        #: Arrays and constants of loop bodies (emit_scan.py), which the memory plan and the kernel also place.
+        self.nested_arrays: list[Node] = []
+        self.nested_constants: list[Node] = []
+        self.nested_row_local: set[int] = set()
+        self._place(plan, fresh, nested=False)
+        for node in self.stored_scalars:
+            self.refs[id(node)] = contiguous(self.workspace(node.dtype), self.offset(node), ())
+
+    def _place(self, plan: Plan, fresh: dict[int, int], nested: bool) -> None:
+        """Refs for the computed arrays and constants of ``plan`` that have none yet."""
         for node in plan.order:
             if id(node) in plan.arrays and id(node) not in self.refs and node.op != "input":
                 if node.op == "constant":
@@ -54,8 +68,23 @@ class Context:
                 if id(node) in plan.row_local:  # one row reused for every row
                     ref = ArrayRef(ref.buffer, ref.offset, ref.shape, (kir.index(0),) + ref.strides[1:])
                 self.refs[id(node)] = ref
-        for node in self.stored_scalars:
-            self.refs[id(node)] = contiguous(self.workspace(node.dtype), self.offset(node), ())
+                if nested:
+                    (self.nested_constants if node.op == "constant" else self.nested_arrays).append(node)
+                    if id(node) in plan.row_local:
+                        self.nested_row_local.add(id(node))
+
+    def nested(self, plan: Plan, bound: dict[int, ArrayRef]) -> Context:
+        """The context of a loop body's schedule inside this kernel: the same names, dims, workspaces and refs, the
+        body's leaves read through ``bound`` and its own arrays placed in the workspace (recorded for the memory
+        plan). Body nodes must be the loop's own (emit_scan.py binds each loop's body to leaves of its own)."""
+        self.refs.update(bound)
+        child = copy.copy(self)
+        child.plan = plan
+        child._place(plan, {}, nested=True)
+        return child
+
+    def is_row_local(self, node: Node) -> bool:
+        return id(node) in self.plan.row_local or id(node) in self.nested_row_local
 
     def workspace(self, dtype: str) -> kir.Array:
         if dtype not in self.workspaces:
@@ -90,7 +119,7 @@ class Context:
 
     def storage_size(self, node: Node) -> kir.Expr:
         """Elements of ``node``'s workspace storage: one row for arrays local to a row group."""
-        return self.size_expr(node.shape[1:] if id(node) in self.plan.row_local else node.shape)
+        return self.size_expr(node.shape[1:] if self.is_row_local(node) else node.shape)
 
     def is_scalar_input(self, node: Node) -> bool:
         return id(node) in self.by_value

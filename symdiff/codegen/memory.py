@@ -34,7 +34,7 @@ def plan_memory(ctx: Context, defined: list[list[Node]], reads: list[set[int]], 
     """Assign workspace slots to the arrays ``defined`` by each section (arrays with their own buffers, returned
     or constant, are skipped). ``reads[s]`` are the array ids section ``s`` reads; ``final_reads`` those read
     after the last section (update copies)."""
-    by_id = {id(n): n for n in ctx.plan.order}
+    by_id = {id(n): n for n in ctx.plan.order + ctx.nested_arrays}
     last_use: dict[int, int] = {}
     for s, ids in enumerate(reads + [final_reads]):
         for nid in ids:
@@ -51,7 +51,7 @@ def plan_memory(ctx: Context, defined: list[list[Node]], reads: list[set[int]], 
         for node in nodes:
             if ctx.refs[id(node)].buffer.name != f"_ws_{node.dtype}":
                 continue
-            shape = node.shape[1:] if id(node) in ctx.plan.row_local else node.shape
+            shape = node.shape[1:] if ctx.is_row_local(node) else node.shape
             key = _size_key(shape)
             pool = free.get((node.dtype, key))
             if pool:
@@ -71,7 +71,7 @@ def workspace_offsets(ctx: Context, memory: MemoryPlan) -> list[kir.Stmt]:
         for k in range(len(sizes)):
             start = kir.index(0) if k == 0 else kir.add(kir.Var(f"_o_{dtype}_{k - 1}", "int64"), sizes[k - 1][1])
             statements.append(kir.Let(kir.Var(f"_o_{dtype}_{k}", "int64"), start))
-    by_id = {id(n): n for n in ctx.plan.order + ctx.stored_scalars}
+    by_id = {id(n): n for n in ctx.plan.order + ctx.stored_scalars + ctx.nested_arrays}
     for nid, (dtype, k) in sorted(memory.slot_of.items(), key=lambda item: ctx.number[item[0]]):
         statements.append(kir.Let(ctx.offset(by_id[nid]), kir.Var(f"_o_{dtype}_{k}", "int64"),
                                   ctx.describe(by_id[nid])))

@@ -18,6 +18,7 @@ from .arrays import contiguous
 from .context import Context
 from .emit_loops import Body, emit_elementwise, emit_reduction, emit_rows
 from .emit_ops import emit_copy, emit_index, emit_matmul, emit_view
+from .emit_scan import emit_scan
 from .fastlib import NAMES as FAST_NAMES
 from .memory import plan_memory, workspace_offsets, workspace_sizes
 from .plan import is_inline_leaf, plan
@@ -115,7 +116,7 @@ def generate(inputs: list[Node], outputs: list[Node], updates: list[tuple[Node, 
     for k, node in enumerate(outputs):
         if id(node) not in schedule.output_copies and not is_inline_leaf(node) and id(node) in schedule.arrays:
             fresh.setdefault(id(node), k)
-    ctx = Context(schedule, inputs, outputs, fresh)
+    ctx = Context(schedule, inputs, outputs, fresh, fuse)
     sections: list[list[kir.Stmt]] = []
     defined: list[list[Node]] = []
     reads: list[set[int]] = []
@@ -137,6 +138,7 @@ def generate(inputs: list[Node], outputs: list[Node], updates: list[tuple[Node, 
         if section is None:
             break
         out = kir.Builder()
+        placed = len(ctx.nested_arrays)
         try:
             ids = _emit_section(ctx, section, out)
         except MissingLoweringError:
@@ -147,7 +149,7 @@ def generate(inputs: list[Node], outputs: list[Node], updates: list[tuple[Node, 
         if ids is None:
             continue  # a view: index arithmetic only; the base's lifetime covers the view
         sections.append(out.statements)
-        defined.append([] if section.kind in ("update", "view") else list(section.nodes))
+        defined.append([] if section.kind in ("update", "view") else list(section.nodes) + ctx.nested_arrays[placed:])
         reads.append(ids)
     finals = kir.Builder()
     final_reads = _update_copies(ctx, schedule, finals)
@@ -186,6 +188,8 @@ def _emit_section(ctx: Context, section, out: kir.Builder) -> set[int] | None:
         return emit_rows(ctx, section, out)
     if section.kind == "matmul":
         return emit_matmul(ctx, section.nodes[0], out)
+    if section.kind == "loop":
+        return emit_scan(ctx, section, out, _emit_section, ctx.fuse)
     return emit_index(ctx, section.nodes[0], out)
 
 
@@ -240,6 +244,7 @@ def _kernel(ctx: Context, sections: list[list[kir.Stmt]], memory, outputs: list[
     prologue = _overlap_checks(ctx) + workspace_offsets(ctx, memory)
     constants = {ctx.refs[id(n)].buffer.name: n.attr("value").array for n in ctx.plan.order
                  if n.op == "constant" and id(n) in ctx.plan.arrays}
+    constants.update((ctx.refs[id(n)].buffer.name, n.attr("value").array) for n in ctx.nested_constants)
     parts, body = _split(sections, set(constants))
     entry = kir.Function("_kernel", params, prologue + body, "Forward, backward and updates in one call.")
     return kir.Kernel([entry] + parts, constants, FASTMATH_FLAGS if fastmath_flag else (), libm)

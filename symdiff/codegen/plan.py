@@ -28,8 +28,9 @@ REDUCTIONS = frozenset({"sum", "max", "min"})
 @dataclass
 class Section:
     """One unit of generated code: ``kind`` is "elementwise" (one loop nest computing ``nodes``),
-    "reduction", "matmul", "index", "view", "update" (in-place parameter updates) or "rows" (one loop
-    over rows running its ``members`` as passes over each row, see rows.py)."""
+    "reduction", "matmul", "index", "view", "update" (in-place parameter updates), "rows" (one loop
+    over rows running its ``members`` as passes over each row, see rows.py) or "loop" (scan siblings computed by
+    one loop over the steps, see emit_scan.py)."""
 
     kind: str
     nodes: list[Node]
@@ -218,8 +219,14 @@ def root_base(node: Node) -> Node:
     return node
 
 
+def loop_group(node: Node) -> tuple:
+    """What scan siblings share (inputs and body; they differ in the carry they return): one loop computes them."""
+    return tuple(map(id, node.inputs)), tuple((k, v) for k, v in node.attrs if k not in ("output", "mode"))
+
+
 def _sections(order: list[Node], arrays: dict, inplace: dict, fuse: bool) -> list[Section]:
     sections: list[Section] = []
+    loops: dict[tuple, Section] = {}
     for node in order:
         if id(node) not in arrays or node.op in ("input", "constant"):
             continue
@@ -230,6 +237,13 @@ def _sections(order: list[Node], arrays: dict, inplace: dict, fuse: bool) -> lis
             sections.append(Section("elementwise", [node], node.shape))
         elif node.op == "reshape":
             sections.append(Section("index", [node], node.shape))
+        elif kind == "loop":  # siblings join the first one's section (their inputs are ready there too)
+            group = loop_group(node)
+            if group in loops:
+                loops[group].nodes.append(node)
+            else:
+                loops[group] = Section("loop", [node], node.shape)
+                sections.append(loops[group])
         elif kind == "elementwise":
             last = sections[-1] if sections else None
             if fuse and last is not None and last.kind == "elementwise" and last.shape == node.shape:

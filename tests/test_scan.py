@@ -1,0 +1,212 @@
+"""``sd.scan`` (issue 16 point 4): values against independent NumPy loops, gradients against the unrolled graph and
+central differences, second order (grad of grad, HVP, Hessian, forward mode), compiled kernels on both backends
+against the reference, and the graph size not growing with the sequence length."""
+
+import numpy as np
+import pytest
+
+import symdiff as sd
+from tests.test_differential import assert_same
+from tests.test_nn_checks import check_second_order
+
+R = np.random.default_rng(0)
+T, B, D, H = 4, 3, 2, 3
+
+
+def _rnn_inputs(time=T):
+    x = sd.tensor("x", (time, "batch", D))
+    W, U, h0 = sd.tensor("W", (D, H)), sd.tensor("U", (H, H)), sd.tensor("h0", ("batch", H))
+    values = {x: R.standard_normal((T if isinstance(time, str) else time, B, D)), W: R.standard_normal((D, H)),
+              U: 0.5 * R.standard_normal((H, H)), h0: R.standard_normal((B, H))}
+    return (x, W, U, h0), values
+
+
+def _elman(x, W, U, h0):
+    return sd.scan(lambda h, x_t: sd.tanh(x_t @ W + h @ U), h0, x)
+
+
+def _elman_numpy(x, W, U, h0):
+    h, out = h0, []
+    for x_t in x:
+        h = np.tanh(x_t @ W + h @ U)
+        out.append(h)
+    return np.stack(out)
+
+
+def _loss(hs, last=None):
+    return sd.sum((hs[-1] if last is None else last) ** 2) + sd.mean(sd.sin(hs))
+
+
+def test_values_match_a_numpy_loop_and_the_last_state_is_the_last_row():
+    (x, W, U, h0), feed = _rnn_inputs()
+    hs = _elman(x, W, U, h0)
+    assert hs.shape == (T, "batch", H)
+    want = _elman_numpy(*(feed[n] for n in (x, W, U, h0)))
+    np.testing.assert_allclose(sd.evaluate(hs, feed), want, rtol=1e-14)
+    np.testing.assert_allclose(sd.evaluate(hs[-1], feed), want[-1], rtol=1e-14)
+
+
+def test_gradients_equal_the_unrolled_graphs_and_central_differences():
+    (x, W, U, h0), feed = _rnn_inputs()
+    h, states = h0, []
+    for t in range(T):
+        h = sd.tanh(x[t] @ W + h @ U)
+        states.append(h)
+    unrolled = _loss(sd.stack(states))
+    looped = _loss(_elman(x, W, U, h0))
+    wrt = [x, W, U, h0]
+    for got, want in zip(sd.evaluate(sd.grad(looped, wrt), feed), sd.evaluate(sd.grad(unrolled, wrt), feed)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+    sd.check_grad(looped, wrt, feed)
+    check_second_order(looped, [W, U, h0], feed)
+
+
+def test_graph_size_does_not_grow_with_the_length():
+    sizes = []
+    for time in (4, 40, "time"):
+        (x, W, U, h0), _ = _rnn_inputs(time)
+        last = sd.scan(lambda h, x_t: sd.tanh(x_t @ W + h @ U), h0, x, keep="last")
+        loss = _loss(_elman(x, W, U, h0), last)
+        gradient = sd.grad(loss, [W, U])
+        sizes.append((sd.count_nodes(loss), sd.count_nodes(gradient),
+                      sd.count_nodes(sd.grad(sd.sum(gradient[1] * gradient[1]), U))))
+    assert sizes[0] == sizes[1] == sizes[2]
+
+
+def test_second_order_hessian_hvp_and_forward_mode_agree():
+    (x, W, U, h0), feed = _rnn_inputs()
+    loss = _loss(_elman(x, W, U, h0))
+    v = R.standard_normal((H, H))
+    hv = sd.evaluate(sd.hvp(loss, U, sd.constant(v)), feed)
+    hessian = sd.evaluate(sd.hessian(loss, U), feed)
+    np.testing.assert_allclose(hessian.reshape(H * H, H * H) @ v.ravel(), hv.ravel(), rtol=1e-10, atol=1e-12)
+    gradient = sd.grad(loss, U)
+    eps = 1e-5
+    plus, minus = (sd.evaluate(gradient, {**feed, U: feed[U] + s * eps * v}) for s in (1, -1))
+    np.testing.assert_allclose(hv, (plus - minus) / (2 * eps), rtol=1e-6, atol=1e-8)
+    # forward mode is the transpose of reverse mode: <J u, 1> = <u, grad>
+    directional = sd.evaluate(sd.jvp(loss, U, sd.constant(v)), feed)
+    np.testing.assert_allclose(directional, np.sum(sd.evaluate(gradient, feed) * v), rtol=1e-12)
+    a = sd.scalar("a")  # a one-element parameter: grad takes the forward-mode path
+    scaled = sd.sum(sd.scan(lambda h, x_t: sd.tanh(a * (x_t @ W) + h @ U), h0, x))
+    sd.check_grad(scaled, [a], {**feed, a: 0.7})
+
+
+def _lstm_like(x, W, h0, c0, reverse=False):
+    def step(carry, x_t):
+        h, c = carry
+        z = sd.concatenate([x_t, h], axis=1) @ W
+        c = sd.sigmoid(z[:, :H]) * c + sd.sigmoid(z[:, H:2 * H]) * sd.tanh(z[:, 2 * H:3 * H])
+        return sd.sigmoid(z[:, 3 * H:]) * sd.tanh(c), c
+    return sd.scan(step, (h0, c0), x, reverse=reverse)
+
+
+def _lstm_like_numpy(x, W, h0, c0, reverse=False):
+    def sigmoid(v):
+        return 1 / (1 + np.exp(-v))
+    h, c, hs, cs = h0, c0, [None] * len(x), [None] * len(x)
+    for t in (range(len(x) - 1, -1, -1) if reverse else range(len(x))):
+        z = np.concatenate([x[t], h], axis=1) @ W
+        c = sigmoid(z[:, :H]) * c + sigmoid(z[:, H:2 * H]) * np.tanh(z[:, 2 * H:3 * H])
+        h = sigmoid(z[:, 3 * H:]) * np.tanh(c)
+        hs[t], cs[t] = h, c
+    return np.stack(hs), np.stack(cs)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_tuple_carries_and_reverse_loops(reverse):
+    (x, _, _, h0), feed = _rnn_inputs()
+    W, c0 = sd.tensor("W4", (D + H, 4 * H)), sd.tensor("c0", ("batch", H))
+    feed.update({W: 0.5 * R.standard_normal((D + H, 4 * H)), c0: R.standard_normal((B, H))})
+    hs, cs = _lstm_like(x, W, h0, c0, reverse)
+    want = _lstm_like_numpy(feed[x], feed[W], feed[h0], feed[c0], reverse)
+    for got, expected in zip(sd.evaluate([hs, cs], feed), want):
+        np.testing.assert_allclose(got, expected, rtol=1e-13)
+    loss = sd.sum(hs * cs) + sd.sum(cs[0] ** 2)
+    sd.check_grad(loss, [W, h0, c0, x], feed)
+    check_second_order(loss, [W, c0], feed)
+
+
+def test_loops_without_sequences_and_nested_loops():
+    a = sd.tensor("a", (2,))
+    powers = sd.scan(lambda p: p * a, sd.ones((2,)), length=3)  # a, a**2, a**3
+    feed = {a: np.array([0.5, -2.0])}
+    np.testing.assert_allclose(sd.evaluate(powers, feed), feed[a] ** np.arange(1, 4)[:, None], rtol=1e-15)
+    xs = sd.tensor("xs", (3, 2))
+
+    def outer(total, x_t):  # each step adds a running product computed by an inner loop
+        inner = sd.scan(lambda p, y: p * y + total + y, total, x_t)
+        return total + inner[-1] * a
+    nested = sd.scan(outer, sd.zeros((2,)), xs)
+    values = {a: feed[a], xs: R.standard_normal((3, 2))}
+
+    def outer_numpy(xs_value, a_value):
+        total, out = np.zeros(2), []
+        for x_t in xs_value:
+            p = total
+            for y in x_t:
+                p = p * y + total + y
+            total = total + p * a_value
+            out.append(total)
+        return np.stack(out)
+    np.testing.assert_allclose(sd.evaluate(nested, values), outer_numpy(values[xs], values[a]), rtol=1e-13)
+    sd.check_grad(sd.sum(nested ** 2), [a, xs], values)
+    check_second_order(sd.sum(nested ** 2), [a], values)
+
+
+def _compiled_cases():
+    (x, W, U, h0), feed = _rnn_inputs()
+    loss = _loss(_elman(x, W, U, h0))
+    grads = sd.grad(loss, [W, U, h0, x])
+    hv = sd.hvp(loss, U, sd.constant(R.standard_normal((H, H))))
+    return [x, W, U, h0], [loss, _elman(x, W, U, h0)] + grads + [hv], feed
+
+
+@pytest.mark.parametrize("backend", ["native", "numba"])
+@pytest.mark.parametrize("fuse", [True, False])
+def test_compiled_loops_compute_what_evaluate_computes(backend, fuse):
+    inputs, outputs, feed = _compiled_cases()
+    fn = sd.compile(inputs, outputs, backend=backend, fuse=fuse)
+    for batch in (B, 1, 0):
+        values = {k: (v[:, :batch] if k.name == "x" else v[:batch] if k.name == "h0" else v) for k, v in feed.items()}
+        got = fn(*(values[k] for k in inputs))
+        for k, (g, w) in enumerate(zip(got, sd.evaluate(outputs, values))):
+            assert_same(g, w, 1e-12, f"output {k} at batch {batch}")
+
+
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_compiled_tuple_reverse_nested_and_float32_loops(backend):
+    (x, _, _, h0), feed = _rnn_inputs()
+    W, c0 = sd.tensor("W4", (D + H, 4 * H)), sd.tensor("c0", ("batch", H))
+    feed.update({W: 0.5 * R.standard_normal((D + H, 4 * H)), c0: R.standard_normal((B, H))})
+    hs, cs = _lstm_like(x, W, h0, c0, reverse=True)
+    loss = sd.sum(hs * cs)
+    outputs = [hs, cs, *sd.grad(loss, [W, c0])]
+    inputs = [x, W, h0, c0]
+    got = sd.compile(inputs, outputs, backend=backend)(*(feed[k] for k in inputs))
+    for g, w in zip(got, sd.evaluate(outputs, feed)):
+        assert_same(g, w, 1e-12, "lstm-like")
+    a, xs = sd.tensor("a", (2,), "float32"), sd.tensor("xs", ("time", 2), "float32")
+    nested = sd.scan(lambda total, x_t: total + sd.scan(lambda p, y: p * a + y, x_t, x_t)[-1],
+                     sd.zeros((2,), "float32"), xs)
+    outputs = [nested, sd.grad(sd.sum(sd.tanh(nested)), a)]
+    values = {a: np.array([0.5, -1.5], np.float32), xs: R.standard_normal((5, 2)).astype(np.float32)}
+    got = sd.compile([a, xs], outputs, backend=backend)(values[a], values[xs])
+    for g, w in zip(got, sd.evaluate(outputs, values)):
+        assert_same(g, w, 2e-5, "nested float32")
+
+
+def test_bad_loops_are_named():
+    x, h0 = sd.tensor("x", (4, 2)), sd.tensor("h0", (2,))
+    with pytest.raises(sd.ShapeError, match="disagree on their length"):
+        sd.scan(lambda h, a, b: h, h0, (x, sd.tensor("y", (5, 2))))
+    with pytest.raises(sd.ShapeError, match=r"shape \(3,\) for carry 0, whose shape is \(2,\)"):
+        sd.scan(lambda h, x_t: sd.concatenate([h, x_t[:1]]), h0, x)
+    with pytest.raises(TypeError, match="dtype float32 for carry 0"):
+        sd.scan(lambda h, x_t: sd.cast(h, "float32"), h0, x)
+    with pytest.raises(TypeError, match="tuple of 2 carries"):
+        sd.scan(lambda c, x_t: c[0], (h0, h0), x)
+    with pytest.raises(ValueError, match="length must be an int"):
+        sd.scan(lambda h: h, h0)
+    with pytest.raises(sd.ShapeError, match="0-d"):
+        sd.scan(lambda h, s: h, h0, sd.scalar("s"))
