@@ -149,7 +149,30 @@ CASES = [
          lambda x, w: _conv2d_same_stride_2_1(x, w), ((1, 4, 3, 2), (2, 2, 2, 2))),
     Case("max_pool2d", ("max",), lambda x: sd.max_pool2d(x, 2),
          lambda x: x.reshape(1, 2, 2, 2, 2, 1).max(axis=(2, 4)), ((1, 4, 4, 1),)),
+    # loops: an Elman step, and two carries walked backwards (each step reads the other carry)
+    Case("scan", ("scan",), lambda x, w, h: sd.scan(lambda c, x_t: sd.tanh(x_t @ w + 0.5 * c), h, x),
+         lambda x, w, h: _elman(x, w, h), ((3, 2, 2), (2, 2), (2, 2))),
+    Case("scan-reverse-pair", ("scan",),
+         lambda x, a: sd.concatenate(sd.scan(lambda c, x_t: (c[0] * x_t + sd.sin(c[1]), c[1] * a - c[0]),
+                                             (a, a * a), x, reverse=True), axis=1),
+         lambda x, a: _reverse_pair(x, a), ((4, 2), (2,)), domain=(-1.0, 1.0)),
 ]
+
+
+def _elman(x, w, h):
+    states = []
+    for x_t in x:
+        h = np.tanh(x_t @ w + 0.5 * h)
+        states.append(h)
+    return np.stack(states)
+
+
+def _reverse_pair(x, a):
+    p, q, ps, qs = a, a * a, [None] * len(x), [None] * len(x)
+    for t in reversed(range(len(x))):
+        p, q = p * x[t] + np.sin(q), q * a - p
+        ps[t], qs[t] = p, q
+    return np.concatenate([np.stack(ps), np.stack(qs)], axis=1)
 
 
 def _conv2d_same_stride_2_1(x, w):

@@ -219,10 +219,18 @@ def _time_back(x: Node, lead: int) -> Node:
     return transpose(x, tuple(range(1, lead + 1)) + (0,) + tuple(range(lead + 1, x.ndim))) if lead else x
 
 
-def _entering(inputs: tuple[Node, ...], attrs: dict) -> list[Node]:
-    """The carries entering each step (stacked in step order), from the forward loop's stacked siblings."""
+def _stacked(inputs: tuple[Node, ...], attrs: dict) -> list[Node]:
+    """The forward loop's carries entering each step, then after each step (stacked in step order): a derivative
+    loop reads both, so it neither recomputes the step nor keeps anything but what the forward loop stored."""
     sibling = {k: v for k, v in attrs.items() if k not in ("output", "mode")}
-    return [make("scan", inputs, output=k, mode="before", **sibling) for k in range(attrs["carries"])]
+    return [make("scan", inputs, output=k, mode=mode, **sibling)
+            for mode in ("before", "after") for k in range(attrs["carries"])]
+
+
+def _reuse_results(nodes: list[Node], at: list[Node], results: list[Node]) -> list[Node]:
+    """``nodes`` (a derivative of the step ``at``) reading the step's results from the forward loop's stacked
+    carries ``results`` instead of computing them again (tanh's derivative reads tanh's value, say)."""
+    return substitute(nodes, {id(a): r for a, r in zip(at, results) if a.op not in ("input", "constant")})
 
 
 def _body_at(attrs: dict, values: list[Node]) -> tuple[list[Node], list[Node]]:
@@ -253,8 +261,8 @@ def _vjp(g: Node, out: Node, *inputs: Node, **attrs: Any) -> list[Node | None]:
 
     def backward(cotangents: list[Node], elements: list[Node]) -> list[Node]:
         g_t = elements[0] if streamed else None
-        values = elements[len(streamed):]
-        h, x = values[:n], values[n:]
+        h, results, x = elements[len(streamed):][:n], elements[len(streamed):][n:2 * n], elements[len(streamed) + 2 * n:]
+        values = h + x
         totals = [cotangents[k] + g_t if k == output and mode == "after" else cotangents[k] for k in range(n)]
         at, leaves = _body_at(attrs, values)
         wrt = h + [x[j] for j in float_seqs] + [leaves[f] for f in float_frees]
@@ -268,13 +276,13 @@ def _vjp(g: Node, out: Node, *inputs: Node, **attrs: Any) -> list[Node | None]:
         new = [cot(v) + g_t if k == output and mode == "before" else cot(v) for k, v in enumerate(h)]
         new += [cot(x[j]) for j in float_seqs]
         new += [acc + cot(leaves[f]) for acc, f in zip(accumulators, float_frees)]
-        return simplify(_close(new, leaves, frees))
+        return simplify(_close(_reuse_results(new, at, results), leaves, frees))
 
     start = [g if k == output and mode == "final" else zeros(batch + c.shape, c.dtype) for k, c in enumerate(inits)]
     start += [zeros(batch + seqs[j].shape[1:], seqs[j].dtype) for j in float_seqs]
     start += [zeros(batch + frees[f].shape, frees[f].dtype) for f in float_frees]
     modes = ["final"] * n + ["after"] * len(float_seqs) + ["final"] * len(float_frees)
-    nodes = scan_nodes(backward, start, streamed + _entering(inputs, attrs) + seqs, attrs["length"],
+    nodes = scan_nodes(backward, start, streamed + _stacked(inputs, attrs) + seqs, attrs["length"],
                        not attrs["reverse"], modes)
     by_seq = dict(zip(float_seqs, nodes[n:n + len(float_seqs)]))
     by_free = dict(zip(float_frees, nodes[n + len(float_seqs):]))
@@ -297,16 +305,17 @@ def _jvp(tangents: list[Node | None], out: Node, *inputs: Node, **attrs: Any) ->
     fixed = [f for f in range(len(frees)) if tangents[n + m + f] is not None]
 
     def forward(carry_tangents: list[Node], elements: list[Node]) -> list[Node]:
-        values, element_tangents = elements[:n + m], elements[n + m:]
+        values = elements[:n] + elements[2 * n:2 * n + m]
+        results, element_tangents = elements[n:2 * n], elements[2 * n + m:]
         at, leaves = _body_at(attrs, values)
         wrt = values[:n] + [values[n + j] for j in moving] + [leaves[f] for f in fixed]
         directions = carry_tangents + element_tangents + [tangents[n + m + f] for f in fixed]
         found = tangent_graph(at, wrt, directions, batch)
         new = [cast(found[id(r)], r.dtype) if id(r) in found else zeros(batch + r.shape, r.dtype) for r in at]
-        return simplify(_close(new, leaves, frees))
+        return simplify(_close(_reuse_results(new, at, results), leaves, frees))
 
     start = [t if t is not None else zeros(batch + c.shape, c.dtype) for t, c in zip(tangents[:n], inputs[:n])]
-    elements = _entering(inputs, attrs) + list(inputs[n:n + m]) + [_time_first(tangents[n + j], len(batch))
+    elements = _stacked(inputs, attrs) + list(inputs[n:n + m]) + [_time_first(tangents[n + j], len(batch))
                                                                     for j in moving]
     nodes = scan_nodes(forward, start, elements, attrs["length"], attrs["reverse"], mode)
     return nodes[output] if mode == "final" else _time_back(nodes[output], len(batch))

@@ -34,12 +34,14 @@ from .losses import (
 )
 from .module import Module, ParameterSpec, initial_values, parameter, parameter_spec, parameters_of
 from .normalization import LayerNorm
+from .recurrent import GRU, LSTM, SimpleRNN
 from .rbf import RBF, kmeans
 from .regularizers import elastic_net, l1, l2
 from .sparsemax import sparsemax, sparsemax_threshold
 
 __all__ = [
-    "ACTIVATIONS", "AvgPool2D", "Conv1D", "Conv2D", "Flatten", "GlobalAvgPool2D", "LayerNorm", "MaxPool2D", "RBF",
+    "ACTIVATIONS", "AvgPool2D", "Conv1D", "Conv2D", "Flatten", "GRU", "GlobalAvgPool2D", "LSTM", "LayerNorm",
+    "MaxPool2D", "RBF", "SimpleRNN",
     "Activation", "Dense", "Dropout", "Elementwise", "Initializer", "Maxout", "Model", "Module", "PReLU",
     "ParameterSpec", "Sequential", "as_module", "batch_mean", "binary_cross_entropy", "check_labels",
     "dropout_seed", "elastic_net", "elementwise", "elu", "get_activation", "get_initializer", "identity", "init",

@@ -45,6 +45,22 @@ def _normal(rng, shape, value):
     return rng.normal(0.0, value, size=shape)
 
 
+def _orthogonal(rng, shape, value):
+    """Rows or columns orthonormal (whichever are fewer), as recurrent weights start: repeated products with them
+    neither blow up nor vanish at first (Saxe et al. 2014). Shapes of more than two axes flatten the leading ones."""
+    rows, cols = int(np.prod(shape[:-1])), shape[-1]
+    q, r = np.linalg.qr(rng.normal(size=(max(rows, cols), min(rows, cols))))
+    q = q * np.sign(np.diag(r))  # the sign fix makes the draw uniform over orthogonal matrices
+    return (q if rows >= cols else q.T).reshape(shape)
+
+
+def _lstm_bias(rng, shape, value):
+    """Zeros with ones in the second quarter: an LSTM's forget-gate bias (gates in, forget, cell, out)."""
+    bias = np.zeros(shape)
+    bias[shape[0] // 4:shape[0] // 2] = 1.0
+    return bias
+
+
 def _constant(rng, shape, value):
     return np.full(shape, value, dtype=np.float64)
 
@@ -56,6 +72,8 @@ DRAWS: dict[str, Callable[[np.random.Generator, tuple[int, ...], float], np.ndar
     "he_uniform": _he_uniform,
     "he_normal": _he_normal,
     "normal": _normal,
+    "orthogonal": _orthogonal,
+    "lstm_bias": _lstm_bias,
     "constant": _constant,
 }
 
@@ -79,6 +97,8 @@ GLOROT_UNIFORM = Initializer("glorot_uniform")
 GLOROT_NORMAL = Initializer("glorot_normal")
 HE_UNIFORM = Initializer("he_uniform")
 HE_NORMAL = Initializer("he_normal")
+ORTHOGONAL = Initializer("orthogonal")
+LSTM_BIAS = Initializer("lstm_bias")
 ZEROS = Initializer("constant", 0.0)
 
 
@@ -92,14 +112,18 @@ def normal(std: float) -> Initializer:
     return Initializer("normal", float(std))
 
 
+#: Rules that take a number (constant, normal) or fit one layer (an LSTM's bias): not chosen by name alone.
+_NOT_BY_NAME = {"constant", "normal", "lstm_bias"}
+
+
 def get_initializer(init: str | Initializer) -> Initializer:
     """An initializer from its rule name (``"he_normal"``) or as given."""
     if isinstance(init, Initializer):
         return init
     if init == "zeros":
         return ZEROS
-    if not isinstance(init, str) or init not in DRAWS or init in ("constant", "normal"):
-        known = sorted(set(DRAWS) - {"constant", "normal"} | {"zeros"})
+    if not isinstance(init, str) or init not in DRAWS or init in _NOT_BY_NAME:
+        known = sorted(set(DRAWS) - _NOT_BY_NAME | {"zeros"})
         raise ValueError(f"unknown initializer {init!r}; known names: {known} "
                          "(use nn.init.constant(v) or nn.init.normal(std) for the parametrised ones)")
     return Initializer(init)

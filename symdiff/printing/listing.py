@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
+from ..autodiff.scan import substitute
 from ..ir import Node, toposort
-from ..ops import OPS
+from ..ops import OPS, tensor
 from .dump import constant_text
 from .graph_to_sympy import (
     apply_elementwise,
@@ -65,6 +66,27 @@ def _reshape(node: Node, a: sp.Basic) -> sp.Basic | Term:
     return Term("call", (a,), ("reshape", {"shape": node.shape}))
 
 
+def _scan(node: Node, *args: sp.Basic) -> Term:
+    """``scan(inputs..., step='h′ = tanh(x_t·W + h·U)')``: the body as a formula over the loop's own names (the
+    carry ``h``, an element ``x_t`` of sequence ``x``, outside values by their input names)."""
+    from .formula_text import build, text_of  # the body prints as a formula of its own
+
+    attrs = node.attr_dict
+    n, m = attrs["carries"], attrs["sequences"]
+    names = ["h" if n == 1 else f"h{k}" for k in range(n)]
+    names += [f"{s.name}_t" if s.op == "input" else f"x{j}_t" for j, s in enumerate(node.inputs[n:n + m])]
+    names += [v.name if v.op == "input" else f"v{k}" for k, v in enumerate(node.inputs[n + m:])]
+    leaves = {id(p): tensor(name, p.shape, p.dtype) for p, name in zip(attrs["params"], names)}
+    body = substitute(list(attrs["body"]), leaves)
+    step = text_of(build({f"{name}′": root for name, root in zip(names, body)}, None, "scan"))
+    info = {"step": step.replace("\n", "; ")}
+    if attrs["reverse"]:
+        info["reverse"] = True
+    if attrs["mode"] != "after":
+        info["carry"] = attrs["mode"]
+    return Term("call", tuple(args), ("scan", info))
+
+
 #: Non-elementwise op -> ``(node, *operand_exprs) -> SymPy expression or Term``; others print as calls.
 STRUCTURE: dict[str, Callable[..., sp.Basic | Term]] = {
     "transpose": _transpose,
@@ -76,6 +98,7 @@ STRUCTURE: dict[str, Callable[..., sp.Basic | Term]] = {
     "reshape": _reshape,
     "count": lambda node, a: elements([node.inputs[0].shape[ax] for ax in node.attr("axes")]),
     "eye": lambda node: sp.Symbol("I"),  # the identity matrix
+    "scan": _scan,
 }
 
 
