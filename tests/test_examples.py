@@ -30,6 +30,15 @@ def test_linear_regression_recovers_the_line():
     assert results["W"] == pytest.approx(0.1, abs=2e-3) and results["b"] == pytest.approx(0.3, abs=2e-3)
 
 
+def test_digits_cnn_learns_quickly():
+    assert run_example("digits_cnn")["accuracy"] >= 0.95  # 5 epochs; the full run reaches 0.99 (tests/test_spec.py)
+
+
+def test_binary_addition_lstm_learns_to_carry():
+    results = run_example("binary_addition")
+    assert results["digit_accuracy"] >= 0.99 and results["sum_accuracy"] >= 0.95
+
+
 def test_keras_style_mlp_learns():
     assert run_example("keras_mlp")["accuracy"] > 0.3  # chance is 0.1
 

@@ -17,7 +17,7 @@ from .activations import (
     register_activation,
     relu,
 )
-from .conv import AvgPool2D, Conv1D, Conv2D, Flatten, GlobalAvgPool2D, MaxPool2D
+from .conv import AvgPool2D, Conv1D, Conv2D, Flatten, GlobalAvgPool2D, MaxPool2D, Reshape
 from .custom import Elementwise, elementwise
 from .dropout import Dropout, dropout_seed
 from .init import Initializer, get_initializer
@@ -41,7 +41,7 @@ from .sparsemax import sparsemax, sparsemax_threshold
 
 __all__ = [
     "ACTIVATIONS", "AvgPool2D", "Conv1D", "Conv2D", "Flatten", "GRU", "GlobalAvgPool2D", "LSTM", "LayerNorm",
-    "MaxPool2D", "RBF", "SimpleRNN",
+    "MaxPool2D", "RBF", "Reshape", "SimpleRNN",
     "Activation", "Dense", "Dropout", "Elementwise", "Initializer", "Maxout", "Model", "Module", "PReLU",
     "ParameterSpec", "Sequential", "as_module", "batch_mean", "binary_cross_entropy", "check_labels",
     "dropout_seed", "elastic_net", "elementwise", "elu", "get_activation", "get_initializer", "identity", "init",

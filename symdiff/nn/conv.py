@@ -1,4 +1,5 @@
-"""Convolutional modules, channels last (N, H, W, C): Conv2D, Conv1D, max/average/global pooling and Flatten."""
+"""Convolutional modules, channels last (N, H, W, C): Conv2D, Conv1D, max/average/global pooling; Reshape and
+Flatten to move between examples as vectors and as images or sequences."""
 
 from __future__ import annotations
 
@@ -93,6 +94,19 @@ class GlobalAvgPool2D(Module):
 
     def forward(self, x: Node, *, training: bool) -> Node:
         return global_avg_pool2d(x)
+
+
+class Reshape(Module):
+    """Each example reshaped: (N, ...) -> (N, *shape) (one entry of ``shape`` may be -1)."""
+
+    prefix = "reshape"
+
+    def __init__(self, shape: Sequence[int], name: str | None = None) -> None:
+        super().__init__(name)
+        self.shape = tuple(shape)
+
+    def forward(self, x: Node, *, training: bool) -> Node:
+        return reshape(x, (x.shape[0],) + self.shape)
 
 
 class Flatten(Module):

@@ -20,6 +20,7 @@ from .schema import (
     REQUIRED,
     TEXT,
     Field,
+    Kind,
     SpecError,
     list_of,
     one_of,
@@ -86,7 +87,7 @@ TRAINING: dict[str, Field] = {
     "patience": Field(COUNT, 0),
     "halve_lr": Field(BOOLEAN, True),
     "lr_patience": Field(POSITIVE_INT, 3),
-    "standardize": Field(BOOLEAN, True),
+    "standardize": Field(Kind("true, false or \"global\"", lambda v: isinstance(v, bool) or v == "global"), True),
     "restore_best": Field(BOOLEAN, True),
     "seed": Field(COUNT, 0),
     "data": Field(TEXT),  # a built-in data set's name or a file (checked when the data is loaded)

@@ -120,10 +120,21 @@ def digits(*, test_fraction: float = 0.2, seed: int = 0) -> Dataset:
     return split("digits", X, y, test_fraction, seed, 10)
 
 
+def binary_addition(n: int = 2000, bits: int = 8, *, seed: int = 0) -> Dataset:
+    """Adding two binary numbers digit by digit, least significant first: example ``i`` holds the digit pairs
+    ``(a_0, b_0, a_1, b_1, ...)`` (``2 * bits`` features) of two numbers below ``2**(bits - 1)``, its targets the
+    ``bits`` digits of ``a + b`` (0/1 values). A recurrent network learns the carry; one step per digit."""
+    rng = np.random.default_rng(seed)
+    a, b = rng.integers(0, 2 ** (bits - 1), size=(2, n))
+    digits_of = (lambda v: (v[:, None] >> np.arange(bits)) & 1)
+    X = np.stack([digits_of(a), digits_of(b)], axis=2).reshape(n, 2 * bits).astype(np.float64)
+    return split("binary_addition", X, digits_of(a + b).astype(np.float64), 0.2, seed, None)
+
+
 #: Data sets by name (``symdiff train --data NAME``); each loader takes keyword options and ``seed``.
 DATASETS: dict[str, Callable[..., Dataset]] = {
     "xor": xor, "line": line, "curve": curve, "regression": regression, "classification": classification,
-    "digits": digits,
+    "digits": digits, "binary_addition": binary_addition,
 }
 
 

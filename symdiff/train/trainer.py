@@ -107,11 +107,18 @@ class Trainer:
         self._targets(Y, len(X))
         return X, Y
 
-    def fit_standardization(self, X: Any) -> None:
-        """Standardize future inputs with the column means and deviations of ``X`` (constant columns: scale 1)."""
+    def fit_standardization(self, X: Any, how: bool | str = True) -> None:
+        """Standardize future inputs with the column means and deviations of ``X`` (constant columns: scale 1), or
+        with ``how="global"`` one mean and deviation over all its entries (pixels of images: a per-pixel scale
+        would blow up the nearly constant border pixels)."""
         X = np.asarray(X, dtype=np.float64)
-        scale = X.std(axis=0)
-        self.mean, self.scale = X.mean(axis=0), np.where(scale > 0, scale, 1.0)
+        if how == "global":
+            scale = np.full(X.shape[1:], X.std())
+            self.mean = np.full(X.shape[1:], X.mean())
+        else:
+            scale = X.std(axis=0)
+            self.mean = X.mean(axis=0)
+        self.scale = np.where(scale > 0, scale, 1.0)
 
     # -- inference ------------------------------------------------------------------------------------
 
@@ -169,7 +176,7 @@ class Trainer:
 
     def fit(self, X: Any, Y: Any, *, epochs: int = 10, batch_size: int = 32, validation_split: float = 0.0,
             validation_data: tuple[Any, Any] | None = None, patience: int = 0, halve_lr: bool = True,
-            lr_patience: int = 3, standardize: bool = True, restore_best: bool = True, progress: bool | None = None,
+            lr_patience: int = 3, standardize: bool | str = True, restore_best: bool = True, progress: bool | None = None,
             plot: str | Path | None = None) -> History:
         """Train for up to ``epochs`` passes over ``X, Y`` in mini-batches of ``batch_size`` (reshuffled each
         epoch; the last batch may be smaller) and return the :class:`History`.
@@ -180,7 +187,8 @@ class Trainer:
         keeps it). Training stops after ``patience`` epochs without
         a new best (0: never) and keeps the best parameters (``restore_best``). Ctrl-C stops it between batches
         with ``stop_reason == "interrupted"``, the best parameters so far kept (the starting ones if no epoch
-        finished) and the history returned. ``standardize`` scales inputs with training-set statistics.
+        finished) and the history returned. ``standardize`` scales inputs with training-set statistics (per column, or ``"global"``: one mean and
+        deviation for all columns, as for pixels).
         ``progress`` shows a bar (default: in a terminal or a notebook); ``plot`` saves the loss curves (the
         format its suffix names).
         Bad data or settings raise :class:`TrainingInputError` naming them, before any work.
@@ -200,8 +208,10 @@ class Trainer:
             validation_data = (X_raw[order[:held]], Y_raw[order[:held]])
             X_raw, Y_raw = X_raw[order[held:]], Y_raw[order[held:]]
         self.mean = self.scale = None
+        if standardize not in (True, False, "global"):
+            raise TrainingInputError("standardize", f"standardize must be True, False or 'global', got {standardize!r}")
         if standardize:
-            self.fit_standardization(X_raw)
+            self.fit_standardization(X_raw, standardize)
         X_train = self._inputs(X_raw)
         Y_train = self._targets(Y_raw, len(X_train))
         bar = Progress(epochs, progress)
