@@ -97,31 +97,34 @@ def _conform(value: Node, carry: Node, k: int) -> Node:
 
 
 def scan_nodes(step: Step, inits: Sequence[Node], seqs: Sequence[Node], length, reverse: bool,
-               modes: str | Sequence[str] = "after") -> list[Node]:
+               modes: str | Sequence[str] = "after", extras: int = 0) -> list[Node]:
     """One scan node per carry, tracing ``step`` once on placeholders and closing the body over the outside values
     it reads. ``modes`` (one, or one per carry) picks what each node returns: "after" (the carry after each step,
-    stacked), "before" (the carry entering each step, stacked) or "final"."""
+    stacked), "before" (the carry entering each step, stacked) or "final". ``step`` may return ``extras`` more
+    values after the new carries: each becomes a "residual" node (that value at every step, stacked)."""
     trace = next(_TRACE_IDS)
     carry_args = [tensor(f"_scan_trace{trace}_c{k}", c.shape, c.dtype) for k, c in enumerate(inits)]
     element_args = [tensor(f"_scan_trace{trace}_x{k}", s.shape[1:], s.dtype) for k, s in enumerate(seqs)]
-    body = step(carry_args, element_args)
-    order = toposort(body)
+    results = step(carry_args, element_args)
+    order = toposort(results)
     variant = depends_on(order, carry_args + element_args)
-    used = {id(i) for n in order if id(n) in variant for i in n.inputs} | {id(b) for b in body}
+    used = {id(i) for n in order if id(n) in variant for i in n.inputs} | {id(b) for b in results}
     # drop sequences the body never reads (a derivative's stacked values it no longer needs)
     kept = [k for k, a in enumerate(element_args) if id(a) in used]
     element_args, seqs = [element_args[k] for k in kept], [seqs[k] for k in kept]
-    frees = _outside_values(order, variant, body)
+    frees = _outside_values(order, variant, results)
     depth = 1 + max((n.attr("depth") for n in order if n.op == "scan"), default=0)
     params = [tensor(f"_scan{depth}_c{k}", c.shape, c.dtype) for k, c in enumerate(inits)]
     params += [tensor(f"_scan{depth}_x{k}", a.shape, a.dtype) for k, a in enumerate(element_args)]
     params += [tensor(f"_scan{depth}_v{k}", f.shape, f.dtype) for k, f in enumerate(frees)]
-    body = substitute(body, dict(zip(map(id, carry_args + element_args + frees), params)))
-    attrs = {"body": tuple(body), "params": tuple(params), "carries": len(inits), "sequences": len(seqs),
+    results = substitute(results, dict(zip(map(id, carry_args + element_args + frees), params)))
+    n = len(inits)
+    attrs = {"body": tuple(results[:n]), "params": tuple(params), "carries": n, "sequences": len(seqs),
              "length": length, "reverse": bool(reverse), "depth": depth}
     inputs = [*inits, *seqs, *frees]
-    modes = [modes] * len(inits) if isinstance(modes, str) else list(modes)
-    return [make("scan", inputs, output=k, mode=mode, **attrs) for k, mode in enumerate(modes)]
+    modes = [modes] * n if isinstance(modes, str) else list(modes)
+    return [make("scan", inputs, output=k, mode=mode, **attrs) for k, mode in enumerate(modes)] + [
+        make("scan", inputs, output=value, mode="residual", **attrs) for value in results[n:n + extras]]
 
 
 def _outside_values(order: list[Node], variant: set[int], body: list[Node]) -> list[Node]:
@@ -137,9 +140,11 @@ def _outside_values(order: list[Node], variant: set[int], body: list[Node]) -> l
     return frees
 
 
-def substitute(roots: Sequence[Node], mapping: dict[int, Node]) -> list[Node]:
-    """``roots`` rebuilt with the nodes whose ids ``mapping`` holds replaced by their values."""
-    bound = dict(mapping)
+def substitute(roots: Sequence[Node], mapping: dict[int, Node], bound: dict[int, Node] | None = None) -> list[Node]:
+    """``roots`` rebuilt with the nodes whose ids ``mapping`` holds replaced by their values; ``bound`` (when
+    given) receives every replacement made, by the id of the node replaced."""
+    bound = {} if bound is None else bound
+    bound.update(mapping)
     for node in toposort(roots, stop=bound):
         if id(node) in bound or not node.inputs:
             continue
@@ -149,22 +154,24 @@ def substitute(roots: Sequence[Node], mapping: dict[int, Node]) -> list[Node]:
     return [bound.get(id(r), r) for r in roots]
 
 
-def parts(node: Node) -> tuple[list[Node], list[Node], list[Node]]:
-    """A scan node's inputs split into ``(inits, sequences, outside values)``."""
-    n, m = node.attr("carries"), node.attr("sequences")
-    return list(node.inputs[:n]), list(node.inputs[n:n + m]), list(node.inputs[n + m:])
+def wanted(node: Node) -> tuple[set[int], list[Node]]:
+    """What a scan node returns: ``({carry index}, [])``, or ``(set(), [body value])`` for a residual."""
+    return (set(), [node.attr("output")]) if node.attr("mode") == "residual" else ({node.attr("output")}, [])
 
 
-def needed_carries(node_attrs: dict, wanted: set[int]) -> list[int]:
-    """The carries a loop must update to produce the carries ``wanted``: those and every carry their body reads."""
+def needed_carries(node_attrs: dict, carries: set[int], values: Sequence[Node] = ()) -> list[int]:
+    """The carries a loop must update to produce the carries ``carries`` and the body ``values``: those and every
+    carry their graphs read."""
     body, params = node_attrs["body"], node_attrs["params"]
-    need, frontier = set(wanted), list(wanted)
+    need: set[int] = set()
+    frontier: list[Node] = [body[k] for k in carries] + list(values)
+    need.update(carries)
     while frontier:
-        reads = {id(n) for n in toposort([body[frontier.pop()]]) if n.op == "input"}
+        reads = {id(n) for n in toposort([frontier.pop()]) if n.op == "input"}
         for k in range(node_attrs["carries"]):
             if id(params[k]) in reads and k not in need:
                 need.add(k)
-                frontier.append(k)
+                frontier.append(body[k])
     return sorted(need)
 
 
@@ -177,10 +184,10 @@ def _infer(inputs: tuple[Node, ...], attrs: dict) -> tuple[tuple, str]:
         if value.shape != expected or value.dtype != param.dtype:
             raise ShapeError(f"scan: input {k} has shape {value.shape} ({value.dtype}), the body expects "
                              f"{expected} ({param.dtype})")
-    carry = inputs[attrs["output"]]
-    if attrs["mode"] not in ("after", "before", "final"):
-        raise ValueError(f"scan: mode must be 'after', 'before' or 'final', got {attrs['mode']!r}")
-    return (carry.shape if attrs["mode"] == "final" else (attrs["length"],) + carry.shape), carry.dtype
+    if attrs["mode"] not in ("after", "before", "final", "residual"):
+        raise ValueError(f"scan: mode must be 'after', 'before', 'final' or 'residual', got {attrs['mode']!r}")
+    value = attrs["output"] if attrs["mode"] == "residual" else inputs[attrs["output"]]
+    return (value.shape if attrs["mode"] == "final" else (attrs["length"],) + value.shape), value.dtype
 
 
 def _evaluate(*arrays: np.ndarray, body, params, carries, sequences, length, reverse, output, mode, depth):
@@ -191,17 +198,22 @@ def _evaluate(*arrays: np.ndarray, body, params, carries, sequences, length, rev
     for k, (param, array) in enumerate(zip(params, arrays)):
         bind_dims(f"scan input {k}", param.shape, array.shape[1:] if n <= k < n + m else array.shape, dims, origin)
     steps = arrays[n].shape[0] if m else length
-    need = needed_carries({"body": body, "params": params, "carries": n}, {output})
+    residual = mode == "residual"
+    need = needed_carries({"body": body, "params": params, "carries": n}, set() if residual else {output},
+                          [output] if residual else [])
     state = list(arrays[:n])
     fixed = {id(p): a for p, a in zip(params[n + m:], arrays[n + m:])}
-    stacked = np.empty((steps,) + state[output].shape, dtype=state[output].dtype)
+    template = _resolve_value(output, dims) if residual else state[output]
+    stacked = np.empty((steps,) + template.shape, dtype=template.dtype)
     for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
         values = dict(fixed)
         values.update((id(params[k]), state[k]) for k in range(n))
         values.update((id(params[n + j]), arrays[n + j][t]) for j in range(m))
         if mode == "before":
             stacked[t] = state[output]
-        values = interpret([body[k] for k in need], values, dims)
+        values = interpret([body[k] for k in need] + ([output] if residual else []), values, dims)
+        if residual:
+            stacked[t] = values[id(output)]
         for k in need:
             state[k] = values[id(body[k])]
         if mode == "after":
@@ -209,116 +221,12 @@ def _evaluate(*arrays: np.ndarray, body, params, carries, sequences, length, rev
     return state[output] if mode == "final" else stacked
 
 
-def _time_first(x: Node, lead: int) -> Node:
-    """``x`` of shape ``(*batch, T, ...)`` as ``(T, *batch, ...)`` (``lead`` batch axes)."""
-    return transpose(x, (lead,) + tuple(range(lead)) + tuple(range(lead + 1, x.ndim))) if lead else x
+def _resolve_value(node: Node, dims: dict[str, int]) -> np.ndarray:
+    """An empty array of ``node``'s shape (named dims resolved) and dtype."""
+    return np.empty(tuple(dims[d] if isinstance(d, str) else d for d in node.shape), dtype=node.dtype)
 
 
-def _time_back(x: Node, lead: int) -> Node:
-    """``x`` of shape ``(T, *batch, ...)`` as ``(*batch, T, ...)``."""
-    return transpose(x, tuple(range(1, lead + 1)) + (0,) + tuple(range(lead + 1, x.ndim))) if lead else x
+# the derivative rules build scans with the functions above
+from .scan_derivatives import scan_jvp, scan_vjp  # noqa: E402
 
-
-def _stacked(inputs: tuple[Node, ...], attrs: dict) -> list[Node]:
-    """The forward loop's carries entering each step, then after each step (stacked in step order): a derivative
-    loop reads both, so it neither recomputes the step nor keeps anything but what the forward loop stored."""
-    sibling = {k: v for k, v in attrs.items() if k not in ("output", "mode")}
-    return [make("scan", inputs, output=k, mode=mode, **sibling)
-            for mode in ("before", "after") for k in range(attrs["carries"])]
-
-
-def _reuse_results(nodes: list[Node], at: list[Node], results: list[Node]) -> list[Node]:
-    """``nodes`` (a derivative of the step ``at``) reading the step's results from the forward loop's stacked
-    carries ``results`` instead of computing them again (tanh's derivative reads tanh's value, say)."""
-    return substitute(nodes, {id(a): r for a, r in zip(at, results) if a.op not in ("input", "constant")})
-
-
-def _body_at(attrs: dict, values: list[Node]) -> tuple[list[Node], list[Node]]:
-    """The body's new carries with its carry and element placeholders bound to ``values``, and its outside values
-    bound to fresh leaves (returned too): a derivative is taken with respect to those leaves, which are independent
-    even when one outside value is computed from another (``U`` and ``U.T``); :func:`_close` then puts the scan's
-    own inputs in their place."""
-    trace = next(_TRACE_IDS)
-    params = attrs["params"][len(values):]
-    leaves = [tensor(f"_scan_trace{trace}_v{k}", p.shape, p.dtype) for k, p in enumerate(params)]
-    return substitute(attrs["body"], {id(p): v for p, v in zip(attrs["params"], values + leaves)}), leaves
-
-
-def _close(nodes: list[Node], leaves: list[Node], frees: list[Node]) -> list[Node]:
-    return substitute(nodes, {id(leaf): value for leaf, value in zip(leaves, frees)})
-
-
-def _vjp(g: Node, out: Node, *inputs: Node, **attrs: Any) -> list[Node | None]:
-    """Backpropagation through time: a scan the other way whose body is the forward body's VJP."""
-    from ..rewrite import simplify  # rewrite's rules know nothing of loops; imported late like reverse.py does
-
-    n, m, output, mode = attrs["carries"], attrs["sequences"], attrs["output"], attrs["mode"]
-    inits, seqs, frees = list(inputs[:n]), list(inputs[n:n + m]), list(inputs[n + m:])
-    batch = g.shape[:g.ndim - out.ndim]
-    float_seqs = [j for j, s in enumerate(seqs) if s.dtype in FLOAT_DTYPES]
-    float_frees = [f for f, v in enumerate(frees) if v.dtype in FLOAT_DTYPES]
-    streamed = [] if mode == "final" else [_time_first(g, len(batch))]  # the returned carry's, step by step
-
-    def backward(cotangents: list[Node], elements: list[Node]) -> list[Node]:
-        g_t = elements[0] if streamed else None
-        h, results, x = elements[len(streamed):][:n], elements[len(streamed):][n:2 * n], elements[len(streamed) + 2 * n:]
-        values = h + x
-        totals = [cotangents[k] + g_t if k == output and mode == "after" else cotangents[k] for k in range(n)]
-        at, leaves = _body_at(attrs, values)
-        wrt = h + [x[j] for j in float_seqs] + [leaves[f] for f in float_frees]
-        adjoint = vjp_graph(at, totals, wrt, batch)
-
-        def cot(node: Node) -> Node:
-            found = adjoint.get(id(node))
-            return cast(found, node.dtype) if found is not None else zeros(batch + node.shape, node.dtype)
-
-        accumulators = cotangents[n + len(float_seqs):]
-        new = [cot(v) + g_t if k == output and mode == "before" else cot(v) for k, v in enumerate(h)]
-        new += [cot(x[j]) for j in float_seqs]
-        new += [acc + cot(leaves[f]) for acc, f in zip(accumulators, float_frees)]
-        return simplify(_close(_reuse_results(new, at, results), leaves, frees))
-
-    start = [g if k == output and mode == "final" else zeros(batch + c.shape, c.dtype) for k, c in enumerate(inits)]
-    start += [zeros(batch + seqs[j].shape[1:], seqs[j].dtype) for j in float_seqs]
-    start += [zeros(batch + frees[f].shape, frees[f].dtype) for f in float_frees]
-    modes = ["final"] * n + ["after"] * len(float_seqs) + ["final"] * len(float_frees)
-    nodes = scan_nodes(backward, start, streamed + _stacked(inputs, attrs) + seqs, attrs["length"],
-                       not attrs["reverse"], modes)
-    by_seq = dict(zip(float_seqs, nodes[n:n + len(float_seqs)]))
-    by_free = dict(zip(float_frees, nodes[n + len(float_seqs):]))
-    grads: list[Node | None] = list(nodes[:n])
-    grads += [_time_back(by_seq[j], len(batch)) if j in by_seq else None for j in range(m)]
-    return grads + [by_free.get(f) for f in range(len(frees))]
-
-
-def _jvp(tangents: list[Node | None], out: Node, *inputs: Node, **attrs: Any) -> Node:
-    """Forward mode through the loop: a scan in the same direction carrying the carries' tangents, reading the
-    forward carries as a sequence (so it is linear in the tangents and recomputes nothing)."""
-    from ..rewrite import simplify
-    from .forward import tangent_graph
-
-    n, m, output, mode = attrs["carries"], attrs["sequences"], attrs["output"], attrs["mode"]
-    frees = list(inputs[n + m:])
-    given = next(k for k, t in enumerate(tangents) if t is not None)
-    batch = tangents[given].shape[:tangents[given].ndim - inputs[given].ndim]
-    moving = [j for j in range(m) if tangents[n + j] is not None]
-    fixed = [f for f in range(len(frees)) if tangents[n + m + f] is not None]
-
-    def forward(carry_tangents: list[Node], elements: list[Node]) -> list[Node]:
-        values = elements[:n] + elements[2 * n:2 * n + m]
-        results, element_tangents = elements[n:2 * n], elements[2 * n + m:]
-        at, leaves = _body_at(attrs, values)
-        wrt = values[:n] + [values[n + j] for j in moving] + [leaves[f] for f in fixed]
-        directions = carry_tangents + element_tangents + [tangents[n + m + f] for f in fixed]
-        found = tangent_graph(at, wrt, directions, batch)
-        new = [cast(found[id(r)], r.dtype) if id(r) in found else zeros(batch + r.shape, r.dtype) for r in at]
-        return simplify(_close(_reuse_results(new, at, results), leaves, frees))
-
-    start = [t if t is not None else zeros(batch + c.shape, c.dtype) for t, c in zip(tangents[:n], inputs[:n])]
-    elements = _stacked(inputs, attrs) + list(inputs[n:n + m]) + [_time_first(tangents[n + j], len(batch))
-                                                                    for j in moving]
-    nodes = scan_nodes(forward, start, elements, attrs["length"], attrs["reverse"], mode)
-    return nodes[output] if mode == "final" else _time_back(nodes[output], len(batch))
-
-
-defop("scan", "loop", _infer, _evaluate, vjp=_vjp, jvp=_jvp)
+defop("scan", "loop", _infer, _evaluate, vjp=scan_vjp, jvp=scan_jvp)

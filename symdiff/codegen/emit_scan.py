@@ -45,12 +45,16 @@ def emit_scan(ctx: Context, section: Section, out: kir.Builder, emit_section: Em
     n, m = attrs["carries"], attrs["sequences"]
     params = attrs["params"]
     number = ctx.name(first, "")
-    need = needed_carries(attrs, {node.attr("output") for node in section.nodes})
+    residuals = [node for node in section.nodes if node.attr("mode") == "residual"]
+    carried = {node.attr("output") for node in section.nodes if node.attr("mode") != "residual"}
+    need = needed_carries(attrs, carried, [node.attr("output") for node in residuals])
     # the body over leaves of this loop's own: its nodes are this loop's, whatever other loops' bodies look like
     leaves = [tensor(f"_loop{number}_{k}", p.shape, p.dtype) for k, p in enumerate(params)]
-    body = substitute([attrs["body"][k] for k in need], dict(zip(map(id, params), leaves)))
+    body = substitute([attrs["body"][k] for k in need] + [node.attr("output") for node in residuals],
+                      dict(zip(map(id, params), leaves)))
     roots = {k: _computed(r, number) for k, r in zip(need, body)}
-    schedule = plan(list(roots.values()), [], fuse)
+    stored = {id(node): _computed(r, number) for node, r in zip(residuals, body[len(need):])}
+    schedule = plan(list(roots.values()) + list(stored.values()), [], fuse)
     for k in need:  # the carries' buffers
         ctx.refs[id(leaves[k])] = contiguous(ctx.workspace(leaves[k].dtype), ctx.offset(leaves[k]),
                                              ctx.shape_expr(leaves[k].shape))
@@ -71,6 +75,8 @@ def emit_scan(ctx: Context, section: Section, out: kir.Builder, emit_section: Em
         _store_rows(ctx, section, leaves, step, "before", out)
         for part in schedule.sections:
             emit_section(inner, part, out)
+        for node in residuals:  # body values a derivative loop reads, stored at the step's row
+            emit_copy(inner, stored[id(node)], _row(ctx.refs[id(node)], step), out)
         for k in need:  # every new carry is computed before any carry is overwritten
             emit_copy(inner, roots[k], ctx.refs[id(leaves[k])], out)
         _store_rows(ctx, section, leaves, step, "after", out)

@@ -1,0 +1,200 @@
+"""The derivatives of ``scan``: backpropagation through time (VJP) and forward mode (JVP), each a scan again.
+
+The VJP is a scan the other way: its carries are the cotangents of the forward carries, one write-only carry per
+sequence (its cotangent at each step) and one accumulator per outside value; its body is the forward body's VJP
+graph. It reads what the forward loop already computed instead of computing it again: the carries entering and
+leaving each step, and *residuals*, the values of the forward body that the VJP graph reads (a pre-activation, a
+gate), which the forward loop stores as it goes (sibling nodes of mode "residual": the same loop in compiled code).
+The JVP is a scan in the same direction carrying the tangents, reading the forward carries as a sequence, so it
+is linear in the tangents (what forward mode needs) and recomputes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..ir import FLOAT_DTYPES, Node, depends_on, toposort
+from ..ops import cast, make, tensor, transpose, zeros
+from .reverse import vjp_graph
+from .scan import _TRACE_IDS, scan_nodes, substitute
+
+#: View ops looked through when choosing a residual: save the array, not each of its slices.
+_VIEWS = ("slice", "transpose", "reshape")
+
+
+def _time_first(x: Node, lead: int) -> Node:
+    """``x`` of shape ``(*batch, T, ...)`` as ``(T, *batch, ...)`` (``lead`` batch axes)."""
+    return transpose(x, (lead,) + tuple(range(lead)) + tuple(range(lead + 1, x.ndim))) if lead else x
+
+
+def _time_back(x: Node, lead: int) -> Node:
+    """``x`` of shape ``(T, *batch, ...)`` as ``(*batch, T, ...)``."""
+    return transpose(x, tuple(range(1, lead + 1)) + (0,) + tuple(range(lead + 1, x.ndim))) if lead else x
+
+
+def _sibling(inputs: tuple[Node, ...], attrs: dict, output: int | Node, mode: str) -> Node:
+    """The forward loop's node returning ``output`` in ``mode`` (computed by the same compiled loop)."""
+    shared = {k: v for k, v in attrs.items() if k not in ("output", "mode")}
+    return make("scan", inputs, output=output, mode=mode, **shared)
+
+
+def _stacked(inputs: tuple[Node, ...], attrs: dict) -> list[Node]:
+    """The forward loop's carries entering each step, then after each step (stacked in step order)."""
+    return [_sibling(inputs, attrs, k, mode) for mode in ("before", "after") for k in range(attrs["carries"])]
+
+
+class _Step:
+    """The forward body at one step, as a graph over given carry and element values and fresh leaves for the
+    outside values: a derivative is taken with respect to those leaves, which are independent even when one
+    outside value is computed from another (``U`` and ``U.T``); :meth:`close` puts the scan's own inputs back.
+    ``extra``: body values besides the new carries that the derivative needs (a residual's value)."""
+
+    def __init__(self, attrs: dict, values: list[Node], extra: list[Node] = ()) -> None:
+        trace = next(_TRACE_IDS)
+        params = attrs["params"]
+        self.leaves = [tensor(f"_scan_trace{trace}_v{k}", p.shape, p.dtype) for k, p in enumerate(params[len(values):])]
+        self.values = values
+        bound: dict[int, Node] = {}
+        mapped = substitute(list(attrs["body"]) + list(extra), {id(p): v for p, v in zip(params, values + self.leaves)},
+                            bound)
+        self.roots, self.extra = mapped[:len(attrs["body"])], mapped[len(attrs["body"]):]
+        # a node of this step's graph -> the body node it is (for the values the forward loop can store)
+        self.body_of = {id(bound[id(b)]): b for b in toposort(list(attrs["body"]) + list(extra)) if id(b) in bound}
+
+    def at(self, body_node: Node) -> Node:
+        """``body_node`` at this step."""
+        for node_id, body in self.body_of.items():
+            if body is body_node:
+                return next(n for n in toposort(self.roots + self.extra) if id(n) == node_id)
+        return body_node
+
+    def close(self, nodes: list[Node], frees: list[Node]) -> list[Node]:
+        return substitute(nodes, {id(leaf): value for leaf, value in zip(self.leaves, frees)})
+
+    def reuse(self, nodes: list[Node], results: list[Node], saved: list[Node], residuals: list[Node]) -> list[Node]:
+        """``nodes`` reading the step's new carries from ``results`` and the body values ``saved`` from
+        ``residuals`` (what the forward loop stored at this step) instead of computing them again."""
+        mapping = {id(a): r for a, r in zip(self.roots, results) if a.op not in ("input", "constant")}
+        located = {id(body): node for node in toposort(self.roots + self.extra)
+                   for body in [self.body_of.get(id(node))] if body is not None}
+        mapping.update((id(located[id(b)]), r) for b, r in zip(saved, residuals) if id(b) in located)
+        return substitute(nodes, mapping)
+
+    def frontier(self, nodes: list[Node]) -> list[Node]:
+        """The body values that ``nodes`` read from this step's graph (not the new carries, nor values that do not
+        change from step to step): what the forward loop should store for them. Views are looked through."""
+        order = toposort(self.roots + self.extra)
+        varying = depends_on(order, self.values)
+        in_step = {id(n) for n in order}
+        carries = {id(r) for r in self.roots}
+        chosen: dict[int, Node] = {}
+
+        def consider(value: Node) -> None:
+            while value.op in _VIEWS and id(value.inputs[0]) in varying and value.inputs[0].op != "input":
+                value = value.inputs[0]
+            if id(value) in varying and id(value) not in carries and value.op != "input" and id(value) in self.body_of:
+                chosen.setdefault(id(value), self.body_of[id(value)])
+
+        for node in toposort(nodes):
+            if id(node) not in in_step:
+                for value in node.inputs:
+                    consider(value)
+        for node in nodes:
+            if id(node) in in_step:
+                consider(node)
+        return list(chosen.values())
+
+
+def scan_vjp(g: Node, out: Node, *inputs: Node, **attrs: Any) -> list[Node | None]:
+    """Backpropagation through time: a scan the other way whose body is the forward body's VJP, reading the
+    forward loop's stored carries and residuals."""
+    from ..rewrite import simplify  # rewrite's rules know nothing of loops; imported late like reverse.py does
+
+    n, m, output, mode = attrs["carries"], attrs["sequences"], attrs["output"], attrs["mode"]
+    seqs, frees = list(inputs[n:n + m]), list(inputs[n + m:])
+    batch = g.shape[:g.ndim - out.ndim]
+    float_seqs = [j for j, s in enumerate(seqs) if s.dtype in FLOAT_DTYPES]
+    float_frees = [f for f, v in enumerate(frees) if v.dtype in FLOAT_DTYPES]
+    streamed = [] if mode == "final" else [_time_first(g, len(batch))]  # the returned value's, step by step
+
+    def derivative(cotangents: list[Node], elements: list[Node], saved: list[Node]) -> tuple[list[Node], _Step]:
+        g_t = elements[0] if streamed else None
+        h, results = elements[len(streamed):len(streamed) + n], elements[len(streamed) + n:len(streamed) + 2 * n]
+        x, residuals = elements[len(streamed) + 2 * n:len(streamed) + 2 * n + m], elements[len(streamed) + 2 * n + m:]
+        step = _Step(attrs, h + x, [output] if mode == "residual" else [])
+        outs = step.roots + step.extra
+        totals = [cotangents[k] + g_t if mode == "after" and k == output else cotangents[k] for k in range(n)]
+        adjoint = vjp_graph(outs, totals + ([g_t] if mode == "residual" else []),
+                            h + [x[j] for j in float_seqs] + [step.leaves[f] for f in float_frees], batch)
+
+        def cot(node: Node) -> Node:
+            found = adjoint.get(id(node))
+            return cast(found, node.dtype) if found is not None else zeros(batch + node.shape, node.dtype)
+
+        new = [cot(v) + g_t if mode == "before" and k == output else cot(v) for k, v in enumerate(h)]
+        new += [cot(x[j]) for j in float_seqs]
+        new += [acc + cot(step.leaves[f]) for acc, f in zip(cotangents[n + len(float_seqs):], float_frees)]
+        return step.reuse(new, results, saved, residuals), step
+
+    start = [g if mode == "final" and k == output else zeros(batch + c.shape, c.dtype)
+             for k, c in enumerate(inputs[:n])]
+    start += [zeros(batch + seqs[j].shape[1:], seqs[j].dtype) for j in float_seqs]
+    start += [zeros(batch + frees[f].shape, frees[f].dtype) for f in float_frees]
+    elements = streamed + _stacked(inputs, attrs) + seqs
+    saved = _residuals_needed(derivative, start, elements)
+    residuals = [_sibling(inputs, attrs, value, "residual") for value in saved]
+
+    def backward(cotangents: list[Node], values: list[Node]) -> list[Node]:
+        new, step = derivative(cotangents, values, saved)
+        return simplify(step.close(new, frees))
+
+    modes = ["final"] * n + ["after"] * len(float_seqs) + ["final"] * len(float_frees)
+    nodes = scan_nodes(backward, start, elements + residuals, attrs["length"], not attrs["reverse"], modes)
+    by_seq = dict(zip(float_seqs, nodes[n:n + len(float_seqs)]))
+    by_free = dict(zip(float_frees, nodes[n + len(float_seqs):]))
+    grads: list[Node | None] = list(nodes[:n])
+    grads += [_time_back(by_seq[j], len(batch)) if j in by_seq else None for j in range(m)]
+    return grads + [by_free.get(f) for f in range(len(frees))]
+
+
+def _residuals_needed(derivative, start: list[Node], elements: list[Node]) -> list[Node]:
+    """The forward body values one step of ``derivative`` reads (traced once on placeholders)."""
+    trace = next(_TRACE_IDS)
+    cotangents = [tensor(f"_scan_trace{trace}_c{k}", c.shape, c.dtype) for k, c in enumerate(start)]
+    values = [tensor(f"_scan_trace{trace}_x{k}", e.shape[1:], e.dtype) for k, e in enumerate(elements)]
+    new, step = derivative(cotangents, values, [])
+    return step.frontier(new)
+
+
+def scan_jvp(tangents: list[Node | None], out: Node, *inputs: Node, **attrs: Any) -> Node:
+    """Forward mode through the loop: a scan in the same direction carrying the carries' tangents, reading the
+    forward carries as a sequence (so it is linear in the tangents and recomputes nothing)."""
+    from ..rewrite import simplify
+    from .forward import tangent_graph
+
+    n, m, output, mode = attrs["carries"], attrs["sequences"], attrs["output"], attrs["mode"]
+    frees = list(inputs[n + m:])
+    given = next(k for k, t in enumerate(tangents) if t is not None)
+    batch = tangents[given].shape[:tangents[given].ndim - inputs[given].ndim]
+    moving = [j for j in range(m) if tangents[n + j] is not None]
+    fixed = [f for f in range(len(frees)) if tangents[n + m + f] is not None]
+    residual = mode == "residual"
+
+    def forward(carry_tangents: list[Node], elements: list[Node]) -> list[Node]:
+        values = elements[:n] + elements[2 * n:2 * n + m]
+        results, element_tangents = elements[n:2 * n], elements[2 * n + m:]
+        step = _Step(attrs, values, [output] if residual else [])
+        wrt = values[:n] + [values[n + j] for j in moving] + [step.leaves[f] for f in fixed]
+        directions = carry_tangents + element_tangents + [tangents[n + m + f] for f in fixed]
+        found = tangent_graph(step.roots + step.extra, wrt, directions, batch)
+        new = [cast(found[id(r)], r.dtype) if id(r) in found else zeros(batch + r.shape, r.dtype)
+               for r in step.roots + step.extra]
+        return simplify(step.close(step.reuse(new, results, [], []), frees))
+
+    start = [t if t is not None else zeros(batch + c.shape, c.dtype) for t, c in zip(tangents[:n], inputs[:n])]
+    elements = _stacked(inputs, attrs) + list(inputs[n:n + m]) + [_time_first(tangents[n + j], len(batch))
+                                                                   for j in moving]
+    nodes = scan_nodes(forward, start, elements, attrs["length"], attrs["reverse"],
+                       "after" if residual else mode, extras=1 if residual else 0)
+    result = nodes[-1] if residual else nodes[output]
+    return result if mode == "final" else _time_back(result, len(batch))
