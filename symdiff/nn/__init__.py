@@ -33,14 +33,14 @@ from .losses import (
     triplet_loss,
 )
 from .module import Module, ParameterSpec, initial_values, parameter, parameter_spec, parameters_of
-from .normalization import LayerNorm
+from .normalization import BatchNorm, LayerNorm
 from .recurrent import GRU, LSTM, SimpleRNN
 from .rbf import RBF, kmeans
 from .regularizers import elastic_net, l1, l2
 from .sparsemax import sparsemax, sparsemax_threshold
 
 __all__ = [
-    "ACTIVATIONS", "AvgPool2D", "Conv1D", "Conv2D", "Flatten", "GRU", "GlobalAvgPool2D", "LSTM", "LayerNorm",
+    "ACTIVATIONS", "AvgPool2D", "BatchNorm", "Conv1D", "Conv2D", "Flatten", "GRU", "GlobalAvgPool2D", "LSTM", "LayerNorm",
     "MaxPool2D", "RBF", "Reshape", "SimpleRNN",
     "Activation", "Dense", "Dropout", "Elementwise", "Initializer", "Maxout", "Model", "Module", "PReLU",
     "ParameterSpec", "Sequential", "as_module", "batch_mean", "binary_cross_entropy", "check_labels",

@@ -25,10 +25,13 @@ from .init import Initializer, get_initializer
 
 @dataclass(frozen=True)
 class ParameterSpec:
-    """How a parameter starts (``init``) and whether weight penalties apply to it (``regularized``)."""
+    """How a parameter starts (``init``), whether weight penalties apply to it (``regularized``) and whether the
+    optimizer trains it (``trainable``; false for state a module updates itself, like batch norm's running
+    statistics: saved, restored and fed like any parameter, never differentiated)."""
 
     init: Initializer
     regularized: bool
+    trainable: bool = True
 
 
 # name -> (weak reference to the parameter's node, its spec); dead entries are simply replaced.
@@ -39,7 +42,7 @@ _COUNTERS: dict[str, count] = {}
 
 
 def parameter(name: str, shape: Sequence[int], init: str | Initializer, *, regularized: bool,
-              dtype: str = "float64") -> Node:
+              dtype: str = "float64", trainable: bool = True) -> Node:
     """The parameter tensor ``name``, registered with its initializer (the same request twice is one node)."""
     shape = tuple(shape)
     if any(not isinstance(d, int) for d in shape):
@@ -47,7 +50,7 @@ def parameter(name: str, shape: Sequence[int], init: str | Initializer, *, regul
     if normalize_dtype(dtype) not in FLOAT_DTYPES:
         raise TypeError(f"parameter {name!r}: dtype must be float64 or float32, got {dtype!r}")
     node = tensor(name, shape, dtype)
-    spec = ParameterSpec(get_initializer(init), bool(regularized))
+    spec = ParameterSpec(get_initializer(init), bool(regularized), bool(trainable))
     entry = _PARAMETERS.get(name)
     old = entry[0]() if entry is not None else None
     if old is not None and (old is not node or entry[1] != spec):
@@ -107,13 +110,26 @@ class Module(ABC):
     def __init__(self, name: str | None = None) -> None:
         self.name = claim_name(name, self.prefix, self)
         self._declared: dict[str, Node] = {}
+        self._state_updates: dict[str, tuple[Node, Node]] = {}
 
     def add_parameter(self, local: str, shape: Sequence[int], init: str | Initializer, *,
-                      regularized: bool, dtype: str = "float64") -> Node:
-        """Declare the parameter ``<name>_<local>`` (a floating-point ``dtype``: float64 or float32)."""
-        node = parameter(f"{self.name}_{local}", shape, init, regularized=regularized, dtype=dtype)
+                      regularized: bool, dtype: str = "float64", trainable: bool = True) -> Node:
+        """Declare the parameter ``<name>_<local>`` (a floating-point ``dtype``: float64 or float32);
+        ``trainable=False`` for state the module updates itself (see :meth:`update_state`)."""
+        node = parameter(f"{self.name}_{local}", shape, init, regularized=regularized, dtype=dtype,
+                         trainable=trainable)
         self._declared[local] = node
         return node
+
+    def update_state(self, state: Node, value: Node) -> None:
+        """Record that a training step sets the non-trainable parameter ``state`` to ``value`` (a graph of the
+        step's inputs). Called by :meth:`forward` when ``training=True``; the last recorded graph is used."""
+        self._state_updates[state.name] = (state, value)
+
+    def state_updates(self) -> dict[Node, Node]:
+        """The non-trainable parameters a training step updates, and their new values (this module and every
+        descendant, as recorded by their last training-mode call)."""
+        return {state: value for module in self.modules() for state, value in module._state_updates.values()}
 
     def children(self) -> Sequence[Module]:
         """Sub-modules whose parameters belong to this one."""

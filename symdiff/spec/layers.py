@@ -85,6 +85,7 @@ def _rbf(keys, name, shape, activation):
 COMMON = {"type": Field(TEXT, REQUIRED), "name": Field(IDENTIFIER), "inputs": Field(POSITIVE_INT)}
 SHAPE = Kind("a non-empty list of positive integers", lambda v: isinstance(v, list) and len(v) > 0
              and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in v))
+MOMENTUM = Kind("a number in (0, 1]", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1)
 _CONV = {"filters": Field(POSITIVE_INT, REQUIRED), "kernel": Field(POSITIVE_INT, REQUIRED),
          "stride": Field(POSITIVE_INT, 1), "padding": Field(one_of(("valid", "same")), "valid"),
          "activation": Field(TEXT, "identity"), "bias": Field(BOOLEAN, True), "init": Field(INITIALIZER, "he_uniform")}
@@ -119,6 +120,10 @@ LAYERS: dict[str, LayerRule] = {
     "avgpool2d": LayerRule(_POOL, partial(_pool, module=nn.AvgPool2D)),
     "globalavgpool2d": LayerRule({}, lambda keys, name, shape, act: (
         _needs(shape, 3, "height, width, channels"), nn.GlobalAvgPool2D(name=name))[1]),
+    "batchnorm": LayerRule({"momentum": Field(MOMENTUM, 0.1), "eps": Field(POSITIVE, 1e-5)},
+                           lambda keys, name, shape, act: nn.BatchNorm(shape[-1], momentum=keys["momentum"],
+                                                                       eps=keys["eps"], dtype=keys["dtype"],
+                                                                       name=name)),
     "layernorm": LayerRule({"eps": Field(POSITIVE, 1e-5)},
                            lambda keys, name, shape, act: nn.LayerNorm(shape[-1], eps=keys["eps"],
                                                                        dtype=keys["dtype"], name=name)),

@@ -150,8 +150,10 @@ class Optimizer(ABC):
         seed = check_int("seed", seed, 0)
         nodes = parameter_list(params)
         inputs = list(inputs)
-        grads = gradients(loss, nodes)
-        updates, state = self.updates(nodes, grads)
+        trained = [node for node in nodes if trainable(node)]
+        grads = gradients(loss, trained)
+        updates, state = self.updates(trained, grads)
+        updates.update(_state_updates(params, nodes))
         seed_node = nn.dropout_seed()
         reads = inputs_of([loss, *outputs])
         dropout = seed_node if any(n is seed_node for n in reads) and all(n is not seed_node for n in inputs) else None
@@ -164,13 +166,27 @@ class Optimizer(ABC):
         fn = compile_graph(args, [loss, *outputs] if outputs else loss, updates, name=name, **compile_options)
         if values is None:
             values = nn.initial_values(nodes, seed)
-        initial = self.initial_state(nodes)
+        initial = self.initial_state(trained)
         return TrainStep(fn, inputs, nodes, {node: initial[node.name] for node in state}, values, lr=self.lr,
                          dropout_seed=dropout, seed=seed)
 
     def __repr__(self) -> str:
         settings = ", ".join(f"{k}={v!r}" for k, v in self.hyperparameters().items())
         return f"{type(self).__name__}({settings})"
+
+
+def trainable(param: Node) -> bool:
+    """Whether the optimizer trains ``param`` (every tensor except non-trainable registered parameters)."""
+    spec = parameter_spec(param)
+    return spec is None or spec.trainable
+
+
+def _state_updates(params, nodes: list[Node]) -> dict[Node, Node]:
+    """The new values a training step gives the non-trainable parameters (a module's recorded state updates);
+    the rest keep their values."""
+    recorded = {state.name: value for state, value in params.state_updates().items()} \
+        if isinstance(params, nn.Module) else {}
+    return {node: recorded[node.name] for node in nodes if not trainable(node) and node.name in recorded}
 
 
 def decays(param: Node) -> bool:
