@@ -94,7 +94,7 @@ def symdiff_step(name: str, problem: dict):
 
 def torch_step(name: str, problem: dict):
     import torch
-    import torch.nn.functional as F
+    from torch.nn import functional
 
     kind, batch, shape, layers = MODELS[name]
     torch.set_num_threads(usable_cores())
@@ -110,8 +110,9 @@ def torch_step(name: str, problem: dict):
 
         def logits():
             h = X
-            for k, (kernel, out, padding) in enumerate(layers):
-                h = F.max_pool2d(F.relu(F.conv2d(h, params[2 * k], params[2 * k + 1], padding=padding)), 2)
+            for k, (_, _, padding) in enumerate(layers):
+                h = functional.conv2d(h, params[2 * k], params[2 * k + 1], padding=padding)
+                h = functional.max_pool2d(functional.relu(h), 2)
             return h.permute(0, 2, 3, 1).reshape(batch, -1) @ params[-2] + params[-1]
     else:
         X = torch.from_numpy(problem["X"])
@@ -129,7 +130,7 @@ def torch_step(name: str, problem: dict):
             return cell(X)[0][:, -1] @ params[-2] + params[-1]
 
     def run():
-        loss = F.cross_entropy(logits(), y)
+        loss = functional.cross_entropy(logits(), y)
         for p in params:
             p.grad = None
         loss.backward()
@@ -159,7 +160,7 @@ def jax_step(name: str, problem: dict):
     def logits(params, X):
         if kind == "cnn":
             h = X
-            for k, (kernel, out, padding) in enumerate(layers):
+            for k, (_, _, padding) in enumerate(layers):
                 h = jax.lax.conv_general_dilated(h, params[2 * k], (1, 1), padding.upper(),
                                                  dimension_numbers=("NHWC", "HWIO", "NHWC")) + params[2 * k + 1]
                 h = jax.lax.reduce_window(jax.nn.relu(h), -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")

@@ -65,6 +65,26 @@ def test_conv1d_and_pooling_match_numpy_loops():
     sd.check_grad(sd.sum(sd.max_pool2d(image, 2) ** 2) + sd.sum(sd.avg_pool2d(image, 2) ** 3), image, {image: data})
 
 
+def test_1d_pooling_matches_numpy_and_its_modules_and_spec_layers():
+    x = sd.tensor("x", ("batch", 6, 2))
+    data = R.standard_normal((3, 6, 2))
+    pooled_max, pooled_avg, strided = sd.evaluate([sd.max_pool1d(x, 2), sd.avg_pool1d(x, 3), sd.max_pool1d(x, 3, 1)],
+                                                  {x: data})
+    np.testing.assert_array_equal(pooled_max, data.reshape(3, 3, 2, 2).max(axis=2))
+    np.testing.assert_allclose(pooled_avg, data.reshape(3, 2, 3, 2).mean(axis=2), rtol=1e-14)
+    np.testing.assert_array_equal(strided, np.stack([data[:, i:i + 3].max(axis=1) for i in range(4)], axis=1))
+    sd.check_grad(sd.sum(sd.max_pool1d(x, 2) ** 2) + sd.sum(sd.avg_pool1d(x, 2) ** 3), x, {x: data})
+    assert nn.MaxPool1D(2, name="mp1")(x).shape == ("batch", 3, 2)
+    assert nn.AvgPool1D(3, name="ap1")(x).shape == ("batch", 2, 2)
+    spec = sd.load_spec({"name": "pool1d_spec", "inputs": 12, "layers": [
+        {"type": "reshape", "shape": [6, 2]}, {"type": "conv1d", "filters": 4, "kernel": 3, "padding": "same"},
+        {"type": "maxpool1d"}, {"type": "avgpool1d", "window": 3}, {"type": "flatten"}, {"type": "dense", "units": 2}],
+        "loss": {"type": "softmax_cross_entropy"}})
+    assert spec.outputs == 2
+    with pytest.raises(sd.ShapeError, match=r"\(N, L, C\)"):
+        sd.max_pool1d(sd.tensor("flat", ("batch", 6)), 2)
+
+
 def test_layer_norm_matches_numpy():
     layer = nn.LayerNorm(4, name="ln_test")
     x = sd.tensor("x", ("batch", 4))

@@ -65,7 +65,7 @@ def test_graph_size_does_not_grow_with_the_length():
     sizes = []
     for time in (4, 40, "time"):
         (x, W, U, h0), _ = _rnn_inputs(time)
-        last = sd.scan(lambda h, x_t: sd.tanh(x_t @ W + h @ U), h0, x, keep="last")
+        last = sd.scan(lambda h, x_t, W=W, U=U: sd.tanh(x_t @ W + h @ U), h0, x, keep="last")
         loss = _loss(_elman(x, W, U, h0), last)
         gradient = sd.grad(loss, [W, U])
         sizes.append((sd.count_nodes(loss), sd.count_nodes(gradient),

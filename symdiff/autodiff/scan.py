@@ -21,12 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from ..ir import FLOAT_DTYPES, Node, ShapeError, bind_dims, broadcast_shapes, depends_on, toposort
-from ..ops import broadcast_to, cast, make, tensor, transpose, zeros
+from ..ir import Node, ShapeError, bind_dims, broadcast_shapes, depends_on, toposort
+from ..ops import broadcast_to, make, tensor
 from ..ops.convert import as_node
 from ..ops.interpret import interpret
 from ..ops.registry import defop
-from .reverse import vjp_graph
 
 _TRACE_IDS = itertools.count()
 #: A traced body: ``(carries, sequence elements) -> new carries``.

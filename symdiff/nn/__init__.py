@@ -17,7 +17,7 @@ from .activations import (
     register_activation,
     relu,
 )
-from .conv import AvgPool2D, Conv1D, Conv2D, Flatten, GlobalAvgPool2D, MaxPool2D, Reshape
+from .conv import AvgPool1D, AvgPool2D, Conv1D, Conv2D, Flatten, GlobalAvgPool2D, MaxPool1D, MaxPool2D, Reshape
 from .custom import Elementwise, elementwise
 from .dropout import Dropout, dropout_seed
 from .init import Initializer, get_initializer
@@ -34,18 +34,18 @@ from .losses import (
 )
 from .module import Module, ParameterSpec, initial_values, parameter, parameter_spec, parameters_of
 from .normalization import BatchNorm, LayerNorm
-from .recurrent import GRU, LSTM, SimpleRNN
 from .rbf import RBF, kmeans
+from .recurrent import GRU, LSTM, SimpleRNN
 from .regularizers import elastic_net, l1, l2
 from .sparsemax import sparsemax, sparsemax_threshold
 
 __all__ = [
-    "ACTIVATIONS", "AvgPool2D", "BatchNorm", "Conv1D", "Conv2D", "Flatten", "GRU", "GlobalAvgPool2D", "LSTM", "LayerNorm",
-    "MaxPool2D", "RBF", "Reshape", "SimpleRNN",
-    "Activation", "Dense", "Dropout", "Elementwise", "Initializer", "Maxout", "Model", "Module", "PReLU",
-    "ParameterSpec", "Sequential", "as_module", "batch_mean", "binary_cross_entropy", "check_labels",
-    "dropout_seed", "elastic_net", "elementwise", "elu", "get_activation", "get_initializer", "identity", "init",
-    "initial_values", "kmeans", "l1", "l2", "l2_normalize", "leaky_relu", "multiclass_hinge", "parameter",
-    "parameter_spec", "parameters_of", "prelu", "register_activation", "relu", "softmax_cross_entropy", "sparsemax",
-    "sparsemax_loss", "sparsemax_threshold", "squared_error", "triplet_loss",
+    "ACTIVATIONS", "AvgPool1D", "AvgPool2D", "BatchNorm", "Conv1D", "Conv2D", "Flatten", "GRU", "GlobalAvgPool2D",
+    "LSTM", "LayerNorm", "MaxPool1D", "MaxPool2D", "RBF", "Reshape", "SimpleRNN", "Activation", "Dense", "Dropout",
+    "Elementwise", "Initializer", "Maxout", "Model", "Module", "PReLU", "ParameterSpec", "Sequential", "as_module",
+    "batch_mean", "binary_cross_entropy", "check_labels", "dropout_seed", "elastic_net", "elementwise", "elu",
+    "get_activation", "get_initializer", "identity", "init", "initial_values", "kmeans", "l1", "l2", "l2_normalize",
+    "leaky_relu", "multiclass_hinge", "parameter", "parameter_spec", "parameters_of", "prelu",
+    "register_activation", "relu", "softmax_cross_entropy", "sparsemax", "sparsemax_loss", "sparsemax_threshold",
+    "squared_error", "triplet_loss",
 ]

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from ..ir import Node, ShapeError
 from ..ops import reshape
-from ..ops.conv import avg_pool2d, conv1d, conv2d, global_avg_pool2d, max_pool2d
+from ..ops.conv import avg_pool1d, avg_pool2d, conv1d, conv2d, global_avg_pool2d, max_pool1d, max_pool2d
 from . import init as initializers
 from .init import Initializer
 from .layers import ActivationLike, _activation
@@ -85,6 +85,24 @@ class AvgPool2D(MaxPool2D):
 
     def forward(self, x: Node, *, training: bool) -> Node:
         return avg_pool2d(x, self.window, self.stride)
+
+
+class MaxPool1D(MaxPool2D):
+    """Maximum over ``window`` steps (stride = window by default) of (N, L, C) inputs."""
+
+    prefix = "maxpool1d"
+
+    def forward(self, x: Node, *, training: bool) -> Node:
+        return max_pool1d(x, self.window, self.stride)
+
+
+class AvgPool1D(MaxPool2D):
+    """Mean over ``window`` steps (stride = window by default) of (N, L, C) inputs."""
+
+    prefix = "avgpool1d"
+
+    def forward(self, x: Node, *, training: bool) -> Node:
+        return avg_pool1d(x, self.window, self.stride)
 
 
 class GlobalAvgPool2D(Module):

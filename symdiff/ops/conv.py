@@ -132,6 +132,24 @@ def avg_pool2d(x, window: int | Sequence[int] = 2, stride=None, padding: str = "
     return _pool(x, window, stride, padding, mean, "avg_pool2d")
 
 
+def _pool1d(x, window: int, stride, pool: Callable, what: str) -> Node:
+    x = as_node(x)
+    if x.ndim != 3:
+        raise ShapeError(f"{what}: x must be (N, L, C), got shape {x.shape}")
+    y = pool(expand_dims(x, 1), (1, window), None if stride is None else (1, stride))
+    return reshape(y, (y.shape[0],) + y.shape[2:])
+
+
+def max_pool1d(x, window: int = 2, stride=None) -> Node:
+    """Maximum over each window of ``x`` (N, L, C) (stride defaults to the window); ties as in max_pool2d."""
+    return _pool1d(x, window, stride, max_pool2d, "max_pool1d")
+
+
+def avg_pool1d(x, window: int = 2, stride=None) -> Node:
+    """Mean over each window of ``x`` (N, L, C) (stride defaults to the window)."""
+    return _pool1d(x, window, stride, avg_pool2d, "avg_pool1d")
+
+
 def global_avg_pool2d(x) -> Node:
     """Mean over H and W of ``x`` (N, H, W, C): ``(N, C)``."""
     x = as_node(x)

@@ -68,6 +68,11 @@ def _pool(keys, name, shape, activation, *, module=nn.MaxPool2D):
     return module(keys["window"], keys.get("stride"), name=name)
 
 
+def _pool1d(keys, name, shape, activation, *, module=nn.MaxPool1D):
+    _needs(shape, 2, "length, channels")
+    return module(keys["window"], keys.get("stride"), name=name)
+
+
 def _recurrent(keys, name, shape, activation, *, module=nn.LSTM):
     _needs(shape, 2, "steps, features")
     extra = {"activation": activation(keys["activation"])} if module is nn.SimpleRNN else {}
@@ -118,6 +123,8 @@ LAYERS: dict[str, LayerRule] = {
     "conv1d": LayerRule(_CONV, partial(_conv, module=nn.Conv1D, rank=2, layout="length, channels")),
     "maxpool2d": LayerRule(_POOL, _pool),
     "avgpool2d": LayerRule(_POOL, partial(_pool, module=nn.AvgPool2D)),
+    "maxpool1d": LayerRule(_POOL, _pool1d),
+    "avgpool1d": LayerRule(_POOL, partial(_pool1d, module=nn.AvgPool1D)),
     "globalavgpool2d": LayerRule({}, lambda keys, name, shape, act: (
         _needs(shape, 3, "height, width, channels"), nn.GlobalAvgPool2D(name=name))[1]),
     "batchnorm": LayerRule({"momentum": Field(MOMENTUM, 0.1), "eps": Field(POSITIVE, 1e-5)},

@@ -176,8 +176,8 @@ class Trainer:
 
     def fit(self, X: Any, Y: Any, *, epochs: int = 10, batch_size: int = 32, validation_split: float = 0.0,
             validation_data: tuple[Any, Any] | None = None, patience: int = 0, halve_lr: bool = True,
-            lr_patience: int = 3, standardize: bool | str = True, restore_best: bool = True, progress: bool | None = None,
-            plot: str | Path | None = None) -> History:
+            lr_patience: int = 3, standardize: bool | str = True, restore_best: bool = True,
+            progress: bool | None = None, plot: str | Path | None = None) -> History:
         """Train for up to ``epochs`` passes over ``X, Y`` in mini-batches of ``batch_size`` (reshuffled each
         epoch; the last batch may be smaller) and return the :class:`History`.
 
@@ -187,8 +187,8 @@ class Trainer:
         keeps it). Training stops after ``patience`` epochs without
         a new best (0: never) and keeps the best parameters (``restore_best``). Ctrl-C stops it between batches
         with ``stop_reason == "interrupted"``, the best parameters so far kept (the starting ones if no epoch
-        finished) and the history returned. ``standardize`` scales inputs with training-set statistics (per column, or ``"global"``: one mean and
-        deviation for all columns, as for pixels).
+        finished) and the history returned. ``standardize`` scales inputs with training-set statistics (per
+        column, or ``"global"``: one mean and deviation for all columns, as for pixels).
         ``progress`` shows a bar (default: in a terminal or a notebook); ``plot`` saves the loss curves (the
         format its suffix names).
         Bad data or settings raise :class:`TrainingInputError` naming them, before any work.
