@@ -82,7 +82,7 @@ class Program:
 def _step(data, program: Program, smooth: bool) -> None:
     """Adds one node to the pool (an op drawn over operands drawn from the pool)."""
     floats = program.floats()
-    kinds = ["unary", "binary", "reduce", "matmul", "view", "param_rows"]
+    kinds = ["unary", "binary", "reduce", "matmul", "view", "param_rows", "loop"]
     kinds += [] if smooth else ["index", "constant", "concat"]
     kind = data.draw(st.sampled_from(kinds), label="kind")
     a = data.draw(st.sampled_from(floats), label="a")
@@ -110,6 +110,10 @@ def _step(data, program: Program, smooth: bool) -> None:
         fn = {"sum": sd.sum, "mean": sd.mean, "max": sd.max, "min": sd.min, "logsumexp": sd.logsumexp}
         node = (getattr(sd, name)(a, axis=axis) if name in ("softmax", "log_softmax")
                 else fn[name](a, axis=axis, keepdims=keep))
+    elif kind == "loop":
+        node = _loop(data, program, a, floats, smooth)
+        if node is None:
+            return
     elif kind == "matmul":
         if not a.shape or a.shape[-1] != 3:
             return
@@ -156,6 +160,38 @@ def _step(data, program: Program, smooth: bool) -> None:
         node = sd.concatenate([a, data.draw(st.sampled_from(partners), label="b")], axis=-1)
     program.pool.append(node)
     program.steps.append(f"{kind}: {node.op} {node.shape}")
+
+
+def _fits(shape: tuple, into: tuple) -> bool:
+    """Whether ``shape`` broadcasts to exactly ``into``."""
+    try:
+        return sd.ir.broadcast_shapes(shape, into) == into
+    except sd.ShapeError:
+        return False
+
+
+def _loop(data, program: Program, sequence: sd.Node, floats: list[sd.Node], smooth: bool) -> sd.Node | None:
+    """A scan along the leading axis of ``sequence`` (a named one too: lengths 0, 1 and 3 then), its step a random
+    unary of a random binary of the carry and the element, plus a value read from outside the loop."""
+    if not sequence.shape:
+        return None
+    element = sequence.shape[1:]
+    carries = [c for c in floats if _fits(element, c.shape)]
+    if not carries:
+        return None
+    init = data.draw(st.sampled_from(carries), label="loop init")
+    outside = data.draw(st.sampled_from([None] + [c for c in floats if _fits(c.shape, init.shape)]),
+                        label="loop reads")
+    unary = UNARY[data.draw(st.sampled_from(SMOOTH_UNARY if smooth else sorted(UNARY)), label="loop unary")]
+    binary = BINARY[data.draw(st.sampled_from(SMOOTH_BINARY if smooth else sorted(BINARY)), label="loop binary")]
+
+    def step(carry, x_t):
+        new = unary(binary(carry, x_t))
+        return new if outside is None else new + 0.5 * sd.tanh(outside)
+
+    node = sd.scan(step, init, sequence, reverse=data.draw(st.booleans(), label="loop reverse"),
+                   keep=data.draw(st.sampled_from(["all", "last"]), label="loop keep"))
+    return node if len(node.shape) <= 3 else None
 
 
 def _inputs(dtype: str) -> dict[str, sd.Node]:

@@ -210,3 +210,15 @@ def test_bad_loops_are_named():
         sd.scan(lambda h: h, h0)
     with pytest.raises(sd.ShapeError, match="0-d"):
         sd.scan(lambda h, s: h, h0, sd.scalar("s"))
+
+
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_loops_differing_only_in_their_body_are_different_kernels(backend):
+    # the kernel cache keys on the graph's structure: a body is part of it (once, two bodies of the same shapes
+    # shared one cached kernel)
+    x, h0 = sd.tensor("x", (3, "batch", 2)), sd.tensor("h0", ("batch", 2))
+    values = {x: R.standard_normal((3, 2, 2)), h0: R.standard_normal((2, 2))}
+    for combine in (sd.add, sd.multiply, sd.subtract):  # bodies tanh(h ? x_t): the same root, shapes and dtype
+        hs = sd.scan(lambda h, x_t, combine=combine: sd.tanh(combine(h, x_t)), h0, x)
+        got = sd.compile([x, h0], hs, backend=backend)(values[x], values[h0])
+        np.testing.assert_allclose(got, sd.evaluate(hs, values), rtol=1e-13)

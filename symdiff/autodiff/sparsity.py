@@ -107,6 +107,8 @@ def _local_patterns(node: Node, dims: Mapping[str, int]) -> list[tuple[int, obje
         return _matmul_patterns(node, in_shapes, out_shape)
     if node.op in ("take_along_axis", "scatter_add"):
         return _gather_patterns(node, in_shapes, out_shape, dims)
+    if kind == "loop":  # a carry mixes everything it has read by later steps: every entry, conservatively
+        return [(k, _dense_pattern(in_shapes[k], out_shape)) for k in _differentiated(node)]
     return _moved_patterns(node, in_shapes, out_shape, dims)
 
 
@@ -137,6 +139,12 @@ def _broadcast_pattern(in_shape: tuple[int, ...], out_shape: tuple[int, ...], fa
         source, rows = source[keep], rows[keep]
     size_out = int(np.prod(out_shape, dtype=np.int64))
     return _matrix(rows, source, (size_out, int(np.prod(in_shape, dtype=np.int64))))
+
+
+def _dense_pattern(in_shape: tuple[int, ...], out_shape: tuple[int, ...]):
+    """Every output entry may depend on every input entry."""
+    size_out, size_in = int(np.prod(out_shape, dtype=np.int64)), int(np.prod(in_shape, dtype=np.int64))
+    return _matrix(np.repeat(np.arange(size_out), size_in), np.tile(np.arange(size_in), size_out), (size_out, size_in))
 
 
 def _reduction_pattern(in_shape: tuple[int, ...], axes: tuple[int, ...], keepdims: bool):

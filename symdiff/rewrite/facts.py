@@ -60,6 +60,10 @@ def fingerprint(node: Node) -> bytes:
 def _attr_bytes(value: object) -> bytes:
     if isinstance(value, FrozenArray):
         return value.array.dtype.str.encode() + repr(value.array.shape).encode() + value.array.tobytes()
+    if isinstance(value, Node):  # a graph held in an attribute (a loop's body): its structure, not its repr
+        return b"node:" + fingerprint(value)
+    if isinstance(value, tuple) and any(isinstance(v, Node) for v in value):
+        return b"(" + b",".join(_attr_bytes(v) for v in value) + b")"
     return repr(value).encode()
 
 
