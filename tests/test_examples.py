@@ -39,6 +39,12 @@ def test_binary_addition_lstm_learns_to_carry():
     assert results["digit_accuracy"] >= 0.99 and results["sum_accuracy"] >= 0.95
 
 
+def test_distributed_logistic_regression_learns_the_teacher():
+    pytest.importorskip("distributed")
+    results = run_example("distributed_logistic")
+    assert results["cosine"] > 0.99 and results["adam_loss"] < 0.5
+
+
 def test_keras_style_mlp_learns():
     assert run_example("keras_mlp")["accuracy"] > 0.3  # chance is 0.1
 
