@@ -214,10 +214,21 @@ def _restore(records: list, positions: list[int], counts: tuple[int, int], singl
                          "define it (e.g. sd.nn.elementwise) before unpickling")
     nodes = from_table(records)
     roots = [nodes[k] for k in positions]
+    # nodes are interned, so the same pickle gives the same roots: reuse the function built from them (a Dask
+    # worker unpickles the function of every task; loading the kernel each time cost ~10 ms per task)
+    key = (tuple(map(id, roots)), counts, single, tuple(sorted(options.items())))
+    known = _RESTORED.get(key)
+    if known is not None:
+        return known
     n_in, n_out = counts
     inputs, outputs, rest = roots[:n_in], roots[n_in:n_in + n_out], roots[n_in + n_out:]
     updates = dict(zip(rest[0::2], rest[1::2]))
-    return compile(inputs, outputs[0] if single else outputs, updates, **options)
+    restored = _RESTORED[key] = compile(inputs, outputs[0] if single else outputs, updates, **options)
+    return restored
+
+
+#: Unpickled compiled functions by their roots (kept alive here, so the ids in the keys stay theirs).
+_RESTORED: dict[tuple, CompiledFunction] = {}
 
 
 def graph_key(inputs: list[Node], outputs: list[Node], updates: list[tuple[Node, Node]], options: dict) -> str:

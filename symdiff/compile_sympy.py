@@ -45,7 +45,7 @@ class SympyKernel:
     def __reduce__(self) -> tuple:
         """Pickles by its SymPy expressions, never machine code: the receiving process compiles again (its object
         code cache makes that a load). Unpickling is as trusted as pickle itself."""
-        return compile_sympy, self.definition
+        return _restore, self.definition
 
     def __call__(self, points: Any, threads: int | None = None) -> dict[str, np.ndarray]:
         points = np.asarray(points, dtype=np.float64)
@@ -150,3 +150,19 @@ def _derivative_outputs(values: list[Node], columns: list[Node], wanted: tuple[s
                 full += [upper[min(i, j), max(i, j)] for i in range(nargs) for j in range(nargs)]
             layout.append(full)
     return outputs, layout
+
+
+#: Unpickled kernels by definition: a Dask worker unpickles the kernel once per computation, not once per process.
+_RESTORED: dict[tuple, SympyKernel] = {}
+
+
+def _restore(*definition: Any) -> SympyKernel:
+    """A pickled kernel in this process: the one already rebuilt from the same definition, or a new one."""
+    try:
+        key = tuple(tuple(part) if isinstance(part, list) else part for part in definition)
+        hash(key)
+    except TypeError:  # an unhashable definition: rebuild every time
+        return compile_sympy(*definition)
+    if key not in _RESTORED:
+        _RESTORED[key] = compile_sympy(*definition)
+    return _RESTORED[key]

@@ -59,10 +59,14 @@ def map_reduce(fn: CompiledFunction, args: Sequence[Any], reduce: str | Sequence
         if array.chunks[0] != blocks or any(len(c) != 1 for c in array.chunks[1:]):
             raise ValueError(f"map_reduce: argument {fn.inputs[k].name!r} has chunks {array.chunks}; every dask "
                              f"argument must be chunked along axis 0 only, as {blocks}")
+    # the function and the whole arguments enter the task graph once, not once per chunk
+    shared = dask.delayed(fn, pure=True)
+    whole = {k: dask.delayed(a, pure=True) for k, a in enumerate(args) if k not in chunked}
+    pieces = {k: args[k].to_delayed().ravel() for k in chunked}  # one task per block, no per-block array graph
     parts = []
     for b in range(len(blocks)):
-        chunk_args = [a.blocks[b] if k in chunked else a for k, a in enumerate(args)]
-        parts.append(dask.delayed(_run_chunk)(fn, blocks[b], *chunk_args))
+        chunk_args = [pieces[k][b] if k in chunked else whole[k] for k in range(len(args))]
+        parts.append(dask.delayed(_run_chunk)(shared, blocks[b], *chunk_args))
     while len(parts) > 1:
         parts = [dask.delayed(_combine)(parts[i:i + split_every], kinds) for i in range(0, len(parts), split_every)]
     _, outputs = dask.compute(parts[0])[0]
@@ -94,8 +98,9 @@ def map_points(kernel: SympyKernel, points: Any) -> dict[str, Any]:
     if not isinstance(points, da.Array) or points.ndim != 2 or len(points.chunks[1]) != 1:
         raise ValueError("map_points: points must be a 2-d dask.array chunked along its rows only")
     results: dict[str, list] = {d: [] for d in DERIVATIVES if d in kernel.derivatives}
-    for b, n in enumerate(points.chunks[0]):
-        task = dask.delayed(kernel)(points.blocks[b])
+    shared = dask.delayed(kernel, pure=True)  # in the task graph once, not once per chunk
+    for n, block in zip(points.chunks[0], points.to_delayed().ravel()):
+        task = shared(block)
         for key in results:
             shape = _shape(key, n, kernel)
             results[key].append(da.from_delayed(task[key], shape=shape, dtype=np.float64))

@@ -66,3 +66,28 @@ def test_unpickling_names_an_op_this_process_does_not_define():
     OPS.pop("user.pickled_swish")
     with pytest.raises(ValueError, match="op 'user.pickled_swish' is not defined in this process"):
         pickle.loads(blob)
+
+
+def _loop_step():
+    xs, U, h0 = sd.tensor("xs", (4, "batch", 2)), sd.tensor("U", (2, 2)), sd.tensor("h0", ("batch", 2))
+    hs = sd.scan(lambda h, x_t: sd.tanh(x_t + h @ U), h0, xs)
+    loss = sd.sum(hs ** 2)
+    return sd.compile([xs, U, h0], [loss, sd.grad(loss, U)])
+
+
+def test_compiled_loops_pickle_with_their_bodies_and_unpickle_once_per_process():
+    fn = _loop_step()
+    args = (R.standard_normal((4, 3, 2)), R.standard_normal((2, 2)), R.standard_normal((3, 2)))
+    blob = pickle.dumps(fn)
+    again = pickle.loads(blob)
+    for got, want in zip(again(*args), fn(*args)):
+        np.testing.assert_array_equal(got, want)
+    assert pickle.loads(blob) is again  # a second unpickle in this process reuses the first: no kernel load
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        got = pool.submit(_call_loop, fn, args).result()
+    for g, w in zip(got, fn(*args)):
+        np.testing.assert_array_equal(g, w)
+
+
+def _call_loop(fn, args):
+    return fn(*args)
