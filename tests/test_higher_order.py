@@ -264,3 +264,22 @@ def test_nested_grads_of_a_scalar_are_the_forward_mode_derivatives(nested_tanh_o
         h = sd.grad(h, S)
     assert sd.count_nodes(g) < 1000 and sd.count_nodes(h) < 400
     assert h is derivative(sd.sin(S * sd.cos(S)), S, 10)
+
+
+def test_derivative_over_an_elementwise_variable_equals_the_scalar_derivative_at_each_point():
+    x, a = sd.tensor("x", ("points",)), sd.tensor("a", ("points",))
+    f = sd.sin(a * x) * sd.exp(x) + sd.tanh(x) ** 2
+    X, A = np.linspace(-1.5, 1.5, 7), np.linspace(0.5, 2.0, 7)
+    s, b = sd.scalar("s"), sd.scalar("b")
+    scalar_f = sd.sin(b * s) * sd.exp(s) + sd.tanh(s) ** 2
+    for order in (1, 4):
+        got = sd.evaluate(sd.derivative(f, x, order), {x: X, a: A})
+        want = [float(sd.evaluate(sd.derivative(scalar_f, s, order), {s: xi, b: ai})) for xi, ai in zip(X, A)]
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    fn = sd.compile([x, a], sd.derivative(f, x, 3))
+    np.testing.assert_allclose(fn(X, A), sd.evaluate(sd.derivative(f, x, 3), {x: X, a: A}), rtol=1e-12)
+    y = sd.tensor("y", (4,))
+    with pytest.raises(sd.ShapeError, match="not elementwise in x: entry 0 of f depends on entry 3"):
+        sd.derivative(y * y[::-1], y)
+    with pytest.raises(sd.ShapeError, match="must have x's shape"):
+        sd.derivative(sd.sum(y), y)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..ir import FLOAT_DTYPES, Node, ShapeError, size_of
-from ..ops import constant, eye, reshape, transpose, zeros
+from ..ir import FLOAT_DTYPES, Node, ShapeError, inputs_of, size_of
+from ..ops import constant, eye, ones, reshape, transpose, zeros
 from ..rewrite import simplify
 from .forward import check_pairs, jvp, tangent_graph
 from .reverse import grad, vjp_graph
@@ -84,19 +84,43 @@ def hvp(f: Node, x: Node, v: Node) -> Node:
 
 
 def derivative(f: Node, x: Node, order: int = 1) -> Node:
-    """The ``order``-th derivative of ``f`` (any shape, elementwise) with respect to the scalar ``x``, simplified.
+    """The ``order``-th derivative of ``f`` with respect to ``x``, simplified: ``x`` is a scalar (``f`` of any
+    shape), or a tensor that ``f`` is elementwise in (``f`` of ``x``'s shape, each entry depending only on the same
+    entry of ``x``, e.g. a function evaluated at many points along a named dim): then the result is the entrywise
+    derivative.
 
     Repeated forward mode with :func:`~symdiff.rewrite.simplify` after each order; tangents depend only
     on their node, so every order reuses the previous orders' nodes and graphs grow polynomially.
     """
-    if not isinstance(x, Node) or x.shape != () or x.dtype not in FLOAT_DTYPES:
-        raise ShapeError(f"derivative: x must be a floating-point scalar (shape ()), got {x!r}")
+    if not isinstance(x, Node) or x.dtype not in FLOAT_DTYPES:
+        raise ShapeError(f"derivative: x must be a floating-point tensor, got {x!r}")
     if isinstance(order, bool) or not isinstance(order, int) or order < 0:
         raise ValueError(f"derivative: order must be a non-negative int, got {order!r}")
-    one = constant(1.0, x.dtype)
+    if x.shape != ():
+        _check_elementwise(f, x)
+    one = constant(1.0, x.dtype) if x.shape == () else ones(x.shape, x.dtype)
     for _ in range(order):
         f = simplify(jvp(f, x, one))
     return f
+
+
+def _check_elementwise(f: Node, x: Node) -> None:
+    """``f`` has ``x``'s shape and each of its entries reads only the same entry of ``x`` (structurally, at three
+    entries per named dim), else a ShapeError saying to use a Jacobian."""
+    from .sparsity import jacobian_sparsity
+
+    if not isinstance(f, Node) or f.shape != x.shape:
+        raise ShapeError(f"derivative: with a non-scalar x, f must have x's shape {x.shape} (one value per entry "
+                         f"of x), got {getattr(f, 'shape', f)!r}; use sd.jacobian for other shapes")
+    if x.op != "input":
+        raise ShapeError(f"derivative: a non-scalar x must be an input tensor (sd.tensor), got a {x.op} node")
+    names = {d for n in inputs_of([f, x]) for d in n.shape if isinstance(d, str)}
+    pattern = jacobian_sparsity(f, x, dict.fromkeys(names, 3)).tocoo()
+    crossing = pattern.row != pattern.col
+    if crossing.any():
+        raise ShapeError(f"derivative: f is not elementwise in x: entry {int(pattern.row[crossing][0])} of f "
+                         f"depends on entry {int(pattern.col[crossing][0])} of x (entries in C order, with named dims "
+                         "of size 3); use sd.jacobian")
 
 
 def _check_scalar(who: str, f: Node) -> None:
