@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..ir import Node, ShapeError, bind_dims, broadcast_shapes, depends_on, toposort
+from ..ir import Node, ShapeError, bind_dims, depends_on, toposort
 from ..ops import broadcast_to, make, tensor
 from ..ops.convert import as_node
 from ..ops.interpret import interpret
@@ -84,15 +84,11 @@ def _conform(value: Node, carry: Node, k: int) -> Node:
     if value.dtype != carry.dtype:
         raise TypeError(f"scan: step returned dtype {value.dtype} for carry {k}, whose dtype is {carry.dtype}; "
                         f"cast it with sd.cast(..., {carry.dtype!r}) or start from an init of that dtype")
-    if value.shape != carry.shape:
-        try:
-            ok = broadcast_shapes(value.shape, carry.shape) == carry.shape
-        except ShapeError:
-            ok = False
-        if not ok:
-            raise ShapeError(f"scan: step returned shape {value.shape} for carry {k}, whose shape is {carry.shape}")
-        value = broadcast_to(value, carry.shape)
-    return value
+    try:
+        return broadcast_to(value, carry.shape)
+    except ShapeError:
+        raise ShapeError(f"scan: step returned shape {value.shape} for carry {k}, whose shape is {carry.shape}") \
+            from None
 
 
 def scan_nodes(step: Step, inits: Sequence[Node], seqs: Sequence[Node], length, reverse: bool,

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterable
+from collections.abc import Callable, Container, Iterable, Sequence
 
 from .node import Node
 
 
-def toposort(outputs: Iterable[Node], stop: Container[int] = ()) -> list[Node]:
+def toposort(outputs: Iterable[Node], stop: Container[int] = (),
+             children: Callable[[Node], Sequence[Node]] | None = None) -> list[Node]:
     """All nodes reachable from ``outputs``, inputs before users (iterative, deterministic).
 
     Nodes whose id is in ``stop`` are listed but not walked through (their inputs are not reached via them).
+    ``children`` gives what a node refers to (default: its inputs).
     """
     order: list[Node] = []
     seen: set[int] = set()
@@ -27,7 +29,7 @@ def toposort(outputs: Iterable[Node], stop: Container[int] = ()) -> list[Node]:
             stack.append((node, True))
             if id(node) in stop:
                 continue
-            for child in reversed(node.inputs):
+            for child in reversed(node.inputs if children is None else children(node)):
                 if id(child) not in seen:
                     stack.append((child, False))
     return order

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from .graph import toposort
 from .node import FrozenArray, Node
 
 #: One node: (op, positions of its inputs in the table, attributes, shape, dtype).
@@ -45,22 +46,7 @@ def _attr_nodes(node: Node) -> list[Node]:
 
 def _order(roots: list[Node]) -> list[Node]:
     """Topological order over inputs and attribute graphs: a node after its inputs and its attributes' nodes."""
-    order: list[Node] = []
-    seen: set[int] = set()
-    for root in roots:
-        stack = [(root, False)]
-        while stack:
-            node, expanded = stack.pop()
-            if expanded:
-                order.append(node)
-                continue
-            if id(node) in seen:
-                continue
-            seen.add(id(node))
-            stack.append((node, True))
-            stack.extend((child, False) for child in reversed(list(node.inputs) + _attr_nodes(node))
-                         if id(child) not in seen)
-    return order
+    return toposort(roots, children=lambda node: list(node.inputs) + _attr_nodes(node))
 
 
 class _NodeRef:
