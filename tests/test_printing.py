@@ -124,13 +124,13 @@ def test_long_subexpressions_get_their_own_lines():
 
 
 @pytest.mark.parametrize("build, text", [
-    (lambda h: sd.transpose(h, (2, 0, 1)) * 2.0, "2·transpose(h, axes=(2, 0, 1))"),
+    (lambda h: sd.transpose(h, (2, 0, 1)) * 2.0, "2·transpose(h, axes: (2, 0, 1))"),
     (lambda h: sd.swapaxes(h, 1, 2), "hᵀ"),
     (lambda h: h[1:, ::2, 0] ** 2, "h[1:, ::2, 0]²"),
     (lambda h: sd.sum(h, axis=1), "Σ₁(h)"),
     (lambda h: sd.max(h, axis=(0, 2)), "max₀,₂(h)"),
     (lambda h: sd.mean(h * h), "Σ(h²)/24"),
-    (lambda h: sd.reshape(h, (6, 4)), "reshape(h, shape=(6, 4))"),
+    (lambda h: sd.reshape(h, (6, 4)), "reshape(h, to: (6, 4))"),
     (lambda h: sd.expand_dims(sd.exp(h), 0), "exp(h)"),
     (lambda h: h * sd.constant(np.arange(4.0)), "[0.0, 1.0, 2.0, 3.0] ⊙ h"),
     (lambda h: sd.where(h > 0, h, 0.1 * h), "where(h > 0, h, h/10)"),
@@ -281,3 +281,20 @@ def test_latex_prints_long_parameter_names_upright_and_short_ones_with_subscript
     text = sd.latex({"∂L/∂digits_dense1_W": sd.grad(sd.sum(sd.tanh(x @ W)), W)})
     assert r"\mathrm{digits\_dense1\_W}" in text and "digits_{" not in text and "shape=" not in text
     assert sd.latex(sd.tanh(x @ sd.tensor("W1", (3, 2)))) == r"\tanh{\left(x W_{1} \right)}"
+
+
+def test_printed_derivatives_hold_no_raw_python_or_internal_leftovers():
+    # issue 15 point 9: a slice's and a gather's adjoints print as math (place, scatter), shapes without quotes
+    from symdiff import nn
+
+    x, y, v = sd.tensor("x", ("batch", 4)), sd.tensor("y", ("batch",), "int64"), sd.tensor("v", (5,))
+    model = nn.Sequential([nn.Dense(4, 3, "tanh", name="raw_d1"), nn.Dense(3, 2, name="raw_d2")], name="raw")
+    texts = [sd.formula(sd.grad(nn.softmax_cross_entropy(model(x), y), model.parameters["raw_d1_W"])),
+             sd.formula(sd.hessian(sd.sum(100.0 * (v[1:] - v[:-1] ** 2) ** 2 + (1.0 - v[:-1]) ** 2), v)),
+             sd.formula(sd.grad(sd.mean(x ** 2) * 2.0, x)), sd.formula(sd.reshape(v[:4], (2, 2)) @ v[:2])]
+    for text in texts:
+        for leftover in ("shape=", "index=", "axis=", "pad_slice", "scatter_add", "broadcast_to", "Σ(0)", "'"):
+            assert leftover not in str(text), (leftover, str(text))
+    assert "scatter(-1/batch, y, axis: 1, in: (batch, 2))" in str(texts[0])
+    assert "place(" in str(texts[1]) and "at: [:, 1:], in: (5, 5)" in str(texts[1])
+    assert "reshape(v[:4], to: (2, 2))" in str(texts[3])

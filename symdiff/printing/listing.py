@@ -63,7 +63,19 @@ def _slice(node: Node, a: sp.Basic) -> Term:
 def _reshape(node: Node, a: sp.Basic) -> sp.Basic | Term:
     if keeps_elements(node):  # adding or dropping length-1 axes does not change the maths
         return a
-    return Term("call", (a,), ("reshape", {"shape": node.shape}))
+    return Term("call", (a,), ("reshape", {"to": node.shape}))
+
+
+def _place(node: Node, a: sp.Basic) -> Term:
+    """A slice's adjoint: ``a`` placed at a range of a zero array (``place(u, at: [1:], in: (5))``)."""
+    index = tuple((start, None if stop == dim else stop, step)
+                  for (start, stop, step), dim in zip(node.attr("index"), node.shape))
+    return Term("call", (a,), ("place", {"at": index, "in": node.shape}))
+
+
+def _scatter(node: Node, values: sp.Basic, indices: sp.Basic) -> Term:
+    """A gather's adjoint: ``values`` added at ``indices`` along an axis of a zero array."""
+    return Term("call", (values, indices), ("scatter", {"axis": node.attr("axis"), "in": node.shape}))
 
 
 def _scan(node: Node, *args: sp.Basic) -> Term:
@@ -99,6 +111,8 @@ STRUCTURE: dict[str, Callable[..., sp.Basic | Term]] = {
     "count": lambda node, a: elements([node.inputs[0].shape[ax] for ax in node.attr("axes")]),
     "eye": lambda node: sp.Symbol("I"),  # the identity matrix
     "scan": _scan,
+    "pad_slice": _place,
+    "scatter_add": _scatter,
 }
 
 

@@ -99,7 +99,16 @@ def _slice_text(triple: tuple[int, int | None, int]) -> str:
 
 
 def _attrs_text(info: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v!r}" for k, v in info.items())
+    """Attributes as math-like text: ``key: value``, shapes as ``(batch, 4)``, index ranges as ``[1:5, :]``."""
+    return ", ".join(f"{k}: {_attr_value(v)}" for k, v in info.items())
+
+
+def _attr_value(value: Any) -> str:
+    if isinstance(value, tuple) and value and all(isinstance(t, tuple) and len(t) == 3 for t in value):
+        return "[" + ", ".join(_slice_text(t) for t in value) + "]"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(str(v) for v in value) + ")"
+    return str(value)
 
 
 #: Term kind -> ``(printer, notation, term) -> text``.
