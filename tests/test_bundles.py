@@ -81,3 +81,35 @@ def test_the_predict_kernel_applies_the_training_standardization(trained):
     raw = data.X_test[:7]
     got = predict(raw.astype(np.float32), *trainer.params.values())
     np.testing.assert_allclose(got, trainer.predict(raw), rtol=1e-5, atol=1e-6)  # float32 model
+
+
+_PYTHON_MODEL = """
+import numpy as np
+import symdiff as sd
+from symdiff import nn
+from symdiff.train import Adam, Trainer
+
+x, y = sd.tensor("x", ("batch", 64), "float32"), sd.tensor("y", ("batch",), "int64")
+model = nn.Sequential([nn.Dense(64, 32, "relu", dtype="float32", name="py32_h1"),
+                       nn.Dense(32, 16, "tanh", dtype="float32", name="py32_h2"),
+                       nn.Dense(16, 10, dtype="float32", name="py32_out")], name="py32")
+trainer = Trainer(model, x, y, nn.softmax_cross_entropy, Adam(lr=0.01))
+"""
+
+
+def test_a_python_api_float32_mlp_saves_and_predicts_identically_in_a_new_process(tmp_path):
+    # issue 15 "done when": a 2-hidden-layer float32 MLP built in Python, trained on digits, saved, rebuilt by the
+    # same code in a new process and restored with load_state
+    namespace: dict = {}
+    exec(_PYTHON_MODEL, namespace)
+    trainer, data = namespace["trainer"], load_dataset("digits")
+    trainer.fit(data.X_train, data.y_train, epochs=3, batch_size=32)
+    trainer.save(tmp_path / "bundle")
+    np.save(tmp_path / "X.npy", data.X_test)
+    script = _PYTHON_MODEL + (f"trainer.load_state({str(tmp_path / 'bundle')!r})\n"
+                              f"np.save({str(tmp_path / 'p.npy')!r}, trainer.predict(np.load({str(tmp_path / 'X.npy')!r})))")
+    ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert ran.returncode == 0, ran.stderr
+    predictions = np.load(tmp_path / "p.npy")
+    assert predictions.dtype == np.float32
+    np.testing.assert_array_equal(predictions, trainer.predict(data.X_test))
