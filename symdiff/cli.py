@@ -189,7 +189,8 @@ def _train(spec, data, args) -> tuple:
     trainer = _compile(spec, args.seed)
     if args.lr is not None:
         trainer.step.lr = args.lr
-    overrides = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size)) if v is not None}
+    overrides = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size),
+                                   ("scheduler", args.scheduler)) if v is not None}
     _say(f"training {spec.name!r} on {data.name!r}: {len(X)} training and {len(X_test)} test examples")
     try:
         history, seconds = _timed("", lambda: spec.fit(trainer, X, Y, progress=args.progress, **overrides))
@@ -386,6 +387,9 @@ def build_parser() -> argparse.ArgumentParser:
                            "last column)")
     train_cmd.add_argument("--output", metavar="DIR", help="save the trained model to this directory (a bundle "
                            "symdiff predict and sd.load_model read)")
+    train_cmd.add_argument("--scheduler", metavar="ADDRESS", help="compute each mini-batch's gradient on a Dask "
+                           "cluster: a scheduler address (tcp://host:8786) or 'local' (one worker process per "
+                           "core; needs pip install -e \".[distributed]\")")
     train_cmd.set_defaults(run=cmd_train)
 
     predict_cmd = commands.add_parser("predict", help="predict with a saved model",

@@ -120,3 +120,51 @@ def test_a_worker_killed_mid_pass_is_replaced_and_the_answer_is_unchanged():
             np.testing.assert_allclose(result.losses[0], want, rtol=1e-12)
     finally:
         cluster.close()
+
+
+def _digits_trainer(name):
+    from symdiff import nn
+    from symdiff.train import Trainer
+
+    x, y = sd.tensor("x", ("batch", 64)), sd.tensor("y", ("batch",), "int64")
+    model = nn.Sequential([nn.Dense(64, 16, "tanh", name=f"{name}_h"), nn.Dense(16, 10, name=f"{name}_o")], name=name)
+    return Trainer(model, x, y, nn.softmax_cross_entropy, Adam(lr=0.01), regularizer=nn.l2(model, 1e-4), seed=3)
+
+
+def test_a_trainer_fits_on_the_cluster_as_in_one_process(client):
+    from symdiff.train import load_dataset
+
+    data = load_dataset("digits")
+    X, Y = data.X_train[:400], data.y_train[:400]
+    here, there = _digits_trainer("dp_here"), _digits_trainer("dp_there")
+    there.step.set_params({k.replace("dp_here", "dp_there"): v for k, v in here.params.items()})
+    kept_here = here.fit(X, Y, epochs=3, batch_size=100, validation_split=0.25)
+    kept_there = there.fit(X, Y, epochs=3, batch_size=100, validation_split=0.25, scheduler=client)
+    for name, value in here.params.items():
+        np.testing.assert_allclose(there.params[name.replace("dp_here", "dp_there")], value, rtol=1e-10, atol=1e-12)
+    for key in ("loss", "val_loss", "val_accuracy"):
+        np.testing.assert_allclose(kept_there[key], kept_here[key], rtol=1e-10, err_msg=key)
+
+
+def test_the_cli_trains_a_spec_on_a_local_cluster(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    spec = Path(__file__).resolve().parents[1] / "examples" / "specs" / "xor.toml"
+    ran = subprocess.run([sys.executable, "-m", "symdiff.cli", "train", str(spec), "--scheduler", "local", "--epochs",
+                          "5"], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    assert "test:" in ran.stdout
+
+
+def test_modules_that_update_their_own_state_are_refused_on_a_cluster(client):
+    from symdiff import nn
+    from symdiff.train import Trainer
+
+    x, y = sd.tensor("x", ("batch", 4)), sd.tensor("y", ("batch",), "int64")
+    model = nn.Sequential([nn.Dense(4, 4, name="dpbn_d"), nn.BatchNorm(4, name="dpbn_bn"),
+                           nn.Dense(4, 2, name="dpbn_o")], name="dpbn")
+    trainer = Trainer(model, x, y, nn.softmax_cross_entropy, Adam(lr=0.01))
+    with pytest.raises(ValueError, match="dpbn_bn_running_mean"):
+        trainer.fit(R.standard_normal((20, 4)), R.integers(0, 2, 20), epochs=1, scheduler=client)

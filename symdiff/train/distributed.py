@@ -118,3 +118,70 @@ def fit_data_parallel(loss: Node, params: Sequence[Node], data: Mapping[Node, An
             losses.append(value)
     return DistributedResult(dict(zip((p.name for p in objective.params), current)), losses)
 
+
+
+class DataParallelStep:
+    """A :class:`~symdiff.train.step.TrainStep` whose gradient the Dask workers compute: each call splits the
+    mini-batch into one chunk per worker, combines the chunks' mean loss and gradient weighted by rows (the
+    training loss must be a mean over the batch, as every built-in loss is; a parameter-only regularizer is fine)
+    and applies the optimizer update to the step's own parameter and state arrays. Everything else (learning rate,
+    parameters, ``set_params``) is the wrapped step's."""
+
+    def __init__(self, step: Any, loss: Node, optimizer: Optimizer, workers: int, **compile_options: Any) -> None:
+        from .optimizers import trainable
+
+        frozen = [p.name for p in step._param_nodes if not trainable(p)]
+        if frozen:
+            raise ValueError(f"training on a Dask cluster does not support state a module updates itself ({frozen}: "
+                             "batch normalization's running statistics); train this model in one process")
+        self._step = step
+        self.workers = max(1, int(workers))
+        params = list(step._param_nodes)
+        extra = [] if step.dropout_seed is None else [step.dropout_seed]
+        self._fn = compile_graph([*step.inputs, *params, *extra], [loss, *gradients(loss, params)], **compile_options)
+        grads = [tensor(f"{p.name}_gradient", p.shape, p.dtype) for p in params]
+        updates, state = optimizer.updates(params, grads)
+        if [n.name for n in state] != list(step.state):
+            raise RuntimeError("internal: the optimizer's state tensors differ from the step's")
+        self._apply = compile_graph([*params, *grads, *state, learning_rate()], [], updates, **compile_options)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._step, name)
+
+    @property
+    def lr(self) -> float:
+        return self._step.lr
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        self._step.lr = value
+
+    def __call__(self, *data: Any) -> float:
+        _, da = _dask()
+        rows = len(data[0])
+        chunk = max(1, -(-rows // self.workers))
+        batch = [da.from_array(np.asarray(d), chunks=(chunk,) + np.shape(d)[1:]) for d in data]
+        step = self._step
+        seed = [] if step.dropout_seed is None else [int(step._rng.integers(2**62))]
+        loss, *grads = map_reduce(self._fn, [*batch, *step.params.values(), *seed], "mean")
+        self._apply(*step.params.values(), *grads, *step.state.values(), step.lr)
+        return float(loss)
+
+
+def connect(scheduler: Any) -> tuple[Any, Any]:
+    """``(client, cluster to close or None)`` for ``scheduler``: a ``distributed.Client``, a scheduler address
+    (``"tcp://host:8786"``) or ``"local"`` (a LocalCluster with one single-threaded worker process per core)."""
+    _dask()
+    import distributed
+
+    if isinstance(scheduler, distributed.Client):
+        return scheduler, None
+    if scheduler == "local":
+        import os
+
+        cluster = distributed.LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1, processes=True,
+                                           dashboard_address=":0")
+        return distributed.Client(cluster), cluster
+    if isinstance(scheduler, str):
+        return distributed.Client(scheduler), None
+    raise TypeError(f"scheduler must be a distributed.Client, an address or 'local', got {scheduler!r}")

@@ -177,7 +177,7 @@ class Trainer:
     def fit(self, X: Any, Y: Any, *, epochs: int = 10, batch_size: int = 32, validation_split: float = 0.0,
             validation_data: tuple[Any, Any] | None = None, patience: int = 0, halve_lr: bool = True,
             lr_patience: int = 3, standardize: bool | str = True, restore_best: bool = True,
-            progress: bool | None = None, plot: str | Path | None = None) -> History:
+            progress: bool | None = None, plot: str | Path | None = None, scheduler: Any = None) -> History:
         """Train for up to ``epochs`` passes over ``X, Y`` in mini-batches of ``batch_size`` (reshuffled each
         epoch; the last batch may be smaller) and return the :class:`History`.
 
@@ -190,7 +190,9 @@ class Trainer:
         finished) and the history returned. ``standardize`` scales inputs with training-set statistics (per
         column, or ``"global"``: one mean and deviation for all columns, as for pixels).
         ``progress`` shows a bar (default: in a terminal or a notebook); ``plot`` saves the loss curves (the
-        format its suffix names).
+        format its suffix names). ``scheduler`` (a ``distributed.Client``, an address or ``"local"``) computes each
+        mini-batch's gradient on Dask workers, one chunk of the batch per worker, and applies the update here: the
+        same steps as in one process, to rounding (see ``symdiff.train.distributed``; large batches pay off).
         Bad data or settings raise :class:`TrainingInputError` naming them, before any work.
         """
         epochs = check_int("epochs", epochs, 1)
@@ -214,6 +216,13 @@ class Trainer:
             self.fit_standardization(X_raw, standardize)
         X_train = self._inputs(X_raw)
         Y_train = self._targets(Y_raw, len(X_train))
+        local_step, cluster = self.step, None
+        if scheduler is not None:
+            from .distributed import DataParallelStep, connect
+
+            client, cluster = connect(scheduler)
+            workers = len(client.scheduler_info()["workers"])
+            self.step = DataParallelStep(local_step, self.train_loss, self.optimizer, workers)
         bar = Progress(epochs, progress)
         try:
             history = self._run(X_train, Y_train, validation_data, rng, bar, epochs=epochs, batch_size=batch_size,
@@ -221,6 +230,10 @@ class Trainer:
                                 restore_best=restore_best)
         finally:
             bar.close(self.history.stop_reason if self.history.epochs < epochs else "")
+            self.step = local_step
+            if cluster is not None:
+                client.close()
+                cluster.close()
         if plot is not None:
             history.plot(plot)
         return history
