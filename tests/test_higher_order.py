@@ -161,8 +161,10 @@ def test_bad_arguments_name_what_is_wrong():
         vjp(sd.sin(x3), x3, sd.tensor("c", ()))
     with pytest.raises(sd.ShapeError, match=r"hvp: f must be a floating-point scalar"):
         hvp(sd.sin(x3), x3, x3)
-    with pytest.raises(sd.ShapeError, match=r"derivative: x must be a floating-point scalar"):
-        derivative(sd.sin(x3), x3, 2)
+    with pytest.raises(sd.ShapeError, match=r"derivative: x must be a floating-point tensor"):
+        derivative(sd.sin(x3), sd.tensor("i", (3,), "int64"), 2)
+    with pytest.raises(sd.ShapeError, match=r"derivative: with a non-scalar x, f must have x's shape"):
+        derivative(sd.sin(x3)[:2], x3, 2)
     with pytest.raises(ValueError, match="order must be a non-negative int"):
         derivative(sd.sin(x3), sd.scalar("s"), -1)
 

@@ -106,6 +106,11 @@ def test_progress_is_on_by_default_in_a_notebook_kernel(monkeypatch):
     import types
 
     monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
+    fake = types.ModuleType("IPython")
+    fake.get_ipython = lambda: None  # ipykernel imported but no kernel running (a test harness): quiet
+    monkeypatch.setitem(sys.modules, "IPython", fake)
+    assert not Progress(5, enabled=None, stream=io.StringIO()).enabled
+    fake.get_ipython = lambda: types.SimpleNamespace(kernel=object())  # inside a kernel
     assert Progress(5, enabled=None, stream=io.StringIO()).enabled
 
 

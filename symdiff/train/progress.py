@@ -14,6 +14,14 @@ def format_values(values: dict[str, float]) -> str:
     return "  ".join(f"{key} {value:.4g}" for key, value in values.items())
 
 
+def in_notebook_kernel() -> bool:
+    """True inside a running Jupyter kernel (not merely when ipykernel was imported, as a test harness may)."""
+    if "ipykernel" not in sys.modules or "IPython" not in sys.modules:
+        return False
+    shell = sys.modules["IPython"].get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
 class Progress:
     """Reports each epoch's values; ``enabled=None`` shows progress when ``stream`` is a terminal or the code runs
     in a notebook kernel (where tqdm.auto draws a widget)."""
@@ -21,7 +29,7 @@ class Progress:
     def __init__(self, epochs: int, enabled: bool | None = None, stream: TextIO | None = None) -> None:
         self.stream = stream if stream is not None else sys.stderr
         self.epochs = epochs
-        interactive = self.stream.isatty() or "ipykernel" in sys.modules
+        interactive = self.stream.isatty() or in_notebook_kernel()
         self.enabled = interactive if enabled is None else bool(enabled)
         self._bar = None
         if self.enabled:
