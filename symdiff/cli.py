@@ -190,7 +190,7 @@ def _train(spec, data, args) -> tuple:
     if args.lr is not None:
         trainer.step.lr = args.lr
     overrides = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size),
-                                   ("scheduler", args.scheduler)) if v is not None}
+                                   ("scheduler", getattr(args, "scheduler", None))) if v is not None}  # train only
     _say(f"training {spec.name!r} on {data.name!r}: {len(X)} training and {len(X_test)} test examples")
     try:
         history, seconds = _timed("", lambda: spec.fit(trainer, X, Y, progress=args.progress, **overrides))

@@ -224,11 +224,14 @@ def _restore(records: list, positions: list[int], counts: tuple[int, int], singl
     inputs, outputs, rest = roots[:n_in], roots[n_in:n_in + n_out], roots[n_in + n_out:]
     updates = dict(zip(rest[0::2], rest[1::2]))
     restored = _RESTORED[key] = compile(inputs, outputs[0] if single else outputs, updates, **options)
+    while len(_RESTORED) > _RESTORED_LIMIT:  # a long-lived worker receiving many functions keeps the latest
+        del _RESTORED[next(iter(_RESTORED))]
     return restored
 
 
 #: Unpickled compiled functions by their roots (kept alive here, so the ids in the keys stay theirs).
 _RESTORED: dict[tuple, CompiledFunction] = {}
+_RESTORED_LIMIT = 64
 
 
 def graph_key(inputs: list[Node], outputs: list[Node], updates: list[tuple[Node, Node]], options: dict) -> str:

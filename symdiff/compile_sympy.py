@@ -165,4 +165,6 @@ def _restore(*definition: Any) -> SympyKernel:
         return compile_sympy(*definition)
     if key not in _RESTORED:
         _RESTORED[key] = compile_sympy(*definition)
+        while len(_RESTORED) > 64:  # a long-lived worker receiving many kernels keeps the latest
+            del _RESTORED[next(iter(_RESTORED))]
     return _RESTORED[key]
