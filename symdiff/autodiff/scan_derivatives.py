@@ -61,13 +61,6 @@ class _Step:
         # a node of this step's graph -> the body node it is (for the values the forward loop can store)
         self.body_of = {id(bound[id(b)]): b for b in toposort(list(attrs["body"]) + list(extra)) if id(b) in bound}
 
-    def at(self, body_node: Node) -> Node:
-        """``body_node`` at this step."""
-        for node_id, body in self.body_of.items():
-            if body is body_node:
-                return next(n for n in toposort(self.roots + self.extra) if id(n) == node_id)
-        return body_node
-
     def close(self, nodes: list[Node], frees: list[Node]) -> list[Node]:
         return substitute(nodes, {id(leaf): value for leaf, value in zip(self.leaves, frees)})
 
