@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..ir import Node, ShapeError, bind_dims, depends_on, toposort
+from ..ir import Node, ShapeError, bind_dims, depends_on, resolve_shape, toposort
 from ..ops import broadcast_to, make, tensor
 from ..ops.convert import as_node
 from ..ops.interpret import interpret
@@ -149,11 +149,6 @@ def substitute(roots: Sequence[Node], mapping: dict[int, Node], bound: dict[int,
     return [bound.get(id(r), r) for r in roots]
 
 
-def wanted(node: Node) -> tuple[set[int], list[Node]]:
-    """What a scan node returns: ``({carry index}, [])``, or ``(set(), [body value])`` for a residual."""
-    return (set(), [node.attr("output")]) if node.attr("mode") == "residual" else ({node.attr("output")}, [])
-
-
 def needed_carries(node_attrs: dict, carries: set[int], values: Sequence[Node] = ()) -> list[int]:
     """The carries a loop must update to produce the carries ``carries`` and the body ``values``: those and every
     carry their graphs read."""
@@ -198,8 +193,9 @@ def _evaluate(*arrays: np.ndarray, body, params, carries, sequences, length, rev
                           [output] if residual else [])
     state = list(arrays[:n])
     fixed = {id(p): a for p, a in zip(params[n + m:], arrays[n + m:])}
-    template = _resolve_value(output, dims) if residual else state[output]
-    stacked = np.empty((steps,) + template.shape, dtype=template.dtype)
+    shape, dtype = (resolve_shape(output.shape, dims), output.dtype) if residual else \
+        (state[output].shape, state[output].dtype)
+    stacked = np.empty((steps, *shape), dtype=dtype)
     for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
         values = dict(fixed)
         values.update((id(params[k]), state[k]) for k in range(n))
@@ -214,11 +210,6 @@ def _evaluate(*arrays: np.ndarray, body, params, carries, sequences, length, rev
         if mode == "after":
             stacked[t] = state[output]
     return state[output] if mode == "final" else stacked
-
-
-def _resolve_value(node: Node, dims: dict[str, int]) -> np.ndarray:
-    """An empty array of ``node``'s shape (named dims resolved) and dtype."""
-    return np.empty(tuple(dims[d] if isinstance(d, str) else d for d in node.shape), dtype=node.dtype)
 
 
 # the derivative rules build scans with the functions above

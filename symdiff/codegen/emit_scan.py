@@ -38,7 +38,7 @@ def _row(ref: ArrayRef, step: kir.Expr) -> ArrayRef:
     return ArrayRef(ref.buffer, kir.add(ref.offset, kir.mul(step, ref.strides[0])), ref.shape[1:], ref.strides[1:])
 
 
-def emit_scan(ctx: Context, section: Section, out: kir.Builder, emit_section: EmitSection, fuse: bool) -> set[int]:
+def emit_scan(ctx: Context, section: Section, out: kir.Builder, emit_section: EmitSection) -> set[int]:
     """The loop computing every scan node of ``section`` (siblings: same inputs and body)."""
     first = section.nodes[0]
     attrs = first.attr_dict
@@ -54,7 +54,7 @@ def emit_scan(ctx: Context, section: Section, out: kir.Builder, emit_section: Em
                       dict(zip(map(id, params), leaves)))
     roots = {k: _computed(r, number) for k, r in zip(need, body)}
     stored = {id(node): _computed(r, number) for node, r in zip(residuals, body[len(need):])}
-    schedule = plan(list(roots.values()) + list(stored.values()), [], fuse)
+    schedule = plan(list(roots.values()) + list(stored.values()), [], ctx.fuse)
     for k in need:  # the carries' buffers
         ctx.refs[id(leaves[k])] = contiguous(ctx.workspace(leaves[k].dtype), ctx.offset(leaves[k]),
                                              ctx.shape_expr(leaves[k].shape))

@@ -189,7 +189,7 @@ def _emit_section(ctx: Context, section, out: kir.Builder) -> set[int] | None:
     if section.kind == "matmul":
         return emit_matmul(ctx, section.nodes[0], out)
     if section.kind == "loop":
-        return emit_scan(ctx, section, out, _emit_section, ctx.fuse)
+        return emit_scan(ctx, section, out, _emit_section)
     return emit_index(ctx, section.nodes[0], out)
 
 

@@ -68,41 +68,32 @@ class Conv1D(_Conv):
 class MaxPool2D(Module):
     """Maximum over ``window`` windows (stride = window by default) of (N, H, W, C) inputs."""
 
-    prefix = "maxpool2d"
+    prefix, pool = "maxpool2d", staticmethod(max_pool2d)
 
     def __init__(self, window: int | Sequence[int] = 2, stride=None, name: str | None = None) -> None:
         super().__init__(name)
         self.window, self.stride = window, stride
 
     def forward(self, x: Node, *, training: bool) -> Node:
-        return max_pool2d(x, self.window, self.stride)
+        return self.pool(x, self.window, self.stride)
 
 
 class AvgPool2D(MaxPool2D):
     """Mean over ``window`` windows (stride = window by default) of (N, H, W, C) inputs."""
 
-    prefix = "avgpool2d"
-
-    def forward(self, x: Node, *, training: bool) -> Node:
-        return avg_pool2d(x, self.window, self.stride)
+    prefix, pool = "avgpool2d", staticmethod(avg_pool2d)
 
 
 class MaxPool1D(MaxPool2D):
     """Maximum over ``window`` steps (stride = window by default) of (N, L, C) inputs."""
 
-    prefix = "maxpool1d"
-
-    def forward(self, x: Node, *, training: bool) -> Node:
-        return max_pool1d(x, self.window, self.stride)
+    prefix, pool = "maxpool1d", staticmethod(max_pool1d)
 
 
 class AvgPool1D(MaxPool2D):
     """Mean over ``window`` steps (stride = window by default) of (N, L, C) inputs."""
 
-    prefix = "avgpool1d"
-
-    def forward(self, x: Node, *, training: bool) -> Node:
-        return avg_pool1d(x, self.window, self.stride)
+    prefix, pool = "avgpool1d", staticmethod(avg_pool1d)
 
 
 class GlobalAvgPool2D(Module):

@@ -94,6 +94,14 @@ def minimize(loss: Node, params: Sequence[Node], data: Mapping[Node, Any], value
     return DistributedResult(final, losses, result)
 
 
+def _update_kernel(optimizer: Optimizer, params: list[Node], compile_options: dict) -> tuple[Any, list[Node]]:
+    """A kernel ``(*params, *gradients, *state, lr)`` applying one ``optimizer`` step in place, and the state
+    tensors in its argument order."""
+    grads = [tensor(f"{p.name}_gradient", p.shape, p.dtype) for p in params]
+    updates, state = optimizer.updates(params, grads)
+    return compile_graph([*params, *grads, *state, learning_rate()], [], updates, **compile_options), state
+
+
 def fit_data_parallel(loss: Node, params: Sequence[Node], data: Mapping[Node, Any], values: Mapping[str, Any],
                       optimizer: Optimizer, *, batch_size: int, epochs: int = 1, penalty: Node | None = None,
                       order: Sequence[int] | None = None, **compile_options: Any) -> DistributedResult:
@@ -102,9 +110,7 @@ def fit_data_parallel(loss: Node, params: Sequence[Node], data: Mapping[Node, An
     gradient computed chunk by chunk on the workers, then one ``optimizer`` update in the driver. The same
     batches through ``optimizer.compile_step`` in one process give the same parameters to rounding."""
     objective = _Objective(loss, params, data, penalty, compile_options)
-    grads = [tensor(f"{p.name}_gradient", p.shape, p.dtype) for p in objective.params]
-    updates, state = optimizer.updates(objective.params, grads)
-    apply = compile_graph([*objective.params, *grads, *state, learning_rate()], [], updates, **compile_options)
+    apply, _ = _update_kernel(optimizer, objective.params, compile_options)
     current = [np.array(values[p.name], dtype=p.dtype, order="C", copy=True) for p in objective.params]
     slots = [array.copy() for array in optimizer.initial_state(objective.params).values()]
     rows = objective.data[0].shape[0]
@@ -139,11 +145,9 @@ class DataParallelStep:
         params = list(step._param_nodes)
         extra = [] if step.dropout_seed is None else [step.dropout_seed]
         self._fn = compile_graph([*step.inputs, *params, *extra], [loss, *gradients(loss, params)], **compile_options)
-        grads = [tensor(f"{p.name}_gradient", p.shape, p.dtype) for p in params]
-        updates, state = optimizer.updates(params, grads)
+        self._apply, state = _update_kernel(optimizer, params, compile_options)
         if [n.name for n in state] != list(step.state):
             raise RuntimeError("internal: the optimizer's state tensors differ from the step's")
-        self._apply = compile_graph([*params, *grads, *state, learning_rate()], [], updates, **compile_options)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._step, name)
