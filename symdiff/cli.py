@@ -14,14 +14,10 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
-
-import numpy as np
+from typing import NoReturn
 
 from ._version import __version__
-
-if TYPE_CHECKING:
-    from .train import TrainingInputError
+from .cli_train import TrainingInterruptedError, UsageError, compile_spec, dataset, say, train
 
 #: The demo's model: the same as examples/specs/digits.toml (so the two share one compiled kernel).
 DEMO_SPEC = {
@@ -39,14 +35,6 @@ DEMO_SPEC = {
 }
 
 
-class UsageError(Exception):
-    """A command-line mistake outside the spec (exit code 2)."""
-
-
-class TrainingInterruptedError(Exception):
-    """Training stopped by Ctrl-C; the message says what was kept (exit code 130)."""
-
-
 class _Parser(argparse.ArgumentParser):
     """argparse with its errors on one line (the usage is one ``--help`` away)."""
 
@@ -56,10 +44,6 @@ class _Parser(argparse.ArgumentParser):
 
 def _one_line(message: object) -> str:
     return " ".join(str(message).split())
-
-
-def _say(message: str) -> None:
-    print(message, flush=True)
 
 
 def _integer(text: str, low: int, expected: str) -> int:
@@ -90,25 +74,6 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _timed(message: str, action):
-    if message:
-        _say(message)
-    start = time.perf_counter()
-    result = action()
-    return result, time.perf_counter() - start
-
-
-def _compile(spec, seed: int | None = None):
-    trainer, seconds = _timed("compiling the training step (forward, backward and "
-                              f"{type(spec.optimizer).__name__} update in one kernel)...",
-                              lambda: spec.compile(seed=seed))
-    if trainer.step.fn.from_cache:
-        _say(f"  loaded from the kernel cache in {seconds:.1f} s")
-    else:
-        _say(f"  compiled in {seconds:.1f} s (cached on disk for next time)")
-    return trainer
-
-
 def _output_path(option: str, text: str, suffixes: tuple[str, ...]) -> Path:
     """``text`` as a file path we can write, checked before any work: a known suffix, an existing writable
     directory (never created), not a directory itself."""
@@ -137,76 +102,6 @@ def _check_plot(args) -> None:
             raise UsageError("--plot needs matplotlib: pip install -e \".[plot]\"") from None
 
 
-def _dataset(spec, name: str | None, target: str | None = None):
-    """A built-in data set by name, or the user's file (--data, or training.data relative to the spec file)."""
-    from .cli_data import DataFileError, load_data_file
-    from .train import DATASETS, load_dataset
-
-    given = name
-    name = name or spec.training.get("data")
-    if name is None:
-        raise UsageError(f"no data: pass --data NAME ({', '.join(DATASETS)}) or a file (.csv, .npz, X.npy,y.npy), "
-                         f"or set training.data in {spec.source}")
-    if name in DATASETS:
-        return load_dataset(name)
-    if given is None and spec.source != "<dict>":  # a path in the spec is relative to the spec file
-        name = ",".join(str(Path(spec.source).parent / part) for part in name.split(","))
-    try:
-        return load_data_file(name, target, spec.loss_rule.labels, spec.training["seed"])
-    except (DataFileError, OSError) as exc:
-        raise UsageError(f"{exc}; built-in data sets: {', '.join(DATASETS)}") from None
-
-
-def _input_error(spec, data, exc: TrainingInputError) -> Exception:
-    """A fit's TrainingInputError as the CLI reports it: a spec setting by its key, else the data set by name."""
-    if exc.field == "validation_split":
-        from .spec import SpecError
-
-        return SpecError(spec.source, f"training.{exc.field}", str(exc))
-    return UsageError(f"data set {data.name!r}: {exc}")
-
-
-def _kept(history, restore_best: bool) -> str:
-    if not restore_best:
-        return "kept the parameters of the last step"
-    return f"kept the parameters of epoch {history.best_epoch}" if history.best_epoch else \
-        "kept the starting parameters (no epoch finished)"
-
-
-def _train(spec, data, args) -> tuple:
-    """Compile, fit on the training part of ``data`` and evaluate on its test part."""
-    from .train import INTERRUPTED, TrainingInputError
-    from .train.checks import check_finite, held_out_rows
-
-    X, Y = spec.data_arrays(data, data.X_train, data.y_train)
-    X_test, Y_test = spec.data_arrays(data, data.X_test, data.y_test)
-    try:  # the data's own faults, said before compiling (fit checks them again, with the rest)
-        check_finite("X", np.asarray(X))
-        check_finite("Y", np.asarray(Y))
-        held_out_rows(len(X), spec.training["validation_split"])
-    except TrainingInputError as exc:
-        raise _input_error(spec, data, exc) from None
-    trainer = _compile(spec, args.seed)
-    if args.lr is not None:
-        trainer.step.lr = args.lr
-    overrides = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size),
-                                   ("scheduler", getattr(args, "scheduler", None))) if v is not None}  # train only
-    _say(f"training {spec.name!r} on {data.name!r}: {len(X)} training and {len(X_test)} test examples")
-    try:
-        history, seconds = _timed("", lambda: spec.fit(trainer, X, Y, progress=args.progress, **overrides))
-    except TrainingInputError as exc:
-        raise _input_error(spec, data, exc) from None
-    kept = _kept(history, spec.training["restore_best"])
-    if history.stop_reason == INTERRUPTED:
-        raise TrainingInterruptedError(f"interrupted after {history.epochs} finished epochs in {seconds:.2f} s; {kept}")
-    _say(f"{history.stop_reason} in {seconds:.2f} s; {kept}")
-    results = trainer.evaluate(X_test, Y_test)
-    _say("test: " + "  ".join(f"{k} {v:.4f}" for k, v in results.items()))
-    if args.plot:
-        _say(f"loss curves written to {history.plot(args.plot)}")
-    return trainer, results
-
-
 def cmd_compile(args) -> int:
     from .spec import load_spec
     from .train.export import export_kernels
@@ -215,9 +110,9 @@ def cmd_compile(args) -> int:
     if not output.stem.isidentifier():
         raise UsageError(f"-o {output}: expected a .py file whose name is a Python identifier (e.g. kernels.py)")
     spec = load_spec(args.spec)
-    trainer = _compile(spec, args.seed)
+    trainer = compile_spec(spec, args.seed)
     files = export_kernels(trainer, output)
-    _say(f"wrote {files[0]} (import it: from {files[0].stem} import train_step, predict) with "
+    say(f"wrote {files[0]} (import it: from {files[0].stem} import train_step, predict) with "
          + ", ".join(str(f) for f in files[1:]))
     return 0
 
@@ -246,10 +141,10 @@ def cmd_train(args) -> int:
     _check_plot(args)
     bundle = _bundle_path(args.output) if args.output else None
     spec = load_spec(args.spec)
-    data = _dataset(spec, args.data, args.target)
-    trainer, _ = _train(spec, data, args)
+    data = dataset(spec, args.data, args.target)
+    trainer, _ = train(spec, data, args)
     if bundle is not None:
-        _say(f"model saved to {trainer.save(bundle)} (symdiff predict {bundle} DATA.csv)")
+        say(f"model saved to {trainer.save(bundle)} (symdiff predict {bundle} DATA.csv)")
     return 0
 
 
@@ -278,7 +173,7 @@ def cmd_predict(args) -> int:
         raise UsageError(str(exc)) from None
     rows = write_predictions(trainer, X, output)
     if output is not None:
-        _say(f"wrote {rows} predictions to {output}")
+        say(f"wrote {rows} predictions to {output}")
     return 0
 
 
@@ -291,16 +186,16 @@ def cmd_demo(args) -> int:
     _check_plot(args)
     start = time.perf_counter()
     spec = load_spec(DEMO_SPEC)
-    data = _dataset(spec, "digits")
-    _say("symdiff demo: a digits classifier (8x8 images, 10 classes), 64 -> 64 tanh -> dropout -> 10 softmax")
-    trainer, results = _train(spec, data, args)
-    _say(f"test accuracy: {100 * results['accuracy']:.1f}%")
+    data = dataset(spec, "digits")
+    say("symdiff demo: a digits classifier (8x8 images, 10 classes), 64 -> 64 tanh -> dropout -> 10 softmax")
+    trainer, results = train(spec, data, args)
+    say(f"test accuracy: {100 * results['accuracy']:.1f}%")
     bias = spec.model.parameters["digits_dense2_b"]
-    _say("\nthe derived gradient of the loss with respect to the output bias:")
-    _say(sd.formula({"∂L/∂b2": sd.grad(spec.loss(), bias)}))
+    say("\nthe derived gradient of the loss with respect to the output bias:")
+    say(sd.formula({"∂L/∂b2": sd.grad(spec.loss(), bias)}))
     path = sd.export(trainer.step.fn, args.output)
-    _say(f"\nthe generated training-step kernel (forward + backward + Adam) is in {path.resolve()}")
-    _say(f"done in {time.perf_counter() - start:.1f} s")
+    say(f"\nthe generated training-step kernel (forward + backward + Adam) is in {path.resolve()}")
+    say(f"done in {time.perf_counter() - start:.1f} s")
     return 0
 
 
@@ -319,23 +214,23 @@ def cmd_cache(args) -> int:
     if args.action == "clear":
         removed, nbytes, busy = cache.clear(root)
         kept = f"; kept {busy} {'entry' if busy == 1 else 'entries'} being written" if busy else ""
-        _say(f"removed {removed} {'entry' if removed == 1 else 'entries'} ({nbytes} bytes) from {root}{kept}")
+        say(f"removed {removed} {'entry' if removed == 1 else 'entries'} ({nbytes} bytes) from {root}{kept}")
         return 0
     try:
         limit = cache.max_bytes()
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     found = cache.entries(root)
-    _say(f"path: {root}" + ("" if root.exists() else " (not created yet)"))
+    say(f"path: {root}" + ("" if root.exists() else " (not created yet)"))
     problem = cache.directory_problem(root, root=True) if root.exists() else None
     if problem:
-        _say(f"not used: {problem}; kernels compile into a private temporary directory")
+        say(f"not used: {problem}; kernels compile into a private temporary directory")
     size = sum(entry.nbytes for entry in found)
     setting = cache.MAX_BYTES_VARIABLE if os.environ.get(cache.MAX_BYTES_VARIABLE, "").strip() else \
         f"the default; set {cache.MAX_BYTES_VARIABLE} to change it"
-    _say(f"entries: {len(found)}")
-    _say(f"size: {size} bytes ({_human(size)})")
-    _say(f"limit: {limit} bytes ({_human(limit)}; {setting})")
+    say(f"entries: {len(found)}")
+    say(f"size: {size} bytes ({_human(size)})")
+    say(f"limit: {limit} bytes ({_human(limit)}; {setting})")
     return 0
 
 

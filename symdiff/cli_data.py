@@ -48,6 +48,8 @@ def load_data_file(text: str, target: str | None, labels: bool, seed: int) -> Da
     from .train.data import split
 
     parts = [Path(p) for p in text.split(",")]
+    if len(parts) == 1 and parts[0].is_dir():
+        return load_chunked(parts[0], labels)
     if len(parts) == 2 and all(p.suffix == ".npy" for p in parts):
         X, y = (_load_npy(p) for p in parts)
     elif len(parts) == 1 and parts[0].suffix == ".npz":
@@ -65,7 +67,8 @@ def load_data_file(text: str, target: str | None, labels: bool, seed: int) -> Da
         column = names.index(target) if target is not None else len(names) - 1
         X, y = np.delete(table, column, axis=1), table[:, column]
     else:
-        raise DataFileError(f"--data {text}: expected a built-in data set name, a .csv or .npz file, or X.npy,y.npy")
+        raise DataFileError(f"--data {text}: expected a built-in data set name, a .csv or .npz file, X.npy,y.npy, or "
+                            "a directory of .npy chunks or a Zarr store")
     if X.ndim != 2 or len(X) != len(y):
         raise DataFileError(f"--data {text}: X must be (rows, features) with one target per row, got X {X.shape} "
                             f"and y {y.shape}")
@@ -77,6 +80,35 @@ def load_data_file(text: str, target: str | None, labels: bool, seed: int) -> Da
     else:
         y, classes = y.reshape(len(y), -1).astype(np.float64), None
     return split(parts[0].name, X.astype(np.float64), y, 0.2, seed, classes)
+
+
+def load_chunked(path: Path, labels: bool) -> Dataset:
+    """A data set larger than memory (a chunk directory or Zarr store, see :mod:`symdiff.train.chunks`) as dask
+    arrays; only the targets are read here (to count the classes and check they are labels)."""
+    import dask
+
+    from .train.chunks import ChunkedDataError, open_chunked
+
+    try:
+        parts = open_chunked(path)
+    except ChunkedDataError as exc:
+        raise DataFileError(str(exc)) from None
+    X, y = parts["train"]
+    if X.ndim != 2 or y.ndim not in (1, 2):
+        raise DataFileError(f"{path}: X_train must be (rows, features) and y_train one target (or a row of them) per "
+                            f"row, got X_train {X.shape} and y_train {y.shape}")
+    targets = [part[1] for part in parts.values()]
+    classes = None
+    if labels:
+        checks = [((t == t.round()).all() & (t.min() >= 0), t.max()) for t in targets]
+        found = dask.compute(checks)[0]
+        if not all(bool(ok) for ok, _ in found):
+            raise DataFileError(f"{path}: the loss needs class labels 0, 1, 2, ...; the targets are not")
+        classes = int(max(top for _, top in found)) + 1
+    shaped = (lambda t: t.astype(np.int64)) if labels else (lambda t: t.reshape(len(t), -1).astype(np.float64))
+    split = {name: (X.astype(np.float64), shaped(t)) for name, (X, t) in parts.items()}
+    X_test, y_test = split.get("test", (split["train"][0][:0], split["train"][1][:0]))
+    return Dataset(path.name, *split["train"], X_test, y_test, classes, split.get("valid"))
 
 
 def _load_npy(path: Path) -> np.ndarray:

@@ -146,6 +146,26 @@ def test_a_trainer_fits_on_the_cluster_as_in_one_process(client):
         np.testing.assert_allclose(kept_there[key], kept_here[key], rtol=1e-10, err_msg=key)
 
 
+def test_a_trainer_fits_data_larger_than_memory_on_the_cluster_as_in_one_process(client, tmp_path):
+    """A chunk directory read block by block, each mini-batch's gradient on the workers: the same steps as the
+    same blocks trained in one process."""
+    from symdiff.train import load_dataset
+    from symdiff.train.chunks import open_chunked, save_chunks
+
+    data = load_dataset("digits")
+    save_chunks(tmp_path, data.X_train[:600], data.y_train[:600], rows_per_file=200)
+    save_chunks(tmp_path, data.X_test[:100], data.y_test[:100], rows_per_file=50, part="valid")
+    parts = open_chunked(tmp_path)
+    here, there = _digits_trainer("dp_here"), _digits_trainer("dp_there")
+    there.step.set_params({k.replace("dp_here", "dp_there"): v for k, v in here.params.items()})
+    kept_here = here.fit(*parts["train"], epochs=2, batch_size=100, validation_data=parts["valid"])
+    kept_there = there.fit(*parts["train"], epochs=2, batch_size=100, validation_data=parts["valid"],
+                           scheduler=client)
+    for name, value in here.params.items():
+        np.testing.assert_allclose(there.params[name.replace("dp_here", "dp_there")], value, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(kept_there["val_loss"], kept_here["val_loss"], rtol=1e-10)
+
+
 def test_the_cli_trains_a_spec_on_a_local_cluster(tmp_path):
     import subprocess
     import sys

@@ -176,8 +176,8 @@ class Spec:
                 raise SpecError(self.source, "layers", f"the data set {data.name!r} has {what}; the model gives "
                                 f"{self.outputs} outputs for a {self.settings['loss']['type']} loss")
             return X, y
-        if self.outputs == data.classes:
-            return X, np.eye(data.classes)[y]
+        if self.outputs == data.classes:  # one-hot rows; a comparison, so dask targets stay lazy
+            return X, (y[:, None] == np.arange(data.classes)).astype(np.float64)
         if self.outputs == 1 and data.classes == 2:
             return X, y[:, None].astype(self.dtype)
         raise SpecError(self.source, "layers", f"the data set {data.name!r} has {data.classes} classes; a "

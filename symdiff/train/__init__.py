@@ -8,6 +8,7 @@ history = trainer.fit(X, Y, epochs=30, batch_size=32, validation_split=0.2, pati
 """
 
 from .checks import TrainingInputError
+from .chunks import open_chunked, save_chunks
 from .data import DATASETS, Dataset, load_dataset
 from .history import INTERRUPTED, History, Monitor
 from .metrics import METRICS
@@ -18,5 +19,5 @@ from .trainer import Trainer
 __all__ = [
     "DATASETS", "INTERRUPTED", "METRICS", "OPTIMIZERS", "SGD", "Adagrad", "Adam", "Dataset", "History", "Monitor",
     "Optimizer", "RMSprop", "Slot", "TrainStep", "Trainer", "TrainingInputError", "get_optimizer", "learning_rate",
-    "load_dataset",
+    "load_dataset", "open_chunked", "save_chunks",
 ]

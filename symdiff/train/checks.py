@@ -42,15 +42,17 @@ def check_learning_rate(value: Any) -> float:
     return rate
 
 
-def check_finite(name: str, array: np.ndarray) -> None:
-    """Raise :class:`TrainingInputError` naming the first non-finite entry of a float ``array`` (nan or inf)."""
+def check_finite(name: str, array: np.ndarray, first_row: int = 0) -> None:
+    """Raise :class:`TrainingInputError` naming the first non-finite entry of a float ``array`` (nan or inf); row
+    numbers count from ``first_row`` (a block of a larger array)."""
     if array.dtype.kind not in "fc":
         return
     bad = ~np.isfinite(array)
     if bad.any():
         first = tuple(int(i) for i in np.argwhere(bad)[0])
-        where = ", ".join(f"{axis} {i}" for axis, i in zip(("row", "column"), first)) if len(first) <= 2 \
-            else f"index {first}"
+        shown = (first[0] + first_row,) + first[1:]
+        where = ", ".join(f"{axis} {i}" for axis, i in zip(("row", "column"), shown)) if len(first) <= 2 \
+            else f"index {shown}"
         count = int(bad.sum())
         raise TrainingInputError(name, f"{name} contains {array[first]} at {where} ({count} non-finite "
                                  f"value{'s' if count > 1 else ''} in all); remove or fill them before training")

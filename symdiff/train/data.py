@@ -19,8 +19,9 @@ DIGITS_FILE = Path(__file__).with_name("digits.npz")
 
 @dataclass(frozen=True)
 class Dataset:
-    """Arrays for training and testing. ``classes`` is the number of labels (None for regression, whose
-    targets are 2-d float arrays)."""
+    """Arrays for training and testing (NumPy, or dask arrays for data larger than memory). ``classes`` is the
+    number of labels (None for regression, whose targets are 2-d float arrays); ``validation`` optional
+    ``(X, y)`` rows set apart for validation."""
 
     name: str
     X_train: np.ndarray
@@ -28,6 +29,7 @@ class Dataset:
     X_test: np.ndarray
     y_test: np.ndarray
     classes: int | None
+    validation: tuple | None = None
 
     def __repr__(self) -> str:
         kind = f"{self.classes} classes" if self.classes is not None else f"{self.outputs} real-valued targets"

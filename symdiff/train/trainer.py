@@ -27,6 +27,7 @@ from .interrupts import InterruptGuard
 from .metrics import METRICS, check_metrics, default_metrics
 from .optimizers import Optimizer
 from .progress import Progress
+from .streaming import StreamedData, evaluate_blocks, is_streamed
 
 LossFunction = Callable[[Node, Node], Node]
 
@@ -72,11 +73,14 @@ class Trainer:
 
     # -- data -------------------------------------------------------------------------------------------
 
+    def _check_shape(self, shape: tuple[int, ...]) -> None:
+        if len(shape) != self.x.ndim or any(isinstance(d, int) and d != g for d, g in zip(self.x.shape, shape)):
+            raise ValueError(f"inputs: expected an array of shape {self.x.shape} for {self.x.name!r}, "
+                             f"got shape {shape}")
+
     def _shaped(self, X: Any) -> np.ndarray:
         X = np.asarray(X, dtype=self.x.dtype)
-        if X.ndim != self.x.ndim or any(isinstance(d, int) and d != g for d, g in zip(self.x.shape, X.shape)):
-            raise ValueError(f"inputs: expected an array of shape {self.x.shape} for {self.x.name!r}, "
-                             f"got shape {X.shape}")
+        self._check_shape(X.shape)
         return X
 
     def _inputs(self, X: Any) -> np.ndarray:
@@ -86,8 +90,8 @@ class Trainer:
         return np.ascontiguousarray(X)
 
     def _targets(self, Y: Any, rows: int) -> np.ndarray:
-        if self.labels or self.binary and self.y.dtype in ("int32", "int64"):
-            Y = check_labels(Y, 2 if self.binary else self.outputs.shape[-1], "targets")
+        if self._classes() is not None:
+            Y = check_labels(Y, self._classes(), "targets")
         Y = np.ascontiguousarray(np.asarray(Y, dtype=self.y.dtype))
         if Y.ndim != self.y.ndim or len(Y) != rows or Y.shape[1:] != tuple(self.y.shape[1:]):
             raise ValueError(f"targets: expected {rows} rows of shape {self.y.shape[1:]} for {self.y.name!r} "
@@ -110,15 +114,15 @@ class Trainer:
     def fit_standardization(self, X: Any, how: bool | str = True) -> None:
         """Standardize future inputs with the column means and deviations of ``X`` (constant columns: scale 1), or
         with ``how="global"`` one mean and deviation over all its entries (pixels of images: a per-pixel scale
-        would blow up the nearly constant border pixels)."""
-        X = np.asarray(X, dtype=np.float64)
-        if how == "global":
-            scale = np.full(X.shape[1:], X.std())
-            self.mean = np.full(X.shape[1:], X.mean())
+        would blow up the nearly constant border pixels). ``X`` may be a ``dask.array`` (one pass over it)."""
+        if is_streamed(X):
+            self._set_standardization(StreamedData(X, np.zeros(len(X))).survey(None, _moments(how)), X.shape)
         else:
-            scale = X.std(axis=0)
-            self.mean = X.mean(axis=0)
-        self.scale = np.where(scale > 0, scale, 1.0)
+            self._set_standardization(_moments(how)(np.asarray(X, dtype=np.float64)), np.shape(X))
+
+    def _set_standardization(self, moments: tuple[Any, Any], shape: tuple[int, ...]) -> None:
+        mean, std = (np.broadcast_to(np.asarray(m, dtype=np.float64), shape[1:]).copy() for m in moments)
+        self.mean, self.scale = mean, np.where(std > 0, std, 1.0)
 
     # -- inference ------------------------------------------------------------------------------------
 
@@ -157,10 +161,36 @@ class Trainer:
     __call__ = predict
 
     def evaluate(self, X: Any, Y: Any) -> dict[str, float]:
-        """``{"loss": ..., <metric>: ...}`` on ``X, Y`` in inference mode."""
+        """``{"loss": ..., <metric>: ...}`` on ``X, Y`` in inference mode; ``X, Y`` may be ``dask.array`` s, read
+        one block of rows at a time."""
+        if is_streamed(X):
+            return self._evaluate_data(self._streamed(X, Y))
         feed = self._feed(X, Y)
         loss, outputs = evaluate([self.eval_loss, self.outputs], feed)
         return {"loss": float(loss)} | {m: METRICS[m](outputs, feed[self.y]) for m in self.metrics}
+
+    def _evaluate_data(self, data: tuple[np.ndarray, np.ndarray] | StreamedData) -> dict[str, float]:
+        if not isinstance(data, StreamedData):
+            return self.evaluate(*data)
+        feed = (lambda x, y: dict(self.params) | {self.x: x, self.y: y})  # blocks come standardized
+        outputs = (lambda x, y: evaluate([self.eval_loss, self.outputs], feed(x, y)))
+        return evaluate_blocks(data, outputs, {m: METRICS[m] for m in self.metrics})
+
+    def _streamed(self, X: Any, Y: Any, prefix: str = "") -> StreamedData:
+        """``X, Y`` (dask arrays) read block by block, each block in the dtypes of the graph's tensors."""
+        self._check_shape(X.shape)
+        data = StreamedData(X, Y, prefix)
+        if data.Y.shape[1:] != tuple(self.y.shape[1:]):
+            raise TrainingInputError(f"{prefix}Y", f"{prefix}targets: expected rows of shape {self.y.shape[1:]} for "
+                                     f"{self.y.name!r} (tensor shape {self.y.shape}), got shape {data.Y.shape}")
+        data.prepare = lambda x, y: (self._inputs(x), self._targets(y, len(x)))
+        return data
+
+    def _classes(self) -> int | None:
+        """How many classes the targets are labels of, if they are labels."""
+        if self.labels or self.binary and self.y.dtype in ("int32", "int64"):
+            return 2 if self.binary else self.outputs.shape[-1]
+        return None
 
     def compile_predict(self, name: str = "predict", **compile_options: bool) -> CompiledFunction:
         """A kernel ``predict(x, *parameters) -> outputs`` for raw inputs: the standardization fitted in training
@@ -193,6 +223,9 @@ class Trainer:
         format its suffix names). ``scheduler`` (a ``distributed.Client``, an address or ``"local"``) computes each
         mini-batch's gradient on Dask workers, one chunk of the batch per worker, and applies the update here: the
         same steps as in one process, to rounding (see ``symdiff.train.distributed``; large batches pay off).
+        ``X, Y`` may be ``dask.array`` s larger than memory (a chunk directory, a Zarr store: see
+        :mod:`symdiff.train.chunks`): each epoch reads their row blocks in a random order and shuffles the rows
+        within each block (see :mod:`symdiff.train.streaming`); pass ``validation_data`` instead of a split.
         Bad data or settings raise :class:`TrainingInputError` naming them, before any work.
         """
         epochs = check_int("epochs", epochs, 1)
@@ -200,22 +233,13 @@ class Trainer:
         patience = check_int("patience", patience, 0)
         lr_patience = check_int("lr_patience", lr_patience, 1)
         validation_split = check_fraction("validation_split", validation_split)
-        X_raw, Y_raw = self._checked(X, Y)
-        if validation_data is not None:
-            validation_data = self._checked(*validation_data, prefix="validation ")
-        rng = np.random.default_rng([self.seed, 1])
-        if validation_data is None and validation_split > 0:
-            held = held_out_rows(len(X_raw), validation_split)
-            order = rng.permutation(len(X_raw))
-            validation_data = (X_raw[order[:held]], Y_raw[order[:held]])
-            X_raw, Y_raw = X_raw[order[held:]], Y_raw[order[held:]]
-        self.mean = self.scale = None
         if standardize not in (True, False, "global"):
             raise TrainingInputError("standardize", f"standardize must be True, False or 'global', got {standardize!r}")
-        if standardize:
-            self.fit_standardization(X_raw, standardize)
-        X_train = self._inputs(X_raw)
-        Y_train = self._targets(Y_raw, len(X_train))
+        rng = np.random.default_rng([self.seed, 1])
+        if is_streamed(X):
+            train, validation = self._streamed_data(X, Y, validation_data, validation_split, standardize)
+        else:
+            train, validation = self._data_in_memory(X, Y, validation_data, validation_split, standardize, rng)
         local_step, cluster = self.step, None
         if scheduler is not None:
             from .distributed import DataParallelStep, connect
@@ -225,7 +249,7 @@ class Trainer:
             self.step = DataParallelStep(local_step, self.train_loss, self.optimizer, workers)
         bar = Progress(epochs, progress)
         try:
-            history = self._run(X_train, Y_train, validation_data, rng, bar, epochs=epochs, batch_size=batch_size,
+            history = self._run(train, validation, rng, bar, epochs=epochs, batch_size=batch_size,
                                 patience=patience, halve_lr=halve_lr, lr_patience=lr_patience,
                                 restore_best=restore_best)
         finally:
@@ -238,9 +262,47 @@ class Trainer:
             history.plot(plot)
         return history
 
-    def _run(self, X: np.ndarray, Y: np.ndarray, validation_data: tuple[np.ndarray, np.ndarray] | None,
-             rng: np.random.Generator, bar: Progress, *, epochs: int, batch_size: int, patience: int, halve_lr: bool,
-             lr_patience: int, restore_best: bool) -> History:
+    def _data_in_memory(self, X: Any, Y: Any, validation_data: tuple[Any, Any] | None, validation_split: float,
+                        standardize: bool | str, rng: np.random.Generator) -> tuple[tuple, tuple | None]:
+        """The checked, standardized training arrays and the validation arrays of :meth:`fit`."""
+        X_raw, Y_raw = self._checked(X, Y)
+        if validation_data is not None:
+            validation_data = self._checked(*validation_data, prefix="validation ")
+        if validation_data is None and validation_split > 0:
+            held = held_out_rows(len(X_raw), validation_split)
+            order = rng.permutation(len(X_raw))
+            validation_data = (X_raw[order[:held]], Y_raw[order[:held]])
+            X_raw, Y_raw = X_raw[order[held:]], Y_raw[order[held:]]
+        self.mean = self.scale = None
+        if standardize:
+            self.fit_standardization(X_raw, standardize)
+        X_train = self._inputs(X_raw)
+        return (X_train, self._targets(Y_raw, len(X_train))), validation_data
+
+    def _streamed_data(self, X: Any, Y: Any, validation_data: tuple[Any, Any] | None, validation_split: float,
+                       standardize: bool | str) -> tuple[StreamedData, Any]:
+        """:meth:`fit`'s data when ``X`` is a dask array: checked (and its statistics measured) in one pass."""
+        if validation_split > 0:
+            raise TrainingInputError("validation_split", "validation_split needs the data in memory: for a dask "
+                                     "array, pass validation_data (arrays in memory, or dask arrays)")
+        train = self._streamed(X, Y)
+        if validation_data is not None:
+            if is_streamed(validation_data[0]):
+                validation_data = self._streamed(*validation_data, prefix="validation ")
+                validation_data.survey(self._classes(), None)
+            else:
+                validation_data = self._checked(*validation_data, prefix="validation ")
+        self.mean = self.scale = None
+        moments = train.survey(self._classes(), _moments(standardize) if standardize else None)
+        if standardize:
+            self._set_standardization(moments, X.shape)
+        train.shuffle = np.random.default_rng([self.seed, 3])  # block order: apart from the rows' generator
+        return train, validation_data
+
+    def _run(self, train: tuple[np.ndarray, np.ndarray] | StreamedData,
+             validation: tuple[np.ndarray, np.ndarray] | StreamedData | None, rng: np.random.Generator,
+             bar: Progress, *, epochs: int, batch_size: int, patience: int, halve_lr: bool, lr_patience: int,
+             restore_best: bool) -> History:
         """The epochs of :meth:`fit` on checked, standardized data."""
         self.history = history = History()
         monitor = Monitor(patience=patience, halve_lr=halve_lr, lr_patience=lr_patience)
@@ -249,10 +311,10 @@ class Trainer:
         try:
             with InterruptGuard() as guard:
                 for epoch in range(1, epochs + 1):
-                    train_loss = self._epoch(X, Y, batch_size, rng, guard)
+                    train_loss = self._epoch(train, batch_size, rng, guard)
                     record = {"loss": train_loss}
-                    if validation_data is not None:
-                        record |= {f"val_{k}": v for k, v in self.evaluate(*validation_data).items()}
+                    if validation is not None:
+                        record |= {f"val_{k}": v for k, v in self._evaluate_data(validation).items()}
                     record |= {"lr": self.step.lr, "seconds": time.perf_counter() - start}
                     history.record(**record)
                     bar.update(epoch, {k: v for k, v in record.items() if k != "seconds"})
@@ -286,15 +348,25 @@ class Trainer:
     def _snapshot(self) -> dict[str, np.ndarray]:
         return {k: v.copy() for k, v in self.params.items()}
 
-    def _epoch(self, X: np.ndarray, Y: np.ndarray, batch_size: int, rng: np.random.Generator,
+    def _epoch(self, data: tuple[np.ndarray, np.ndarray] | StreamedData, batch_size: int, rng: np.random.Generator,
                guard: InterruptGuard) -> float:
-        """One pass in a fresh random order; the mean training loss over the examples. Stops between batches
-        (KeyboardInterrupt) once Ctrl-C was pressed."""
-        order = rng.permutation(len(X))
-        total = 0.0
-        for begin in range(0, len(X), batch_size):
-            if guard.requested:
-                raise KeyboardInterrupt
-            rows = order[begin:begin + batch_size]
-            total += float(self.step(X[rows], Y[rows])) * len(rows)
-        return total / len(X)
+        """One pass in a fresh random order (streamed data: the blocks in a random order, the rows of each block in
+        a random order); the mean training loss over the examples. Stops between batches (KeyboardInterrupt) once
+        Ctrl-C was pressed."""
+        parts = data.blocks(data.shuffle.permutation(data.count)) if isinstance(data, StreamedData) else [data]
+        total, rows = 0.0, 0
+        for X, Y in parts:
+            order = rng.permutation(len(X))
+            for begin in range(0, len(X), batch_size):
+                if guard.requested:
+                    raise KeyboardInterrupt
+                picked = order[begin:begin + batch_size]
+                total += float(self.step(X[picked], Y[picked])) * len(picked)
+            rows += len(X)
+        return total / rows
+
+
+def _moments(how: bool | str) -> Callable[[Any], tuple[Any, Any]]:
+    """The mean and deviation that standardization with ``how`` uses, of a NumPy or dask array."""
+    axis = None if how == "global" else 0
+    return lambda X: (X.mean(axis=axis), X.std(axis=axis))
