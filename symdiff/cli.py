@@ -282,9 +282,11 @@ def build_parser() -> argparse.ArgumentParser:
                            "last column)")
     train_cmd.add_argument("--output", metavar="DIR", help="save the trained model to this directory (a bundle "
                            "symdiff predict and sd.load_model read)")
-    train_cmd.add_argument("--scheduler", metavar="ADDRESS", help="compute each mini-batch's gradient on a Dask "
-                           "cluster: a scheduler address (tcp://host:8786) or 'local' (one worker process per "
-                           "core; needs pip install -e \".[distributed]\")")
+    train_cmd.add_argument("--scheduler", metavar="ADDRESS", nargs="?", const="local",
+                           help="compute each mini-batch's gradient on a Dask cluster: a scheduler address "
+                           "(tcp://host:8786), or 'local' (the default when no address follows: a LocalCluster "
+                           "started for the run, one worker process per core; needs pip install -e "
+                           "\".[distributed]\")")
     train_cmd.set_defaults(run=cmd_train)
 
     predict_cmd = commands.add_parser("predict", help="predict with a saved model",

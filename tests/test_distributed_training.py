@@ -172,7 +172,7 @@ def test_the_cli_trains_a_spec_on_a_local_cluster(tmp_path):
     from pathlib import Path
 
     spec = Path(__file__).resolve().parents[1] / "examples" / "specs" / "xor.toml"
-    ran = subprocess.run([sys.executable, "-m", "symdiff.cli", "train", str(spec), "--scheduler", "local", "--epochs",
+    ran = subprocess.run([sys.executable, "-m", "symdiff.cli", "train", str(spec), "--scheduler", "--epochs",
                           "5"], capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert ran.returncode == 0, ran.stderr
     assert "test:" in ran.stdout

@@ -116,7 +116,10 @@ class Trainer:
         with ``how="global"`` one mean and deviation over all its entries (pixels of images: a per-pixel scale
         would blow up the nearly constant border pixels). ``X`` may be a ``dask.array`` (one pass over it)."""
         if is_streamed(X):
-            self._set_standardization(StreamedData(X, np.zeros(len(X))).survey(None, _moments(how)), X.shape)
+            import dask.array as da
+
+            targets = da.zeros(len(X), chunks=X.chunks[0])  # the survey reads targets; none are needed here
+            self._set_standardization(StreamedData(X, targets).survey(None, _moments(how)), X.shape)
         else:
             self._set_standardization(_moments(how)(np.asarray(X, dtype=np.float64)), np.shape(X))
 
