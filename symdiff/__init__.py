@@ -10,7 +10,7 @@ import importlib
 
 from . import nn, ops
 from ._version import __version__ as __version__
-from .autodiff import DisconnectedInputError, derivative, hessian, hvp, jacobian, jvp, scan, vjp
+from .autodiff import DisconnectedInputError, derivative, hessian, hvp, jacobian, jvp, scan, taylor, vjp
 from .compile import CompiledFunction, compile, export
 from .compile_sympy import compile_sympy
 from .evaluate import FeedError, evaluate
@@ -40,7 +40,7 @@ __all__ = [
     "GradientCheckError", "GraphView", "Node", "ShapeError", "SympyConversionError",
     "UnsupportedSympyError", "check_grad", "compile", "compile_sympy", "count_nodes", "derivative", "display",
     "display_graph", "dprint", "evaluate", "export", "formula", "from_sympy", "grad", "hessian", "hvp",
-    "inputs_of", "jacobian", "jvp", "latex", "nn", "ops", "render", "scan", "simplify", "to_dot",
+    "inputs_of", "jacobian", "jvp", "latex", "nn", "ops", "render", "scan", "simplify", "taylor", "to_dot",
     "to_sympy", "toposort", "value_and_grad", "vjp", "jit",
 ]
 __all__ += ops.__all__

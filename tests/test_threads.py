@@ -29,7 +29,7 @@ def test_threads_compile_the_same_graph_at_once(backend, tmp_path, monkeypatch):
 def test_concurrent_calls_of_one_function_do_not_share_workspaces(backend):
     x, w = sd.tensor("x", ("batch", 8)), sd.tensor("w", (8, 8))
     h = sd.tanh(x @ w)
-    y = [sd.softmax(h, axis=-1) * sd.sum(h * h, axis=0), sd.max(h, axis=1)]
+    y = [sd.softmax(h, axis=-1) * sd.sum(h * h, axis=0), sd.max(h, axis=1), sd.mean(h * h)]  # 0-d outputs are pooled
     fn = sd.compile([x, w], y, backend=backend)
     rng = np.random.default_rng(0)
     weights = rng.standard_normal((8, 8))

@@ -5,8 +5,9 @@ from .forward import jvp, tangent_graph
 from .higher import derivative, hessian, hvp, jacobian, vjp
 from .reverse import DisconnectedInputError, grad, unbroadcast, vjp_graph
 from .scan import scan
+from .taylor import taylor
 
 __all__ = [
     "DisconnectedInputError", "derivative", "grad", "hessian", "hvp", "jacobian", "jvp", "scan", "tangent_graph",
-    "unbroadcast", "vjp", "vjp_graph",
+    "taylor", "unbroadcast", "vjp", "vjp_graph",
 ]

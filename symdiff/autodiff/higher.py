@@ -6,6 +6,7 @@ Everything here composes :func:`~symdiff.autodiff.reverse.vjp_graph` (reverse mo
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from ..ir import FLOAT_DTYPES, Node, ShapeError, inputs_of, size_of
@@ -83,25 +84,38 @@ def hvp(f: Node, x: Node, v: Node) -> Node:
     return jvp(grad(f, x), x, v)
 
 
-def derivative(f: Node, x: Node, order: int = 1) -> Node:
-    """The ``order``-th derivative of ``f`` with respect to ``x``, simplified: ``x`` is a scalar (``f`` of any
-    shape), or a tensor that ``f`` is elementwise in (``f`` of ``x``'s shape, each entry depending only on the same
-    entry of ``x``, e.g. a function evaluated at many points along a named dim): then the result is the entrywise
-    derivative.
+def derivative(f: Node, x: Node, order: int = 1, mode: str = "symbolic") -> Node:
+    """The ``order``-th derivative of ``f`` with respect to ``x``: ``x`` is a scalar (``f`` of any shape), or a
+    tensor that ``f`` is elementwise in (``f`` of ``x``'s shape, each entry depending only on the same entry of
+    ``x``, e.g. a function evaluated at many points along a named dim): then the result is the entrywise derivative.
 
-    Repeated forward mode with :func:`~symdiff.rewrite.simplify` after each order; tangents depend only
-    on their node, so every order reuses the previous orders' nodes and graphs grow polynomially.
+    ``mode="symbolic"``: repeated forward mode with :func:`~symdiff.rewrite.simplify` after each order; tangents
+    depend only on their node, so every order reuses the previous orders' nodes and graphs grow polynomially, and
+    the result prints as a formula. ``mode="taylor"``: ``order! * taylor(f, x, order)[order]``, one Taylor-mode
+    pass whose graph does not grow with the order (:func:`~symdiff.autodiff.taylor.taylor`): the road for high
+    orders.
     """
-    if not isinstance(x, Node) or x.dtype not in FLOAT_DTYPES:
-        raise ShapeError(f"derivative: x must be a floating-point tensor, got {x!r}")
-    if isinstance(order, bool) or not isinstance(order, int) or order < 0:
-        raise ValueError(f"derivative: order must be a non-negative int, got {order!r}")
-    if x.shape != ():
-        _check_elementwise(f, x)
+    check_derivative_arguments("derivative", f, x, order)
+    if mode == "taylor":
+        from .taylor import taylor
+
+        return taylor(f, x, order)[order] * float(math.factorial(order))
+    if mode != "symbolic":
+        raise ValueError(f"derivative: mode must be 'symbolic' or 'taylor', got {mode!r}")
     one = constant(1.0, x.dtype) if x.shape == () else ones(x.shape, x.dtype)
     for _ in range(order):
         f = simplify(jvp(f, x, one))
     return f
+
+
+def check_derivative_arguments(who: str, f: Node, x: Node, order: object) -> None:
+    """``x`` a floating-point tensor that ``f`` is elementwise in (or a scalar), ``order`` a non-negative int."""
+    if not isinstance(x, Node) or x.dtype not in FLOAT_DTYPES:
+        raise ShapeError(f"{who}: x must be a floating-point tensor, got {x!r}")
+    if isinstance(order, bool) or not isinstance(order, int) or order < 0:
+        raise ValueError(f"{who}: order must be a non-negative int, got {order!r}")
+    if x.shape != ():
+        _check_elementwise(f, x)
 
 
 def _check_elementwise(f: Node, x: Node) -> None:

@@ -38,8 +38,11 @@ def wrapper_source(ctx: Context, name: str, outputs: list[Node], updates: list[t
     targets = {id(t) for t, _ in updates}
     spec = ", ".join(f"({n.name!r}, {n.dtype!r}, {n.shape!r}, {id(n) in targets})" for n in inputs)
     dims = [v.name for v in ctx.dims.values()]
+    # 0-d outputs live in the pooled set (one allocation saved per call): read before the set goes back
+    scalars = [k for k, n in enumerate(outputs) if n.shape == ()]
     alloc = [f"def _allocate({', '.join(dims)}):", "    return ("] + [
-        f"        np.empty({text(size)}, {NUMPY_TYPE[dtype]})," for dtype, size in sizes.items()] + ["    )"]
+        f"        np.empty({text(size)}, {NUMPY_TYPE[dtype]})," for dtype, size in sizes.items()] + [
+        f"        np.empty(1, {NUMPY_TYPE[outputs[k].dtype]})," for k in scalars] + ["    )"]
     checks = []
     for node in inputs:
         if ctx.is_scalar_input(node):
@@ -52,10 +55,23 @@ def wrapper_source(ctx: Context, name: str, outputs: list[Node], updates: list[t
         dims_from.append(f"{var.name} = {node.name}.shape[{node.shape.index(d)}]")
     key = _tuple(dims)
     returned = [f"_out{k} = np.empty({text(ctx.size_expr(n.shape))}, {NUMPY_TYPE[n.dtype]})"
-                for k, n in enumerate(outputs)]
+                for k, n in enumerate(outputs) if n.shape != ()]
+    returned += [f"_out{k} = _ws[{len(sizes) + slot}]" for slot, k in enumerate(scalars)]
     args = params + [f"_ws[{k}]" for k in range(len(sizes))] + dims + [f"_out{k}" for k in range(len(outputs))]
     call = f"_kernel({', '.join(args)})"
     packed = _tuple(params)
+    results = [f"_out{k}[0]" if n.shape == () else f"_out{k}.reshape({_tuple([text(ctx.dim(d)) for d in n.shape])})"
+               for k, n in enumerate(outputs)]
+    result = results[0] if len(results) == 1 else _tuple(results) if results else "None"
+    run = [
+        "try:",
+        f"    {call}",
+        "except TypeError:  # the kernel refused an argument (dtype, layout or type): explain, or convert",
+        f"    {packed} = _checked_args(_SPEC, {packed})" if inputs else "    raise",
+        f"    {call}",
+        "except ValueError as _error:  # a kernel's check: arguments sharing memory; name them",
+        f"    raise (_shared_memory(_SPEC, {packed}) if str(_error) == _OVERLAP_MESSAGE else _error) from None",
+    ]
     body = [f"def {name}({', '.join(params)}):"] + _doc(name, inputs, outputs, updates) + [
         "    try:",
         *[f"        {line}" for line in dims_from],
@@ -65,23 +81,21 @@ def wrapper_source(ctx: Context, name: str, outputs: list[Node], updates: list[t
         "    if not _ok:  # slow path: convert what can be converted, else raise naming the argument",
         f"        {packed} = _checked_args(_SPEC, {packed})" if inputs else "        pass",
         *[f"        {line}" for line in dims_from],
-        *[f"    {line}" for line in returned],
-        "    try:  # a set of workspace buffers of its own, so concurrent calls never share one",
-        f"        _ws = _POOLS[{key}].pop()",
-        "    except (KeyError, IndexError):",
-        f"        _ws = _WORKSPACES.allocate({key})",
-        "    try:",
-        f"        {call}",
-        "    except TypeError:  # the kernel refused an argument (dtype, layout or type): explain, or convert",
-        f"        {packed} = _checked_args(_SPEC, {packed})" if inputs else "        raise",
-        f"        {call}",
-        "    except ValueError as _error:  # a kernel's check: arguments sharing memory; name them",
-        f"        raise (_shared_memory(_SPEC, {packed}) if str(_error) == _OVERLAP_MESSAGE else _error) from None",
-        "    finally:",
-        f"        _POOLS.get({key}, _WORKSPACES.dropped).append(_ws)",
     ]
-    results = [f"_out{k}[0]" if n.shape == () else f"_out{k}.reshape({_tuple([text(ctx.dim(d)) for d in n.shape])})"
-               for k, n in enumerate(outputs)]
-    body.append(f"    return {results[0] if len(results) == 1 else _tuple(results) if results else 'None'}")
+    if not sizes and not scalars:  # nothing pooled: no set to take and give back
+        body += [f"    {line}" for line in returned] + [f"    {line}" for line in run] + [f"    return {result}"]
+    else:
+        body += [
+            "    try:  # a set of workspace buffers of its own, so concurrent calls never share one",
+            f"        _ws = _POOLS[{key}].pop()",
+            "    except (KeyError, IndexError):",
+            f"        _ws = _WORKSPACES.allocate({key})",
+            *[f"    {line}" for line in returned],
+            "    try:",
+            *[f"        {line}" for line in run],
+            f"        return {result}",
+            "    finally:",
+            f"        _POOLS.get({key}, _WORKSPACES.dropped).append(_ws)",
+        ]
     return "\n".join([f"_SPEC = {_tuple([spec]) if spec else '()'}", "", ""] + alloc + [
         "", "", "_WORKSPACES = _Workspaces(_allocate)", "_POOLS = _WORKSPACES.pools", "", ""] + body)
