@@ -226,93 +226,94 @@ def _integer_power(base: Node, n: int) -> Node:
 
 
 # -- recurrences in a scan over the orders -------------------------------------------------------------------
+# Step k computes order k from running sums: ``acc[i]`` holds the part of order ``k + i``'s sum known so far, and
+# each new order adds its contributions to all later ones at once (a shift and an axpy: no reductions, so the
+# steps pipeline). The stacked carry of the new orders is ``R``.
 
 
-def _history(walk: _Walk, start: Node) -> Node:
-    """A carry holding ``start`` as order 0 and zeros: newest order first as the recurrence pushes orders."""
-    return walk.column(np.eye(walk.K + 1)[0], start) * expand_dims(start, 0)
+def _shift(acc: Node) -> Node:
+    """Running sums re-aligned for the next order: drop the one just used, zero the far end."""
+    return concatenate([acc[1:], zeros((1,) + acc.shape[1:], acc.dtype)], axis=0)
 
 
-def _push(history: Node, value: Node, K: int) -> Node:
-    return concatenate([expand_dims(value, 0), history[:K]], axis=0)
-
-
-def _ordered(history: Node, K: int) -> Node:
-    """Orders 1..K from a history holding order K first and order 0 last."""
-    return history[K - 1::-1]
-
-
-def _steps(walk: _Walk, u: Node) -> tuple[Node, Node, Node]:
+def _weights(walk: _Walk, u: Node) -> tuple[Node, Node, Node]:
     """What every recurrence reads: ``j u_j`` and ``u_j`` (j = 1..K) and ``1/k`` per step."""
     R = walk.series[id(u)]
     orders = walk.column(np.arange(1, walk.K + 1), u)
     return orders * R, R, walk.const(1.0 / np.arange(1, walk.K + 1))
 
 
-def _dot(a: Node, b: Node) -> Node:
-    return total(a * b, axis=0)
+def _sin_cos(walk: _Walk, node: Node, u: Node) -> Node:
+    """``sin``/``cos``: the pair ``s' = c u'``, ``c' = -s u'`` in one scan."""
+    weighted, _, inverse = _weights(walk, u)
+    s0, c0 = (node, cos(u)) if node.op == "sin" else (sin(u), node)
+
+    def step(carry, inv_k):
+        _, _, acc_s, acc_c = carry
+        s_k, c_k = inv_k * acc_s[0], inv_k * acc_c[0]
+        return s_k, c_k, _shift(acc_s) + weighted * c_k, _shift(acc_c) - weighted * s_k
+
+    s, c, _, _ = scan(step, (s0, c0, weighted * c0, -(weighted * s0)), inverse)
+    return s if node.op == "sin" else c
 
 
-def self_recurrence(h_of: Callable[[Node, Node, Node, Node], Node]) -> Callable[..., Node]:
-    """The rule of ``f(u)`` with ``f' = h(f)·u'``, where ``h_of(last, square, first_step, f0)`` gives ``h`` at the
-    previous order from the last order of ``f``, the Cauchy square of ``f`` at that order, and 1 at the first step
-    (else 0)."""
+def self_recurrence(h_of: Callable[[Node, Node], Node], h_first: Callable[[Node, Node], Node]) -> Callable[..., Node]:
+    """The rule of ``f(u)`` with ``f' = h·u'`` where ``h`` is a function of ``f`` and its Cauchy square ``f²``:
+    ``h_of(f_k, (f²)_k)`` at orders k >= 1, ``h_first(f_0, f_0²)`` at order 0 (where constants enter)."""
 
     def rule(walk: _Walk, node: Node, u: Node) -> Node:
         K = walk.K
-        weighted, _, inverse = _steps(walk, u)
-        first = walk.const(np.eye(K)[0])
+        weighted, _, inverse = _weights(walk, u)
         slots = walk.const(np.eye(K + 1)[1:].reshape((K, K + 1) + (1,) * node.ndim))
+        known = walk.column(np.eye(K + 1)[0], node) * expand_dims(node, 0)  # orders so far, oldest first
+        square = expand_dims(node, 0) * known  # the part of (f²)_(k+i) known so far; here k = 0
 
-        def step(carry, inv_k, is_first, slot):
-            newest, oldest, h_hist = carry  # f newest first, f oldest first, h newest first
-            h = h_of(newest[0], _dot(oldest, newest), is_first, node)
-            h_hist = _push(h_hist, h, K)
-            f_k = inv_k * _dot(weighted, h_hist[:K])
-            return _push(newest, f_k, K), oldest + slot * expand_dims(f_k, 0), h_hist
+        def step(carry, inv_k, slot):
+            _, acc, known, square = carry
+            f_k = inv_k * acc[0]
+            more = known + slot * expand_dims(f_k, 0)
+            square = square + expand_dims(f_k, 0) * (known + more)  # the pairs (k, m) and (m, k)
+            return f_k, _shift(acc) + weighted * h_of(f_k, square[0]), more, _shift(square)
 
-        start = _history(walk, node)
-        newest, _, _ = scan(step, (start, start, start * 0.0), (inverse, first, slots), keep="last")
-        return _ordered(newest, K)
+        start = weighted * h_first(node, square[0])
+        f, _, _, _ = scan(step, (node, start, known, _shift(square)), (inverse, slots))
+        return f
 
     return rule
 
 
-def _sin_cos(walk: _Walk, node: Node, u: Node) -> Node:
-    """``sin``/``cos``: the pair ``s' = c u'``, ``c' = -s u'`` in one scan."""
-    K = walk.K
-    weighted, _, inverse = _steps(walk, u)
-    s0, c0 = (node, cos(u)) if node.op == "sin" else (sin(u), node)
+def _exp(walk: _Walk, node: Node, u: Node) -> Node:
+    """``exp``: ``f' = f u'``."""
+    weighted, _, inverse = _weights(walk, u)
 
     def step(carry, inv_k):
-        s_hist, c_hist = carry
-        s_k = inv_k * _dot(weighted, c_hist[:K])
-        c_k = -inv_k * _dot(weighted, s_hist[:K])
-        return _push(s_hist, s_k, K), _push(c_hist, c_k, K)
+        f_k = inv_k * carry[1][0]
+        return f_k, _shift(carry[1]) + weighted * f_k
 
-    s_hist, c_hist = scan(step, (_history(walk, s0), _history(walk, c0)), inverse, keep="last")
-    return _ordered(s_hist if node.op == "sin" else c_hist, K)
+    f, _ = scan(step, (node, weighted * node), inverse)
+    return f
 
 
 def power_series(walk: _Walk, node: Node, base: Node, exponent: Node) -> Node:
     """``u^a`` for a constant ``a``: ``k u_0 f_k = Σ_j ((a + 1) j - k) u_j f_(k-j)`` (singular where ``u_0 = 0``)."""
-    K = walk.K
-    weighted, plain, inverse = _steps(walk, base)
+    weighted, plain, inverse = _weights(walk, base)
     scale = exponent + 1.0
 
-    def step(history, inv_k):
-        f_k = (scale * inv_k * _dot(weighted, history[:K]) - _dot(plain, history[:K])) / base
-        return _push(history, f_k, K)
+    def step(carry, inv_k):
+        _, acc_weighted, acc_plain = carry
+        f_k = (scale * inv_k * acc_weighted[0] - acc_plain[0]) / base
+        return f_k, _shift(acc_weighted) + weighted * f_k, _shift(acc_plain) + plain * f_k
 
-    return _ordered(scan(step, _history(walk, node), inverse, keep="last"), K)
+    f, _, _ = scan(step, (node, weighted * node, plain * node), inverse)
+    return f
 
 
 #: Ops whose Taylor series run a recurrence.
 RECURRENCES: dict[str, Callable[..., Node]] = {
-    "exp": self_recurrence(lambda last, square, first, f0: last),
-    "tanh": self_recurrence(lambda last, square, first, f0: first - square),
-    "tan": self_recurrence(lambda last, square, first, f0: first + square),
-    "sigmoid": self_recurrence(lambda last, square, first, f0: last - square),
+    "exp": _exp,
+    "tanh": self_recurrence(lambda f, square: -square, lambda f, square: 1.0 - square),
+    "tan": self_recurrence(lambda f, square: square, lambda f, square: 1.0 + square),
+    "sigmoid": self_recurrence(lambda f, square: f - square, lambda f, square: f - square),
     "sin": _sin_cos,
     "cos": _sin_cos,
 }
