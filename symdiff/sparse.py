@@ -96,6 +96,8 @@ def sparse_hessian(f: Node, x: Node, inputs: Sequence[Node], dims: Mapping[str, 
 def _compile(y: Node, x: Node, pattern, inputs: Sequence[Node], options: dict) -> SparseDerivative:
     pattern = pattern.tocsr()
     pattern.sum_duplicates()  # canonical: the gather below and the returned matrix list nonzeros in one order
+    if max(pattern.shape + (pattern.nnz,)) < 2**31:  # 32-bit indices, as SciPy picks: half the copy per call
+        pattern.indices, pattern.indptr = pattern.indices.astype(np.int32), pattern.indptr.astype(np.int32)
     colours = color_columns(pattern)
     groups = int(colours.max()) + 1 if colours.size else 1
     seed = np.zeros((groups, colours.size), dtype=x.dtype)

@@ -138,3 +138,23 @@ def test_gradients_and_hessian_vector_products_match_central_differences(data, s
     got = compiled(others["x"], q0, others["P"], others["s"])
     assert_same(got[0], got_g, 1e-12, "compiled gradient")
     assert_same(got[1], got_hv, 1e-12, "compiled Hessian-vector product")
+
+
+@_settings(20)
+@given(st.data(), st.integers(0, 2**31))
+def test_taylor_mode_matches_repeated_differentiation(data, seed):
+    """``sd.taylor`` in the scalar input ``s`` of a random smooth graph: every coefficient equals the symbolic
+    derivative over k!, and the compiled series equals the reference."""
+    program = draw_program(data, smooth=True, max_steps=6)
+    x, s = program.inputs["x"], program.inputs["s"]
+    f = sum(sd.sum(o) for o in program.outputs) + sd.tanh(s) * sd.sum(x)  # s always reaches f
+    if any(n.op == "scan" for n in sd.toposort([f])):
+        return  # loops have no Taylor rule (a NotImplementedError, tested in test_taylor.py)
+    feed = {program.inputs[k]: v for k, v in program.feed(2, seed).items()}
+    series = sd.taylor(f, s, 3)
+    got = sd.evaluate(series, feed)
+    want = [sd.evaluate(sd.derivative(f, s, k), feed) / np.prod(np.arange(1, k + 1)) for k in range(4)]
+    assert_same(got, np.stack(want), 1e-9, f"Taylor series of {program.describe()}")
+    names = [n for n in ("x", "P", "q", "s", "labels") if any(i is program.inputs[n] for i in sd.inputs_of(f))]
+    compiled = sd.compile([program.inputs[n] for n in names], series)
+    assert_same(compiled(*(feed[program.inputs[n]] for n in names)), got, 1e-12, "compiled Taylor series")
