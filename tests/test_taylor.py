@@ -120,3 +120,27 @@ def test_bad_arguments_are_named():
         sd.taylor(looped, X, 3)
     with pytest.raises(ValueError, match="mode must be 'symbolic' or 'taylor'"):
         sd.derivative(sd.sin(X), X, 2, mode="jet")
+
+
+OTHERS = {"matrix": (sd.tensor("P", (3, 3)), np.full((3, 3), 1.3)),
+          "batch": (sd.tensor("b", ("batch", 3)), np.linspace(0.5, 1.5, 6).reshape(2, 3))}
+S = sd.tensor("s", ())
+WITH_OTHER = {
+    "power": lambda other: (0.5 + S * S) ** other,
+    "arctan2": lambda other: sd.arctan2(S, other),
+    "multiply": lambda other: sd.sin(S) * (other * S),
+    "matmul": lambda other: sd.tanh(S * other) @ sd.exp(S * sd.ones((3, 2))),
+}
+
+
+@pytest.mark.parametrize("other", OTHERS)
+@pytest.mark.parametrize("name", WITH_OTHER)
+def test_a_scalar_variable_broadcast_against_larger_operands(name, other):
+    """Found by the differential soak: a 0-d x meeting a (3, 3) or ("batch", 3) operand. With 3 orders, a (3,)
+    series once broadcast against a (3, 3) exponent silently; named dims once stopped the Cauchy product."""
+    node, value = OTHERS[other]
+    f = WITH_OTHER[name](node)
+    feed = {S: 0.7, node: value}
+    got = sd.evaluate(sd.taylor(f, S, 3), feed)
+    want = np.stack([sd.evaluate(sd.derivative(f, S, k), feed) / math.factorial(k) for k in range(4)])
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)

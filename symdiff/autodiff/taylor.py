@@ -6,7 +6,8 @@ A node's series is the node itself (order 0) and a tensor ``R`` of shape ``(K,) 
 * ops whose tangent does not change with their differentiable inputs (linear ones, and piecewise-linear ones
   such as ``abs``, ``maximum``, ``where``, ``max``; found by differentiating the op's JVP template) apply that JVP
   to ``R``: all K orders at once, as forward mode pushes a batch of directions;
-* products (``multiply``, ``matmul`` of two operands that depend on ``x``) are Cauchy products;
+* products (``multiply``, ``matmul`` of two operands that depend on ``x``) are Cauchy products (per entry, a row
+  times a Toeplitz matrix);
 * ``exp``, ``sin``, ``cos``, ``tan``, ``tanh``, ``sigmoid`` and powers with a constant exponent run their
   recurrence (from ``f' = h·u'``: ``k f_k = Σ_j j u_j h_(k-j)``) in a :func:`~symdiff.autodiff.scan.scan` over
   the orders: O(K²) work in a loop, O(1) nodes;
@@ -31,7 +32,6 @@ from ..ops import (
     concatenate,
     constant,
     cos,
-    einsum,
     exp,
     expand_dims,
     log,
@@ -44,13 +44,12 @@ from ..ops import (
     sin,
     squeeze,
     subtract,
+    transpose,
     zeros,
 )
 from ..ops import sum as total
 from .forward import _instantiate, _signature, _template, jvp, tangent_graph
 from .scan import scan
-
-LETTERS = "abcdefghlmnopqrstuvwxyz"  # einsum letters for a node's own axes (k, i, j index the orders)
 
 
 def taylor(f: Node, x: Node, order: int) -> Node:
@@ -157,14 +156,15 @@ class _Walk:
             shape = (self.K + 1,) + node.shape
             A, B = (_broadcast(series, shape) for series in (A, B))
             return cauchy(A, B)[1:]
-        vector_a, vector_b = a.ndim == 1, b.ndim == 1  # matmul's vector operands become a row / a column
-        A = expand_dims(A, -2) if vector_a else A
-        B = expand_dims(B, -1) if vector_b else B
-        lead = "".join(LETTERS[: A.ndim - 1])
-        toeplitz = einsum(f"kji,i{lead}->kj{lead}", self.const(_shifts(self.K + 1)), A)  # [k, j] = A[k - j]
-        product = total(matmul(toeplitz, expand_dims(B, 0)), axis=1)
-        product = squeeze(product, -2) if vector_a else product
-        product = squeeze(product, -1) if vector_b else product
+        # a matmul: Σ_i A_i @ B_(k-i) is the entrywise Cauchy product of A[..., m, :] and B[..., :] summed over m
+        A = expand_dims(A, -2) if a.ndim == 1 else A  # vector operands as a row / a column
+        B = expand_dims(B, -1) if b.ndim == 1 else B
+        A, B = expand_dims(A, -1), expand_dims(B, -3)
+        lead = tuple(_broadcast_dims(A.shape[:-3], B.shape[:-3]))
+        shape = lead + (A.shape[-3], A.shape[-2], B.shape[-1])
+        product = total(cauchy(_broadcast(A, shape), _broadcast(B, shape)), axis=-2)
+        product = squeeze(product, -2) if a.ndim == 1 else product
+        product = squeeze(product, -1) if b.ndim == 1 else product
         return product[1:]
 
     def integrate(self, node: Node) -> Node:
@@ -193,17 +193,29 @@ def _locally_affine(template: tuple, live: tuple[bool, ...]) -> bool:
 
 @lru_cache(maxsize=64)
 def _shifts(length: int) -> np.ndarray:
-    """``S[k, j, i] = 1`` where ``i = k - j``: contracting ``i`` with a series lays out its Toeplitz matrix."""
-    k, j, i = np.indices((length,) * 3)
-    return (i == k - j).astype(np.float64)
+    """``S[j, i * length + k] = 1`` where ``j = k - i``: a series times ``S`` is its Toeplitz matrix, flattened."""
+    j, i, k = np.indices((length,) * 3)
+    return (j == k - i).astype(np.float64).reshape(length, length * length)
 
 
 def cauchy(A: Node, B: Node) -> Node:
-    """The Cauchy product of two series of the same shape (orders on axis 0): ``C[k] = Σ_(i+j=k) A[i] B[j]``."""
-    length = A.shape[0]
-    own = "".join(LETTERS[: A.ndim - 1])
-    pairs = constant(np.transpose(_shifts(length), (0, 2, 1)).astype(A.dtype))  # [k, i, j] = 1 where i + j = k
-    return einsum(f"kij,i{own},j{own}->k{own}", pairs, A, B)
+    """The Cauchy product of two series of the same shape (orders on axis 0): ``C[k] = Σ_(i+j=k) A[i] B[j]``.
+
+    With the orders moved last, every entry's product is a row times a Toeplitz matrix: two matrix products
+    batched over the entries (named dims included), whatever the number of orders."""
+    length, own = A.shape[0], A.ndim - 1
+    last = tuple(range(1, own + 1)) + (0,)
+    A_t, B_t = transpose(A, last), transpose(B, last)
+    toeplitz = reshape(matmul(B_t, constant(_shifts(length).astype(B.dtype))), B_t.shape[:-1] + (length, length))
+    C_t = squeeze(matmul(expand_dims(A_t, -2), toeplitz), -2)  # [..., k] = Σ_i A[..., i] B[..., k - i]
+    return transpose(C_t, (own,) + tuple(range(own)))
+
+
+def _broadcast_dims(a: tuple, b: tuple) -> list:
+    """NumPy's broadcast of two shapes (named dims match only themselves or 1)."""
+    width = max(len(a), len(b))
+    a, b = (1,) * (width - len(a)) + a, (1,) * (width - len(b)) + b
+    return [y if x == 1 else x for x, y in zip(a, b)]
 
 
 def _broadcast(series: Node, shape: tuple) -> Node:
@@ -236,16 +248,18 @@ def _shift(acc: Node) -> Node:
     return concatenate([acc[1:], zeros((1,) + acc.shape[1:], acc.dtype)], axis=0)
 
 
-def _weights(walk: _Walk, u: Node) -> tuple[Node, Node, Node]:
-    """What every recurrence reads: ``j u_j`` and ``u_j`` (j = 1..K) and ``1/k`` per step."""
+def _weights(walk: _Walk, u: Node, node: Node) -> tuple[Node, Node, Node]:
+    """What every recurrence for ``node = f(u, ...)`` reads: ``j u_j`` and ``u_j`` (j = 1..K), aligned with
+    ``node``'s axes as broadcasting aligns ``u`` (an exponent may be larger than the base), and ``1/k`` per step."""
     R = walk.series[id(u)]
-    orders = walk.column(np.arange(1, walk.K + 1), u)
+    R = reshape(R, R.shape[:1] + (1,) * (node.ndim - u.ndim) + u.shape)
+    orders = walk.column(np.arange(1, walk.K + 1), node)
     return orders * R, R, walk.const(1.0 / np.arange(1, walk.K + 1))
 
 
 def _sin_cos(walk: _Walk, node: Node, u: Node) -> Node:
     """``sin``/``cos``: the pair ``s' = c u'``, ``c' = -s u'`` in one scan."""
-    weighted, _, inverse = _weights(walk, u)
+    weighted, _, inverse = _weights(walk, u, node)
     s0, c0 = (node, cos(u)) if node.op == "sin" else (sin(u), node)
 
     def step(carry, inv_k):
@@ -263,7 +277,7 @@ def self_recurrence(h_of: Callable[[Node, Node], Node], h_first: Callable[[Node,
 
     def rule(walk: _Walk, node: Node, u: Node) -> Node:
         K = walk.K
-        weighted, _, inverse = _weights(walk, u)
+        weighted, _, inverse = _weights(walk, u, node)
         slots = walk.const(np.eye(K + 1)[1:].reshape((K, K + 1) + (1,) * node.ndim))
         known = walk.column(np.eye(K + 1)[0], node) * expand_dims(node, 0)  # orders so far, oldest first
         square = expand_dims(node, 0) * known  # the part of (f²)_(k+i) known so far; here k = 0
@@ -284,7 +298,7 @@ def self_recurrence(h_of: Callable[[Node, Node], Node], h_first: Callable[[Node,
 
 def _exp(walk: _Walk, node: Node, u: Node) -> Node:
     """``exp``: ``f' = f u'``."""
-    weighted, _, inverse = _weights(walk, u)
+    weighted, _, inverse = _weights(walk, u, node)
 
     def step(carry, inv_k):
         f_k = inv_k * carry[1][0]
@@ -296,7 +310,7 @@ def _exp(walk: _Walk, node: Node, u: Node) -> Node:
 
 def power_series(walk: _Walk, node: Node, base: Node, exponent: Node) -> Node:
     """``u^a`` for a constant ``a``: ``k u_0 f_k = Σ_j ((a + 1) j - k) u_j f_(k-j)`` (singular where ``u_0 = 0``)."""
-    weighted, plain, inverse = _weights(walk, base)
+    weighted, plain, inverse = _weights(walk, base, node)
     scale = exponent + 1.0
 
     def step(carry, inv_k):
