@@ -276,7 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
                                     description="Train a spec on a built-in data set and report test metrics.")
     train_cmd.add_argument("spec", help="spec file (.toml or .json)")
     train_cmd.add_argument("--data", help=f"a built-in data set ({', '.join(DATASETS)}) or your file: a .csv with a "
-                           "header row, an .npz with X and y, or X.npy,y.npy (default: the spec's training.data)")
+                           "header row, an .npz with X and y, X.npy,y.npy, or data larger than memory read block by "
+                           "block: a directory of .npy chunks (X_train/, y_train/, optional X_valid/ and X_test/ with "
+                           "their y_) or a Zarr store (default: the spec's training.data)")
     _common_training_options(train_cmd)
     train_cmd.add_argument("--target", metavar="COLUMN", help="the CSV column holding the targets (default: the "
                            "last column)")
