@@ -136,13 +136,13 @@ class DataParallelStep:
     def __init__(self, step: Any, loss: Node, optimizer: Optimizer, workers: int, **compile_options: Any) -> None:
         from .optimizers import trainable
 
-        frozen = [p.name for p in step._param_nodes if not trainable(p)]
+        frozen = [p.name for p in step.param_nodes if not trainable(p)]
         if frozen:
             raise ValueError(f"training on a Dask cluster does not support state a module updates itself ({frozen}: "
                              "batch normalization's running statistics); train this model in one process")
         self._step = step
         self.workers = max(1, int(workers))
-        params = list(step._param_nodes)
+        params = step.param_nodes
         extra = [] if step.dropout_seed is None else [step.dropout_seed]
         self._fn = compile_graph([*step.inputs, *params, *extra], [loss, *gradients(loss, params)], **compile_options)
         self._apply, state = _update_kernel(optimizer, params, compile_options)
@@ -166,8 +166,7 @@ class DataParallelStep:
         chunk = max(1, -(-rows // self.workers))
         batch = [da.from_array(np.asarray(d), chunks=(chunk,) + np.shape(d)[1:]) for d in data]
         step = self._step
-        seed = [] if step.dropout_seed is None else [int(step._rng.integers(2**62))]
-        loss, *grads = map_reduce(self._fn, [*batch, *step.params.values(), *seed], "mean")
+        loss, *grads = map_reduce(self._fn, [*batch, *step.params.values(), *step.next_seeds()], "mean")
         self._apply(*step.params.values(), *grads, *step.state.values(), step.lr)
         return float(loss)
 

@@ -79,8 +79,16 @@ class TrainStep:
         if len(data) != len(self.inputs):
             names = ", ".join(n.name for n in self.inputs)
             raise TypeError(f"train step takes the data inputs ({names}), got {len(data)} arguments")
-        extra = () if self.dropout_seed is None else (int(self._rng.integers(2**62)),)
-        return self.fn(*data, *self._arrays, self._lr, *extra)
+        return self.fn(*data, *self._arrays, self._lr, *self.next_seeds())
+
+    @property
+    def param_nodes(self) -> list[Node]:
+        """The parameter tensors, in the kernel's argument order."""
+        return list(self._param_nodes)
+
+    def next_seeds(self) -> tuple[int, ...]:
+        """The dropout seed of the next step (one draw from the step's generator), or none without dropout."""
+        return () if self.dropout_seed is None else (int(self._rng.integers(2**62)),)
 
     def set_params(self, values: Mapping[str, Any]) -> None:
         """Copy ``values`` (name -> array) into the live parameter arrays (unknown names raise)."""
