@@ -45,6 +45,12 @@ def test_distributed_logistic_regression_learns_the_teacher():
     assert results["cosine"] > 0.99 and results["adam_loss"] < 0.5
 
 
+def test_out_of_core_training_learns_from_a_chunk_directory():
+    pytest.importorskip("dask")
+    results = run_example("out_of_core")
+    assert results["epochs"] == 2 and results["val_accuracy"] > 0.8
+
+
 def test_keras_style_mlp_learns():
     assert run_example("keras_mlp")["accuracy"] > 0.3  # chance is 0.1
 

@@ -183,3 +183,12 @@ def test_cli_trains_from_a_chunk_directory(tmp_path, capsys):
     code, out, err = _cli(capsys, "train", SPECS / "digits.toml", "--data", tmp_path, "--epochs", "4")
     assert code == 0, err
     assert float(out.split("accuracy ")[-1].split()[0]) > 0.8
+
+
+def test_chunks_can_be_written_piece_by_piece(tmp_path):
+    for begin in range(0, 230, 100):
+        save_chunks(tmp_path, X_ALL[begin:begin + 100], Y_ALL[begin:begin + 100], rows_per_file=60, append=True)
+    X, y = open_chunked(tmp_path)["train"]
+    assert X.chunks[0] == (60, 40, 60, 40, 30)
+    np.testing.assert_array_equal(X.compute(), X_ALL)
+    np.testing.assert_array_equal(y.compute(), Y_ALL)

@@ -26,10 +26,11 @@ class ChunkedDataError(ValueError):
     """A chunk directory or Zarr store that cannot be read as a data set; the message names the file."""
 
 
-def save_chunks(path: str | Path, X: np.ndarray, y: np.ndarray, *, rows_per_file: int, part: str = "train") -> Path:
+def save_chunks(path: str | Path, X: np.ndarray, y: np.ndarray, *, rows_per_file: int, part: str = "train",
+                append: bool = False) -> Path:
     """Write ``X`` and ``y`` into the chunk directory ``path`` (created if missing) as ``X_<part>/`` and
-    ``y_<part>/`` files of ``rows_per_file`` rows (replacing that part's files); call it again for ``part="valid"``
-    or ``"test"``."""
+    ``y_<part>/`` files of ``rows_per_file`` rows, replacing that part's files, or after them with ``append=True``
+    (data made piece by piece, never whole in memory); call it again for ``part="valid"`` or ``"test"``."""
     if part not in PARTS:
         raise ValueError(f"save_chunks: part must be one of {PARTS}, got {part!r}")
     if len(X) != len(y):
@@ -40,9 +41,12 @@ def save_chunks(path: str | Path, X: np.ndarray, y: np.ndarray, *, rows_per_file
     for name, array in ((f"X_{part}", X), (f"y_{part}", y)):
         folder = root / name
         folder.mkdir(parents=True, exist_ok=True)
-        for stale in folder.glob("*.npy"):
-            stale.unlink()
-        for number, begin in enumerate(range(0, len(array), rows_per_file)):
+        existing = sorted(folder.glob("*.npy"))
+        if not append:
+            for stale in existing:
+                stale.unlink()
+        first = len(existing) if append else 0  # save_chunks numbers files from 0
+        for number, begin in enumerate(range(0, len(array), rows_per_file), start=first):
             np.save(folder / f"{number:06d}.npy", np.ascontiguousarray(array[begin:begin + rows_per_file]))
     return root
 
