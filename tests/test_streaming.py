@@ -192,3 +192,11 @@ def test_chunks_can_be_written_piece_by_piece(tmp_path):
     assert X.chunks[0] == (60, 40, 60, 40, 30)
     np.testing.assert_array_equal(X.compute(), X_ALL)
     np.testing.assert_array_equal(y.compute(), Y_ALL)
+
+
+def test_without_dask_opening_says_what_to_install(tmp_path, monkeypatch):
+    save_chunks(tmp_path, X_ALL, Y_ALL, rows_per_file=100)  # writing needs NumPy only
+    for name in ("dask", "dask.array"):
+        monkeypatch.setitem(__import__("sys").modules, name, None)
+    with pytest.raises(ImportError, match=r'pip install -e "\.\[distributed\]"'):
+        open_chunked(tmp_path)

@@ -54,6 +54,9 @@ def save_chunks(path: str | Path, X: np.ndarray, y: np.ndarray, *, rows_per_file
 def open_chunked(path: str | Path) -> dict[str, tuple[Any, Any]]:
     """``{"train": (X, y), "valid": (X, y), "test": (X, y)}`` (the last two when present) as dask arrays chunked
     by rows, from a chunk directory or a Zarr store (a directory with ``zarr.json`` or ``.zgroup``)."""
+    from ..distributed import _dask
+
+    _dask()  # without Dask: an ImportError saying what to install
     root = Path(path)
     if not root.is_dir():
         raise ChunkedDataError(f"{root}: not a directory; expected a chunk directory (X_train/, y_train/ of .npy "
