@@ -64,6 +64,14 @@ def _seed(text: str) -> int:
     return _integer(text, 0, "an integer >= 0")
 
 
+def _scheduler_address(text: str) -> str:
+    """A Dask scheduler address or 'local'; a spec file here means ``--scheduler`` came before the spec and took it."""
+    if Path(text).suffix.lower() in (".toml", ".json") or Path(text).is_file():
+        raise argparse.ArgumentTypeError(f"expected a scheduler address (tcp://host:8786) or 'local', got the file "
+                                         f"{text!r}; put --scheduler after the spec (alone it starts a LocalCluster)")
+    return text
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -284,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
                            "last column)")
     train_cmd.add_argument("--output", metavar="DIR", help="save the trained model to this directory (a bundle "
                            "symdiff predict and sd.load_model read)")
-    train_cmd.add_argument("--scheduler", metavar="ADDRESS", nargs="?", const="local",
+    train_cmd.add_argument("--scheduler", metavar="ADDRESS", nargs="?", const="local", type=_scheduler_address,
                            help="compute each mini-batch's gradient on a Dask cluster: a scheduler address "
                            "(tcp://host:8786), or 'local' (the default when no address follows: a LocalCluster "
                            "started for the run, one worker process per core; needs pip install -e "

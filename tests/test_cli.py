@@ -196,6 +196,12 @@ def test_bad_command_line_numbers_are_one_line_naming_the_option(capsys, option,
     _one_line_error(code, err, f"symdiff train: error: {message}")
 
 
+def test_scheduler_before_the_spec_is_told_to_move(capsys):
+    code, _, err = _main(capsys, "train", "--scheduler", XOR_SPEC)
+    _one_line_error(code, err, f"symdiff train: error: argument --scheduler: expected a scheduler address "
+                    f"(tcp://host:8786) or 'local', got the file '{XOR_SPEC}'; put --scheduler after the spec")
+
+
 def test_data_containing_nan_is_named_instead_of_advising_a_smaller_learning_rate(capsys, monkeypatch):
     from symdiff import train
 
