@@ -26,9 +26,10 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..ir import FLOAT_DTYPES, Node, depends_on, toposort
+from ..ir import FLOAT_DTYPES, Node, broadcast_shapes, depends_on, toposort
 from ..ops import (
     OPS,
+    broadcast_to,
     concatenate,
     constant,
     cos,
@@ -160,7 +161,7 @@ class _Walk:
         A = expand_dims(A, -2) if a.ndim == 1 else A  # vector operands as a row / a column
         B = expand_dims(B, -1) if b.ndim == 1 else B
         A, B = expand_dims(A, -1), expand_dims(B, -3)
-        lead = tuple(_broadcast_dims(A.shape[:-3], B.shape[:-3]))
+        lead = broadcast_shapes(A.shape[:-3], B.shape[:-3])
         shape = lead + (A.shape[-3], A.shape[-2], B.shape[-1])
         product = total(cauchy(_broadcast(A, shape), _broadcast(B, shape)), axis=-2)
         product = squeeze(product, -2) if a.ndim == 1 else product
@@ -211,19 +212,12 @@ def cauchy(A: Node, B: Node) -> Node:
     return transpose(C_t, (own,) + tuple(range(own)))
 
 
-def _broadcast_dims(a: tuple, b: tuple) -> list:
-    """NumPy's broadcast of two shapes (named dims match only themselves or 1)."""
-    width = max(len(a), len(b))
-    a, b = (1,) * (width - len(a)) + a, (1,) * (width - len(b)) + b
-    return [y if x == 1 else x for x, y in zip(a, b)]
-
-
 def _broadcast(series: Node, shape: tuple) -> Node:
     """A series to ``shape`` (orders first), aligning its own axes with the trailing ones as NumPy would."""
     if series.shape == shape:
         return series
-    aligned = reshape(series, series.shape[:1] + (1,) * (len(shape) - series.ndim) + series.shape[1:])
-    return make("broadcast_to", [aligned], shape=shape)
+    return broadcast_to(reshape(series, series.shape[:1] + (1,) * (len(shape) - series.ndim) + series.shape[1:]),
+                        shape)
 
 
 def _integer_power(base: Node, n: int) -> Node:
