@@ -213,25 +213,19 @@ def _restore(records: list, positions: list[int], counts: tuple[int, int], singl
         raise ValueError(f"unpickling a compiled function: op {missing[0]!r} is not defined in this process; "
                          "define it (e.g. sd.nn.elementwise) before unpickling")
     nodes = from_table(records)
-    roots = [nodes[k] for k in positions]
     # nodes are interned, so the same pickle gives the same roots: reuse the function built from them (a Dask
     # worker unpickles the function of every task; loading the kernel each time cost ~10 ms per task)
-    key = (tuple(map(id, roots)), counts, single, tuple(sorted(options.items())))
-    known = _RESTORED.get(key)
-    if known is not None:
-        return known
+    return _compiled_from(tuple(nodes[k] for k in positions), counts, single, tuple(sorted(options.items())))
+
+
+@functools.lru_cache(maxsize=64)  # a long-lived worker receiving many functions keeps the latest
+def _compiled_from(roots: tuple[Node, ...], counts: tuple[int, int], single: bool,
+                   options: tuple[tuple[str, Any], ...]) -> CompiledFunction:
+    """The compiled function of unpickled roots (inputs, outputs, then update targets and values in pairs)."""
     n_in, n_out = counts
     inputs, outputs, rest = roots[:n_in], roots[n_in:n_in + n_out], roots[n_in + n_out:]
     updates = dict(zip(rest[0::2], rest[1::2]))
-    restored = _RESTORED[key] = compile(inputs, outputs[0] if single else outputs, updates, **options)
-    while len(_RESTORED) > _RESTORED_LIMIT:  # a long-lived worker receiving many functions keeps the latest
-        del _RESTORED[next(iter(_RESTORED))]
-    return restored
-
-
-#: Unpickled compiled functions by their roots (kept alive here, so the ids in the keys stay theirs).
-_RESTORED: dict[tuple, CompiledFunction] = {}
-_RESTORED_LIMIT = 64
+    return compile(list(inputs), outputs[0] if single else list(outputs), updates, **dict(options))
 
 
 def graph_key(inputs: list[Node], outputs: list[Node], updates: list[tuple[Node, Node]], options: dict) -> str:

@@ -13,6 +13,7 @@ gradient at every point at once; the same argument on ``Σ ∂f/∂x_i`` gives H
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -152,19 +153,16 @@ def _derivative_outputs(values: list[Node], columns: list[Node], wanted: tuple[s
     return outputs, layout
 
 
-#: Unpickled kernels by definition: a Dask worker unpickles the kernel once per computation, not once per process.
-_RESTORED: dict[tuple, SympyKernel] = {}
-
-
 def _restore(*definition: Any) -> SympyKernel:
     """A pickled kernel in this process: the one already rebuilt from the same definition, or a new one."""
+    key = tuple(tuple(part) if isinstance(part, list) else part for part in definition)
     try:
-        key = tuple(tuple(part) if isinstance(part, list) else part for part in definition)
         hash(key)
     except TypeError:  # an unhashable definition: rebuild every time
         return compile_sympy(*definition)
-    if key not in _RESTORED:
-        _RESTORED[key] = compile_sympy(*definition)
-        while len(_RESTORED) > 64:  # a long-lived worker receiving many kernels keeps the latest
-            del _RESTORED[next(iter(_RESTORED))]
-    return _RESTORED[key]
+    return _rebuilt(key)
+
+
+@lru_cache(maxsize=64)  # a Dask worker unpickles a kernel once per computation; a long-lived one keeps the latest
+def _rebuilt(definition: tuple) -> SympyKernel:
+    return compile_sympy(*definition)
