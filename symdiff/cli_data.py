@@ -106,7 +106,7 @@ def load_chunked(path: Path, labels: bool) -> Dataset:
             raise DataFileError(f"{path}: the loss needs class labels 0, 1, 2, ...; the targets are not")
         classes = int(max(top for _, top in found)) + 1
     shaped = (lambda t: t.astype(np.int64)) if labels else (lambda t: t.reshape(len(t), -1).astype(np.float64))
-    split = {name: (X.astype(np.float64), shaped(t)) for name, (X, t) in parts.items()}
+    split = {name: (inputs.astype(np.float64), shaped(t)) for name, (inputs, t) in parts.items()}
     X_test, y_test = split.get("test", (split["train"][0][:0], split["train"][1][:0]))
     return Dataset(path.name, *split["train"], X_test, y_test, classes, split.get("valid"))
 

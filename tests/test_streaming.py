@@ -200,3 +200,12 @@ def test_without_dask_opening_says_what_to_install(tmp_path, monkeypatch):
         monkeypatch.setitem(__import__("sys").modules, name, None)
     with pytest.raises(ImportError, match=r'pip install -e "\.\[distributed\]"'):
         open_chunked(tmp_path)
+
+
+@pytest.mark.parametrize("how", [True, "global"])
+def test_standardization_of_a_dask_array_equals_in_memory(trainer, how):
+    trainer.fit_standardization(X_ALL, how)
+    expected = trainer.mean.copy(), trainer.scale.copy()
+    trainer.fit_standardization(da.from_array(X_ALL, chunks=70), how)
+    np.testing.assert_allclose(trainer.mean, expected[0], rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(trainer.scale, expected[1], rtol=1e-12)

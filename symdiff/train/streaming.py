@@ -26,12 +26,6 @@ def is_streamed(array: Any) -> bool:
     return type(array).__module__.split(".")[0] == "dask"
 
 
-def _dask() -> Any:
-    from ..distributed import _dask as load
-
-    return load()[0]
-
-
 class StreamedData:
     """Inputs ``X`` and targets ``Y`` (dask arrays, or ``Y`` in memory) read together one block of rows at a time,
     in ``X``'s row chunks; ``prepare`` turns a block's raw arrays into the step's (standardization, dtypes)."""
@@ -62,10 +56,15 @@ class StreamedData:
         """The number of blocks."""
         return len(self.starts) - 1
 
+    def raw(self, block: int) -> tuple[np.ndarray, np.ndarray]:
+        """Block ``block``'s rows of ``X`` and ``Y`` as stored."""
+        import dask
+
+        return dask.compute(self.X.blocks[block], self.Y.blocks[block])
+
     def read(self, block: int) -> tuple[np.ndarray, np.ndarray]:
         """Block ``block``'s rows of ``X`` and ``Y``, prepared."""
-        x, y = _dask().compute(self.X.blocks[block], self.Y.blocks[block])
-        return self.prepare(x, y)
+        return self.prepare(*self.raw(block))
 
     def blocks(self, order: Sequence[int] | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """The prepared blocks in ``order`` (default: stored order), the next one read while this one is used."""
@@ -85,6 +84,7 @@ class StreamedData:
         """One pass over the data: raises :class:`TrainingInputError` for a non-finite value, or a target that is
         not a class label below ``classes`` (when given), naming the rows; returns the ``moments`` of ``X`` (a
         function of the lazy array, for standardization) computed in the same pass."""
+        import dask
         import dask.array as da
 
         checks = {f"{self.prefix}X": self.X, f"{self.prefix}Y": self.Y}
@@ -94,7 +94,7 @@ class StreamedData:
             lazy["labels"] = whole.all() & (self.Y.min() >= 0) & (self.Y.max() < classes)
         if moments is not None:
             lazy["moments"] = moments(self.X.astype(np.float64))
-        found = _dask().compute(lazy)[0]
+        found = dask.compute(lazy)[0]
         for name in checks:
             if not found.get(name, True):
                 self._first_fault(lambda x, y, start, name=name: check_finite(name, x if name.endswith("X") else y,
@@ -108,7 +108,7 @@ class StreamedData:
         """Raise ``check``'s error (given a block and its first row) for the first block it fails on, naming
         that block's rows."""
         for block in range(self.count):
-            x, y = _dask().compute(self.X.blocks[block], self.Y.blocks[block])
+            x, y = self.raw(block)
             try:
                 check(x, y, int(self.starts[block]))
             except (TrainingInputError, TypeError, ValueError) as exc:

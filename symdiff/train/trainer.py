@@ -90,8 +90,9 @@ class Trainer:
         return np.ascontiguousarray(X)
 
     def _targets(self, Y: Any, rows: int) -> np.ndarray:
-        if self._classes() is not None:
-            Y = check_labels(Y, self._classes(), "targets")
+        classes = self._classes()
+        if classes is not None:
+            Y = check_labels(Y, classes, "targets")
         Y = np.ascontiguousarray(np.asarray(Y, dtype=self.y.dtype))
         if Y.ndim != self.y.ndim or len(Y) != rows or Y.shape[1:] != tuple(self.y.shape[1:]):
             raise ValueError(f"targets: expected {rows} rows of shape {self.y.shape[1:]} for {self.y.name!r} "
@@ -116,10 +117,9 @@ class Trainer:
         with ``how="global"`` one mean and deviation over all its entries (pixels of images: a per-pixel scale
         would blow up the nearly constant border pixels). ``X`` may be a ``dask.array`` (one pass over it)."""
         if is_streamed(X):
-            import dask.array as da
+            import dask
 
-            targets = da.zeros(len(X), chunks=X.chunks[0])  # the survey reads targets; none are needed here
-            self._set_standardization(StreamedData(X, targets).survey(None, _moments(how)), X.shape)
+            self._set_standardization(dask.compute(*_moments(how)(X.astype(np.float64))), X.shape)
         else:
             self._set_standardization(_moments(how)(np.asarray(X, dtype=np.float64)), np.shape(X))
 
