@@ -22,7 +22,8 @@ from .compile_sympy import DERIVATIVES, SympyKernel
 REDUCTIONS = ("sum", "mean")
 
 
-def _dask():
+def require_dask() -> tuple[Any, Any]:
+    """``(dask, dask.array)``, or an ImportError saying what to install (every Dask-using module asks here)."""
     try:
         import dask
         import dask.array as da
@@ -40,7 +41,7 @@ def map_reduce(fn: CompiledFunction, args: Sequence[Any], reduce: str | Sequence
     (parameters) go whole to every chunk. Dask arrays must be chunked along axis 0 only and alike; ``fn`` must not
     update parameters in place.
     Returns NumPy results shaped as ``fn``'s."""
-    dask, da = _dask()
+    dask, da = require_dask()
     if not isinstance(fn, CompiledFunction):
         raise TypeError(f"map_reduce: fn must be a compiled function (sd.compile), got {type(fn).__name__}")
     if fn.updates:
@@ -92,7 +93,7 @@ def _combine(parts: list[tuple[int, list[np.ndarray]]], kinds: list[str]) -> tup
 def map_points(kernel: SympyKernel, points: Any) -> dict[str, Any]:
     """A ``compile_sympy`` kernel applied to a ``dask.array`` of points ``(N, args)`` chunked along the points:
     a dict of lazy dask arrays (``"value"``, ``"grad"``, ``"hessian"`` as requested), one task per chunk."""
-    dask, da = _dask()
+    dask, da = require_dask()
     if not isinstance(kernel, SympyKernel):
         raise TypeError(f"map_points: expected a compile_sympy kernel, got {type(kernel).__name__}")
     if not isinstance(points, da.Array) or points.ndim != 2 or len(points.chunks[1]) != 1:

@@ -1,8 +1,8 @@
 """Data sets larger than memory on disk: a directory of ``.npy`` chunks or a Zarr store, opened as dask arrays.
 
 A chunk directory holds one folder per array, ``X_train``, ``y_train`` and optionally ``X_valid``, ``y_valid``
-(validation rows) and ``X_test``, ``y_test``, each with ``.npy`` files of consecutive rows; files pair up by name
-(``X_train/000003.npy`` with ``y_train/000003.npy``) and are read in name order::
+(validation rows) and ``X_test``, ``y_test``, each with ``.npy`` files of consecutive rows, read in name order (the
+rows of ``X_train``'s files, in that order, go with the rows of ``y_train``'s)::
 
     data/X_train/000000.npy  data/X_train/000001.npy ...
     data/y_train/000000.npy  data/y_train/000001.npy ...
@@ -54,16 +54,18 @@ def save_chunks(path: str | Path, X: np.ndarray, y: np.ndarray, *, rows_per_file
 def open_chunked(path: str | Path) -> dict[str, tuple[Any, Any]]:
     """``{"train": (X, y), "valid": (X, y), "test": (X, y)}`` (the last two when present) as dask arrays chunked
     by rows, from a chunk directory or a Zarr store (a directory with ``zarr.json`` or ``.zgroup``)."""
-    from ..distributed import _dask
+    from ..distributed import require_dask
 
-    _dask()  # without Dask: an ImportError saying what to install
+    require_dask()
     root = Path(path)
     if not root.is_dir():
         raise ChunkedDataError(f"{root}: not a directory; expected a chunk directory (X_train/, y_train/ of .npy "
                                "files) or a Zarr store")
-    zarr_store = (root / "zarr.json").exists() or (root / ".zgroup").exists()
-    opener = _zarr_array if zarr_store else _npy_stack
-    has = (lambda name: _zarr_has(root, name)) if zarr_store else (lambda name: (root / name).is_dir())
+    if (root / "zarr.json").exists() or (root / ".zgroup").exists():
+        group = _zarr_module().open_group(str(root), mode="r")
+        has, opener = (lambda name: name in group), (lambda name: _zarr_array(group, root, name))
+    else:
+        has, opener = (lambda name: (root / name).is_dir()), (lambda name: _npy_stack(root, name))
     parts = {}
     for part in PARTS:
         names = (f"X_{part}", f"y_{part}")
@@ -73,7 +75,7 @@ def open_chunked(path: str | Path) -> dict[str, tuple[Any, Any]]:
         if not all(present):
             missing = names[present.index(False)]
             raise ChunkedDataError(f"{root}: has {names[present.index(True)]} but no {missing}")
-        X, y = (opener(root, name) for name in names)
+        X, y = (opener(name) for name in names)
         if len(X) != len(y):
             raise ChunkedDataError(f"{root}: {names[0]} has {len(X)} rows but {names[1]} has {len(y)}")
         parts[part] = (X, y)
@@ -128,14 +130,10 @@ def _zarr_module() -> Any:
     return zarr
 
 
-def _zarr_has(root: Path, name: str) -> bool:
-    return name in _zarr_module().open_group(str(root), mode="r")
-
-
-def _zarr_array(root: Path, name: str) -> Any:
+def _zarr_array(group: Any, root: Path, name: str) -> Any:
     import dask.array as da
 
-    array = _zarr_module().open_group(str(root), mode="r")[name]
+    array = group[name]
     if array.dtype.hasobject or not array.shape:
         raise ChunkedDataError(f"{root}/{name}: expected an array of numbers with rows, got dtype {array.dtype} and "
                                f"shape {array.shape}")

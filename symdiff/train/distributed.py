@@ -18,7 +18,7 @@ import numpy as np
 
 from ..autodiff import grad as gradients
 from ..compile import compile as compile_graph
-from ..distributed import _dask, map_reduce
+from ..distributed import map_reduce, require_dask
 from ..ir import Node, inputs_of
 from ..ops import tensor
 from .optimizers import Optimizer, learning_rate
@@ -39,7 +39,7 @@ class _Objective:
 
     def __init__(self, loss: Node, params: Sequence[Node], data: Mapping[Node, Any], penalty: Node | None,
                  compile_options: dict) -> None:
-        _, da = _dask()
+        _, da = require_dask()
         self.params = list(params)
         self.data_nodes = list(data)
         for node, array in data.items():
@@ -161,7 +161,7 @@ class DataParallelStep:
         self._step.lr = value
 
     def __call__(self, *data: Any) -> float:
-        _, da = _dask()
+        _, da = require_dask()
         rows = len(data[0])
         chunk = max(1, -(-rows // self.workers))
         batch = [da.from_array(np.asarray(d), chunks=(chunk,) + np.shape(d)[1:]) for d in data]
@@ -174,7 +174,7 @@ class DataParallelStep:
 def connect(scheduler: Any) -> tuple[Any, Any]:
     """``(client, cluster to close or None)`` for ``scheduler``: a ``distributed.Client``, a scheduler address
     (``"tcp://host:8786"``) or ``"local"`` (a LocalCluster with one single-threaded worker process per core)."""
-    _dask()
+    require_dask()
     import distributed
 
     if isinstance(scheduler, distributed.Client):
