@@ -21,7 +21,7 @@ from ..compile import compile as compile_graph
 from ..distributed import map_reduce, require_dask
 from ..ir import Node, inputs_of
 from ..ops import tensor
-from .optimizers import Optimizer, learning_rate
+from .optimizers import Optimizer, learning_rate, trainable
 
 
 @dataclass
@@ -125,7 +125,6 @@ def fit_data_parallel(loss: Node, params: Sequence[Node], data: Mapping[Node, An
     return DistributedResult(dict(zip((p.name for p in objective.params), current)), losses)
 
 
-
 class DataParallelStep:
     """A :class:`~symdiff.train.step.TrainStep` whose gradient the Dask workers compute: each call splits the
     mini-batch into one chunk per worker, combines the chunks' mean loss and gradient weighted by rows (the
@@ -134,8 +133,6 @@ class DataParallelStep:
     parameters, ``set_params``) is the wrapped step's."""
 
     def __init__(self, step: Any, loss: Node, optimizer: Optimizer, workers: int, **compile_options: Any) -> None:
-        from .optimizers import trainable
-
         frozen = [p.name for p in step.param_nodes if not trainable(p)]
         if frozen:
             raise ValueError(f"training on a Dask cluster does not support state a module updates itself ({frozen}: "
