@@ -17,7 +17,6 @@ call; SymEngine 35.9 s and 88.9 us.
 from __future__ import annotations
 
 import json
-import math
 import os
 import subprocess
 import sys
@@ -132,8 +131,7 @@ def main() -> None:
                 setup = (run["build"] + run["compile"]) / (baseline["build"] + baseline["compile"])
                 call = run["call"] / baseline["call"]
                 print(f"symdiff taylor vs {name}: setup {setup:.1f}x faster, call {call:.1f}x faster")
-    if math.isfinite(truth):
-        print("targets (issue 14): build + compile <= 0.5 s, call <= 2.3 us, relative error <= 1e-12")
+    print("targets (issue 14): build + compile <= 0.5 s, call <= 2.3 us, relative error <= 1e-12")
 
 
 if __name__ == "__main__":
