@@ -181,9 +181,10 @@ def compile(  # noqa: A001 - the public name the design asks for
     def generated():  # simplified and generated only when the kernel is not in the cache (or its source is read)
         graph_outs, graph_pairs = outs, pairs
         if simplify:
+            from .rewrite import for_kernels
             from .rewrite import simplify as rewrite
 
-            graphs = rewrite(outs + [value for _, value in pairs])
+            graphs = for_kernels(rewrite(outs + [value for _, value in pairs]))
             graph_outs = graphs[:len(outs)]
             graph_pairs = [(t, v) for (t, _), v in zip(pairs, graphs[len(outs):])]
         return codegen.generate(ins, graph_outs, graph_pairs, **options)

@@ -79,6 +79,24 @@ class Program:
         return "; ".join(self.steps) + (f" (inputs shifted by {self.shift})" if self.shift else "")
 
 
+def _product(data, a: sd.Node, floats: list[sd.Node]) -> sd.Node | None:
+    """A matrix product with ``a``: by a (3, 3) or (3,) operand, or a symmetric one (Gram products, compiled by
+    ?syrk; the weighted one is a logistic Hessian's shape, which kernels rewrite to Bᵀ @ B)."""
+    forms = (["product"] if a.shape and a.shape[-1] == 3 else []) + (["gram", "outer", "weighted"] if a.ndim == 2
+                                                                     else [])
+    if not forms:
+        return None
+    form = data.draw(st.sampled_from(forms), label="product")
+    if form == "product":
+        return a @ data.draw(st.sampled_from([b for b in floats if b.shape in ((3, 3), (3,))]), label="right")
+    if form == "gram":
+        return sd.transpose(a) @ a
+    if form == "outer":
+        return a @ sd.transpose(a)
+    s = sd.sigmoid(sd.sum(a, axis=1))
+    return (sd.transpose(a) * (s * (1.0 - s) / 2.0)) @ a
+
+
 def _step(data, program: Program, smooth: bool) -> None:
     """Adds one node to the pool (an op drawn over operands drawn from the pool)."""
     floats = program.floats()
@@ -115,10 +133,9 @@ def _step(data, program: Program, smooth: bool) -> None:
         if node is None:
             return
     elif kind == "matmul":
-        if not a.shape or a.shape[-1] != 3:
+        node = _product(data, a, floats)
+        if node is None:
             return
-        right = [b for b in floats if b.shape in ((3, 3), (3,))]
-        node = a @ data.draw(st.sampled_from(right), label="right")
     elif kind == "view":
         views = {"expand": lambda n: sd.expand_dims(n, 0), "reshape_1": lambda n: sd.reshape(n, n.shape + (1,))}
         if len(a.shape) >= 2:

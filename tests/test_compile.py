@@ -121,6 +121,7 @@ def test_source_is_readable_and_deterministic(mlp):
     (value,) = again(*mlp_values(4, 3, 5, 4))  # outputs given as a list come back as a tuple
     assert np.isfinite(value)
     assert "# fused elementwise" in step.source and "    gemm(" in step.source and "_dgemm(" in step.source
+    assert step.source.count("import numpy as np") == 1  # the pasted BLAS binding brings no imports of its own
     assert "def train_step(x, y, W1, b1, W2, b2):" in step.source
 
 
@@ -226,6 +227,22 @@ def test_blas_path_with_transposed_and_batched_operands(dtype):
         np.testing.assert_allclose(g, w, rtol=tol, atol=tol)
 
 
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_batches_that_are_one_matrix_product(backend):
+    # (P, m, k) @ (k, n) with contiguous rows is one product of P*m rows, and (m, k) @ (P, k, 1) one product
+    # (P, k) @ (m, k)^T; a transposed batch (not contiguous) goes matrix by matrix. All equal the reference.
+    A, W, B = sd.tensor("A", (5, "batch", 12)), sd.tensor("W", (12, 7)), sd.tensor("B", (6, 12, 1))
+    M = sd.tensor("M", (9, 12))
+    outputs = [sd.tanh(A) @ W, M @ sd.sin(B), sd.swapaxes(sd.tanh(A), 0, 1) @ W, A[::2] @ W]
+    fn = sd.compile([A, W, B, M], outputs, backend=backend)
+    kernel = fn.source[fn.source.index("def _kernel"):]
+    assert kernel.count("    gemm(") == 4 and kernel.count("        gemm(") == 2  # two in batch loops
+    r = np.random.default_rng(4)
+    values = [r.normal(size=s) for s in ((5, 40, 12), (12, 7), (6, 12, 1), (9, 12))]
+    for got, want in zip(fn(*values), sd.evaluate(outputs, dict(zip([A, W, B, M], values)))):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
 def test_scalar_updates_shared_scalars_concatenation_and_constant_outputs():
     # Regressions: a 0-d parameter updated in place; one scalar read by loops over unrelated shapes;
     # concatenation along axis 0 (compound index expressions must bind before strides).
@@ -250,10 +267,12 @@ import numpy as np, symdiff as sd  # backend: $SYMDIFF_BACKEND
 x, W = sd.tensor("x", ("batch", 30), "{dtype}"), sd.tensor("W", (30, 20), "{dtype}")
 # matrix products and matrix-vector ones (gemv; a strided column of W, and its transposed gradients)
 loss = sd.sum(sd.tanh(x @ W) ** 2) + sd.sum(sd.sin(x @ W[:, 3])) + sd.sum(sd.cos(W[:, 5] @ sd.transpose(x)))
-fn = sd.compile([x, W], [loss] + sd.grad(loss, [x, W]))
+# and a symmetric product (?syrk)
+outputs = [loss, sd.transpose(x) @ x] + sd.grad(loss, [x, W])
+fn = sd.compile([x, W], outputs)
 rng = np.random.default_rng(1)
 values = [rng.normal(size=(40, 30)).astype("{dtype}"), rng.normal(size=(30, 20)).astype("{dtype}")]
-got, want = fn(*values), sd.evaluate([loss] + sd.grad(loss, [x, W]), dict(zip([x, W], values)))
+got, want = fn(*values), sd.evaluate(outputs, dict(zip([x, W], values)))
 print(fn.module.BLAS_ROUTE, max(float(np.max(abs(g - w) / (1 + abs(w)))) for g, w in zip(got, want)))
 """
 

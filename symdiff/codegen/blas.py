@@ -17,12 +17,12 @@ SMALL_MATMUL = 4096  # below this many multiply-adds a loop nest beats a BLAS ca
 
 
 def _bind_numpy_openblas():
-    """Bind symdiff_?gemm/?gemv to NumPy's bundled ILP64 OpenBLAS; False when there is none."""
+    """Bind symdiff_?gemm/?gemv/?syrk to NumPy's bundled ILP64 OpenBLAS; False when there is none."""
     if os.environ.get("SYMDIFF_BLAS") == "scipy":
         return False
     for path in sorted(glob.glob(os.path.join(os.path.dirname(np.__file__), "../numpy.libs/*openblas64*"))):
         library = ctypes.CDLL(path)
-        for routine in ("dgemm", "sgemm", "dgemv", "sgemv"):
+        for routine in ("dgemm", "sgemm", "dgemv", "sgemv", "dsyrk", "ssyrk"):
             function = getattr(library, f"scipy_cblas_{routine}64_")
             llvmlite.binding.add_symbol(f"symdiff_{routine}", ctypes.cast(function, ctypes.c_void_p).value)
         return True

@@ -7,7 +7,7 @@ from symdiff.ops.indexing import out_of_range_message
 from symdiff.ops.random import GOLDEN, MIX1, MIX2
 
 from . import kir
-from .arrays import ArrayRef, view
+from .arrays import ArrayRef, is_contiguous, view
 from .context import Context
 from .emit_loops import Body, fill, loops
 
@@ -27,9 +27,19 @@ def emit_view(ctx: Context, node: Node, out: kir.Builder) -> set[int] | None:
 
 
 def emit_matmul(ctx: Context, node: Node, out: kir.Builder) -> set[int]:
-    """``gemm`` per matrix of the batch: BLAS for C/F-contiguous operands, else loops (see blas.py)."""
+    """``gemm`` per matrix of the batch: BLAS for C/F-contiguous operands, else loops (see blas.py); ``Bᵀ @ B``
+    is a ``gram`` (one triangle by ``?syrk``)."""
     a, b = node.inputs
     out.emit(kir.Comment(f"matmul {ctx.describe(node)} = {ctx.describe(a)} @ {ctx.describe(b)}"))
+    if node.ndim == 2 and (_transposes(a, b) or _transposes(b, a)):  # Bᵀ @ B or A @ Aᵀ: B is the right operand
+        ref, target = ctx.refs[id(b)], ctx.refs[id(node)]
+        out.emit(kir.Gram(ref.buffer, ref.offset_at([None, None]), (ref.strides[0], ref.strides[1]), target.buffer,
+                          target.offset_at([None, None]), ctx.dim(b.shape[0]), ctx.dim(b.shape[1])))
+        return {id(a), id(b)}
+    single = _one_product(ctx, node, a, b)
+    if single is not None:
+        out.emit(single)
+        return {id(a), id(b)}
     batch_shape = node.shape[:-2]
     with loops(ctx, batch_shape, out) as bidx:
         operands = []
@@ -44,6 +54,29 @@ def emit_matmul(ctx: Context, node: Node, out: kir.Builder) -> set[int]:
         out.emit(kir.Gemm(*operands[0], *operands[1], target.buffer, target.offset_at(list(bidx) + [None, None]),
                           m, k, n))
     return {id(a), id(b)}
+
+
+def _one_product(ctx: Context, node: Node, a: Node, b: Node) -> kir.Gemm | None:
+    """A batch that is one matrix product (one BLAS call, not one per matrix): ``(P, m, k) @ (k, n)`` with ``a``
+    contiguous is ``(P·m, k) @ (k, n)``, and ``(m, k) @ (P, k, 1)`` with ``b`` contiguous is ``(P, k) @ (m, k)ᵀ``."""
+    target = ctx.refs[id(node)]
+    if node.ndim < 3 or not is_contiguous(target):
+        return None
+    batch, rows, inner = ctx.size_expr(node.shape[:-2]), ctx.dim(node.shape[-2]), ctx.dim(a.shape[-1])
+    one = kir.index(1)
+    if b.ndim == 2 and a.shape[:-2] == node.shape[:-2] and is_contiguous(ctx.refs[id(a)]):
+        ra, rb = ctx.refs[id(a)], ctx.refs[id(b)]
+        return kir.Gemm(ra.buffer, ra.offset, (inner, one), rb.buffer, rb.offset, (rb.strides[0], rb.strides[1]),
+                        target.buffer, target.offset, kir.mul(batch, rows), inner, ctx.dim(b.shape[-1]))
+    if a.ndim == 2 and b.shape[:-2] == node.shape[:-2] and b.shape[-1] == 1 and is_contiguous(ctx.refs[id(b)]):
+        ra, rb = ctx.refs[id(a)], ctx.refs[id(b)]
+        return kir.Gemm(rb.buffer, rb.offset, (inner, one), ra.buffer, ra.offset, (ra.strides[1], ra.strides[0]),
+                        target.buffer, target.offset, batch, inner, rows)
+    return None
+
+
+def _transposes(x: Node, y: Node) -> bool:
+    return x.op == "transpose" and x.inputs[0] is y and x.attr("perm") == (1, 0)
 
 
 def _checked_index(value: kir.Expr, size: kir.Expr, message: str, out: kir.Builder) -> kir.Var:

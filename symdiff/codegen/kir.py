@@ -9,9 +9,9 @@ and Numba infers exactly the IR's types back.
 Expressions are immutable trees or DAGs (``Const``, ``Var``, ``Load``, ``Op``, ``Cast``, ``Bitcast``, ``Call``,
 ``Disjoint``;
 compared by identity, so walking a DAG never hashes it recursively);
-statements are ``Let`` (assign a scalar variable), ``Store``, ``For``, ``If``, ``Raise``, ``Gemm``, ``CallPart``
-and ``Comment``. Build expressions with the functions at the end of this module (``add``, ``mul``, ``select``,
-...): they check dtypes and fold integer index arithmetic, so printed kernels read like hand-written ones.
+statements are ``Let`` (assign a scalar variable), ``Store``, ``For``, ``If``, ``Raise``, ``Gemm``, ``Gram``,
+``CallPart`` and ``Comment``. Build expressions with the functions at the end of this module (``add``, ``mul``,
+``select``, ...): they check dtypes and fold integer index arithmetic, so printed kernels read like hand-written ones.
 """
 
 from __future__ import annotations
@@ -184,6 +184,20 @@ class Gemm(Stmt):
     c: Array
     c_offset: Expr
     m: Expr
+    k: Expr
+    n: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class Gram(Stmt):
+    """``c[co:] = Bᵀ @ B`` (n x n, symmetric) for the row/column-strided k x n matrix B at an offset (blas_gram.py's
+    gram: one triangle by BLAS ``?syrk``, mirrored; or ``gemm``)."""
+
+    b: Array
+    b_offset: Expr
+    b_strides: tuple[Expr, Expr]
+    c: Array
+    c_offset: Expr
     k: Expr
     n: Expr
 
@@ -384,6 +398,8 @@ def expressions(statement: Stmt):
     if isinstance(statement, Gemm):
         return (statement.a_offset, *statement.a_strides, statement.b_offset, *statement.b_strides,
                 statement.c_offset, statement.m, statement.k, statement.n)
+    if isinstance(statement, Gram):
+        return (statement.b_offset, *statement.b_strides, statement.c_offset, statement.k, statement.n)
     if isinstance(statement, CallPart):
         return tuple(a for a in statement.args if isinstance(a, Expr))
     return ()
@@ -434,6 +450,8 @@ def free_names(statements) -> tuple[dict[str, Array], dict[str, Var]]:
             arrays[statement.array.name] = statement.array
         elif isinstance(statement, Gemm):
             arrays.update((a.name, a) for a in (statement.a, statement.b, statement.c))
+        elif isinstance(statement, Gram):
+            arrays.update((a.name, a) for a in (statement.b, statement.c))
         elif isinstance(statement, CallPart):
             arrays.update((a.name, a) for a in statement.args if isinstance(a, Array))
         if isinstance(statement, Let | For):

@@ -51,7 +51,7 @@ _BUILTINS = frozenset(dir(builtins))
 #: Module-level names of generated code (imports, fast functions, the pasted BLAS files, the builtins it calls):
 #: inputs and the function may not shadow them.
 RESERVED = frozenset({"np", "numba", "math", "llvmlite", *(f"fast_{n}" for n in FAST_NAMES), *_BUILTINS}).union(
-    *(_top_level_names(_HERE / name) for name in ("blas.py", "runtime.py")))
+    *(_top_level_names(_HERE / name) for name in ("blas.py", "blas_gram.py", "runtime.py")))
 
 
 @dataclass(frozen=True)

@@ -97,6 +97,7 @@ class Printer:
         self.helpers: set[str] = set()
         self.fast: set[tuple[str, bool]] = set()
         self.gemm = False
+        self.gram = False
         self.bound: dict[int, str] = {}  # id of an expression -> the variable already holding it
 
     # ------------------------------------------------------------ expressions
@@ -202,6 +203,11 @@ class Printer:
             args = [s.a.name, *a, s.b.name, *(f"np.int64({self.expr(v)})" for v in b), s.c.name,
                     *(f"np.int64({self.expr(v)})" for v in c)]
             return [f"{indent}gemm({', '.join(args)})"]
+        if isinstance(s, kir.Gram):
+            self.gemm = self.gram = True
+            ints = (f"np.int64({self.expr(v)})" for v in (s.b_offset, *s.b_strides))
+            sizes = (f"np.int64({self.expr(v)})" for v in (s.c_offset, s.k, s.n))
+            return [f"{indent}gram({', '.join([s.b.name, *ints, s.c.name, *sizes])})"]
         if isinstance(s, kir.CallPart):
             args = [a.name if isinstance(a, kir.Array) else self.expr(a) for a in s.args]
             return [f"{indent}{s.name}({', '.join(args)})"]

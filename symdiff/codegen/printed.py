@@ -13,11 +13,11 @@ from .numba_print import HELPERS, Printer, constant_source, fast_function_source
 _HERE = Path(__file__).parent
 
 
-def _pasted(*names: str) -> str:
-    """Files of this package as generated modules carry them: one namespace, so their relative imports go."""
-    texts = ["\n".join(line for line in (_HERE / name).read_text().splitlines() if not line.startswith("from ."))
-             for name in names]
-    return "\n\n".join(t.strip("\n") for t in texts) + "\n"
+def _pasted(name: str) -> str:
+    """A file of this package as generated modules carry it: without its docstring and imports (the module's
+    imports cover them; one namespace, so the relative ones go)."""
+    body = (_HERE / name).read_text().split('"""', 2)[2]
+    return "\n".join(line for line in body.splitlines() if not line.startswith(("import ", "from "))).strip("\n")
 
 
 def runtime_source() -> str:
@@ -63,6 +63,8 @@ def module_source(header: str, name: str, kernel: kir.Kernel, wrapper: str) -> s
     parts = [f'"""{header.strip()}"""' if header else "", "\n".join(imports), f"__all__ = [{name!r}]",
              *helpers, *fast_functions]
     if printer.gemm:
-        parts.append(_pasted("blas.py").split('"""', 2)[2].strip())  # its imports come with the module's
+        parts.append(_pasted("blas.py"))
+    if printer.gram:
+        parts.append(_pasted("blas_gram.py"))
     parts += ["\n".join(constants), *reversed(functions[1:]), functions[0], runtime_source(), wrapper]
     return "\n\n\n".join(p.strip("\n") for p in parts if p) + "\n"

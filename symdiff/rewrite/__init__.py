@@ -15,6 +15,7 @@ from .facts import fingerprint, known_finite, known_nonnegative, order_key
 from .patterns import Const, Match, OpPattern, P, Rule, Var
 from .rules_algebra import ALGEBRA_RULES
 from .rules_basis import BASIS_RULES
+from .rules_lowering import LOWERING_RULES
 from .rules_shapes import SHAPE_RULES
 from .rules_stability import STABILITY_RULES
 from .rules_sums import SUM_RULES
@@ -23,6 +24,8 @@ from .rules_sums import SUM_RULES
 DEFAULT_RULES = RuleSet(STABILITY_RULES, SHAPE_RULES, BASIS_RULES, ALGEBRA_RULES, SUM_RULES)
 #: The same without collection across sums: for graphs whose sums are shared too widely to rebuild.
 LOCAL_RULES = RuleSet(STABILITY_RULES, SHAPE_RULES, BASIS_RULES, ALGEBRA_RULES)
+#: Kernel-only forms (faster, less readable), applied to simplified graphs before lowering.
+KERNEL_RULES = RuleSet(LOWERING_RULES)
 
 
 def simplify(nodes: Node | Sequence[Node]) -> Node | list[Node]:
@@ -43,13 +46,20 @@ def simplify(nodes: Node | Sequence[Node]) -> Node | list[Node]:
     return local if _operations(local) < _operations(result) else result
 
 
+def for_kernels(nodes: Node | Sequence[Node]) -> Node | list[Node]:
+    """``nodes`` (simplified) in the forms kernels compute fastest (:data:`LOWERING_RULES`): what ``sd.compile``
+    lowers. Same values up to rounding; printers keep the simplified form."""
+    return KERNEL_RULES.simplify(nodes)
+
+
 def _operations(nodes: Node | Sequence[Node]) -> int:
     """Nodes that compute something (inputs and constants are free)."""
     return sum(1 for n in toposort([nodes] if isinstance(nodes, Node) else nodes) if n.inputs)
 
 
 __all__ = [
-    "ALGEBRA_RULES", "BASIS_RULES", "DEFAULT_RULES", "LOCAL_RULES", "MAX_FIRINGS_PER_NODE", "SHAPE_RULES",
-    "STABILITY_RULES", "SUM_RULES", "Const", "Match", "OpPattern", "P", "RewriteCycleError", "Rule", "RuleSet", "Var",
-    "fingerprint", "known_finite", "known_nonnegative", "order_key", "simplify",
+    "ALGEBRA_RULES", "BASIS_RULES", "DEFAULT_RULES", "KERNEL_RULES", "LOCAL_RULES", "LOWERING_RULES",
+    "MAX_FIRINGS_PER_NODE", "SHAPE_RULES", "STABILITY_RULES", "SUM_RULES", "Const", "Match", "OpPattern", "P",
+    "RewriteCycleError", "Rule", "RuleSet", "Var",
+    "fingerprint", "for_kernels", "known_finite", "known_nonnegative", "order_key", "simplify",
 ]

@@ -25,6 +25,8 @@ _FINITE_IF_INPUTS_FINITE = {"tanh", "sin", "cos", "sigmoid", "sign", "softplus",
                             "subtract", "multiply", "sum", "matmul"}
 #: Ops whose result is never negative (NaN aside), whatever their inputs.
 _NONNEGATIVE = {"exp", "sigmoid", "softplus", "sqrt", "abs", "count", "random_uniform"}
+#: Ops whose result never exceeds 1.
+_AT_MOST_ONE = {"sigmoid", "random_uniform"}
 #: How far the analyses look below a node: they stay O(1) per query.
 _DEPTH = 6
 
@@ -99,6 +101,20 @@ def known_nonnegative(node: Node, depth: int = _DEPTH) -> bool:
         return True
     if node.op == "multiply" and node.inputs[0] is node.inputs[1]:
         return True
+    if node.op == "divide":  # not over any nonnegative value: x / -0.0 is -inf
+        denominator = node.inputs[1]
+        positive = denominator.op == "count" or denominator.op == "constant" and bool(
+            np.all(denominator.attr("value").array > 0))
+        return positive and depth > 0 and known_nonnegative(node.inputs[0], depth - 1)
     if node.op in ("multiply", "add", "reshape", "transpose", "broadcast_to", "sum", "max", "min"):
         return depth > 0 and all(known_nonnegative(i, depth - 1) for i in node.inputs)
+    if node.op == "subtract" and node.inputs[0].op == "constant":  # c - x with x <= c, as 1 - sigmoid(z)
+        return known_at_most(node.inputs[1], float(np.min(node.inputs[0].attr("value").array, initial=np.inf)))
     return False
+
+
+def known_at_most(node: Node, bound: float) -> bool:
+    """True when no entry of ``node`` can exceed ``bound``."""
+    if node.op == "constant":
+        return bool(np.all(node.attr("value").array <= bound))
+    return node.op in _AT_MOST_ONE and bound >= 1

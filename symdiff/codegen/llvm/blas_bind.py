@@ -1,4 +1,4 @@
-"""Binding the BLAS symbols native kernels call (``symdiff_native_?gemm``, ``symdiff_native_?gemv``), once per
+"""Binding the BLAS symbols native kernels call (``symdiff_native_?gemm``, ``?gemv``, ``?syrk``), once per
 process: to NumPy's bundled OpenBLAS, or else to CBLAS-shaped adapters over SciPy's Fortran BLAS built here."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import llvmlite.binding as llvm
 from llvmlite import ir
 
 from .dtypes import I8, I32, I64
-from .gemm import NO_TRANS, REAL, gemm_type, gemv_type
+from .gemm import NO_TRANS, REAL, UPPER, gemm_type, gemv_type, syrk_type
 
 
 class _Adapter:
@@ -59,6 +59,18 @@ def _gemv_adapter(module: ir.Module, dtype: str, address: int) -> str:
     return adapter.fn.name
 
 
+def _syrk_adapter(module: ir.Module, dtype: str, address: int) -> str:
+    """The row-major upper triangle is the column-major lower one, and a row-major A is a column-major Aᵀ."""
+    adapter = _Adapter(module, f"symdiff_native_fortran_syrk_{dtype}", syrk_type(REAL[dtype]))
+    _, uplo, trans, n, k, alpha, a, lda, beta, c, ldc = adapter.fn.args
+    n32, k32, lda32, ldc32 = (adapter.int32(v) for v in (n, k, lda, ldc))
+    upper = adapter.b.icmp_signed("==", uplo, I32(UPPER))
+    triangle = adapter.ref(adapter.b.select(upper, I8(ord("L")), I8(ord("U"))))
+    adapter.call(address, [triangle, adapter.flag(trans, swap=True), n32, k32, adapter.ref(alpha), a, lda32,
+                           adapter.ref(beta), c, ldc32])
+    return adapter.fn.name
+
+
 @functools.cache  # once per process; the cached result also keeps the adapters' engine alive
 def bind_blas() -> tuple[str, llvm.ExecutionEngine | None]:
     """Bind the symbols; returns the route (as blas.py's BLAS_ROUTE) and the adapters' engine, if any."""
@@ -68,7 +80,7 @@ def bind_blas() -> tuple[str, llvm.ExecutionEngine | None]:
     addresses, engine, route = _numpy_openblas(), None, "numpy-openblas"
     if not addresses:  # adapters built here, per process: this route is the uncommon one
         route, module = "scipy", ir.Module("symdiff_blas_adapters")
-        builders = {"gemm": _gemm_adapter, "gemv": _gemv_adapter}
+        builders = {"gemm": _gemm_adapter, "gemv": _gemv_adapter, "syrk": _syrk_adapter}
         names = {r: builders[r[1:]](module, "float64" if r[0] == "d" else "float32", _scipy_fortran(r))
                  for r in ROUTINES}
         engine = llvm.create_mcjit_compiler(llvm.parse_assembly(str(module)), target_machine())

@@ -12,13 +12,15 @@ import numpy as np
 #: Below this many multiply-adds a loop nest beats a BLAS call's fixed cost.
 SMALL_MATMUL = 4096
 
-# CBLAS enums (row-major layout, transpose flags) shared by both bindings.
-_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+# CBLAS enums (row-major layout, transpose flags, the upper triangle) shared by both bindings.
+_ROW_MAJOR, _NO_TRANS, _TRANS, _UPPER = 101, 111, 112, 121
+#: Symmetric products mirror their computed triangle in square tiles of this side (blas_gram.py's ``_TILE``).
+MIRROR_TILE = 32
 
 
-#: The routines kernels call: matrix products, and matrix-vector products (gemm would pack all of A for
-#: a single column).
-ROUTINES = ("dgemm", "sgemm", "dgemv", "sgemv")
+#: The routines kernels call: matrix products, matrix-vector products (gemm would pack all of A for a single
+#: column) and symmetric products Bᵀ B (one triangle: half the multiply-adds).
+ROUTINES = ("dgemm", "sgemm", "dgemv", "sgemv", "dsyrk", "ssyrk")
 
 
 def _numpy_openblas():

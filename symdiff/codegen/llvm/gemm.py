@@ -1,5 +1,6 @@
-"""``gemm`` for native kernels: codegen/blas.py's function (same arguments, same choice between loops, gemv and
-gemm) built as IR, calling CBLAS through the symbols ``symdiff_native_?gemm``/``?gemv`` (blas_bind.py)."""
+"""``gemm`` and ``gram`` for native kernels: codegen/blas.py's and blas_gram.py's functions (same arguments, same
+choice between loops, gemv, gemm and syrk) built as IR, calling CBLAS through the symbols ``symdiff_native_?gemm``/
+``?gemv``/``?syrk`` (blas_bind.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from llvmlite import ir
 from .blas_symbols import _NO_TRANS as NO_TRANS
 from .blas_symbols import _ROW_MAJOR as ROW_MAJOR
 from .blas_symbols import _TRANS as TRANS
-from .blas_symbols import SMALL_MATMUL
+from .blas_symbols import _UPPER as UPPER
+from .blas_symbols import MIRROR_TILE, SMALL_MATMUL
 from .dtypes import F32, F64, I32, I64
 from .loops import counted_loop
 
@@ -102,5 +104,82 @@ def define_gemm(module: ir.Module, dtype: str, flags: tuple[str, ...] = ()) -> i
                             gemm = _external(module, f"symdiff_native_{prefix}gemm", gemm_type(real))
                             b.call(gemm, [I32(ROW_MAJOR), ta, tb, m, n, k, real(1.0), pa, lda, pb, ldb, real(0.0),
                                           pc, n])
+    b.ret_void()
+    return fn
+
+
+def syrk_type(real: ir.Type) -> ir.FunctionType:
+    """CBLAS ?syrk: order, uplo, trans, n, k, alpha, a, lda, beta, c, ldc (ILP64 ints)."""
+    pointer = real.as_pointer()
+    return ir.FunctionType(ir.VoidType(), [I32, I32, I32, I64, I64, real, pointer, I64, real, pointer, I64])
+
+
+def define_gram(module: ir.Module, dtype: str, flags: tuple[str, ...] = ()) -> ir.Function:
+    """``void gram(b, bo, brs, bcs, c, co, k, n)``: c[co:] = Bᵀ @ B (see blas_gram.py): the upper triangle by
+    ``?syrk``, mirrored tile by tile; small products and strides BLAS cannot take go through ``gemm``."""
+    real = REAL[dtype]
+    name = f"symdiff_native_gram_{dtype}{'_fast' if flags else ''}"
+    if name in module.globals:
+        return module.globals[name]
+    pointer = real.as_pointer()
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [pointer, I64, I64, I64, pointer, I64, I64, I64]), name)
+    fn.linkage = "internal"
+    bm, bo, brs, bcs, c, co, k, n = fn.args
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    one = I64(1)
+
+    def at_least(x: ir.Value, y: ir.Value) -> ir.Value:  # x >= max(y, 1)
+        return b.icmp_signed(">=", x, b.select(b.icmp_signed(">", y, one), y, one))
+
+    rows = b.and_(b.icmp_signed("==", bcs, one), at_least(brs, n))
+    columns = b.and_(b.icmp_signed("==", brs, one), at_least(bcs, k))
+    small = b.icmp_signed("<=", b.mul(b.mul(k, n), n), I64(SMALL_MATMUL))
+    with b.if_else(b.or_(small, b.not_(b.or_(rows, columns)))) as (by_gemm, by_syrk):
+        with by_gemm:
+            b.call(define_gemm(module, dtype, flags), [bm, bo, bcs, brs, bm, bo, brs, bcs, c, co, n, k, n])
+        with by_syrk:
+            trans = b.select(rows, I32(TRANS), I32(NO_TRANS))  # a unit row stride: B's memory is Bᵀ row-major
+            syrk = _external(module, f"symdiff_native_{'d' if dtype == 'float64' else 's'}syrk", syrk_type(real))
+            b.call(syrk, [I32(ROW_MAJOR), I32(UPPER), trans, n, k, real(1.0), b.gep(bm, [bo]),
+                          b.select(rows, brs, bcs), real(0.0), b.gep(c, [co]), n])
+            b.call(_define_mirror(module, dtype), [c, co, n])
+    b.ret_void()
+    return fn
+
+
+def _define_mirror(module: ir.Module, dtype: str) -> ir.Function:
+    """``void mirror(c, co, n)``: c[j, i] = c[i, j] for j > i in the n x n matrix at c[co:], in square tiles (a
+    column walk of the whole matrix misses the cache). Kept small: with a constant n LLVM would unroll the tiles."""
+    name = f"symdiff_native_mirror_{dtype}"
+    if name in module.globals:
+        return module.globals[name]
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [REAL[dtype].as_pointer(), I64, I64]), name)
+    fn.linkage = "internal"
+    for attribute in ("noinline", "minsize", "optsize"):
+        fn.attributes.add(attribute)
+    c, co, n = fn.args
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    tile = I64(MIRROR_TILE)
+
+    def smaller(x: ir.Value, y: ir.Value) -> ir.Value:
+        return b.select(b.icmp_signed("<", x, y), x, y)
+
+    tiles = b.sdiv(b.add(n, I64(MIRROR_TILE - 1)), tile)
+
+    def tile_row(ti: ir.Value) -> None:
+        def tile_column(tj: ir.Value) -> None:
+            i0, j0 = b.mul(ti, tile), b.mul(tj, tile)
+
+            def row(i: ir.Value) -> None:
+                start = b.add(i, I64(1))
+                start = b.select(b.icmp_signed(">", j0, start), j0, start)
+
+                def entry(j: ir.Value) -> None:
+                    value = b.load(b.gep(c, [b.add(co, b.add(b.mul(i, n), j))]))
+                    b.store(value, b.gep(c, [b.add(co, b.add(b.mul(j, n), i))]))
+                counted_loop(b, start, smaller(b.add(j0, tile), n), entry)
+            counted_loop(b, i0, smaller(b.add(i0, tile), n), row)
+        counted_loop(b, ti, tiles, tile_column)
+    counted_loop(b, I64(0), tiles, tile_row)
     b.ret_void()
     return fn

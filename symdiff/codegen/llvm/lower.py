@@ -18,7 +18,7 @@ from llvmlite import ir
 from .. import kir
 from .dtypes import I1, I8, I32, I64, MEMORY, REGISTER, convert
 from .functions import call_function, intrinsic
-from .gemm import define_gemm
+from .gemm import define_gemm, define_gram
 from .loops import counted_loop
 
 _FLOAT_OPS = {"add": "fadd", "sub": "fsub", "mul": "fmul", "div": "fdiv"}
@@ -382,6 +382,10 @@ class FunctionLowering(ExpressionLowering):
             args = [self.array(s.a), *self.ints(s.a_offset, *s.a_strides), self.array(s.b),
                     *self.ints(s.b_offset, *s.b_strides), self.array(s.c), *self.ints(s.c_offset, s.m, s.k, s.n)]
             b.call(define_gemm(self.unit.module, s.c.dtype, self.unit.flags), args)
+        elif isinstance(s, kir.Gram):
+            args = [self.array(s.b), *self.ints(s.b_offset, *s.b_strides), self.array(s.c),
+                    *self.ints(s.c_offset, s.k, s.n)]
+            b.call(define_gram(self.unit.module, s.c.dtype, self.unit.flags), args)
         elif isinstance(s, kir.CallPart):
             args = [self.array(a) if isinstance(a, kir.Array) else self.expr(a) for a in s.args]
             status = b.call(self.unit.functions[s.name], args)
