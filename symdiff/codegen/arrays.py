@@ -59,11 +59,20 @@ def _same(a: kir.Expr, b: kir.Expr) -> bool:
     return False
 
 
+def unit_axes_only(before: tuple, after: tuple) -> bool:
+    """True when ``after`` is ``before`` with length-1 axes added or dropped."""
+    return [d for d in before if d != 1] == [d for d in after if d != 1]
+
+
 def view(node: Node, base: ArrayRef, shape: tuple[kir.Expr, ...]) -> ArrayRef:
     """The ref of a view node (reshape of contiguous data, transpose, slice, checked indices) over ``base``."""
     if node.op == "check_index":  # the indices themselves, checked once
         return base
-    if node.op == "reshape":
+    if node.op == "reshape" and unit_axes_only(node.inputs[0].shape, node.shape):  # keeps the strides it has
+        strides = iter(s for s, d in zip(base.strides, node.inputs[0].shape) if d != 1)
+        return ArrayRef(base.buffer, base.offset, shape, tuple(kir.index(0) if d == 1 else next(strides)
+                                                               for d in node.shape))
+    if node.op == "reshape":  # of an array in C order (the planner copies strided ones first)
         return contiguous(base.buffer, base.offset, shape)
     if node.op == "transpose":
         perm = node.attr("perm")

@@ -47,12 +47,40 @@ class Body:
         """``node``'s element from its inputs' (even when ``node`` has an array: the loop that fills it)."""
         if node.op == "count":
             value = self.count(node)
+        elif node.op == "pad_slice":
+            value = self.placed(node)
         else:
             value = scalar_expr(node, [self.expr(i) for i in node.inputs], self.expand)
         var = self.ctx.local(node)
         self.out.emit(kir.Let(var, value, self.ctx.describe(node)))
         self.memo[id(node)] = var
         return var
+
+    def placed(self, node: Node) -> kir.Expr:
+        """An element of a slice placed in zeros, read from the slice's array: along each axis the loop index's
+        distance from the slice's start (in the step's direction), divided by the step, where it lands on the
+        slice; 0 elsewhere. The load's index is clamped into the array, so it is always a valid read."""
+        (part,) = node.inputs
+        self.reads.add(id(part))
+        lead = len(self.space) - node.ndim
+        inside, where = None, []
+        for a, ((start, _, step), size) in enumerate(zip(node.attr("index"), self.ctx.shape_expr(part.shape))):
+            i = kir.index(0) if node.shape[a] == 1 and self.space[lead + a] != 1 else self.idx[lead + a]
+            if (start, step) == (0, 1) and part.shape[a] == node.shape[a]:  # the whole axis: no test, no clamp
+                where.append(i)
+                continue
+            # distance from the slice's first entry in the direction of its step
+            backwards = kir.add(kir.index(start), kir.mul(i, kir.index(-1)))
+            shifted = kir.add(i, kir.index(-start)) if step > 0 else backwards
+            stride = abs(step)
+            j = shifted if stride == 1 else kir.op("idiv", kir.op("max", shifted, kir.index(0)), kir.index(stride))
+            on = kir.op("and", kir.op("ge", shifted, kir.index(0)), kir.op("lt", j, size))
+            if stride != 1:
+                on = kir.op("and", on, kir.op("eq", kir.mul(j, kir.index(stride)), shifted))
+            inside = on if inside is None else kir.op("and", inside, on)
+            where.append(kir.op("min", kir.op("max", j, kir.index(0)), kir.add(size, kir.index(-1))))
+        value = self.ctx.refs[id(part)].load(where)
+        return value if inside is None else kir.select(inside, value, kir.const(0, node.dtype))
 
     def count(self, node: Node) -> kir.Expr:
         """The value of an element count: the product of the counted dims."""

@@ -29,6 +29,8 @@ def emit_view(ctx: Context, node: Node, out: kir.Builder) -> set[int] | None:
 def emit_matmul(ctx: Context, node: Node, out: kir.Builder) -> set[int]:
     """``gemm`` per matrix of the batch: BLAS for C/F-contiguous operands, else loops (see blas.py); ``Bᵀ @ B``
     is a ``gram`` (one triangle by ``?syrk``)."""
+    if node.op == "sum":
+        return _emit_contraction(ctx, node, out)
     a, b = node.inputs
     out.emit(kir.Comment(f"matmul {ctx.describe(node)} = {ctx.describe(a)} @ {ctx.describe(b)}"))
     if node.ndim == 2 and (_transposes(a, b) or _transposes(b, a)):  # Bᵀ @ B or A @ Aᵀ: B is the right operand
@@ -53,6 +55,19 @@ def emit_matmul(ctx: Context, node: Node, out: kir.Builder) -> set[int]:
         m, k, n = (ctx.dim(d) for d in (a.shape[-2], a.shape[-1], b.shape[-1]))
         out.emit(kir.Gemm(*operands[0], *operands[1], target.buffer, target.offset_at(list(bidx) + [None, None]),
                           m, k, n))
+    return {id(a), id(b)}
+
+
+def _emit_contraction(ctx: Context, node: Node, out: kir.Builder) -> set[int]:
+    """``sum(swapaxes(P) @ Q)`` over every batch axis (plan.contracted_product) as one product over the flattened
+    batch: ``A'[i, (l, j)] = P[l, j, i]`` and ``B'[(l, j), c] = Q[l, j, c]`` are matrices with uniform strides."""
+    a, b = node.inputs[0].inputs
+    out.emit(kir.Comment(f"matmul {ctx.describe(node)} = Σ over the batch of {ctx.describe(a)} @ {ctx.describe(b)}"))
+    ra, rb, target = ctx.refs[id(a)], ctx.refs[id(b)], ctx.refs[id(node)]
+    inner = kir.mul(ctx.size_expr(a.shape[:-2]), ctx.dim(a.shape[-1]))
+    out.emit(kir.Gemm(ra.buffer, ra.offset, (ra.strides[-2], ra.strides[-1]), rb.buffer, rb.offset,
+                      (rb.strides[-2], rb.strides[-1]), target.buffer, target.offset, ctx.dim(a.shape[-2]), inner,
+                      ctx.dim(b.shape[-1])))
     return {id(a), id(b)}
 
 

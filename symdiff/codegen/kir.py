@@ -38,6 +38,7 @@ OPS = {
     "and": ("bool", "same"), "or": ("bool", "same"), "not": ("bool", "same"),
     "bitand": ("int", "same"), "xor": ("int", "same"), "shl": ("int", "same"),
     "shr": ("int", "same"),  # arithmetic for signed, logical for uint64
+    "idiv": ("int", "same"),  # quotient of nonnegative integers (index arithmetic)
     "select": ("select", "same"),  # (condition, if true, if false)
     "fmuladd": ("float", "same"),  # a * b + c, fused where the CPU can (fast functions' polynomials only)
 }

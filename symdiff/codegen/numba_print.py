@@ -23,7 +23,7 @@ NUMBA_TYPE = {"float64": "numba.float64", "float32": "numba.float32", "int64": "
               "int32": "numba.int32", "uint64": "numba.uint64", "bool": "numba.boolean"}
 _INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**", "bitand": "&", "xor": "^", "shl": "<<",
           "shr": ">>", "lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!=", "and": "&",
-          "or": "|"}
+          "or": "|", "idiv": "//"}
 
 #: Helper definitions by name, printed into a module only when its kernel uses them.
 HELPERS = {

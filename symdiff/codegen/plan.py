@@ -14,6 +14,8 @@ from symdiff.ir import Node, ShapeError, broadcast_shapes, toposort
 from symdiff.ops import OPS
 from symdiff.ops.functions import TRANSCENDENTAL as TRANSCENDENTAL_FUNCTIONS
 
+from .arrays import unit_axes_only
+
 #: Elementwise ops cheap enough to recompute in every loop that reads them.
 CHEAP = frozenset({"cast", "broadcast_to", "stop_gradient", "negative"})
 #: Ops that turn an array into a view of it (no loop, no copy).
@@ -23,6 +25,10 @@ VIEW_OPS = frozenset({"reshape", "transpose", "slice", "check_index"})
 TRANSCENDENTAL = TRANSCENDENTAL_FUNCTIONS | {"power"}
 #: Reductions inline the elementwise expression they reduce.
 REDUCTIONS = frozenset({"sum", "max", "min"})
+#: Index ops a loop computes inline like elementwise ones: a slice placed in zeros (the derivative of a slice, of
+#: every window of a convolution or a pooling) reads its input array at shifted indices, zero elsewhere, so a sum
+#: of placed slices is one loop instead of one zero-filled array each.
+INLINE_INDEX = frozenset({"pad_slice"})
 
 
 @dataclass
@@ -52,6 +58,11 @@ class Plan:
 
 def is_elementwise(node: Node) -> bool:
     return OPS[node.op].kind == "elementwise"
+
+
+def is_fusable(node: Node) -> bool:
+    """True when loops can compute ``node`` inline: elementwise ops and :data:`INLINE_INDEX` ops."""
+    return is_elementwise(node) or node.op in INLINE_INDEX
 
 
 def is_inline_leaf(node: Node) -> bool:
@@ -133,7 +144,10 @@ def _needs_array(node: Node, node_users: list[Node], rooted: set[int], arrays: d
         return any(not inlines(u) for u in node_users)
     if node.op in ("input", "constant"):
         return True
-    if not is_elementwise(node) or id(node) in rooted or any(not inlines(u) for u in node_users):
+    if node_users and all(contracted_product(u) is node and id(u) in arrays for u in node_users) \
+            and id(node) not in rooted:
+        return False  # summed over its batch by one matrix product (emit_ops.py), never stored
+    if not is_fusable(node) or id(node) in rooted or any(not inlines(u) for u in node_users):
         return True
     owners: set[int] = set()
     spaces = [node.shape]
@@ -159,6 +173,28 @@ def _needs_array(node: Node, node_users: list[Node], rooted: set[int], arrays: d
         return True
     # Shared work is stored once; work that a broadcast would repeat is stored at its own size.
     return len(owners) > 1 or space != node.shape
+
+
+def contracted_product(node: Node) -> Node | None:
+    """The batched product ``swapaxes(P) @ Q`` that ``node`` sums over all its batch axes (the weight gradient of a
+    layer applied over a batch of sequences or images), when P and Q are arrays in C order: one matrix product over
+    the flattened batch computes the sum (see emit_ops.py). Else None."""
+    if node.op != "sum" or node.inputs[0].op != "matmul":
+        return None
+    product = node.inputs[0]
+    a, b = product.inputs
+    lead = product.ndim - 2
+    if lead < 1 or tuple(sorted(node.attr("axes"))) != tuple(range(lead)) or \
+            a.shape[:-2] != product.shape[:-2] or b.shape[:-2] != product.shape[:-2]:
+        return None
+    swapped = a.op == "transpose" and a.attr("perm") == tuple(range(lead)) + (lead + 1, lead)
+    return product if swapped and not strided(a.inputs[0]) and not strided(b) else None
+
+
+def section_reads(node: Node) -> tuple[Node, ...]:
+    """The nodes a section of ``node`` reads as arrays: its inputs, or a contracted product's operands."""
+    product = contracted_product(node)
+    return product.inputs if product is not None else node.inputs
 
 
 def inlines(user: Node) -> bool:
@@ -190,8 +226,16 @@ def _inplace_updates(updates, arrays, users, output_ids, order) -> dict[int, Nod
 
 
 def needs_copy(node: Node) -> bool:
-    """A reshape of a strided view (transpose or slice) cannot be a view: it is copied in C order."""
-    return node.op == "reshape" and node.inputs[0].op in ("transpose", "slice")
+    """A reshape of a strided view (transpose or slice) cannot be a view, unless it only adds or drops length-1 axes
+    (a stack of pooling windows, say): it is copied in C order."""
+    return node.op == "reshape" and strided(node.inputs[0]) and not unit_axes_only(node.inputs[0].shape, node.shape)
+
+
+def strided(node: Node) -> bool:
+    """True when ``node``'s array may not be in C order: transposes, slices and the views of them."""
+    if node.op in ("transpose", "slice"):
+        return True
+    return node.op in ("reshape", "check_index") and not needs_copy(node) and strided(node.inputs[0])
 
 
 def inline_reads(value: Node, arrays: dict) -> set[int]:
@@ -244,6 +288,8 @@ def _sections(order: list[Node], arrays: dict, inplace: dict, fuse: bool) -> lis
             else:
                 loops[group] = Section("loop", [node], node.shape)
                 sections.append(loops[group])
+        elif contracted_product(node) is not None and id(node.inputs[0]) not in arrays:
+            sections.append(Section("matmul", [node], node.shape))
         elif kind == "elementwise":
             last = sections[-1] if sections else None
             if fuse and last is not None and last.kind == "elementwise" and last.shape == node.shape:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from symdiff.ir import Node
 
-from .plan import Section, inline_reads, root_base
+from .plan import Section, inline_reads, root_base, section_reads
 
 #: Section kinds that can be passes of a row loop.
 _ROW_KINDS = ("elementwise", "reduction")
@@ -54,7 +54,7 @@ def fuse_rows(sections: list[Section], arrays: dict, roots: list[Node]) -> tuple
     for s, section in enumerate(sections):
         # loops (in-place updates too) read what their inlined expressions read; other sections their inputs
         inlining = section.kind in _ROW_KINDS or section.kind == "update"
-        reads = _reads(section, arrays) if inlining else {id(i) for n in section.nodes for i in n.inputs}
+        reads = _reads(section, arrays) if inlining else {id(i) for n in section.nodes for i in section_reads(n)}
         for nid in reads:
             readers.setdefault(nid, []).append(s)
     rooted = {id(root_base(r)) for r in roots}  # outputs and update values must keep their full arrays

@@ -22,7 +22,7 @@ from .gemm import define_gemm, define_gram
 from .loops import counted_loop
 
 _FLOAT_OPS = {"add": "fadd", "sub": "fsub", "mul": "fmul", "div": "fdiv"}
-_INT_OPS = {"add": "add", "sub": "sub", "mul": "mul", "bitand": "and_", "xor": "xor", "shl": "shl"}
+_INT_OPS = {"add": "add", "sub": "sub", "mul": "mul", "bitand": "and_", "xor": "xor", "shl": "shl", "idiv": "sdiv"}
 #: Constant arrays larger than this are stored as bytes (formatting 10^5 LLVM constants one by one takes seconds).
 _ELEMENTWISE_CONSTANT_LIMIT = 256
 _COMPARE = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}

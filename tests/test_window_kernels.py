@@ -1,0 +1,89 @@
+"""What convolution and pooling windows compile to: slices placed in zeros (``pad_slice``, the derivative of every
+window) computed inline by the loops that read them (a sum of placed slices is one loop, never a zero-filled array
+each); windows stacked on a length-1 axis as views, not copies; weight gradients summed over the batch by one
+matrix product."""
+
+import numpy as np
+import pytest
+
+import symdiff as sd
+from symdiff.ops.registry import make
+
+
+def _placed(u: sd.Node, shape: tuple, index: tuple) -> sd.Node:
+    return make("pad_slice", [u], shape=shape, index=index)
+
+
+def _index_sections(fn) -> list[str]:
+    """The kernel's comments that head a section of its own for a placed slice (an inline one is a loop variable)."""
+    return [line for line in fn.source.splitlines() if line.strip().startswith("# n") and " pad_slice " in line]
+
+
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_sums_of_placed_slices_are_one_loop_and_equal_the_reference(backend):
+    u, v, s = sd.tensor("u", ("batch", 3, 4)), sd.tensor("v", ("batch", 2, 2)), sd.tensor("s", (3, 1))
+    whole = (0, None, 1)
+    outputs = [
+        # unit steps at offsets, a stride of 2 with an offset, and one broadcast along the batch (stored once at
+        # its own size: a broadcast read would recompute it per row)
+        sd.tanh(_placed(u, ("batch", 5, 6), (whole, (1, 4, 1), (2, 6, 1)))
+                + _placed(v, ("batch", 5, 6), (whole, (0, 3, 2), (1, 5, 2)))
+                + _placed(s, (5, 6), ((2, 5, 1), (3, 4, 1)))),
+        # negative steps (the derivative of a reversed slice): regression, they were read at the wrong entries
+        sd.exp(_placed(u, ("batch", 5, 6), (whole, (4, None, -2), (5, 1, -1)))),
+        # placed along the first axis, read by a reduction's loop
+        sd.sum(sd.tanh(_placed(sd.exp(s), (5, 1), ((1, 4, 1), whole))), axis=-1),
+    ]
+    fn = sd.compile([u, v, s], outputs, backend=backend)
+    assert [line.split()[2:] for line in _index_sections(fn)] == [["pad_slice", "(5,", "6)"]]
+    r = np.random.default_rng(7)
+    for batch in (1, 4):
+        feed = {u: r.normal(size=(batch, 3, 4)), v: r.normal(size=(batch, 2, 2)), s: r.normal(size=(3, 1))}
+        for got, want in zip(fn(*feed.values()), sd.evaluate(outputs, feed)):
+            np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_convolution_and_pooling_gradients_read_their_windows_inline(backend):
+    x, w = sd.tensor("x", ("batch", 7, 6, 2)), sd.tensor("w", (3, 3, 2, 4))
+    y = sd.max_pool2d(sd.relu(sd.conv2d(x, w, stride=(1, 2), padding="same")), 2)
+    loss = sd.sum(y * y)
+    outputs = [loss, *sd.grad(loss, [x, w])]
+    fn = sd.compile([x, w], outputs, backend=backend)
+    assert _index_sections(fn) == []
+    r = np.random.default_rng(8)
+    feed = {x: r.normal(size=(3, 7, 6, 2)), w: r.normal(size=(3, 3, 2, 4))}
+    for got, want in zip(fn(*feed.values()), sd.evaluate(outputs, feed)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", ["native", "numba"])
+@pytest.mark.parametrize("dtype, rtol", [("float64", 1e-12), ("float32", 1e-4)])
+def test_weight_gradients_over_a_batch_are_one_matrix_product(backend, dtype, rtol):
+    # sum over the batch axes of swapaxes(P) @ Q (a dense layer over sequences, a convolution's kernel gradient)
+    # is one product over the flattened batch; a strided P is summed matrix by matrix. All equal the reference.
+    x, W = sd.tensor("x", ("batch", 5, 6), dtype), sd.tensor("W", (6, 4), dtype)
+    loss = sd.sum(sd.tanh(x @ W) ** 2) + sd.sum(sd.sin(x[:, ::2] @ W))
+    x4 = sd.reshape(x, ("batch", 5, 2, 3))  # two batch axes
+    outputs = [loss, sd.grad(loss, W), sd.sum(sd.swapaxes(x4, -1, -2) @ sd.exp(x4), axis=(0, 1), keepdims=True)]
+    fn = sd.compile([x, W], outputs, backend=backend)
+    assert fn.source.count("Σ over the batch of") == 2
+    r = np.random.default_rng(9)
+    for batch in (0, 1, 7):
+        feed = {x: r.normal(size=(batch, 5, 6)).astype(dtype), W: r.normal(size=(6, 4)).astype(dtype)}
+        for got, want in zip(fn(*feed.values()), sd.evaluate(outputs, feed)):
+            np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * max(1.0, float(np.max(np.abs(want)))))
+
+
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_reshapes_adding_or_dropping_unit_axes_of_strided_views_are_views(backend):
+    x = sd.tensor("x", ("batch", 6, 5))
+    window = x[:, 1::2, ::-2]  # a strided view
+    stacked = sd.reshape(window, ("batch", 1, 3, 1, 3))  # unit axes only: a view of the same memory
+    outputs = [sd.exp(stacked), sd.reshape(stacked, ("batch", 9)), sd.reshape(sd.transpose(x), (5, 1, 6, "batch"))]
+    fn = sd.compile([x], outputs, backend=backend)
+    copies = [line for line in fn.source.splitlines() if line.strip().startswith("# n") and " reshape " in line]
+    assert len(copies) == 1 and "('batch', 9)" in copies[0]  # only the reshape that merges axes copies
+    value = np.random.default_rng(10).normal(size=(4, 6, 5))
+    for got, want in zip(fn(value), sd.evaluate(outputs, {x: value})):
+        np.testing.assert_array_equal(got, want)
