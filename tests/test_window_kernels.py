@@ -87,3 +87,24 @@ def test_reshapes_adding_or_dropping_unit_axes_of_strided_views_are_views(backen
     value = np.random.default_rng(10).normal(size=(4, 6, 5))
     for got, want in zip(fn(value), sd.evaluate(outputs, {x: value})):
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_a_loop_never_reads_shifted_entries_of_what_it_writes(backend):
+    # Regressions (found by the differential soak): a placed slice reads its array at other indices, so (1) a node
+    # reading a reversed copy of another may not share that node's loop, and (2) an update reading its own
+    # parameter reversed may not be written in place.
+    P = sd.tensor("P", (3, 3), "float32")
+    gram = sd.transpose(P) @ P
+    loss = sd.sum(gram ** 2) + sd.sum(gram[..., ::-1] ** 2)
+    updates = {P: P - 0.1 * sd.grad(loss, P)}
+    Q = sd.tensor("Q", (4,))
+    fn = sd.compile([P], [loss], updates, backend=backend)
+    flip = sd.compile([Q], [sd.sum(Q)], {Q: Q * 2.0 + _placed(Q[::-1], (4,), ((3, None, -1),))}, backend=backend)
+    value = np.random.default_rng(11).standard_normal((3, 3)).astype("float32")
+    want = sd.evaluate(updates[P], {P: value})
+    fn(value)
+    np.testing.assert_allclose(value, want, rtol=1e-5, atol=1e-5)
+    q = np.arange(4.0)
+    flip(q)
+    np.testing.assert_array_equal(q, np.arange(4.0) * 3.0)

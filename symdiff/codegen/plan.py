@@ -217,6 +217,9 @@ def _inplace_updates(updates, arrays, users, output_ids, order) -> dict[int, Nod
     reads = {vid: inline_reads(values[vid], arrays) for vid in candidates}
     safe = {}
     for vid, target in candidates.items():
+        placed = placed_reads(values[vid], arrays)  # read at other indices than the ones being written
+        if id(target) in placed or _views_of(target, arrays) & placed:
+            continue
         others = [r for other, r in reads.items() if other != vid]
         if not any(id(target) in r or _views_of(target, arrays) & r for r in others) and not (
             _views_of(target, arrays) & reads[vid]
@@ -236,6 +239,22 @@ def strided(node: Node) -> bool:
     if node.op in ("transpose", "slice"):
         return True
     return node.op in ("reshape", "check_index") and not needs_copy(node) and strided(node.inputs[0])
+
+
+def placed_reads(value: Node, arrays: dict) -> set[int]:
+    """ids of the arrays that the fused expression of ``value`` reads through inlined placed slices: at other
+    indices than the loop's, so the loop must not be the one writing them."""
+    seen, stack, out = set(), [value], set()
+    while stack:
+        node = stack.pop()
+        if node.op in INLINE_INDEX and node is not value:
+            out.add(id(node.inputs[0]))
+            continue
+        for inp in node.inputs:
+            if id(inp) not in arrays and id(inp) not in seen and not is_inline_leaf(inp):
+                seen.add(id(inp))
+                stack.append(inp)
+    return out
 
 
 def inline_reads(value: Node, arrays: dict) -> set[int]:
@@ -292,7 +311,8 @@ def _sections(order: list[Node], arrays: dict, inplace: dict, fuse: bool) -> lis
             sections.append(Section("matmul", [node], node.shape))
         elif kind == "elementwise":
             last = sections[-1] if sections else None
-            if fuse and last is not None and last.kind == "elementwise" and last.shape == node.shape:
+            if fuse and last is not None and last.kind == "elementwise" and last.shape == node.shape and not (
+                    placed_reads(node, arrays) & {id(n) for n in last.nodes}):
                 last.nodes.append(node)  # horizontal fusion: one loop nest computes both
             else:
                 sections.append(Section("elementwise", [node], node.shape))
