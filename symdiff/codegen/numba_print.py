@@ -128,6 +128,10 @@ class Printer:
             return self.operation(e)
         raise TypeError(f"Numba printer: unknown expression {e!r}")
 
+    def int64s(self, *values: kir.Expr) -> list[str]:
+        """Integer arguments of gemm/gram, each as np.int64: literals would each compile a specialization."""
+        return [f"np.int64({self.expr(v)})" for v in values]
+
     def index(self, e: kir.Expr) -> str:
         self.helpers.add("_ix")
         return f"_ix({self.expr(e)})"
@@ -197,17 +201,13 @@ class Printer:
             return [f"{indent}raise {s.exception}({s.message!r})"]
         if isinstance(s, kir.Gemm):
             self.gemm = True
-            ints = [s.a_offset, *s.a_strides, s.b_offset, *s.b_strides, s.c_offset, s.m, s.k, s.n]
-            # np.int64 for every integer: literals would each compile their own specialization of gemm
-            a, b, c = (f"np.int64({self.expr(v)})" for v in ints[:3]), ints[3:6], ints[6:]
-            args = [s.a.name, *a, s.b.name, *(f"np.int64({self.expr(v)})" for v in b), s.c.name,
-                    *(f"np.int64({self.expr(v)})" for v in c)]
+            args = [s.a.name, *self.int64s(s.a_offset, *s.a_strides), s.b.name, *self.int64s(s.b_offset, *s.b_strides),
+                    s.c.name, *self.int64s(s.c_offset, s.m, s.k, s.n)]
             return [f"{indent}gemm({', '.join(args)})"]
         if isinstance(s, kir.Gram):
             self.gemm = self.gram = True
-            ints = (f"np.int64({self.expr(v)})" for v in (s.b_offset, *s.b_strides))
-            sizes = (f"np.int64({self.expr(v)})" for v in (s.c_offset, s.k, s.n))
-            return [f"{indent}gram({', '.join([s.b.name, *ints, s.c.name, *sizes])})"]
+            args = [s.b.name, *self.int64s(s.b_offset, *s.b_strides), s.c.name, *self.int64s(s.c_offset, s.k, s.n)]
+            return [f"{indent}gram({', '.join(args)})"]
         if isinstance(s, kir.CallPart):
             args = [a.name if isinstance(a, kir.Array) else self.expr(a) for a in s.args]
             return [f"{indent}{s.name}({', '.join(args)})"]

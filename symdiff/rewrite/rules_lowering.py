@@ -24,12 +24,13 @@ def _factors(node: Node) -> list[Node]:
 def _row_weights(factors: list[Node], axis: int) -> list[Node] | None:
     """Each factor as a column (k, 1) of weights along axis ``axis`` of a 2-D product (-1: the last axis, varying
     along k; 0: the first); None when one varies along the other axis too."""
+    along = 1 if axis < 0 else 0  # the axis the weights vary along; the other must be 1
     columns = []
     for f in factors:
         full = (1,) * (2 - f.ndim) + f.shape
-        if f.ndim > 2 or full[1 + axis if axis < 0 else 1] != 1:
+        if f.ndim > 2 or full[1 - along] != 1:
             return None
-        columns.append(ops.reshape(f, (full[1], 1)) if axis < 0 else ops.reshape(f, (full[0], 1)))
+        columns.append(ops.reshape(f, (full[along], 1)))
     return columns
 
 

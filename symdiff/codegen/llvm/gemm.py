@@ -35,6 +35,11 @@ def _external(module: ir.Module, symbol: str, ty: ir.FunctionType) -> ir.Functio
     return module.globals.get(symbol) or ir.Function(module, ty, symbol)
 
 
+def _at_least(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
+    """``x >= max(y, 1)``: a leading dimension BLAS accepts for ``y`` rows or columns."""
+    return b.icmp_signed(">=", x, b.select(b.icmp_signed(">", y, I64(1)), y, I64(1)))
+
+
 def define_gemm(module: ir.Module, dtype: str, flags: tuple[str, ...] = ()) -> ir.Function:
     """``void gemm(a, ao, ars, acs, b, bo, brs, bcs, c, co, m, k, n)``: c[co:] = A @ B (see blas.py). The
     loop nest's arithmetic carries ``flags``: Numba compiles blas.py's gemm with its caller's fastmath."""
@@ -48,15 +53,11 @@ def define_gemm(module: ir.Module, dtype: str, flags: tuple[str, ...] = ()) -> i
     fn.linkage = "internal"
     a, ao, ars, acs, bm, bo, brs, bcs, c, co, m, k, n = fn.args
     b = ir.IRBuilder(fn.append_basic_block("entry"))
-
-    def at_least(x: ir.Value, y: ir.Value) -> ir.Value:  # x >= max(y, 1)
-        return b.icmp_signed(">=", x, b.select(b.icmp_signed(">", y, I64(1)), y, I64(1)))
-
     one = I64(1)
-    a_rows = b.and_(b.icmp_signed("==", acs, one), at_least(ars, k))
-    b_rows = b.and_(b.icmp_signed("==", bcs, one), at_least(brs, n))
-    a_ok = b.or_(a_rows, b.and_(b.icmp_signed("==", ars, one), at_least(acs, m)))
-    b_ok = b.or_(b_rows, b.and_(b.icmp_signed("==", brs, one), at_least(bcs, k)))
+    a_rows = b.and_(b.icmp_signed("==", acs, one), _at_least(b, ars, k))
+    b_rows = b.and_(b.icmp_signed("==", bcs, one), _at_least(b, brs, n))
+    a_ok = b.or_(a_rows, b.and_(b.icmp_signed("==", ars, one), _at_least(b, acs, m)))
+    b_ok = b.or_(b_rows, b.and_(b.icmp_signed("==", brs, one), _at_least(b, bcs, k)))
     small = b.icmp_signed("<=", b.mul(b.mul(m, k), n), I64(SMALL_MATMUL))
     column = b.and_(b.and_(b.icmp_signed("==", n, one), b.icmp_signed(">=", brs, one)), a_ok)
     row_vector = b.and_(b.and_(b.icmp_signed("==", m, one), b.icmp_signed(">=", acs, one)), b_ok)
@@ -127,12 +128,8 @@ def define_gram(module: ir.Module, dtype: str, flags: tuple[str, ...] = ()) -> i
     bm, bo, brs, bcs, c, co, k, n = fn.args
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     one = I64(1)
-
-    def at_least(x: ir.Value, y: ir.Value) -> ir.Value:  # x >= max(y, 1)
-        return b.icmp_signed(">=", x, b.select(b.icmp_signed(">", y, one), y, one))
-
-    rows = b.and_(b.icmp_signed("==", bcs, one), at_least(brs, n))
-    columns = b.and_(b.icmp_signed("==", brs, one), at_least(bcs, k))
+    rows = b.and_(b.icmp_signed("==", bcs, one), _at_least(b, brs, n))
+    columns = b.and_(b.icmp_signed("==", brs, one), _at_least(b, bcs, k))
     small = b.icmp_signed("<=", b.mul(b.mul(k, n), n), I64(SMALL_MATMUL))
     with b.if_else(b.or_(small, b.not_(b.or_(rows, columns)))) as (by_gemm, by_syrk):
         with by_gemm:
