@@ -222,3 +222,29 @@ def test_loops_differing_only_in_their_body_are_different_kernels(backend):
         hs = sd.scan(lambda h, x_t, combine=combine: sd.tanh(combine(h, x_t)), h0, x)
         got = sd.compile([x, h0], hs, backend=backend)(values[x], values[h0])
         np.testing.assert_allclose(got, sd.evaluate(hs, values), rtol=1e-13)
+
+
+def test_every_node_a_loop_body_reads_through_lives_until_the_kernel_is_built(monkeypatch):
+    # Array refs are found by node identity. A loop's leaves (its sequences' rows, the values it reads) are made
+    # while its code is emitted; one that died mid-compilation handed its id to a node of a later loop, which then
+    # read the dead leaf's array (a row at the old loop's step variable): wrong numbers from Numba, "read before any
+    # assignment" natively, now and then, as memory happened to be reused (found by the differential soak and CI).
+    import weakref
+
+    from symdiff.codegen import module
+    from symdiff.codegen.context import Context
+    bound_leaves = []
+
+    def recording_nested(self, plan, bound):
+        bound_leaves.extend(weakref.ref(leaf) for leaf, _ in bound)
+        return real_nested(self, plan, bound)
+
+    def checked_plan_memory(*args, **kwargs):
+        assert bound_leaves and all(ref() is not None for ref in bound_leaves), "a loop leaf died mid-compilation"
+        return real_plan_memory(*args, **kwargs)
+
+    real_nested, real_plan_memory = Context.nested, module.plan_memory
+    monkeypatch.setattr(Context, "nested", recording_nested)
+    monkeypatch.setattr(module, "plan_memory", checked_plan_memory)
+    inputs, outputs, _ = _compiled_cases()
+    module.generate(inputs, outputs, [], name="f")

@@ -58,7 +58,9 @@ class _Step:
         mapped = substitute(list(attrs["body"]) + list(extra), {id(p): v for p, v in zip(params, values + self.leaves)},
                             bound)
         self.roots, self.extra = mapped[:len(attrs["body"])], mapped[len(attrs["body"]):]
-        # a node of this step's graph -> the body node it is (for the values the forward loop can store)
+        # a node of this step's graph -> the body node it is (for the values the forward loop can store); the step's
+        # nodes are kept, so that none of their ids passes to a node made later while the table is read
+        self._kept = list(bound.values())
         self.body_of = {id(bound[id(b)]): b for b in toposort(list(attrs["body"]) + list(extra)) if id(b) in bound}
 
     def close(self, nodes: list[Node], frees: list[Node]) -> list[Node]:

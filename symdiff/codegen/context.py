@@ -11,10 +11,28 @@ from .arrays import ArrayRef, contiguous
 from .plan import Plan, inlines
 
 
+class RefTable:
+    """Array refs by node identity. The table holds the nodes it maps: an id is unique only while its node lives,
+    and loops make nodes while their code is emitted (leaves, bodies) that would otherwise die mid-compilation and
+    hand their ids, and so their arrays, to nodes made later."""
+
+    def __init__(self) -> None:
+        self._entries: dict[int, tuple[Node, ArrayRef]] = {}
+
+    def __getitem__(self, node: Node) -> ArrayRef:
+        return self._entries[id(node)][1]
+
+    def __setitem__(self, node: Node, ref: ArrayRef) -> None:
+        self._entries[id(node)] = (node, ref)
+
+    def __contains__(self, node: Node) -> bool:
+        return id(node) in self._entries
+
+
 class Context:
     """Per-compilation naming: every node gets a stable number from the schedule order.
 
-    ``refs`` maps array node ids to :class:`ArrayRef` s: inputs read through their flat buffers (an input
+    ``refs`` maps array nodes to :class:`ArrayRef` s: inputs read through their flat buffers (an input
     ``x`` of one dim is the buffer ``x``; of other ranks, ``_x``), intermediates at offsets ``_a<k>`` of the
     workspace ``_ws_<dtype>``, returned arrays in their own buffers ``_out<k>``, constants in ``_k<k>``.
     Named dims are the kernel's int64 parameters ``_d<k>``.
@@ -32,7 +50,7 @@ class Context:
             for d in node.shape:
                 if isinstance(d, str) and d not in self.dims:
                     self.dims[d] = kir.Var(f"_d{len(self.dims)}", "int64")
-        self.refs: dict[int, ArrayRef] = {}
+        self.refs = RefTable()
         self.workspaces: dict[str, kir.Array] = {}
         #: 0-d inputs are passed by value, except update targets: those arrive as 1-element arrays.
         self.by_value = {id(n) for n in inputs if n.shape == ()} - {id(t) for t in plan.update_targets}
@@ -40,7 +58,7 @@ class Context:
                      if id(n) not in self.by_value}
         for node in inputs:
             if id(node) in self.flat:
-                self.refs[id(node)] = contiguous(self.flat[id(node)], kir.index(0), self.shape_expr(node.shape))
+                self.refs[node] = contiguous(self.flat[id(node)], kir.index(0), self.shape_expr(node.shape))
         # By-value scalars that a view, a matmul or an index op reads are also stored in the workspace.
         array_reads = {id(i) for n in plan.order if n.op != "count" and not inlines(n) for i in n.inputs}
         self.stored_scalars = [n for n in inputs if id(n) in self.by_value and id(n) in array_reads]
@@ -52,12 +70,12 @@ class Context:
         self.nested_row_local: set[int] = set()
         self._place(plan, fresh, nested=False)
         for node in self.stored_scalars:
-            self.refs[id(node)] = contiguous(self.workspace(node.dtype), self.offset(node), ())
+            self.refs[node] = contiguous(self.workspace(node.dtype), self.offset(node), ())
 
     def _place(self, plan: Plan, fresh: dict[int, int], nested: bool) -> None:
         """Refs for the computed arrays and constants of ``plan`` that have none yet."""
         for node in plan.order:
-            if id(node) in plan.arrays and id(node) not in self.refs and node.op != "input":
+            if id(node) in plan.arrays and node not in self.refs and node.op != "input":
                 if node.op == "constant":
                     buffer, offset = kir.Array(self.name(node, "_k"), node.dtype), kir.index(0)
                 elif id(node) in fresh:
@@ -67,17 +85,18 @@ class Context:
                 ref = contiguous(buffer, offset, self.shape_expr(node.shape))
                 if id(node) in plan.row_local:  # one row reused for every row
                     ref = ArrayRef(ref.buffer, ref.offset, ref.shape, (kir.index(0),) + ref.strides[1:])
-                self.refs[id(node)] = ref
+                self.refs[node] = ref
                 if nested:
                     (self.nested_constants if node.op == "constant" else self.nested_arrays).append(node)
                     if id(node) in plan.row_local:
                         self.nested_row_local.add(id(node))
 
-    def nested(self, plan: Plan, bound: dict[int, ArrayRef]) -> Context:
+    def nested(self, plan: Plan, bound: list[tuple[Node, ArrayRef]]) -> Context:
         """The context of a loop body's schedule inside this kernel: the same names, dims, workspaces and refs, the
         body's leaves read through ``bound`` and its own arrays placed in the workspace (recorded for the memory
         plan). Body nodes must be the loop's own (emit_scan.py binds each loop's body to leaves of its own)."""
-        self.refs.update(bound)
+        for leaf, ref in bound:
+            self.refs[leaf] = ref
         child = copy.copy(self)
         child.plan = plan
         child._place(plan, {}, nested=True)
@@ -130,12 +149,12 @@ class Context:
             return self.scalar_param(node)
         lead = len(space) - len(node.shape)
         index = [None if d == 1 and space[lead + a] != 1 else idx[lead + a] for a, d in enumerate(node.shape)]
-        return self.refs[id(node)].load(index)
+        return self.refs[node].load(index)
 
     def write(self, node: Node, idx: list[kir.Expr], value: kir.Expr) -> kir.Store:
         """Store ``value`` as the element of ``node``'s own array (or its update target) at ``idx``."""
         target = self.plan.inplace_updates.get(id(node), node)
-        return self.refs[id(target)].store(list(idx), value)
+        return self.refs[target].store(list(idx), value)
 
     def describe(self, node: Node) -> str:
         """A short comment naming a node: its number, op and shape."""

@@ -79,7 +79,7 @@ class Body:
                 on = kir.op("and", on, kir.op("eq", kir.mul(j, kir.index(stride)), shifted))
             inside = on if inside is None else kir.op("and", inside, on)
             where.append(kir.op("min", kir.op("max", j, kir.index(0)), kir.add(size, kir.index(-1))))
-        value = self.ctx.refs[id(part)].load(where)
+        value = self.ctx.refs[part].load(where)
         return value if inside is None else kir.select(inside, value, kir.const(0, node.dtype))
 
     def count(self, node: Node) -> kir.Expr:
@@ -167,7 +167,7 @@ def emit_reduction(ctx: Context, section: Section, out: kir.Builder, bound: tupl
             out.emit(kir.Let(acc, kir.op(_COMBINE[node.op], acc, body.expr(source))))
         kept = [(kir.index(0) if keepdims else None) if a in axes else i for a, i in enumerate(idx)]
         out_idx = [i for i in kept if i is not None] + ([kir.index(0)] * (n - split) if keepdims else [])
-        target = ctx.refs[id(ctx.plan.inplace_updates.get(id(node), node))]
+        target = ctx.refs[ctx.plan.inplace_updates.get(id(node), node)]
         value = kir.op(_COMBINE[node.op], target.load(out_idx), acc) if outer_reduced else acc
         out.emit(target.store(out_idx, value))
     return body.reads
@@ -184,7 +184,7 @@ def _identity(node: Node) -> kir.Const:
 
 def fill(ctx: Context, node: Node, value: kir.Expr, out: kir.Builder) -> None:
     """Set every element of ``node``'s (contiguous) array to ``value``."""
-    ref = ctx.refs[id(node)]
+    ref = ctx.refs[node]
     p = kir.Var("_p", "int64")
     with out.loop(p, kir.index(0), ctx.size_expr(node.shape)):
         out.emit(kir.Store(ref.buffer, ref.flat(p), value))

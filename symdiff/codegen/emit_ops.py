@@ -16,7 +16,7 @@ def emit_view(ctx: Context, node: Node, out: kir.Builder) -> set[int] | None:
     """reshape / transpose / slice: a new ref over the input's memory (no code at all: returns None);
     check_index: the same memory, read once by a loop that checks every index (returns what it reads)."""
     (base,) = node.inputs
-    ctx.refs[id(node)] = view(node, ctx.refs[id(base)], ctx.shape_expr(node.shape))
+    ctx.refs[node] = view(node, ctx.refs[base], ctx.shape_expr(node.shape))
     if node.op != "check_index":
         return None
     out.emit(kir.Comment(f"{ctx.describe(node)}: every index in [0, {node.attr('bound')})"))
@@ -34,7 +34,7 @@ def emit_matmul(ctx: Context, node: Node, out: kir.Builder) -> set[int]:
     a, b = node.inputs
     out.emit(kir.Comment(f"matmul {ctx.describe(node)} = {ctx.describe(a)} @ {ctx.describe(b)}"))
     if node.ndim == 2 and (_transposes(a, b) or _transposes(b, a)):  # Bᵀ @ B or A @ Aᵀ: B is the right operand
-        ref, target = ctx.refs[id(b)], ctx.refs[id(node)]
+        ref, target = ctx.refs[b], ctx.refs[node]
         out.emit(kir.Gram(ref.buffer, ref.offset_at([None, None]), (ref.strides[0], ref.strides[1]), target.buffer,
                           target.offset_at([None, None]), ctx.dim(b.shape[0]), ctx.dim(b.shape[1])))
         return {id(a), id(b)}
@@ -46,12 +46,12 @@ def emit_matmul(ctx: Context, node: Node, out: kir.Builder) -> set[int]:
     with loops(ctx, batch_shape, out) as bidx:
         operands = []
         for operand in (a, b):
-            ref = ctx.refs[id(operand)]
+            ref = ctx.refs[operand]
             lead = len(batch_shape) - (operand.ndim - 2)
             index = [None if d == 1 and batch_shape[lead + k] != 1 else bidx[lead + k]
                      for k, d in enumerate(operand.shape[:-2])]
             operands.append((ref.buffer, ref.offset_at(index + [None, None]), (ref.strides[-2], ref.strides[-1])))
-        target = ctx.refs[id(node)]
+        target = ctx.refs[node]
         m, k, n = (ctx.dim(d) for d in (a.shape[-2], a.shape[-1], b.shape[-1]))
         out.emit(kir.Gemm(*operands[0], *operands[1], target.buffer, target.offset_at(list(bidx) + [None, None]),
                           m, k, n))
@@ -63,7 +63,7 @@ def _emit_contraction(ctx: Context, node: Node, out: kir.Builder) -> set[int]:
     batch: ``A'[i, (l, j)] = P[l, j, i]`` and ``B'[(l, j), c] = Q[l, j, c]`` are matrices with uniform strides."""
     a, b = node.inputs[0].inputs
     out.emit(kir.Comment(f"matmul {ctx.describe(node)} = Σ over the batch of {ctx.describe(a)} @ {ctx.describe(b)}"))
-    ra, rb, target = ctx.refs[id(a)], ctx.refs[id(b)], ctx.refs[id(node)]
+    ra, rb, target = ctx.refs[a], ctx.refs[b], ctx.refs[node]
     inner = kir.mul(ctx.size_expr(a.shape[:-2]), ctx.dim(a.shape[-1]))
     out.emit(kir.Gemm(ra.buffer, ra.offset, (ra.strides[-2], ra.strides[-1]), rb.buffer, rb.offset,
                       (rb.strides[-2], rb.strides[-1]), target.buffer, target.offset, ctx.dim(a.shape[-2]), inner,
@@ -74,17 +74,17 @@ def _emit_contraction(ctx: Context, node: Node, out: kir.Builder) -> set[int]:
 def _one_product(ctx: Context, node: Node, a: Node, b: Node) -> kir.Gemm | None:
     """A batch that is one matrix product (one BLAS call, not one per matrix): ``(P, m, k) @ (k, n)`` with ``a``
     contiguous is ``(P·m, k) @ (k, n)``, and ``(m, k) @ (P, k, 1)`` with ``b`` contiguous is ``(P, k) @ (m, k)ᵀ``."""
-    target = ctx.refs[id(node)]
+    target = ctx.refs[node]
     if node.ndim < 3 or not is_contiguous(target):
         return None
     batch, rows, inner = ctx.size_expr(node.shape[:-2]), ctx.dim(node.shape[-2]), ctx.dim(a.shape[-1])
     one = kir.index(1)
-    if b.ndim == 2 and a.shape[:-2] == node.shape[:-2] and is_contiguous(ctx.refs[id(a)]):
-        ra, rb = ctx.refs[id(a)], ctx.refs[id(b)]
+    if b.ndim == 2 and a.shape[:-2] == node.shape[:-2] and is_contiguous(ctx.refs[a]):
+        ra, rb = ctx.refs[a], ctx.refs[b]
         return kir.Gemm(ra.buffer, ra.offset, (inner, one), rb.buffer, rb.offset, (rb.strides[0], rb.strides[1]),
                         target.buffer, target.offset, kir.mul(batch, rows), inner, ctx.dim(b.shape[-1]))
-    if a.ndim == 2 and b.shape[:-2] == node.shape[:-2] and b.shape[-1] == 1 and is_contiguous(ctx.refs[id(b)]):
-        ra, rb = ctx.refs[id(a)], ctx.refs[id(b)]
+    if a.ndim == 2 and b.shape[:-2] == node.shape[:-2] and b.shape[-1] == 1 and is_contiguous(ctx.refs[b]):
+        ra, rb = ctx.refs[a], ctx.refs[b]
         return kir.Gemm(rb.buffer, rb.offset, (inner, one), ra.buffer, ra.offset, (ra.strides[1], ra.strides[0]),
                         target.buffer, target.offset, batch, inner, rows)
     return None
@@ -116,7 +116,7 @@ def _with(idx: list, axis: int, value: kir.Expr) -> list:
 def emit_index(ctx: Context, node: Node, out: kir.Builder) -> set[int]:
     """Gather/scatter by labels, slice padding, concatenation, copies of strided views, random numbers."""
     out.emit(kir.Comment(ctx.describe(node)))
-    target = ctx.refs[id(node)]
+    target = ctx.refs[node]
     if node.op == "random_uniform":
         return _emit_random(ctx, node, out)
     if node.op == "eye":
@@ -135,7 +135,7 @@ def emit_index(ctx: Context, node: Node, out: kir.Builder) -> set[int]:
         axis = node.attr("axis")
         with loops(ctx, node.shape, out) as idx:
             j = _checked_label(ctx, node, labels, node.shape, idx, x.shape[axis], out)
-            out.emit(ctx.write(node, idx, ctx.refs[id(x)].load(_with(idx, axis, j))))
+            out.emit(ctx.write(node, idx, ctx.refs[x].load(_with(idx, axis, j))))
         return {id(x), id(labels)}
     if node.op == "scatter_add":
         g, labels = node.inputs
@@ -177,7 +177,7 @@ def _emit_random(ctx: Context, node: Node, out: kir.Builder) -> set[int]:
         mixed = kir.op("xor", z, kir.op("shr", z, kir.const(shift, u64)))
         return kir.op("mul", mixed, kir.const(factor, u64)) if factor else mixed
 
-    ref = ctx.refs[id(node)]
+    ref = ctx.refs[node]
     with out.loop(p, kir.index(0), ctx.size_expr(node.shape)):
         out.emit(kir.Let(z, kir.add(base, kir.cast(p, u64))), kir.Let(z, mix(30, MIX1)), kir.Let(z, mix(27, MIX2)),
                  kir.Let(z, mix(31, None)))

@@ -56,19 +56,19 @@ def emit_scan(ctx: Context, section: Section, out: kir.Builder, emit_section: Em
     stored = {id(node): _computed(r, number) for node, r in zip(residuals, body[len(need):])}
     schedule = plan(list(roots.values()) + list(stored.values()), [], ctx.fuse)
     for k in need:  # the carries' buffers
-        ctx.refs[id(leaves[k])] = contiguous(ctx.workspace(leaves[k].dtype), ctx.offset(leaves[k]),
+        ctx.refs[leaves[k]] = contiguous(ctx.workspace(leaves[k].dtype), ctx.offset(leaves[k]),
                                              ctx.shape_expr(leaves[k].shape))
         ctx.nested_arrays.append(leaves[k])
     steps = ctx.dim(attrs["length"])
     t = kir.Var(f"_t{number}", "int64")
     step = kir.Var(f"_s{number}", "int64")
-    bound = {id(leaves[n + j]): _row(ctx.refs[id(s)], step) for j, s in enumerate(first.inputs[n:n + m])}
-    bound.update((id(leaf), ctx.refs[id(v)]) for leaf, v in zip(leaves[n + m:], first.inputs[n + m:]))
+    bound = [(leaves[n + j], _row(ctx.refs[s], step)) for j, s in enumerate(first.inputs[n:n + m])]
+    bound += [(leaf, ctx.refs[v]) for leaf, v in zip(leaves[n + m:], first.inputs[n + m:])]
     inner = ctx.nested(schedule, bound)
     out.emit(kir.Comment(f"loop over {attrs['length']} steps{' backwards' if attrs['reverse'] else ''}: "
                          + ", ".join(ctx.describe(node) for node in section.nodes)))
     for k in need:
-        emit_copy(ctx, first.inputs[k], ctx.refs[id(leaves[k])], out)
+        emit_copy(ctx, first.inputs[k], ctx.refs[leaves[k]], out)
     with out.loop(t, kir.index(0), steps):
         backwards = kir.op("sub", kir.add(steps, kir.index(-1)), t)
         out.emit(kir.Let(step, backwards if attrs["reverse"] else t))
@@ -76,13 +76,13 @@ def emit_scan(ctx: Context, section: Section, out: kir.Builder, emit_section: Em
         for part in schedule.sections:
             emit_section(inner, part, out)
         for node in residuals:  # body values a derivative loop reads, stored at the step's row
-            emit_copy(inner, stored[id(node)], _row(ctx.refs[id(node)], step), out)
+            emit_copy(inner, stored[id(node)], _row(ctx.refs[node], step), out)
         for k in need:  # every new carry is computed before any carry is overwritten
-            emit_copy(inner, roots[k], ctx.refs[id(leaves[k])], out)
+            emit_copy(inner, roots[k], ctx.refs[leaves[k]], out)
         _store_rows(ctx, section, leaves, step, "after", out)
     for node in section.nodes:
         if node.attr("mode") == "final":
-            emit_copy(ctx, leaves[node.attr("output")], ctx.refs[id(node)], out)
+            emit_copy(ctx, leaves[node.attr("output")], ctx.refs[node], out)
     return {id(i) for i in first.inputs}
 
 
@@ -91,4 +91,4 @@ def _store_rows(ctx: Context, section: Section, carries: list[Node], step: kir.E
     """Store the carries that the nodes of ``mode`` ("before"/"after" the step) return at the step's row."""
     for node in section.nodes:
         if node.attr("mode") == mode:
-            emit_copy(ctx, carries[node.attr("output")], _row(ctx.refs[id(node)], step), out)
+            emit_copy(ctx, carries[node.attr("output")], _row(ctx.refs[node], step), out)

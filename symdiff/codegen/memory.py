@@ -49,7 +49,7 @@ def plan_memory(ctx: Context, defined: list[list[Node]], reads: list[set[int]], 
             dtype, k = slot_of[nid]
             free.setdefault((dtype, slots[dtype][k][0]), []).append(k)
         for node in nodes:
-            if ctx.refs[id(node)].buffer.name != f"_ws_{node.dtype}":
+            if ctx.refs[node].buffer.name != f"_ws_{node.dtype}":
                 continue
             shape = node.shape[1:] if ctx.is_row_local(node) else node.shape
             key = _size_key(shape)

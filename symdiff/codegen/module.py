@@ -122,7 +122,7 @@ def generate(inputs: list[Node], outputs: list[Node], updates: list[tuple[Node, 
     reads: list[set[int]] = []
     stores = kir.Builder()  # by-value scalars read as arrays: stored in the workspace first
     for node in ctx.stored_scalars:
-        stores.emit(ctx.refs[id(node)].store([], ctx.scalar_param(node)))
+        stores.emit(ctx.refs[node].store([], ctx.scalar_param(node)))
     sections.append(stores.statements)
     defined.append(list(ctx.stored_scalars))
     reads.append(set())
@@ -205,7 +205,7 @@ def _update_copies(ctx: Context, schedule, out: kir.Builder) -> set[int]:
     reads: set[int] = set()
     for target, value in schedule.copied_updates:
         out.emit(kir.Comment(f"update {target.name} <- {ctx.describe(value)}"))
-        reads |= emit_copy(ctx, value, ctx.refs[id(target)], out)
+        reads |= emit_copy(ctx, value, ctx.refs[target], out)
     return reads
 
 
@@ -242,9 +242,9 @@ def _kernel(ctx: Context, sections: list[list[kir.Stmt]], memory, outputs: list[
     params += [kir.Param(var) for var in ctx.dims.values()]
     params += [kir.Param(array, written=True) for array in ctx.outputs]
     prologue = _overlap_checks(ctx) + workspace_offsets(ctx, memory)
-    constants = {ctx.refs[id(n)].buffer.name: n.attr("value").array for n in ctx.plan.order
+    constants = {ctx.refs[n].buffer.name: n.attr("value").array for n in ctx.plan.order
                  if n.op == "constant" and id(n) in ctx.plan.arrays}
-    constants.update((ctx.refs[id(n)].buffer.name, n.attr("value").array) for n in ctx.nested_constants)
+    constants.update((ctx.refs[n].buffer.name, n.attr("value").array) for n in ctx.nested_constants)
     parts, body = _split(sections, set(constants))
     entry = kir.Function("_kernel", params, prologue + body, "Forward, backward and updates in one call.")
     return kir.Kernel([entry] + parts, constants, FASTMATH_FLAGS if fastmath_flag else (), libm)
