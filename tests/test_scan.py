@@ -248,3 +248,19 @@ def test_every_node_a_loop_body_reads_through_lives_until_the_kernel_is_built(mo
     monkeypatch.setattr(module, "plan_memory", checked_plan_memory)
     inputs, outputs, _ = _compiled_cases()
     module.generate(inputs, outputs, [], name="f")
+
+
+def test_a_derivative_through_a_loop_built_twice_is_the_same_graph():
+    # the placeholders a loop's derivative is traced on are named from what they stand for, not numbered in order:
+    # a numbered name changed the simplified graph's operand order (so the compiled kernel missed the cache) from
+    # one build to the next
+    def build():
+        (x, W, U, h0), _ = _rnn_inputs()
+        loss = _loss(_elman(x, W, U, h0))
+        return [sd.grad(loss, U), sd.hvp(loss, U, sd.constant(np.eye(H)))]
+
+    first = build()
+    xs = sd.tensor("xs", (3, 2))
+    sd.grad(sd.sum(sd.scan(lambda c, x_t: c * x_t, sd.ones((2,)), xs)), xs)  # other loops traced in between
+    second = build()
+    assert [sd.formula(n) for n in first] == [sd.formula(n) for n in second]

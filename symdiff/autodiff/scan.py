@@ -15,8 +15,10 @@ products and forward mode (derived from the VJP by transposition) all work throu
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable, Sequence
+import contextlib
+import hashlib
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -27,7 +29,24 @@ from ..ops.convert import as_node
 from ..ops.interpret import interpret
 from ..ops.registry import defop
 
-_TRACE_IDS = itertools.count()
+_TRACING = threading.local()  # how deep this thread is in traces of loop bodies
+
+
+@contextlib.contextmanager
+def tracing(keys: Sequence[Node]) -> Iterator[str]:
+    """The name prefix of one trace's placeholders: the same whenever the same trace is made (so a derivative built
+    twice is the same graph, simplified alike, and hits the kernel cache), different in traces nested in it (nodes
+    are interned by name and shape: a nested trace's placeholders must be other nodes). ``keys``: what the trace
+    depends on (the loop's inputs and body)."""
+    from ..rewrite.facts import fingerprint  # the rewriter sits above autodiff; only its digest is needed here
+
+    depth = getattr(_TRACING, "depth", 0)
+    digest = hashlib.blake2b(b"".join(fingerprint(k) for k in keys), digest_size=6).hexdigest()
+    _TRACING.depth = depth + 1
+    try:
+        yield f"_scan_trace{depth}_{digest}"
+    finally:
+        _TRACING.depth = depth
 #: A traced body: ``(carries, sequence elements) -> new carries``.
 Step = Callable[[list[Node], list[Node]], list[Node]]
 
@@ -97,10 +116,10 @@ def scan_nodes(step: Step, inits: Sequence[Node], seqs: Sequence[Node], length, 
     it reads. ``modes`` (one, or one per carry) picks what each node returns: "after" (the carry after each step,
     stacked), "before" (the carry entering each step, stacked) or "final". ``step`` may return ``extras`` more
     values after the new carries: each becomes a "residual" node (that value at every step, stacked)."""
-    trace = next(_TRACE_IDS)
-    carry_args = [tensor(f"_scan_trace{trace}_c{k}", c.shape, c.dtype) for k, c in enumerate(inits)]
-    element_args = [tensor(f"_scan_trace{trace}_x{k}", s.shape[1:], s.dtype) for k, s in enumerate(seqs)]
-    results = step(carry_args, element_args)
+    with tracing([*inits, *seqs]) as trace:
+        carry_args = [tensor(f"{trace}_c{k}", c.shape, c.dtype) for k, c in enumerate(inits)]
+        element_args = [tensor(f"{trace}_x{k}", s.shape[1:], s.dtype) for k, s in enumerate(seqs)]
+        results = step(carry_args, element_args)
     order = toposort(results)
     variant = depends_on(order, carry_args + element_args)
     used = {id(i) for n in order if id(n) in variant for i in n.inputs} | {id(b) for b in results}

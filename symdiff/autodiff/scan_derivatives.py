@@ -16,7 +16,7 @@ from typing import Any
 from ..ir import FLOAT_DTYPES, Node, depends_on, toposort
 from ..ops import cast, make, tensor, transpose, zeros
 from .reverse import vjp_graph
-from .scan import _TRACE_IDS, scan_nodes, substitute
+from .scan import scan_nodes, substitute, tracing
 
 #: View ops looked through when choosing a residual: save the array, not each of its slices.
 _VIEWS = ("slice", "transpose", "reshape")
@@ -50,9 +50,9 @@ class _Step:
     ``extra``: body values besides the new carries that the derivative needs (a residual's value)."""
 
     def __init__(self, attrs: dict, values: list[Node], extra: list[Node] = ()) -> None:
-        trace = next(_TRACE_IDS)
         params = attrs["params"]
-        self.leaves = [tensor(f"_scan_trace{trace}_v{k}", p.shape, p.dtype) for k, p in enumerate(params[len(values):])]
+        with tracing([*values, *attrs["body"], *params]) as trace:
+            self.leaves = [tensor(f"{trace}_v{k}", p.shape, p.dtype) for k, p in enumerate(params[len(values):])]
         self.values = values
         bound: dict[int, Node] = {}
         mapped = substitute(list(attrs["body"]) + list(extra), {id(p): v for p, v in zip(params, values + self.leaves)},
@@ -154,10 +154,10 @@ def scan_vjp(g: Node, out: Node, *inputs: Node, **attrs: Any) -> list[Node | Non
 
 def _residuals_needed(derivative, start: list[Node], elements: list[Node]) -> list[Node]:
     """The forward body values one step of ``derivative`` reads (traced once on placeholders)."""
-    trace = next(_TRACE_IDS)
-    cotangents = [tensor(f"_scan_trace{trace}_c{k}", c.shape, c.dtype) for k, c in enumerate(start)]
-    values = [tensor(f"_scan_trace{trace}_x{k}", e.shape[1:], e.dtype) for k, e in enumerate(elements)]
-    new, step = derivative(cotangents, values, [])
+    with tracing([*start, *elements]) as trace:
+        cotangents = [tensor(f"{trace}_c{k}", c.shape, c.dtype) for k, c in enumerate(start)]
+        values = [tensor(f"{trace}_x{k}", e.shape[1:], e.dtype) for k, e in enumerate(elements)]
+        new, step = derivative(cotangents, values, [])
     return step.frontier(new)
 
 
