@@ -264,3 +264,19 @@ def test_a_derivative_through_a_loop_built_twice_is_the_same_graph():
     sd.grad(sd.sum(sd.scan(lambda c, x_t: c * x_t, sd.ones((2,)), xs)), xs)  # other loops traced in between
     second = build()
     assert [sd.formula(n) for n in first] == [sd.formula(n) for n in second]
+
+
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_a_derivative_loop_that_reads_no_sequence_runs_for_a_named_length(backend):
+    # the derivative of a step whose own derivative is constant reads none of the forward loop's stacked values:
+    # its loop has no sequence left to take the length from, only the named dim (found by the differential soak:
+    # the reference evaluator got the string 'batch' as the number of steps)
+    x, q = sd.tensor("x", ("batch", 3)), sd.tensor("q", (3,))
+    last = sd.scan(lambda c, x_t: -(c + x_t) + 0.5 * sd.tanh(q), x, x, keep="last")
+    loss = sd.sum(last ** 2)
+    feed = {x: R.standard_normal((4, 3)), q: R.standard_normal(3)}
+    gradients = sd.grad(loss, [q, x])
+    sd.check_grad(loss, [q, x], feed)
+    fn = sd.compile([x, q], gradients, backend=backend)
+    for got, want in zip(fn(feed[x], feed[q]), sd.evaluate(gradients, feed)):
+        assert_same(got, want, 1e-12, "gradient")

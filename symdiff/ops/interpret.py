@@ -27,6 +27,8 @@ def interpret(roots: Iterable[Node], values: dict[int, np.ndarray], dims: Mappin
         if node.op == "input":
             raise error(f"input {node.name!r} (shape {node.shape}, {node.dtype}) has no value")
         attrs = {k: _resolve(v, dims, node, error) if k == "shape" else v for k, v in node.attrs}
+        if isinstance(attrs.get("length"), str):  # a loop's number of steps may be a named dim
+            attrs["length"] = _resolve((attrs["length"],), dims, node, error)[0]
         with np.errstate(all="ignore"):  # IEEE results (inf, nan) are values here, as in compiled code
             result = OPS[node.op].numpy(*(values[id(i)] for i in node.inputs), **attrs)
         result = np.asarray(result, dtype=node.dtype)
