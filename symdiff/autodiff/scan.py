@@ -28,6 +28,7 @@ from ..ops import broadcast_to, make, tensor
 from ..ops.convert import as_node
 from ..ops.interpret import interpret
 from ..ops.registry import defop
+from ..rewrite.facts import fingerprint
 
 _TRACING = threading.local()  # how deep this thread is in traces of loop bodies
 
@@ -38,8 +39,6 @@ def tracing(keys: Sequence[Node]) -> Iterator[str]:
     twice is the same graph, simplified alike, and hits the kernel cache), different in traces nested in it (nodes
     are interned by name and shape: a nested trace's placeholders must be other nodes). ``keys``: what the trace
     depends on (the loop's inputs and body)."""
-    from ..rewrite.facts import fingerprint  # the rewriter sits above autodiff; only its digest is needed here
-
     depth = getattr(_TRACING, "depth", 0)
     digest = hashlib.blake2b(b"".join(fingerprint(k) for k in keys), digest_size=6).hexdigest()
     _TRACING.depth = depth + 1

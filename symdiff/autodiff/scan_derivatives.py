@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..ir import FLOAT_DTYPES, Node, depends_on, toposort
+from ..ir import FLOAT_DTYPES, Node, NodeMap, depends_on, toposort
 from ..ops import cast, make, tensor, transpose, zeros
 from .reverse import vjp_graph
 from .scan import scan_nodes, substitute, tracing
@@ -58,10 +58,11 @@ class _Step:
         mapped = substitute(list(attrs["body"]) + list(extra), {id(p): v for p, v in zip(params, values + self.leaves)},
                             bound)
         self.roots, self.extra = mapped[:len(attrs["body"])], mapped[len(attrs["body"]):]
-        # a node of this step's graph -> the body node it is (for the values the forward loop can store); the step's
-        # nodes are kept, so that none of their ids passes to a node made later while the table is read
-        self._kept = list(bound.values())
-        self.body_of = {id(bound[id(b)]): b for b in toposort(list(attrs["body"]) + list(extra)) if id(b) in bound}
+        # a node of this step's graph -> the body node it is (for the values the forward loop can store)
+        self.body_of: NodeMap[Node] = NodeMap()
+        for b in toposort(list(attrs["body"]) + list(extra)):
+            if id(b) in bound:
+                self.body_of[bound[id(b)]] = b
 
     def close(self, nodes: list[Node], frees: list[Node]) -> list[Node]:
         return substitute(nodes, {id(leaf): value for leaf, value in zip(self.leaves, frees)})
@@ -71,7 +72,7 @@ class _Step:
         ``residuals`` (what the forward loop stored at this step) instead of computing them again."""
         mapping = {id(a): r for a, r in zip(self.roots, results) if a.op not in ("input", "constant")}
         located = {id(body): node for node in toposort(self.roots + self.extra)
-                   for body in [self.body_of.get(id(node))] if body is not None}
+                   for body in [self.body_of.get(node)] if body is not None}
         mapping.update((id(located[id(b)]), r) for b, r in zip(saved, residuals) if id(b) in located)
         return substitute(nodes, mapping)
 
@@ -87,8 +88,8 @@ class _Step:
         def consider(value: Node) -> None:
             while value.op in _VIEWS and id(value.inputs[0]) in varying and value.inputs[0].op != "input":
                 value = value.inputs[0]
-            if id(value) in varying and id(value) not in carries and value.op != "input" and id(value) in self.body_of:
-                chosen.setdefault(id(value), self.body_of[id(value)])
+            if id(value) in varying and id(value) not in carries and value.op != "input" and value in self.body_of:
+                chosen.setdefault(id(value), self.body_of[value])
 
         for node in toposort(nodes):
             if id(node) not in in_step:

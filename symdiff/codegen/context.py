@@ -4,29 +4,11 @@ from __future__ import annotations
 
 import copy
 
-from symdiff.ir import Node
+from symdiff.ir import Node, NodeMap
 
 from . import kir
 from .arrays import ArrayRef, contiguous
 from .plan import Plan, inlines
-
-
-class RefTable:
-    """Array refs by node identity. The table holds the nodes it maps: an id is unique only while its node lives,
-    and loops make nodes while their code is emitted (leaves, bodies) that would otherwise die mid-compilation and
-    hand their ids, and so their arrays, to nodes made later."""
-
-    def __init__(self) -> None:
-        self._entries: dict[int, tuple[Node, ArrayRef]] = {}
-
-    def __getitem__(self, node: Node) -> ArrayRef:
-        return self._entries[id(node)][1]
-
-    def __setitem__(self, node: Node, ref: ArrayRef) -> None:
-        self._entries[id(node)] = (node, ref)
-
-    def __contains__(self, node: Node) -> bool:
-        return id(node) in self._entries
 
 
 class Context:
@@ -50,7 +32,7 @@ class Context:
             for d in node.shape:
                 if isinstance(d, str) and d not in self.dims:
                     self.dims[d] = kir.Var(f"_d{len(self.dims)}", "int64")
-        self.refs = RefTable()
+        self.refs: NodeMap[ArrayRef] = NodeMap()  # holds its nodes: loops make and drop nodes while emitting
         self.workspaces: dict[str, kir.Array] = {}
         #: 0-d inputs are passed by value, except update targets: those arrive as 1-element arrays.
         self.by_value = {id(n) for n in inputs if n.shape == ()} - {id(t) for t in plan.update_targets}

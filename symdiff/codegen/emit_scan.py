@@ -57,7 +57,7 @@ def emit_scan(ctx: Context, section: Section, out: kir.Builder, emit_section: Em
     schedule = plan(list(roots.values()) + list(stored.values()), [], ctx.fuse)
     for k in need:  # the carries' buffers
         ctx.refs[leaves[k]] = contiguous(ctx.workspace(leaves[k].dtype), ctx.offset(leaves[k]),
-                                             ctx.shape_expr(leaves[k].shape))
+                                         ctx.shape_expr(leaves[k].shape))
         ctx.nested_arrays.append(leaves[k])
     steps = ctx.dim(attrs["length"])
     t = kir.Var(f"_t{number}", "int64")

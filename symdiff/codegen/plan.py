@@ -241,15 +241,12 @@ def strided(node: Node) -> bool:
     return node.op in ("reshape", "check_index") and not needs_copy(node) and strided(node.inputs[0])
 
 
-def placed_reads(value: Node, arrays: dict) -> set[int]:
-    """ids of the arrays that the fused expression of ``value`` reads through inlined placed slices: at other
-    indices than the loop's, so the loop must not be the one writing them."""
-    seen, stack, out = set(), [value], set()
+def _fused_nodes(value: Node, arrays: dict) -> list[Node]:
+    """``value`` and the nodes its loop computes inline (neither arrays nor inline leaves)."""
+    seen, stack, out = set(), [value], []
     while stack:
         node = stack.pop()
-        if node.op in INLINE_INDEX and node is not value:
-            out.add(id(node.inputs[0]))
-            continue
+        out.append(node)
         for inp in node.inputs:
             if id(inp) not in arrays and id(inp) not in seen and not is_inline_leaf(inp):
                 seen.add(id(inp))
@@ -257,18 +254,15 @@ def placed_reads(value: Node, arrays: dict) -> set[int]:
     return out
 
 
+def placed_reads(value: Node, arrays: dict) -> set[int]:
+    """ids of the arrays that the fused expression of ``value`` reads through inlined placed slices: at other
+    indices than the loop's, so the loop must not be the one writing them."""
+    return {id(n.inputs[0]) for n in _fused_nodes(value, arrays) if n.op in INLINE_INDEX and n is not value}
+
+
 def inline_reads(value: Node, arrays: dict) -> set[int]:
     """ids of the arrays that the fused expression of ``value`` reads."""
-    seen, stack, out = set(), [value], set()
-    while stack:
-        node = stack.pop()
-        for inp in node.inputs:
-            if id(inp) in arrays:
-                out.add(id(inp))
-            elif id(inp) not in seen and not is_inline_leaf(inp):
-                seen.add(id(inp))
-                stack.append(inp)
-    return out
+    return {id(i) for n in _fused_nodes(value, arrays) for i in n.inputs if id(i) in arrays}
 
 
 def _views_of(target: Node, arrays: dict) -> set[int]:

@@ -1,6 +1,6 @@
 """The graph IR: interned nodes, shapes and graph walks. Imports nothing else from symdiff."""
 
-from .graph import count_nodes, depends_on, inputs_of, toposort
+from .graph import NodeMap, count_nodes, depends_on, inputs_of, toposort
 from .node import OPERATORS, FrozenArray, Node
 from .shapes import (
     DTYPES,
@@ -18,7 +18,7 @@ from .shapes import (
 )
 
 __all__ = [
-    "DTYPES", "FLOAT_DTYPES", "OPERATORS", "Dim", "FrozenArray", "Node", "Shape", "ShapeError",
+    "DTYPES", "FLOAT_DTYPES", "OPERATORS", "Dim", "FrozenArray", "Node", "NodeMap", "Shape", "ShapeError",
     "bind_dims", "broadcast_shapes", "count_nodes", "depends_on", "inputs_of", "normalize_axes",
     "normalize_dtype", "normalize_shape", "resolve_shape", "size_of", "toposort",
 ]

@@ -1,10 +1,35 @@
-"""Graph walks: topological order, reachability and node counts."""
+"""Graph walks: topological order, reachability and node counts; a table of values by node identity."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Container, Iterable, Sequence
+from typing import Generic, TypeVar
 
 from .node import Node
+
+V = TypeVar("V")
+
+
+class NodeMap(Generic[V]):
+    """``node -> value`` by identity (``==`` on nodes builds a graph, so nodes cannot be dict keys). The table holds
+    the nodes it maps: an id is unique only while its node lives, and a node made and dropped while the table is in
+    use (a loop's leaves, a traced step) would otherwise hand its id, and its value, to a node made later."""
+
+    def __init__(self) -> None:
+        self._entries: dict[int, tuple[Node, V]] = {}
+
+    def __getitem__(self, node: Node) -> V:
+        return self._entries[id(node)][1]
+
+    def __setitem__(self, node: Node, value: V) -> None:
+        self._entries[id(node)] = (node, value)
+
+    def __contains__(self, node: Node) -> bool:
+        return id(node) in self._entries
+
+    def get(self, node: Node, default: V | None = None) -> V | None:
+        entry = self._entries.get(id(node))
+        return default if entry is None else entry[1]
 
 
 def toposort(outputs: Iterable[Node], stop: Container[int] = (),
