@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from common import fresh_process_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,12 +54,8 @@ print(json.dumps({{"import": imported - start, "build": built - imported, "compi
 
 
 def run(kind: str, size: int, backend: str, cache: str) -> dict:
-    env = dict(os.environ, SYMDIFF_CACHE_DIR=cache)
-    # Python's default: modules' bytecode is cached in __pycache__ (this machine sets PYTHONDONTWRITEBYTECODE,
-    # which would recompile every imported module from source in every process, ~0.1 s of a warm start).
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
     out = subprocess.run([sys.executable, "-c", _CHILD.format(root=str(ROOT), kind=kind, size=size, backend=backend)],
-                         env=env, capture_output=True, text=True, check=True)
+                         env=fresh_process_env(SYMDIFF_CACHE_DIR=cache), capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

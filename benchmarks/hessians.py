@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
 
 import numpy as np
-from common import environment_report, pin_threads, thread_count, time_call
+from common import environment_report, fresh_process_env, pin_threads, thread_count, time_call
 
 ROWS = 1000
 LAMBDA = 1e-2
@@ -42,7 +41,7 @@ print(json.dumps({{"seconds": time.perf_counter() - start, "nodes": sd.count_nod
 
 def cold_compile(d: int) -> dict:
     with tempfile.TemporaryDirectory() as cache:
-        env = dict(os.environ, SYMDIFF_CACHE_DIR=cache)
+        env = fresh_process_env(SYMDIFF_CACHE_DIR=cache)
         out = subprocess.run([sys.executable, "-c", _COLD.format(d=d, lam=LAMBDA)], env=env, capture_output=True,
                              text=True, check=True)
     return json.loads(out.stdout)

@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 
-from common import environment_report
+from common import environment_report, fresh_process_env
 
 ORDER, DEPTH, POINT = 10, 7, 0.3
 
@@ -91,8 +91,8 @@ def fresh(script: str) -> dict | None:
     """Run ``script`` in a new process with an empty kernel cache; its JSON line, or None when it fails."""
     here = os.path.dirname(os.path.abspath(__file__))
     with tempfile.TemporaryDirectory() as cache:
-        env = dict(os.environ, SYMDIFF_CACHE_DIR=cache, PYTHONPATH=here)
-        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=900)
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=900,
+                              env=fresh_process_env(SYMDIFF_CACHE_DIR=cache, PYTHONPATH=here))
     if done.returncode != 0:
         print(f"  (failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode})")
         return None

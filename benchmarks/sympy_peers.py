@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 import sympy as sp
-from common import OtherLoad, environment_report, pin_threads, thread_count, time_calls, usable_cores
+from common import OtherLoad, environment_report, fresh_process_env, pin_threads, thread_count, time_calls, usable_cores
 
 NARGS = 10
 TANH_TERMS = 10
@@ -242,7 +242,7 @@ def symdiff_setups(problem_name: str, n_points: int, cache: str) -> tuple[float,
     """Cold (empty `cache`) then warm (filled) setup seconds of symdiff, each in a new process."""
     def child() -> float:
         cmd = [sys.executable, __file__, "--symdiff-child", problem_name, "--points", str(n_points)]
-        done = subprocess.run(cmd, env=dict(os.environ, SYMDIFF_CACHE_DIR=cache), capture_output=True, text=True)
+        done = subprocess.run(cmd, env=fresh_process_env(SYMDIFF_CACHE_DIR=cache), capture_output=True, text=True)
         if done.returncode:
             raise RuntimeError(f"symdiff setup child for {problem_name} failed:\n{done.stderr}")
         return json.loads(done.stdout.strip().splitlines()[-1])["setup"]

@@ -47,7 +47,7 @@ def test_steady_state_allocates_only_returned_arrays_numba(mlp):
     inputs, loss, _, _ = mlp
     params = list(inputs[2:])
     fn = sd.compile(inputs, sd.grad(loss, params), name="grads", backend="numba")
-    workspaces = fn._entry.__globals__["_WORKSPACES"]
+    workspaces = fn.module._WORKSPACES
     for batch in (8, 64):
         values = mlp_values(batch, 3, 5, 4)
         first = fn(*values)
@@ -180,7 +180,7 @@ _CACHE_SCRIPT = """
 import numpy as np, symdiff as sd
 x = sd.tensor("x", ("n",)); w = sd.tensor("w", (3,))
 fn = sd.compile([x, w], sd.sum(sd.tanh(x[:, None] * w)), backend="numba")
-print(float(fn(np.arange(4.0), np.ones(3))), sum(fn._entry.__globals__["_kernel"].stats.cache_hits.values()))
+print(float(fn(np.arange(4.0), np.ones(3))), sum(fn.module._kernel.stats.cache_hits.values()))
 """
 
 
