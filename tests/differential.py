@@ -35,7 +35,7 @@ def _safe_binary():
     return {
         "add": lambda a, b: a + b, "subtract": lambda a, b: a - b, "multiply": lambda a, b: a * b,
         "divide": lambda a, b: a / (1.5 + sd.sigmoid(b)), "maximum": sd.maximum, "minimum": sd.minimum,
-        "where": lambda a, b: sd.where(a > b, a, b), "arctan2": sd.arctan2,
+        "where": lambda a, b: sd.where(a > b, a, b), "arctan2": sd.arctan2, "max_of": lambda a, b: sd.max_of(a, b, a * b),
         "power": lambda a, b: sd.power(0.5 + sd.sigmoid(a), sd.tanh(b)),
     }
 

@@ -99,6 +99,8 @@ CASES = [
     Case("square", ("power",), lambda a: a**2, np.square, (U,)),
     Case("maximum", ("maximum",), sd.maximum, np.maximum, ((3, 4), (4,))),
     Case("minimum", ("minimum",), sd.minimum, np.minimum, ((3, 4), (3, 1))),
+    Case("max_of", ("max_of",), lambda a, b, c: sd.max_of(a, b * b, c), lambda a, b, c: np.maximum(np.maximum(a, b * b), c),
+         ((3, 4), (4,), (3, 1))),
     Case("compare", ("less", "less_equal", "greater", "greater_equal", "equal", "not_equal"),
          lambda a, b: sd.cast(a < b, "float64") + 2 * sd.cast(a <= b, "float64") + 4 * sd.cast(a > b, "float64")
          + 8 * sd.cast(a >= b, "float64") + 16 * sd.cast(sd.equal(a, a), "float64")
@@ -147,7 +149,7 @@ CASES = [
     # composites of the ops above: convolution (im2col: strided slices, concatenate, matmul) and pooling
     Case("conv2d", ("slice", "concatenate", "matmul"), lambda x, w: sd.conv2d(x, w, stride=(2, 1), padding="same"),
          lambda x, w: _conv2d_same_stride_2_1(x, w), ((1, 4, 3, 2), (2, 2, 2, 2))),
-    Case("max_pool2d", ("max",), lambda x: sd.max_pool2d(x, 2),
+    Case("max_pool2d", ("max_of",), lambda x: sd.max_pool2d(x, 2),
          lambda x: x.reshape(1, 2, 2, 2, 2, 1).max(axis=(2, 4)), ((1, 4, 4, 1),)),
     # loops: an Elman step, and two carries walked backwards (each step reads the other carry)
     Case("scan", ("scan",), lambda x, w, h: sd.scan(lambda c, x_t: sd.tanh(x_t @ w + 0.5 * c), h, x),

@@ -143,3 +143,14 @@ def test_layouts_and_shapes_are_named():
         sd.conv2d(sd.tensor("x", (2, 2, 2, 1)), sd.tensor("w", (3, 3, 1, 1)))
     with pytest.raises(ValueError, match="padding must be"):
         sd.conv2d(sd.tensor("x", (2, 5, 5, 1)), sd.tensor("w", (3, 3, 1, 1)), padding="full")
+
+
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_max_pooling_ties_share_the_gradient_equally(backend):
+    # Each window has three tied maxima: a third each (nested pairwise maximums would give 1/4, 1/4, 1/2).
+    image = sd.tensor("tied_image", (1, 2, 4, 1))
+    data = np.array([1.0, 1.0, 2.0, 0.0, 1.0, 0.5, 2.0, 2.0]).reshape(1, 2, 4, 1)
+    grad = sd.grad(sd.sum(sd.max_pool2d(image, 2)), image)
+    want = np.array([1 / 3, 1 / 3, 1 / 3, 0.0, 1 / 3, 0.0, 1 / 3, 1 / 3]).reshape(1, 2, 4, 1)
+    np.testing.assert_allclose(sd.evaluate(grad, {image: data}), want, rtol=1e-15)
+    np.testing.assert_allclose(sd.compile([image], grad, backend=backend)(data), want, rtol=1e-15)

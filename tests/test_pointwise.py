@@ -23,6 +23,8 @@ def _build(op: str) -> sd.Node:
         return sd.where(getattr(sd, op)(X, Y), X, Z)
     if op == "where":
         return sd.where(X > 0.5, Y, Z)
+    if op == "max_of":
+        return sd.max_of(X, Y, Z)
     if op == "cast":
         return sd.cast(sd.cast(X, "bool"), "float64") + Y
     if op == "broadcast_to":

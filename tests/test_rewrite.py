@@ -209,6 +209,7 @@ SPECIAL = {
     "max": lambda a: sd.max(a, axis=0) if a.ndim else a,
     "tanh_grad": lambda a: make("tanh_grad", [sd.tanh(a), a]),  # only tanh's derivative builds it
     "min": lambda a: sd.min(a, axis=-1, keepdims=True) if a.ndim else a,
+    "max_of": lambda a, b: sd.max_of(a, b, a * b),
 }
 #: Composites whose patterns the rules look for; ``make`` builds nodes the builders would pre-simplify.
 COMPOSITES = [

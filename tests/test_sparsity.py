@@ -11,7 +11,7 @@ from tests.op_cases import CASES
 
 FLOAT_CASES = [c for c in CASES if any(k not in c.int_inputs for k in range(len(c.shapes)))]
 #: Ops whose derivative picks entries by value (the arg max): structurally every entry may be picked.
-VALUE_SELECTED = {"max", "min", "maximum", "minimum"}
+VALUE_SELECTED = {"max", "min", "maximum", "minimum", "max_of"}
 #: Rows whose products read zeros placed by padding: the pattern tracks dependence, not zero values moved by
 #: slices and concatenation, so it is a superset there (documented).
 PADDED = {"conv2d"}

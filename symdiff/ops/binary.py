@@ -6,6 +6,8 @@ everything heavier lives in the rewrite engine.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ..ir import Node, broadcast_shapes
@@ -152,6 +154,26 @@ def maximum(a, b) -> Node:
 def minimum(a, b) -> Node:
     """Elementwise minimum; at ties each side gets half the gradient."""
     return make("minimum", as_nodes(a, b))
+
+
+def _max_of_vjp(g, out, *xs):
+    # Tied maxima share the gradient equally, as in the max reduction (not halved pairwise as nested maximums).
+    wins = [cast(equal(x, out), out.dtype) for x in xs]
+    share = g / functools.reduce(add, wins)
+    return tuple(share * win for win in wins)
+
+
+defop("max_of", "elementwise", _rule("max_of"), lambda *xs: functools.reduce(np.maximum, xs), vjp=_max_of_vjp,
+      sympy=lambda sp, *xs: sp.Max(*xs), kernel=("expand", lambda *xs: functools.reduce(maximum, xs)))
+
+
+def max_of(*xs) -> Node:
+    """Elementwise maximum of two or more tensors (broadcasting), ties sharing the gradient equally: the max
+    reduction over them stacked, without the stack (max pooling's windows)."""
+    if len(xs) < 2:
+        raise ValueError(f"max_of needs at least two tensors, got {len(xs)}")
+    like = next((x for x in xs if isinstance(x, Node)), None)  # Python numbers take its dtype, as in maximum
+    return make("max_of", [as_node(x) if like is None else as_node(x, like=like) for x in xs])
 
 
 def _comparison(name: str):

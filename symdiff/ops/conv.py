@@ -1,6 +1,7 @@
 """Convolutions and pooling, channels last (NHWC, the TensorFlow/JAX layout), built from slices, concatenation
-and one matrix product (im2col): no new op records, so every derivative order, both compiled backends and the
-reference evaluator come from the ops they are made of.
+and one matrix product (im2col), pooling from its windows' slices (``max_of`` of them, or their mean): no op
+records of their own, so every derivative order, both compiled backends and the reference evaluator come from the
+ops they are made of.
 
 ``conv2d(x, w)``: ``x`` of shape ``(N, H, W, C_in)`` (``N`` may be a named dim), ``w`` of shape
 ``(KH, KW, C_in, C_out)``; each kernel offset contributes one strided slice of the (padded) input, the slices are
@@ -10,15 +11,16 @@ joined on the channel axis into ``(N, OH, OW, KH*KW*C_in)`` and multiplied by ``
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 
 from ..ir import Node, ShapeError
+from .binary import add, max_of
 from .convert import as_node
 from .indexing import concatenate
-from .reductions import max, mean
+from .reductions import mean
 from .registry import constant
 from .shape_ops import broadcast_to, expand_dims, reshape
-from .statistics import stack
 
 Pair = tuple[int, int]
 
@@ -110,7 +112,7 @@ def conv1d(x, w, stride: int = 1, padding="valid", dilation: int = 1) -> Node:
     return reshape(y, (y.shape[0],) + y.shape[2:])
 
 
-def _pool(x, window, stride, padding, reduce: Callable, what: str) -> Node:
+def _pool(x, window, stride, padding, reduce: Callable[[list[Node]], Node], what: str) -> Node:
     x = as_node(x)
     _check_nhwc(x, what)
     window = _pair(window, f"{what}: window")
@@ -118,18 +120,18 @@ def _pool(x, window, stride, padding, reduce: Callable, what: str) -> Node:
     if padding != "valid":
         raise ValueError(f"{what}: only padding='valid' is supported, got {padding!r}")
     slices, _ = _windows(x, window, stride, (1, 1), what)
-    return reduce(stack(slices, axis=-1), axis=-1)
+    return reduce(slices) if len(slices) > 1 else slices[0]
 
 
 def max_pool2d(x, window: int | Sequence[int] = 2, stride=None, padding: str = "valid") -> Node:
     """Maximum over each window of ``x`` (N, H, W, C) (stride defaults to the window); tied maxima share the
     gradient equally, the kink convention of every max in symdiff."""
-    return _pool(x, window, stride, padding, max, "max_pool2d")
+    return _pool(x, window, stride, padding, lambda slices: max_of(*slices), "max_pool2d")
 
 
 def avg_pool2d(x, window: int | Sequence[int] = 2, stride=None, padding: str = "valid") -> Node:
     """Mean over each window of ``x`` (N, H, W, C) (stride defaults to the window)."""
-    return _pool(x, window, stride, padding, mean, "avg_pool2d")
+    return _pool(x, window, stride, padding, lambda slices: functools.reduce(add, slices) / len(slices), "avg_pool2d")
 
 
 def _pool1d(x, window: int, stride, pool: Callable, what: str) -> Node:

@@ -21,7 +21,7 @@ _FINITE_FROM_ANY = {"less", "less_equal", "greater", "greater_equal", "equal", "
 #: and polynomial arithmetic (assuming it does not overflow, see known_finite).
 _FINITE_IF_INPUTS_FINITE = {"tanh", "sin", "cos", "sigmoid", "sign", "softplus", "negative", "abs", "reshape",
                             "transpose", "broadcast_to", "slice", "pad_slice", "maximum", "minimum", "max", "min",
-                            "take_along_axis", "scatter_add", "concatenate", "stop_gradient", "where", "add",
+                            "max_of", "take_along_axis", "scatter_add", "concatenate", "stop_gradient", "where", "add",
                             "subtract", "multiply", "sum", "matmul"}
 #: Ops whose result is never negative (NaN aside), whatever their inputs.
 _NONNEGATIVE = {"exp", "sigmoid", "softplus", "sqrt", "abs", "count", "random_uniform"}
@@ -106,7 +106,7 @@ def known_nonnegative(node: Node, depth: int = _DEPTH) -> bool:
         positive = denominator.op == "count" or denominator.op == "constant" and bool(
             np.all(denominator.attr("value").array > 0))
         return positive and depth > 0 and known_nonnegative(node.inputs[0], depth - 1)
-    if node.op in ("multiply", "add", "reshape", "transpose", "broadcast_to", "sum", "max", "min"):
+    if node.op in ("multiply", "add", "reshape", "transpose", "broadcast_to", "sum", "max", "min", "max_of"):
         return depth > 0 and all(known_nonnegative(i, depth - 1) for i in node.inputs)
     if node.op == "subtract" and node.inputs[0].op == "constant":  # c - x with x <= c, as 1 - sigmoid(z)
         return known_at_most(node.inputs[1], float(np.min(node.inputs[0].attr("value").array, initial=np.inf)))
