@@ -247,6 +247,10 @@ class Kernel:
     ``libm``: math functions call the C library rather than symdiff's fast functions (the table's ``libm`` route).
     ``distinct``: the caller never passes arrays that share memory (it allocates every written one), so the LLVM
     lowering may say so (``noalias``), sparing its loop passes a dependence analysis of every access pair.
+    ``regions``: workspace offset variable -> (dtype, slot): an access at an index built on one such variable stays
+    within that slot of the dtype's workspace, and slots are disjoint, so the LLVM lowering tells LLVM that accesses
+    of different slots never alias (a fused loop reading and writing a dozen intermediates of one workspace buffer
+    is then vectorized without a runtime overlap check per pair, which LLVM gives up on past eight).
     """
 
     functions: list[Function]
@@ -254,6 +258,7 @@ class Kernel:
     fastmath: tuple[str, ...] = ()
     libm: bool = False
     distinct: bool = False
+    regions: dict[str, tuple[str, int]] = field(default_factory=dict)
 
     @property
     def entry(self) -> Function:

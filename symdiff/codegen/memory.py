@@ -64,6 +64,13 @@ def plan_memory(ctx: Context, defined: list[list[Node]], reads: list[set[int]], 
     return MemoryPlan(slots, slot_of)
 
 
+def workspace_regions(ctx: Context, memory: MemoryPlan) -> dict[str, tuple[str, int]]:
+    """The workspace slot each offset variable points into: every access at an index built on it stays within
+    that slot, and slots are disjoint (kir.Kernel.regions)."""
+    by_id = {id(n): n for n in ctx.plan.order + ctx.stored_scalars + ctx.nested_arrays}
+    return {ctx.offset(by_id[nid]).name: slot for nid, slot in memory.slot_of.items()}
+
+
 def workspace_offsets(ctx: Context, memory: MemoryPlan) -> list[kir.Stmt]:
     """Kernel prologue: the offset of each slot, then of each intermediate in its workspace buffer."""
     statements: list[kir.Stmt] = []

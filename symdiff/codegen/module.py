@@ -20,7 +20,7 @@ from .emit_loops import Body, emit_elementwise, emit_reduction, emit_rows
 from .emit_ops import emit_copy, emit_index, emit_matmul, emit_view
 from .emit_scan import emit_scan
 from .fastlib import NAMES as FAST_NAMES
-from .memory import plan_memory, workspace_offsets, workspace_sizes
+from .memory import plan_memory, workspace_offsets, workspace_regions, workspace_sizes
 from .plan import is_inline_leaf, plan
 from .printed import module_source
 from .runtime import _OVERLAP_MESSAGE
@@ -247,7 +247,8 @@ def _kernel(ctx: Context, sections: list[list[kir.Stmt]], memory, outputs: list[
     constants.update((ctx.refs[n].buffer.name, n.attr("value").array) for n in ctx.nested_constants)
     parts, body = _split(sections, set(constants))
     entry = kir.Function("_kernel", params, prologue + body, "Forward, backward and updates in one call.")
-    return kir.Kernel([entry] + parts, constants, FASTMATH_FLAGS if fastmath_flag else (), libm)
+    return kir.Kernel([entry] + parts, constants, FASTMATH_FLAGS if fastmath_flag else (), libm,
+                      regions=workspace_regions(ctx, memory))
 
 
 def _overlap_checks(ctx: Context) -> list[kir.Stmt]:

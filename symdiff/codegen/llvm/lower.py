@@ -63,6 +63,23 @@ def _stride(e: kir.Expr, counter: str) -> int | None:
     return None
 
 
+def _index_variables(e: kir.Expr) -> set[str]:
+    """The variables of an index's arithmetic (not those of arrays it loads from: their values are data)."""
+    if isinstance(e, kir.Var):
+        return {e.name}
+    if isinstance(e, kir.Op):
+        return set().union(*(_index_variables(a) for a in e.args))
+    return set()
+
+
+def _tagged(instruction: ir.Instruction, tags: tuple[ir.MDValue, ir.MDValue] | None) -> ir.Instruction:
+    """``instruction`` (a load or store) with the alias scope metadata of its workspace slot, if any."""
+    if tags is not None:
+        instruction.set_metadata("alias.scope", tags[0])
+        instruction.set_metadata("noalias", tags[1])
+    return instruction
+
+
 class _VectorValueError(Exception):
     """An index reads a vector value other than the loop counter: it cannot be computed lane by lane."""
 
@@ -75,6 +92,29 @@ class Unit:
         self.messages: list[tuple[str, str]] = []
         self.functions: dict[str, ir.Function] = {}
         self._constants: dict[str, ir.GlobalVariable] = {}
+        self._scopes: dict[tuple[str, int], tuple[ir.MDValue, ir.MDValue]] = {}
+
+    def alias_tags(self, array: kir.Array, index: kir.Expr) -> tuple[ir.MDValue, ir.MDValue] | None:
+        """``(alias.scope, noalias)`` metadata of an access within one workspace slot (kir.Kernel.regions): each
+        slot a scope, not aliasing the dtype's other slots. None for other accesses, and under fast-math flags,
+        where more freedom to reorder would let LLVM round differently from Numba."""
+        regions = self.kernel.regions
+        if not regions or self.flags:
+            return None
+        slots = {regions[name] for name in _index_variables(index) if name in regions}
+        if len(slots) != 1:
+            return None
+        (slot,) = slots
+        if array.name != f"_ws_{slot[0]}":
+            return None
+        if not self._scopes:
+            domain = self.module.add_metadata(["symdiff workspace slots"])
+            scopes = {k: self.module.add_metadata([f"workspace {k[0]} slot {k[1]}", domain])
+                      for k in sorted(set(regions.values()))}
+            for k, scope in scopes.items():
+                others = [other for j, other in scopes.items() if j != k and j[0] == k[0]]
+                self._scopes[k] = self.module.add_metadata([scope]), self.module.add_metadata(others)
+        return self._scopes[slot]
 
     def message(self, statement: kir.Raise) -> int:
         """Status code of a raise (1-based index into ``messages``)."""
@@ -238,10 +278,11 @@ class ExpressionLowering:
                     return self.splat(b.load(slot))
             raise NameError(f"LLVM lowering: variable {e.name!r} is read before any assignment")
         if isinstance(e, kir.Load):
+            tags = self.unit.alias_tags(e.array, e.index)
             vector = self.consecutive(e.array, e.index)
             if vector is not None:
-                return b.load(vector, align=np.dtype(e.array.dtype).itemsize)
-            loaded = [b.load(p) for p in self.element(e.array, e.index)]
+                return _tagged(b.load(vector, align=np.dtype(e.array.dtype).itemsize), tags)
+            loaded = [_tagged(b.load(p), tags) for p in self.element(e.array, e.index)]
             if e.array.dtype == "bool":
                 loaded = [b.icmp_unsigned("!=", v, MEMORY["bool"](0)) for v in loaded]
             if self.lanes == 1:
@@ -361,9 +402,10 @@ class FunctionLowering(ExpressionLowering):
         if isinstance(s, kir.Let):
             self.assign(s.var, self.expr(s.value))
         elif isinstance(s, kir.Store):
+            tags = self.unit.alias_tags(s.array, s.index)
             vector = self.consecutive(s.array, s.index)
             if vector is not None:
-                b.store(self.expr(s.value), vector, align=np.dtype(s.array.dtype).itemsize)
+                _tagged(b.store(self.expr(s.value), vector, align=np.dtype(s.array.dtype).itemsize), tags)
                 return
             pointers = self.element(s.array, s.index)
             value = self.expr(s.value)
@@ -371,7 +413,7 @@ class FunctionLowering(ExpressionLowering):
                 raise ValueError("LLVM lowering: a vector loop stores every lane at one index")
             for lane, pointer in enumerate(pointers):
                 item = b.extract_element(value, I32(lane)) if self.lanes > 1 else value
-                b.store(b.zext(item, MEMORY["bool"]) if s.array.dtype == "bool" else item, pointer)
+                _tagged(b.store(b.zext(item, MEMORY["bool"]) if s.array.dtype == "bool" else item, pointer), tags)
         elif isinstance(s, kir.For):
             self.loop(s)
         elif isinstance(s, kir.If):
