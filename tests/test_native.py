@@ -192,8 +192,9 @@ def _workspace_accesses(kernel):
 @pytest.mark.parametrize("fastmath", [False, True])
 def test_workspace_slots_are_alias_scopes_for_llvm(fastmath):
     # A fused loop reading and writing a dozen intermediates of one workspace buffer: LLVM vectorizes it only if
-    # told they never overlap (past eight pairs it will not check at run time). Each slot is a scope; fast-math
-    # kernels keep Numba's view of memory, so the two backends still round alike.
+    # told they never overlap (past eight pairs it will not check at run time). Each slot is a scope, and the
+    # workspaces (the wrapper's own buffers) alias no argument; fast-math kernels keep Numba's view of memory, so
+    # the two backends still round alike.
     from llvmlite import ir
 
     from symdiff.codegen.llvm.build import llvm_module
@@ -206,10 +207,12 @@ def test_workspace_slots_are_alias_scopes_for_llvm(fastmath):
     accesses = _workspace_accesses(kernel)
     unit = Unit(ir.Module(), kernel)
     tagged = [unit.alias_tags(array, index) for array, index in accesses]
+    text = str(llvm_module(kernel))
+    signature = next(line for line in text.splitlines() if line.startswith('define i32 @"symdiff_kernel"'))
     if fastmath:
-        assert not any(tagged)
+        assert not any(tagged) and "noalias" not in signature
         return
     assert accesses and all(tagged), "every workspace access is within one slot"
     assert len({id(scope) for scope, _ in tagged}) == len(set(kernel.regions.values())) > 2  # one scope a slot
-    text = str(llvm_module(kernel))
     assert text.count("!alias.scope") > 10 and text.count("!noalias") > 10
+    assert signature.count("noalias") == len({dtype for dtype, _ in kernel.regions.values()})  # the workspaces

@@ -249,8 +249,9 @@ class Kernel:
     lowering may say so (``noalias``), sparing its loop passes a dependence analysis of every access pair.
     ``regions``: workspace offset variable -> (dtype, slot): an access at an index built on one such variable stays
     within that slot of the dtype's workspace, and slots are disjoint, so the LLVM lowering tells LLVM that accesses
-    of different slots never alias (a fused loop reading and writing a dozen intermediates of one workspace buffer
-    is then vectorized without a runtime overlap check per pair, which LLVM gives up on past eight).
+    of different slots never alias, nor the workspaces any argument (a fused loop reading and writing a dozen
+    intermediates of one workspace buffer is then vectorized without a runtime overlap check per pair, which LLVM
+    gives up on past eight).
     """
 
     functions: list[Function]

@@ -148,10 +148,11 @@ def llvm_type(value: kir.Array | kir.Var) -> ir.Type:
 def declare(unit: Unit, function: kir.Function, symbol: str) -> ir.Function:
     signature = ir.FunctionType(I32, [llvm_type(p.value) for p in function.params])
     fn = ir.Function(unit.module, signature, symbol)
-    if unit.kernel.distinct:
-        for param, arg in zip(function.params, fn.args):
-            if isinstance(param.value, kir.Array):
-                arg.add_attribute("noalias")
+    workspaces = {f"_ws_{dtype}" for dtype, _ in unit.kernel.regions.values()} if not unit.flags else set()
+    for param, arg in zip(function.params, fn.args):
+        # the workspaces are the wrapper's own buffers, reached through no other argument
+        if isinstance(param.value, kir.Array) and (unit.kernel.distinct or param.name in workspaces):
+            arg.add_attribute("noalias")
     unit.functions[function.name] = fn
     return fn
 
