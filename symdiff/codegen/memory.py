@@ -64,10 +64,15 @@ def plan_memory(ctx: Context, defined: list[list[Node]], reads: list[set[int]], 
     return MemoryPlan(slots, slot_of)
 
 
+def _workspace_arrays(ctx: Context) -> dict[int, Node]:
+    """Every node that may hold a workspace slot, by id."""
+    return {id(n): n for n in ctx.plan.order + ctx.stored_scalars + ctx.nested_arrays}
+
+
 def workspace_regions(ctx: Context, memory: MemoryPlan) -> dict[str, tuple[str, int]]:
     """The workspace slot each offset variable points into: every access at an index built on it stays within
     that slot, and slots are disjoint (kir.Kernel.regions)."""
-    by_id = {id(n): n for n in ctx.plan.order + ctx.stored_scalars + ctx.nested_arrays}
+    by_id = _workspace_arrays(ctx)
     return {ctx.offset(by_id[nid]).name: slot for nid, slot in memory.slot_of.items()}
 
 
@@ -78,7 +83,7 @@ def workspace_offsets(ctx: Context, memory: MemoryPlan) -> list[kir.Stmt]:
         for k in range(len(sizes)):
             start = kir.index(0) if k == 0 else kir.add(kir.Var(f"_o_{dtype}_{k - 1}", "int64"), sizes[k - 1][1])
             statements.append(kir.Let(kir.Var(f"_o_{dtype}_{k}", "int64"), start))
-    by_id = {id(n): n for n in ctx.plan.order + ctx.stored_scalars + ctx.nested_arrays}
+    by_id = _workspace_arrays(ctx)
     for nid, (dtype, k) in sorted(memory.slot_of.items(), key=lambda item: ctx.number[item[0]]):
         statements.append(kir.Let(ctx.offset(by_id[nid]), kir.Var(f"_o_{dtype}_{k}", "int64"),
                                   ctx.describe(by_id[nid])))

@@ -93,14 +93,16 @@ class Unit:
         self.functions: dict[str, ir.Function] = {}
         self._constants: dict[str, ir.GlobalVariable] = {}
         self._scopes: dict[tuple[str, int], tuple[ir.MDValue, ir.MDValue]] = {}
+        #: the workspace buffers LLVM is told about (none under fast-math flags, where more freedom to reorder
+        #: would let LLVM round differently from Numba)
+        self.scoped_workspaces = set() if self.flags else {f"_ws_{dtype}" for dtype, _ in kernel.regions.values()}
 
     def alias_tags(self, array: kir.Array, index: kir.Expr) -> tuple[ir.MDValue, ir.MDValue] | None:
         """``(alias.scope, noalias)`` metadata of an access within one workspace slot (kir.Kernel.regions): each
-        slot a scope, not aliasing the dtype's other slots. None for other accesses, and under fast-math flags,
-        where more freedom to reorder would let LLVM round differently from Numba."""
-        regions = self.kernel.regions
-        if not regions or self.flags:
+        slot a scope, not aliasing the dtype's other slots. None for other accesses (see scoped_workspaces)."""
+        if array.name not in self.scoped_workspaces:
             return None
+        regions = self.kernel.regions
         slots = {regions[name] for name in _index_variables(index) if name in regions}
         if len(slots) != 1:
             return None
@@ -148,10 +150,9 @@ def llvm_type(value: kir.Array | kir.Var) -> ir.Type:
 def declare(unit: Unit, function: kir.Function, symbol: str) -> ir.Function:
     signature = ir.FunctionType(I32, [llvm_type(p.value) for p in function.params])
     fn = ir.Function(unit.module, signature, symbol)
-    workspaces = {f"_ws_{dtype}" for dtype, _ in unit.kernel.regions.values()} if not unit.flags else set()
     for param, arg in zip(function.params, fn.args):
         # the workspaces are the wrapper's own buffers, reached through no other argument
-        if isinstance(param.value, kir.Array) and (unit.kernel.distinct or param.name in workspaces):
+        if isinstance(param.value, kir.Array) and (unit.kernel.distinct or param.name in unit.scoped_workspaces):
             arg.add_attribute("noalias")
     unit.functions[function.name] = fn
     return fn
