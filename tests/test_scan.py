@@ -280,3 +280,61 @@ def test_a_derivative_loop_that_reads_no_sequence_runs_for_a_named_length(backen
     fn = sd.compile([x, q], gradients, backend=backend)
     for got, want in zip(fn(feed[x], feed[q]), sd.evaluate(gradients, feed)):
         assert_same(got, want, 1e-12, "gradient")
+
+
+@pytest.mark.parametrize("backend", ["native", "numba"])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_carries_that_swap_repeat_or_ignore_the_old_ones_at_every_length(backend, reverse):
+    # each carry has two buffers that alternate by step, and the body computes the new carries and the values the
+    # derivative loop reads in place: a body that swaps two carries, returns one value as two carries and one value
+    # that reads no carry, over lengths of both parities (the last carries are in the buffer the length picks)
+    w, xs = sd.tensor("w", (2,)), sd.tensor("xs", ("time", 2))
+    init = tuple(sd.tensor(name, (2,)) for name in ("a", "b", "c", "d"))
+
+    def step(carry, x_t):
+        a, b, _, _ = carry
+        new = sd.tanh(a * w + x_t)
+        return b, new, new, w * 2.0
+
+    last = sd.scan(step, init, xs, reverse=reverse, keep="last")
+    loss = sum(sd.sum(v * v) for v in last)
+    outputs = [*last, *sd.grad(loss, [w, *init, xs])]
+    inputs = [w, xs, *init]
+    fn = sd.compile(inputs, outputs, backend=backend)
+    for length in range(5):
+        feed = {k: R.standard_normal((length, 2) if k is xs else (2,)) for k in inputs}
+        got = fn(*(feed[k] for k in inputs))
+        for k, (g, want) in enumerate(zip(got, sd.evaluate(outputs, feed))):
+            assert_same(g, want, 1e-12, f"output {k} at length {length}")
+
+
+def _step_loops(source: str) -> list[list[str]]:
+    """The bodies of the step loops (``for _t<k> in range``) of a printed kernel, as lines."""
+    lines, loops = source.splitlines(), []
+
+    def indent(line: str) -> int:
+        return len(line) - len(line.lstrip()) if line.strip() else 1 << 30  # a blank line stays inside
+
+    for k, line in enumerate(lines):
+        if line.lstrip().startswith("for _t"):
+            body = []
+            for inner in lines[k + 1:]:
+                if indent(inner) <= indent(line):
+                    break
+                body.append(inner)
+            loops.append(body)
+    return loops
+
+
+def test_a_step_copies_neither_its_carries_nor_the_values_it_keeps_for_the_derivative():
+    # a loop that returns its last carry, and its derivative loop (which reads the forward's stored pre-activations
+    # and returns its accumulated gradients), write every value where it is read next: no copy statement in a step
+    (x, W, U, h0), _ = _rnn_inputs()
+    last = sd.scan(lambda h, x_t: sd.tanh(x_t @ W + h @ U), h0, x, keep="last")
+    loss = sd.sum(last ** 2)
+    forward = sd.compile([x, W, U, h0], last, backend="numba").source
+    backward = sd.compile([x, W, U, h0], sd.grad(loss, [W, U]), backend="numba").source
+    loops = _step_loops(forward) + _step_loops(backward)
+    copies = [sum(line.strip() == "_p = 0" for line in body) for body in loops]  # emit_copy's counter
+    # the gradient's forward loop stores h before and after each step (returned rows, which stay copies)
+    assert copies == [0, 2, 0]

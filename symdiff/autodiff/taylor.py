@@ -238,8 +238,10 @@ def _integer_power(base: Node, n: int) -> Node:
 
 
 def _shift(acc: Node) -> Node:
-    """Running sums re-aligned for the next order: drop the one just used, zero the far end."""
-    return concatenate([acc[1:], zeros((1,) + acc.shape[1:], acc.dtype)], axis=0)
+    """Running sums re-aligned for the next order: drop the one just used, zero the far end (a padded slice, which
+    the kernel reads in place where a concatenation would be copied)."""
+    rest = ((0, None, 1),) * (acc.ndim - 1)
+    return make("pad_slice", [acc[1:]], shape=acc.shape, index=((0, acc.shape[0] - 1, 1),) + rest)
 
 
 def _weights(walk: _Walk, u: Node, node: Node) -> tuple[Node, Node, Node]:

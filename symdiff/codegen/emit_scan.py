@@ -1,10 +1,11 @@
 """Loops over steps (``scan`` siblings) as kernel IR: the body's own schedule emitted inside one ``for`` loop.
 
-The carries live in workspace buffers (one per carry the requested ones need); each step reads them, the body's
-sections compute every new carry into its own array, and only then are the carries overwritten (so a body that
-swaps or mixes carries reads the old values), and the stacked results stored at the step's row. Sequences are read
-through a view at the step's row, outside values through their arrays, so nothing is copied per step but the
-carries.
+Nothing is copied per step that the body can write in place. Each carry has two buffers (one workspace array of
+two rows): step t reads row t % 2 and the body computes the new carry straight into the other row, so a body
+that swaps or mixes carries still reads the old values. Body values a derivative loop reads are computed straight
+into the step's row of their stacked array. Sequences are read through a view at the step's row, outside values
+through their arrays. What stays a copy: the carries returned at every step (``before``/``after``) and a body value
+that is also another carry or value (one array, one place).
 """
 
 from __future__ import annotations
@@ -50,45 +51,74 @@ def emit_scan(ctx: Context, section: Section, out: kir.Builder, emit_section: Em
     need = needed_carries(attrs, carried, [node.attr("output") for node in residuals])
     # the body over leaves of this loop's own: its nodes are this loop's, whatever other loops' bodies look like
     leaves = [tensor(f"_loop{number}_{k}", p.shape, p.dtype) for k, p in enumerate(params)]
+    made: dict[int, Node] = {}
     body = substitute([attrs["body"][k] for k in need] + [node.attr("output") for node in residuals],
-                      dict(zip(map(id, params), leaves)))
+                      dict(zip(map(id, params), leaves)), made)
     roots = {k: _computed(r, number) for k, r in zip(need, body)}
     stored = {id(node): _computed(r, number) for node, r in zip(residuals, body[len(need):])}
     schedule = plan(list(roots.values()) + list(stored.values()), [], ctx.fuse)
-    for k in need:  # the carries' buffers
-        ctx.refs[leaves[k]] = contiguous(ctx.workspace(leaves[k].dtype), ctx.offset(leaves[k]),
-                                         ctx.shape_expr(leaves[k].shape))
-        ctx.nested_arrays.append(leaves[k])
     steps = ctx.dim(attrs["length"])
     t = kir.Var(f"_t{number}", "int64")
     step = kir.Var(f"_s{number}", "int64")
+    pairs = {k: _carry_buffers(ctx, leaves[k]) for k in need}
+    parity = _parity(t)
+    after = {k: _row(pairs[k], kir.op("sub", kir.index(1), parity)) for k in need}  # where step t's new carry goes
+    for k in need:
+        ctx.refs[leaves[k]] = _row(pairs[k], parity)
+    # computed in place: a body value of this loop's own (one not depending on its leaves may be another loop's
+    # too), at one place only
+    own = {id(n) for n in made.values()} | {id(r) for r in list(roots.values()) + list(stored.values())
+                                            if r.attr("loop") == number}
+    placed = {id(leaf) for leaf in leaves}
+    copies: list[tuple[Node, ArrayRef]] = []
+    targets = [(roots[k], after[k]) for k in need] + [(stored[id(n)], _row(ctx.refs[n], step)) for n in residuals]
+    for value, target in targets:
+        if id(value) in own and id(value) not in placed:
+            ctx.refs[value] = target
+            placed.add(id(value))
+        else:
+            copies.append((value, target))
     bound = [(leaves[n + j], _row(ctx.refs[s], step)) for j, s in enumerate(first.inputs[n:n + m])]
     bound += [(leaf, ctx.refs[v]) for leaf, v in zip(leaves[n + m:], first.inputs[n + m:])]
     inner = ctx.nested(schedule, bound)
     out.emit(kir.Comment(f"loop over {attrs['length']} steps{' backwards' if attrs['reverse'] else ''}: "
                          + ", ".join(ctx.describe(node) for node in section.nodes)))
     for k in need:
-        emit_copy(ctx, first.inputs[k], ctx.refs[leaves[k]], out)
+        emit_copy(ctx, first.inputs[k], _row(pairs[k], kir.index(0)), out)
     with out.loop(t, kir.index(0), steps):
         backwards = kir.op("sub", kir.add(steps, kir.index(-1)), t)
         out.emit(kir.Let(step, backwards if attrs["reverse"] else t))
-        _store_rows(ctx, section, leaves, step, "before", out)
+        _store_rows(ctx, section, dict(enumerate(leaves)), step, "before", out)
         for part in schedule.sections:
             emit_section(inner, part, out)
-        for node in residuals:  # body values a derivative loop reads, stored at the step's row
-            emit_copy(inner, stored[id(node)], _row(ctx.refs[node], step), out)
-        for k in need:  # every new carry is computed before any carry is overwritten
-            emit_copy(inner, roots[k], ctx.refs[leaves[k]], out)
-        _store_rows(ctx, section, leaves, step, "after", out)
+        for value, target in copies:
+            emit_copy(inner, value, target, out)
+        _store_rows(inner, section, roots, step, "after", out)
+    for k in need:  # after the loop the carries are in row steps % 2
+        ctx.refs[leaves[k]] = _row(pairs[k], _parity(steps))
     for node in section.nodes:
         if node.attr("mode") == "final":
             emit_copy(ctx, leaves[node.attr("output")], ctx.refs[node], out)
     return {id(i) for i in first.inputs}
 
 
-def _store_rows(ctx: Context, section: Section, carries: list[Node], step: kir.Expr, mode: str,
+def _parity(n: kir.Expr) -> kir.Expr:
+    """``n % 2`` of an int64 (folded for a constant)."""
+    return kir.index(n.value & 1) if isinstance(n, kir.Const) else kir.op("bitand", n, kir.index(1))
+
+
+def _carry_buffers(ctx: Context, leaf: Node) -> ArrayRef:
+    """The two buffers of carry ``leaf``: one workspace array of two rows, placed by the memory plan."""
+    pair = tensor(f"{leaf.name}_buffers", (2,) + leaf.shape, leaf.dtype)
+    ctx.nested_arrays.append(pair)
+    ctx.refs[pair] = contiguous(ctx.workspace(leaf.dtype), ctx.offset(pair), ctx.shape_expr(pair.shape))
+    return ctx.refs[pair]
+
+
+def _store_rows(ctx: Context, section: Section, carries: dict[int, Node], step: kir.Expr, mode: str,
                 out: kir.Builder) -> None:
-    """Store the carries that the nodes of ``mode`` ("before"/"after" the step) return at the step's row."""
+    """Store the ``carries`` (by number: the leaves before the step, the new values after it) that the nodes of
+    ``mode`` ("before"/"after" the step) return at the step's row."""
     for node in section.nodes:
         if node.attr("mode") == mode:
             emit_copy(ctx, carries[node.attr("output")], _row(ctx.refs[node], step), out)
