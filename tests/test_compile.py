@@ -342,3 +342,22 @@ def test_constant_outputs_are_fresh_writable_arrays(backend):
     second = fn(np.ones(2))[1]
     np.testing.assert_array_equal(second, [[1.0, 2.0], [3.0, 4.0]])
     assert not np.shares_memory(first, second)
+
+
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_constant_labels_are_checked_once_when_compiled(backend):
+    # labels known when compiling (a sparse derivative's gather) are range-checked then, so the gather loop has no
+    # branch; constant labels out of range still raise when called, as the reference evaluator does
+    x = sd.tensor("x", (2, 4))
+    fine = sd.take_along_axis(x, sd.constant(np.array([[3], [0]])), axis=1)
+    fn = sd.compile([x], fine, backend=backend)
+    values = np.arange(8.0).reshape(2, 4)
+    np.testing.assert_array_equal(fn(values), [[3.0], [4.0]])
+    kernel = fn.source[fn.source.index("def _kernel"):fn.source.index("def _checked_args")]
+    assert "take_along_axis" in kernel and "raise" not in kernel
+    bad = sd.take_along_axis(x, sd.constant(np.array([[4], [0]])), axis=1)
+    with pytest.raises(IndexError, match=r"out of range \[0, 4\) on axis 1") as compiled:
+        sd.compile([x], bad, backend=backend)(values)
+    with pytest.raises(IndexError) as reference:
+        sd.evaluate(bad, {x: values})
+    assert str(reference.value).startswith(str(compiled.value))

@@ -121,6 +121,17 @@ def test_broadcast_chains_collapse_into_implicit_broadcasting():
     same_values(m * spread, out, {s: 2.0, m: np.ones((3, 4))})
 
 
+def test_an_op_of_broadcast_constants_is_a_broadcast_constant():
+    # a seed's ones times a factor (a Hessian's tangent): folded once and broadcast, so every loop inlines it where
+    # a product of two inputs would be stored as an array
+    spread = sd.broadcast_to(sd.constant(1.0), (2, 3))
+    out = simplify(200.0 * spread - sd.constant(np.array([1.0, 2.0, 3.0])))
+    assert ops_of(out) == ["broadcast_to"]
+    np.testing.assert_array_equal(sd.evaluate(out, {}), [[199.0, 198.0, 197.0]] * 2)
+    v = sd.tensor("v", (2, 3))
+    assert ops_of(simplify(v * spread)) == []  # an input's product keeps the rule that drops the broadcast
+
+
 def test_stability_rewrites():
     logits = sd.tensor("logits", (2, 3))
     assert simplify(sd.log(sd.softmax(logits))) is simplify(sd.log_softmax(logits))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from symdiff.ir import Dim, Node
+from symdiff.ops import constant_value
 from symdiff.ops.indexing import out_of_range_message
 from symdiff.ops.random import GOLDEN, MIX1, MIX2
 
@@ -104,9 +105,14 @@ def _checked_index(value: kir.Expr, size: kir.Expr, message: str, out: kir.Build
 
 
 def _checked_label(ctx: Context, node: Node, labels: Node, space: tuple, idx: list, size: Dim,
-                   out: kir.Builder) -> kir.Var:
+                   out: kir.Builder) -> kir.Expr:
+    """The label at ``idx`` as an int64 index into an axis of ``size``, checked where it can be out of range."""
+    value = ctx.read(labels, space, idx)
+    known = constant_value(labels)
+    if known is not None and isinstance(size, int) and (known.size == 0 or 0 <= known.min() <= known.max() < size):
+        return kir.cast(value, "int64")  # constant labels, all in range: checked here once (the loop vectorizes)
     message = out_of_range_message(node.op, node.attr("axis"), size)
-    return _checked_index(ctx.read(labels, space, idx), ctx.dim(size), message, out)
+    return _checked_index(value, ctx.dim(size), message, out)
 
 
 def _with(idx: list, axis: int, value: kir.Expr) -> list:

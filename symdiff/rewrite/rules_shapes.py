@@ -37,6 +37,17 @@ def _implicit_broadcast(m: Match) -> Node | None:
     return ops.make(node.op, inputs, **dict(node.attrs)) if changed else None
 
 
+def _broadcast_constants(m: Match) -> Node | None:
+    """An op of constants, some of them broadcast (a seed's ones times a factor): the op of the constants,
+    folded by ``make``, broadcast once (a broadcast constant is inlined by every loop, a computed array is stored)."""
+    node = m.node
+    bases = [i.inputs[0] if i.op == "broadcast_to" else i for i in node.inputs]
+    if all(i.op != "broadcast_to" for i in node.inputs) or any(b.op != "constant" for b in bases):
+        return None
+    folded = ops.make(node.op, bases, **dict(node.attrs))
+    return ops.broadcast_to(folded, node.shape) if folded.op == "constant" else None
+
+
 def _is_single_entry(m: Match) -> bool:
     return m.x.shape != () and all(d == 1 for d in m.x.shape)
 
@@ -66,4 +77,6 @@ SHAPE_RULES = [
       for op in BROADCASTING),
     Rule("where(c, broadcast_to(x), y) -> where(c, x, y)", P.where(Var("c"), Var("a"), Var("b")),
          _implicit_broadcast),
+    *(Rule(f"{op}(broadcast_to(constant), constant) -> broadcast_to(constant)", getattr(P, op)(Var("a"), Var("b")),
+           _broadcast_constants) for op in BROADCASTING),
 ]
