@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import symdiff as sd
-from symdiff.codegen.fastlib import NAMES
+from symdiff.codegen.fastlib import FLOAT32_NAMES, NAMES
 
 LD = np.longdouble
 HAVE_LD = np.finfo(LD).nmant >= 63          # x86 80-bit long double
@@ -256,9 +256,41 @@ def test_numba_backend_computes_the_same_bits(name):
     assert not bad.any(), [(x[i], got[i], want[i]) for i in np.flatnonzero(bad)]
 
 
-@pytest.mark.parametrize("name", ["exp", "log1p", "sigmoid"])   # same promotion path for all
-def test_float32_arrays(name):
-    # float32 kernels: float64 math on converted inputs, rounded once
+def _float32_samples(name):
+    """Random float32 bit patterns (every binade, both signs, specials) and the range where the function varies."""
+    rng = np.random.default_rng(32 + NAMES.index(name))
+    patterns = rng.integers(0, 2 ** 32, 200_000, dtype=np.uint64).astype(np.uint32).view(np.float32)
+    edges = np.array([0.0, -0.0, INF, -INF, NAN, 88.72283, 88.72284, 88.8, 89.0, -87.33654, -103.97, -104.0,
+                      -150.0, 1e-40, -1e-40, 0.625, -0.625, 9.0, 9.1, -9.1, 3.4e38, -3.4e38], np.float32)
+    return np.concatenate([edges, patterns, rng.uniform(-110.0, 90.0, 100_000).astype(np.float32)])
+
+
+#: Largest error (float32 ulp, against the correctly rounded value) of each float32 fast function: exp and tanh
+#: round like the float64 path does, sigmoid's exp(-|x|) / (1 + exp(-|x|)) rounds three times.
+FLOAT32_ULP = {"exp": 1, "tanh": 1, "sigmoid": 3}
+
+
+@pytest.mark.parametrize("name", sorted(FLOAT32_ULP))
+def test_float32_functions_in_float32_lanes(name):
+    # exp, tanh and sigmoid have float32 algorithms of their own (twice the SIMD lanes of float64); both backends
+    # run the same operations, so the same bits
+    assert set(FLOAT32_ULP) == set(FLOAT32_NAMES)
+    x = _float32_samples(name)
+    out = run(name, x, dtype="float32")
+    assert out.dtype == np.float32
+    with np.errstate(all="ignore"):
+        ref = numpy_ref(name, x.astype(np.float64)).astype(np.float32)
+    errors = ulp_dist32(out, ref)
+    assert errors.max() <= FLOAT32_ULP[name], [(x[i], out[i], ref[i]) for i in np.argsort(-errors)[:3]]
+    numba = run(name, x, dtype="float32", backend="numba")
+    assert same(numba, out).all()
+    zeros = run(name, np.array([0.0, -0.0], np.float32), dtype="float32")
+    assert np.signbit(zeros).tolist() == ([False, True] if name == "tanh" else [False, False])
+
+
+@pytest.mark.parametrize("name", sorted(set(NAMES) - set(FLOAT32_NAMES)))
+def test_float32_arrays_of_float64_functions(name):
+    # the others compute float32 arguments in float64, rounded once
     x = samples(name)[::20]
     with np.errstate(all="ignore"):
         x32 = x.astype(np.float32)
@@ -267,6 +299,15 @@ def test_float32_arrays(name):
     with np.errstate(all="ignore"):
         ref = numpy_ref(name, x32.astype(np.float64)).astype(np.float32)
     assert ulp_dist32(out, ref).max() <= 1
+
+
+@pytest.mark.parametrize("name", FLOAT32_NAMES)
+def test_float32_loop_vectorizes_in_float32_lanes(name):
+    x = sd.tensor("x", ("n",), "float32")
+    llvm_ir = optimized_ir([getattr(sd, name)(x)], [x])
+    assert LIBM_CALL.search(llvm_ir) is None, LIBM_CALL.search(llvm_ir).group(0)
+    assert re.search(r"= f(?:add|mul)(?: [a-z]+)* <8 x float>", llvm_ir), "not vectorized in 8 float32 lanes"
+    assert "fpext" not in llvm_ir  # no float64 detour
 
 
 @pytest.mark.parametrize("name", NAMES)

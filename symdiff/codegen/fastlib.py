@@ -54,7 +54,7 @@ LG7 = 1.479819860511658591e-01
 
 
 class V:
-    """A float64/int64/bool IR expression whose Python operators build IR, so the algorithms read like the
+    """A float64/float32/int64/int32/bool IR expression whose Python operators build IR, so the algorithms read like the
     scalar code they are. Python numbers mixed in become constants of the other operand's dtype."""
 
     __slots__ = ("e",)
@@ -95,12 +95,16 @@ class V:
         return V(kir.op("abs", self.e))
 
     def bits(self) -> V:
-        """The bits of a float64 as int64 (free; vectorizes)."""
-        return V(kir.Bitcast(self.e, "int64"))
+        """The bits of a float64 (float32) as int64 (int32): free, vectorizes."""
+        return V(kir.Bitcast(self.e, _BITS[self.e.dtype]))
 
     def real(self) -> V:
-        """int64 bits reinterpreted as a float64."""
-        return V(kir.Bitcast(self.e, "float64"))
+        """int64 (int32) bits reinterpreted as a float64 (float32)."""
+        return V(kir.Bitcast(self.e, _REAL[self.e.dtype]))
+
+
+_BITS = {"float64": "int64", "float32": "int32"}
+_REAL = {"int64": "float64", "int32": "float32"}
 
 
 def where(test: V, yes, no) -> V:
@@ -112,7 +116,8 @@ def where(test: V, yes, no) -> V:
 
 def fma(a, b, c) -> V:
     """``a*b + c``, fused where the CPU can (polynomials only; the error-free transformations never use it)."""
-    return V(kir.op("fmuladd", *(v.e if isinstance(v, V) else kir.const(v, "float64") for v in (a, b, c))))
+    dtype = next(v.e.dtype for v in (a, b, c) if isinstance(v, V))
+    return V(kir.op("fmuladd", *(v.e if isinstance(v, V) else kir.const(v, dtype) for v in (a, b, c))))
 
 
 def _pow2(k: V) -> V:
@@ -296,16 +301,65 @@ def _softplus_libm(x: V) -> V:
     return where(x > 0.0, x, 0.0) + V(kir.call("log1p", kir.call("exp", (-abs(x)).e)))
 
 
-_LIBM_ALGORITHMS = {"sigmoid": _sigmoid_libm, "softplus": _softplus_libm}
+# -- float32: the same reductions in float32 lanes (twice the lanes of float64), shorter polynomials -------------
+# Cephes expf: exp(r) = 1 + r + r^2 P(r) on |r| <= ln2/2; Cody-Waite split of ln2 with 9 bits in the high part
+LN2_HI_F, LN2_LO_F = 0.693359375, -2.12194440e-4
+SHIFT_F, SHIFT_F_BITS = 12582912.0, 0x4B400000   # 1.5*2**23 and its bits
+EXPF = (1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1)
+# Cephes tanhf: tanh(x) = x + x^3 P(x^2) on |x| < 0.625
+TANHF = (-5.70498872745e-3, 2.06390887954e-2, -5.37397155531e-2, 1.33314422036e-1, -3.33332819422e-1)
+
+
+def _horner(x: V, coefficients: tuple[float, ...]) -> V:
+    p = coefficients[0]
+    for c in coefficients[1:]:
+        p = fma(p, x, c)
+    return p
+
+
+def _exp_f32(x: V) -> V:
+    """exp(x) in float32; subnormal results and overflow to inf as in libm."""
+    x = where(x > 88.8, 88.8, x)       # past log(FLT_MAX): inf below; nan passes the clamps
+    x = where(x < -104.0, -104.0, x)   # exp(-104) already rounds to 0
+    kd = x * INV_LN2 + SHIFT_F
+    ki = kd.bits() - SHIFT_F_BITS
+    kd = kd - SHIFT_F
+    r = (x - kd * LN2_HI_F) - kd * LN2_LO_F
+    y = fma(r * r, _horner(r, EXPF), r) + 1.0
+    k1 = ki >> 1                       # 2**k in two halves: k = 128 and subnormal results, one rounding
+    return (y * ((k1 + 127) << 23).real()) * (((ki - k1) + 127) << 23).real()
+
+
+def _tanh_f32(x: V) -> V:
+    """tanh(x) in float32: odd, saturates to +-1, tanh(-0.0) = -0.0."""
+    a = where(abs(x) > 9.1, 9.1, abs(x))  # tanh(9.1) == 1.0 in float32; nan passes
+    z = a * a
+    small = fma(x * z, _horner(z, TANHF), x)
+    big = 1.0 - 2.0 / (_exp_f32(2.0 * a) + 1.0)
+    y = where(a < 0.625, small, where(x < 0.0, -big, big))
+    return where(a < 2.44140625e-4, x, y)  # |x| < 2**-12: tanh(x) == x in float32; keeps -0.0
+
+
+def _sigmoid_f32(x: V) -> V:
+    """1 / (1 + exp(-x)) in float32, from exp(-|x|) (no overflow); sigmoid(-inf) = 0, sigmoid(inf) = 1."""
+    e = _exp_f32(-abs(x))
+    r = 1.0 / (1.0 + e)
+    return where(x >= 0.0, r, e * r)   # nan -> e * r
+
+
+_LIBM_ALGORITHMS = {"sigmoid": _sigmoid_libm, "softplus": _softplus_libm}  # written for any float dtype
 _ALGORITHMS = {"exp": _exp, "expm1": _expm1, "log": _log, "log1p": _log1p, "tanh": _tanh, "sigmoid": _sigmoid,
                "softplus": _softplus}
+_ALGORITHMS_F32 = {"exp": _exp_f32, "tanh": _tanh_f32, "sigmoid": _sigmoid_f32}
 #: The names of the fast functions.
 NAMES = tuple(_ALGORITHMS)
+#: The fast functions with a float32 algorithm of their own (the others compute float32 arguments in float64).
+FLOAT32_NAMES = tuple(_ALGORITHMS_F32)
 
 
 @dataclass(frozen=True)
 class FastFunction:
-    """``name(x)``: the float64 expression ``body`` of the float64 variable ``x`` (a DAG: shared parts once)."""
+    """``name(x)``: the expression ``body`` of the variable ``x`` (a DAG: shared parts once), in ``x``'s dtype."""
 
     name: str
     x: kir.Var
@@ -314,9 +368,10 @@ class FastFunction:
 
 
 @functools.cache
-def fast_function(name: str, libm: bool = False) -> FastFunction:
-    """The definition of fast function ``name`` (built once per process); ``libm``: the variant over the C
-    library's functions that ``sd.compile(..., libm=True)`` uses."""
-    x = kir.Var("x", "float64")
-    algorithm = (_LIBM_ALGORITHMS if libm else _ALGORITHMS)[name]
+def fast_function(name: str, libm: bool = False, dtype: str = "float64") -> FastFunction:
+    """The definition of fast function ``name`` on ``dtype`` (built once per process); ``libm``: the variant over
+    the C library's functions that ``sd.compile(..., libm=True)`` uses."""
+    x = kir.Var("x", dtype)
+    tables = {"float64": _ALGORITHMS, "float32": _ALGORITHMS_F32}
+    algorithm = _LIBM_ALGORITHMS[name] if libm else tables[dtype][name]
     return FastFunction(name + ("_libm" if libm else ""), x, algorithm(V(x)).e, algorithm.__doc__)

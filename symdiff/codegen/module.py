@@ -21,6 +21,7 @@ from .emit_ops import emit_copy, emit_index, emit_matmul, emit_view
 from .emit_scan import emit_scan
 from .fastlib import NAMES as FAST_NAMES
 from .memory import plan_memory, workspace_offsets, workspace_regions, workspace_sizes
+from .numba_print import fast_name
 from .plan import is_inline_leaf, plan
 from .printed import module_source
 from .runtime import _OVERLAP_MESSAGE
@@ -50,7 +51,8 @@ def _top_level_names(path: Path) -> set[str]:
 _BUILTINS = frozenset(dir(builtins))
 #: Module-level names of generated code (imports, fast functions, the pasted BLAS files, the builtins it calls):
 #: inputs and the function may not shadow them.
-RESERVED = frozenset({"np", "numba", "math", "llvmlite", *(f"fast_{n}" for n in FAST_NAMES), *_BUILTINS}).union(
+_FAST = {fast_name(n, libm, dtype) for n in FAST_NAMES for libm in (False, True) for dtype in ("float64", "float32")}
+RESERVED = frozenset({"np", "numba", "math", "llvmlite", *_FAST, *_BUILTINS}).union(
     *(_top_level_names(_HERE / name) for name in ("blas.py", "blas_gram.py", "runtime.py")))
 
 

@@ -64,16 +64,35 @@ def _real(typingctx, i):
         return builder.bitcast(args[0], llvmlite.ir.DoubleType())
     return numba.float64(numba.int64), codegen
 ''',
+    "_bits32": '''@numba.extending.intrinsic
+def _bits32(typingctx, x):
+    """The bits of a float32 as an int32."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], llvmlite.ir.IntType(32))
+    return numba.int32(numba.float32), codegen
+''',
+    "_real32": '''@numba.extending.intrinsic
+def _real32(typingctx, i):
+    """An int32's bits as a float32."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], llvmlite.ir.FloatType())
+    return numba.float32(numba.int32), codegen
+''',
     "_fmuladd": '''@numba.extending.intrinsic
 def _fmuladd(typingctx, a, b, c):
-    """a * b + c, fused where the CPU can (LLVM's fmuladd)."""
+    """a * b + c on three floats of one type, fused where the CPU can (LLVM's fmuladd)."""
     def codegen(context, builder, signature, args):
-        d = llvmlite.ir.DoubleType()
+        d = args[0].type
         fmuladd = builder.module.declare_intrinsic("llvm.fmuladd", [d], llvmlite.ir.FunctionType(d, [d, d, d]))
         return builder.call(fmuladd, args)
-    return numba.float64(numba.float64, numba.float64, numba.float64), codegen
+    if isinstance(a, numba.types.Float) and a == b == c:
+        return a(a, a, a), codegen
 ''',
 }
+
+
+#: The helper reading a value's bits as ``dtype``.
+_BITCASTS = {"int64": "_bits", "float64": "_real", "int32": "_bits32", "float32": "_real32"}
 
 
 def literal(value: bool | int | float, dtype: str) -> str:
@@ -115,8 +134,9 @@ class Printer:
                 return f"({self.expr(e.value)} != {literal(0, e.value.dtype)})"
             return f"{NUMPY_TYPE[e.dtype]}({self.expr(e.value)})"
         if isinstance(e, kir.Bitcast):
-            self.helpers.add("_bits" if e.dtype == "int64" else "_real")
-            return f"{'_bits' if e.dtype == 'int64' else '_real'}({self.expr(e.value)})"
+            helper = _BITCASTS[e.dtype]
+            self.helpers.add(helper)
+            return f"{helper}({self.expr(e.value)})"
         if isinstance(e, kir.Call):
             return self.call(e)
         if isinstance(e, kir.Disjoint):
@@ -170,8 +190,8 @@ class Printer:
         args = ", ".join(self.expr(a) for a in e.args)
         if route.startswith("fast"):
             libm = route == "fast.libm"
-            self.fast.add((e.function, libm))
-            return f"{fast_name(e.function, libm)}({args})"
+            self.fast.add((e.function, libm, e.dtype))
+            return f"{fast_name(e.function, libm, e.dtype)}({args})"
         text = f"{record.numba}({args})"
         return f"np.float32({text})" if e.dtype == "float32" else text  # math.* may return float64
 
@@ -216,13 +236,14 @@ class Printer:
         raise TypeError(f"Numba printer: unknown statement {s!r}")
 
 
-def fast_name(name: str, libm: bool) -> str:
-    return f"{name}_libm" if libm else f"fast_{name}"
+def fast_name(name: str, libm: bool, dtype: str = "float64") -> str:
+    suffix = "" if dtype == "float64" else "_f32"
+    return f"{name}_libm{suffix}" if libm else f"fast_{name}{suffix}"
 
 
-def fast_function_source(name: str, libm: bool, printer: Printer) -> str:
+def fast_function_source(name: str, libm: bool, dtype: str, printer: Printer) -> str:
     """A fast function as a plain Numba function: a line per value used more than once, the rest inline."""
-    definition = fast_function(name, libm)
+    definition = fast_function(name, libm, dtype)
     order, uses = _post_order(definition.body)
     lines = []
     for e in order:
@@ -233,7 +254,7 @@ def fast_function_source(name: str, libm: bool, printer: Printer) -> str:
     result = printer.expr(definition.body)
     printer.bound.clear()
     doc = (definition.doc or "").strip()
-    return "\n".join(["@numba.njit(cache=True, error_model='numpy')", f"def {fast_name(name, libm)}(x):",
+    return "\n".join(["@numba.njit(cache=True, error_model='numpy')", f"def {fast_name(name, libm, dtype)}(x):",
                       f'    """{doc}"""', *lines, f"    return {result}"]) + "\n"
 
 

@@ -50,7 +50,7 @@ def module_source(header: str, name: str, kernel: kir.Kernel, wrapper: str) -> s
     fast = "{" + ", ".join(repr(f) for f in kernel.fastmath) + "}" if kernel.fastmath else "False"
     flags = f"cache=True, nogil=True, error_model='numpy', fastmath={fast}"
     functions = [_function_source(f, printer, flags, k == 0) for k, f in enumerate(kernel.functions)]
-    fast_functions = [fast_function_source(f, libm, printer) for f, libm in sorted(printer.fast)]
+    fast_functions = [fast_function_source(f, libm, dtype, printer) for f, libm, dtype in sorted(printer.fast)]
     helpers = [HELPERS[h] for h in sorted(printer.helpers)]  # after the fast functions: they use helpers too
     imports = ["import math", "import types", "", "import numba", "import numpy as np"]
     if printer.gemm:

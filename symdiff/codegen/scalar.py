@@ -16,6 +16,7 @@ from symdiff.ops.convert import promote
 from symdiff.ops.functions import FUNCTIONS
 
 from . import kir
+from .fastlib import FLOAT32_NAMES
 
 
 class MissingLoweringError(NotImplementedError):
@@ -59,8 +60,9 @@ def scalar_expr(node: Node, args: list[kir.Expr], expand: Callable[[Node], kir.E
 
 def _call(function: str, args: list[kir.Expr], dtype: str) -> kir.Expr:
     record = FUNCTIONS[function]
-    if record.kernel.startswith("fast") and dtype != "float64":
-        # symdiff's fast functions compute in float64; float32 rounds once after
+    own_float32 = dtype == "float32" and function in FLOAT32_NAMES
+    if record.kernel.startswith("fast") and dtype != "float64" and not own_float32:
+        # a fast function without a float32 algorithm computes in float64; float32 rounds once after
         return kir.cast(kir.call(function, *(kir.cast(a, "float64") for a in args)), dtype)
     return kir.call(function, *args)
 

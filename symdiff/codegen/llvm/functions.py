@@ -71,24 +71,23 @@ def call_function(lowering, call: kir.Call, args: list[ir.Value]) -> ir.Value:
             lane = b.call(fn, [b.extract_element(a, ir.IntType(32)(k)) for a in args], fastmath=unit.flags)
             result = b.insert_element(result, lane, ir.IntType(32)(k))
         return result
-    if call.dtype != "float64":
-        raise TypeError(f"LLVM lowering: the fast function {call.function} takes float64, got {call.dtype}")
-    fn = define_fast(b.module, call.function, ty, route == "fast.libm")
+    fn = define_fast(b.module, call.function, ty, call.dtype, route == "fast.libm")
     return b.call(fn, args)  # the caller's fast-math flags never reach the fast functions' own arithmetic
 
 
-def define_fast(module: ir.Module, name: str, ty: ir.Type, libm: bool = False) -> ir.Function:
-    """``name``'s fast function on ``ty`` (double or a vector of doubles) in ``module``: defined once, internal,
-    always inlined (inlining is what lets the caller's loop vectorize)."""
+def define_fast(module: ir.Module, name: str, ty: ir.Type, dtype: str, libm: bool = False) -> ir.Function:
+    """``name``'s fast function on ``ty`` (a ``dtype`` scalar or SIMD vector) in ``module``: defined once,
+    internal, always inlined (inlining is what lets the caller's loop vectorize)."""
     lanes = ty.count if isinstance(ty, ir.VectorType) else 1
-    symbol = f"symdiff_fast_{name}{'_libm' if libm else ''}_{'f64' if lanes == 1 else f'v{lanes}f64'}"
+    width = dtype.replace("float", "f")
+    symbol = f"symdiff_fast_{name}{'_libm' if libm else ''}_{width if lanes == 1 else f'v{lanes}{width}'}"
     fn = module.globals.get(symbol)
     if fn is not None:
         return fn
     fn = ir.Function(module, ir.FunctionType(ty, [ty]), symbol)
     fn.linkage = "internal"
     fn.attributes.add("alwaysinline")
-    definition = fast_function(name, libm)
+    definition = fast_function(name, libm, dtype)
     from .lower import ExpressionLowering, Unit
 
     unit = Unit(module, kir.Kernel([], libm=True))  # no fast-math flags; C-library calls as the body says
