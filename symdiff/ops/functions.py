@@ -18,7 +18,8 @@ import numpy as np
 
 @dataclass(frozen=True)
 class ScalarFunction:
-    """``kernel``/``libm``: ``"fast"`` (codegen/fastlib.py, float64 only: float32 callers convert around it),
+    """``kernel``/``libm``: ``"fast"`` (codegen/fastlib.py: float64, and float32 for exp/tanh/sigmoid; other float32
+    callers convert around it),
     ``"llvm.<name>"`` (an LLVM intrinsic, float32 and float64) or ``"libm.<name>"`` (the C library, ``<name>f``
     for float32). ``numba`` is the spelling of the intrinsic/libm route in generated Numba source."""
 
