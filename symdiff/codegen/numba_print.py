@@ -52,31 +52,17 @@ def _disjoint(starts, ends, written):
 ''',
     "_bits": '''@numba.extending.intrinsic
 def _bits(typingctx, x):
-    """The bits of a float64 as an int64."""
+    """The bits of a float64 (float32) as an int64 (int32)."""
     def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], llvmlite.ir.IntType(64))
-    return numba.int64(numba.float64), codegen
+        return builder.bitcast(args[0], context.get_value_type(signature.return_type))
+    return numba.types.Integer.from_bitwidth(x.bitwidth)(x), codegen
 ''',
     "_real": '''@numba.extending.intrinsic
 def _real(typingctx, i):
-    """An int64's bits as a float64."""
+    """An int64's (int32's) bits as a float64 (float32)."""
     def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], llvmlite.ir.DoubleType())
-    return numba.float64(numba.int64), codegen
-''',
-    "_bits32": '''@numba.extending.intrinsic
-def _bits32(typingctx, x):
-    """The bits of a float32 as an int32."""
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], llvmlite.ir.IntType(32))
-    return numba.int32(numba.float32), codegen
-''',
-    "_real32": '''@numba.extending.intrinsic
-def _real32(typingctx, i):
-    """An int32's bits as a float32."""
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], llvmlite.ir.FloatType())
-    return numba.float32(numba.int32), codegen
+        return builder.bitcast(args[0], context.get_value_type(signature.return_type))
+    return {64: numba.float64, 32: numba.float32}[i.bitwidth](i), codegen
 ''',
     "_fmuladd": '''@numba.extending.intrinsic
 def _fmuladd(typingctx, a, b, c):
@@ -91,8 +77,8 @@ def _fmuladd(typingctx, a, b, c):
 }
 
 
-#: The helper reading a value's bits as ``dtype``.
-_BITCASTS = {"int64": "_bits", "float64": "_real", "int32": "_bits32", "float32": "_real32"}
+#: The helper reading a value's bits as ``dtype`` (one width-generic helper each way).
+_BITCASTS = {"int64": "_bits", "int32": "_bits", "float64": "_real", "float32": "_real"}
 
 
 def literal(value: bool | int | float, dtype: str) -> str:
