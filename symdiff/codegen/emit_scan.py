@@ -69,7 +69,7 @@ def emit_scan(ctx: Context, section: Section, out: kir.Builder, emit_section: Em
     # too), at one place only
     own = {id(n) for n in made.values()} | {id(r) for r in list(roots.values()) + list(stored.values())
                                             if r.attr("loop") == number}
-    placed = {id(leaf) for leaf in leaves}
+    placed: set[int] = set()
     copies: list[tuple[Node, ArrayRef]] = []
     targets = [(roots[k], after[k]) for k in need] + [(stored[id(n)], _row(ctx.refs[n], step)) for n in residuals]
     for value, target in targets:

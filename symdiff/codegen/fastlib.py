@@ -123,8 +123,12 @@ def fma(a, b, c) -> V:
 
 
 def _pow2(k: V) -> V:
-    # 2.0**k from exponent bits, valid for -1022 <= k <= 1023
-    return ((k + 1023) << 52).real()
+    # 2.0**k from exponent bits, valid for normal results: -1022 <= k <= 1023 (int64 k), -126 <= k <= 127 (int32 k)
+    bias, mantissa = _EXPONENT[k.e.dtype]
+    return ((k + bias) << mantissa).real()
+
+
+_EXPONENT = {"int64": (1023, 52), "int32": (127, 23)}  # exponent bias, mantissa bits of float64 / float32
 
 
 def _expm1_tail(r: V) -> V:
@@ -329,7 +333,7 @@ def _exp_f32(x: V) -> V:
     r = (x - kd * LN2_HI_F) - kd * LN2_LO_F
     y = fma(r * r, _horner(r, EXPF), r) + 1.0
     k1 = ki >> 1                       # 2**k in two halves: k = 128 and subnormal results, one rounding
-    return (y * ((k1 + 127) << 23).real()) * (((ki - k1) + 127) << 23).real()
+    return (y * _pow2(k1)) * _pow2(ki - k1)
 
 
 def _tanh_f32(x: V) -> V:
