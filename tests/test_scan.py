@@ -338,3 +338,24 @@ def test_a_step_copies_neither_its_carries_nor_the_values_it_keeps_for_the_deriv
     copies = [sum(line.strip() == "_p = 0" for line in body) for body in loops]  # emit_copy's counter
     # the gradient's forward loop stores h before and after each step (returned rows, which stay copies)
     assert copies == [0, 2, 0]
+
+
+def test_a_weight_gradient_is_one_product_after_the_loop_not_a_sum_in_every_step():
+    # backpropagation through time sums hᵀ·dz over the steps: the loop stores the per-step factors (or finds them
+    # stored already) and one matrix product over all steps and rows follows it, as cuDNN does; the step loop keeps
+    # only the product the next step needs (dh = dz·Uᵀ)
+    (x, W, U, h0), feed = _rnn_inputs()
+    loss = _loss(_elman(x, W, U, h0))
+    grad_w, grad_u = sd.grad(loss, [W, U])
+    assert grad_u.op == "sum" and grad_u.inputs[0].op == "matmul"
+    assert not any(n.op == "scan" and n.attr("mode") == "final" for n in sd.toposort([grad_u]))
+    source = sd.compile([x, W, U, h0], [grad_w, grad_u], backend="numba").source
+    backward = _step_loops(source)[-1]
+    assert sum("gemm(" in line for line in backward) == 1
+    gru = sd.nn.GRU(D, H)  # a recurrent bias and a product of a gate's cotangent: stored per step, summed after
+    sequences = sd.tensor("xs", ("batch", T, D))
+    params = list(gru.parameters.values())
+    gradient = sd.grad(sd.sum(gru(sequences, training=True) ** 2), params)
+    assert [g.op for g in gradient] == ["reshape", "sum", "reshape", "reshape"]  # no accumulator of the loop
+    values = {sequences: R.standard_normal((B, T, D)), **{p: 0.5 * R.standard_normal(p.shape) for p in params}}
+    sd.check_grad(sd.sum(gru(sequences, training=True) ** 2), params, values)

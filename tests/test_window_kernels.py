@@ -57,22 +57,55 @@ def test_convolution_and_pooling_gradients_read_their_windows_inline(backend):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
+def _products(source: str, heading: str) -> list[tuple[int, int]]:
+    """For each section of a printed kernel whose comment contains ``heading``: how many matrix products it calls
+    outside loops and inside them (its copies are loops; a product over a flattened batch is one call)."""
+    lines = source.splitlines()
+    counts = []
+    for k, line in enumerate(lines):
+        if line.lstrip().startswith("#") and heading in line:
+            depth = len(line) - len(line.lstrip())
+            section = [s for s in lines[k + 1:] if s.strip()]
+            end = next((j for j, s in enumerate(section) if s.lstrip().startswith("#")), len(section))
+            calls = [len(s) - len(s.lstrip()) for s in section[:end] if s.lstrip().startswith("gemm(")]
+            counts.append((calls.count(depth), len(calls) - calls.count(depth)))
+    return counts
+
+
 @pytest.mark.parametrize("backend", ["native", "numba"])
 @pytest.mark.parametrize("dtype, rtol", [("float64", 1e-12), ("float32", 1e-4)])
 def test_weight_gradients_over_a_batch_are_one_matrix_product(backend, dtype, rtol):
-    # sum over the batch axes of swapaxes(P) @ Q (a dense layer over sequences, a convolution's kernel gradient)
-    # is one product over the flattened batch; a strided P is summed matrix by matrix. All equal the reference.
+    # sum over the batch axes of P @ Q (a dense layer over sequences, a convolution's kernel gradient, the input
+    # weights' gradient of a recurrent layer: time-major views of batch-major inputs) is one product over the
+    # flattened batch; an operand in another layout (strided, or P not a transposed array) is copied into one
+    # first. All equal the reference.
     x, W = sd.tensor("x", ("batch", 5, 6), dtype), sd.tensor("W", (6, 4), dtype)
     loss = sd.sum(sd.tanh(x @ W) ** 2) + sd.sum(sd.sin(x[:, ::2] @ W))
     x4 = sd.reshape(x, ("batch", 5, 2, 3))  # two batch axes
-    outputs = [loss, sd.grad(loss, W), sd.sum(sd.swapaxes(x4, -1, -2) @ sd.exp(x4), axis=(0, 1), keepdims=True)]
+    outputs = [loss, sd.grad(loss, W), sd.sum(sd.swapaxes(x4, -1, -2) @ sd.exp(x4), axis=(0, 1), keepdims=True),
+               sd.sum(sd.transpose(x, (1, 2, 0)) @ sd.transpose(sd.exp(x), (1, 0, 2)), axis=0),
+               sd.sum(x @ sd.swapaxes(sd.cos(x), -1, -2), axis=0)]
     fn = sd.compile([x, W], outputs, backend=backend)
-    assert fn.source.count("Σ over the batch of") == 2
+    assert _products(fn.source, "Σ over the batch of") == [(1, 0)] * 5
     r = np.random.default_rng(9)
     for batch in (0, 1, 7):
         feed = {x: r.normal(size=(batch, 5, 6)).astype(dtype), W: r.normal(size=(6, 4)).astype(dtype)}
         for got, want in zip(fn(*feed.values()), sd.evaluate(outputs, feed)):
             np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * max(1.0, float(np.max(np.abs(want)))))
+
+
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_a_time_major_product_of_batch_major_sequences_is_one_product(backend):
+    # a recurrent layer projects every step's input at once: (T, N, F) @ (F, G) over the time-major view of
+    # batch-major inputs is one product of a copy in C order, not one product per step
+    x, W = sd.tensor("x", ("batch", 5, 3)), sd.tensor("W", (3, 4))
+    projected = sd.transpose(x, (1, 0, 2)) @ W
+    fn = sd.compile([x, W], projected, backend=backend)
+    assert _products(fn.source, "# matmul") == [(1, 0)]
+    r = np.random.default_rng(11)
+    for batch in (0, 1, 6):
+        feed = {x: r.normal(size=(batch, 5, 3)), W: r.normal(size=(3, 4))}
+        np.testing.assert_allclose(fn(*feed.values()), sd.evaluate(projected, feed), rtol=1e-13, atol=1e-13)
 
 
 @pytest.mark.parametrize("backend", ["native", "numba"])

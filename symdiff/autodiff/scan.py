@@ -110,11 +110,11 @@ def _conform(value: Node, carry: Node, k: int) -> Node:
 
 
 def scan_nodes(step: Step, inits: Sequence[Node], seqs: Sequence[Node], length, reverse: bool,
-               modes: str | Sequence[str] = "after", extras: int = 0) -> list[Node]:
+               modes: str | Sequence[str] = "after") -> list[Node]:
     """One scan node per carry, tracing ``step`` once on placeholders and closing the body over the outside values
     it reads. ``modes`` (one, or one per carry) picks what each node returns: "after" (the carry after each step,
-    stacked), "before" (the carry entering each step, stacked) or "final". ``step`` may return ``extras`` more
-    values after the new carries: each becomes a "residual" node (that value at every step, stacked)."""
+    stacked), "before" (the carry entering each step, stacked) or "final". ``step`` may return more values after the
+    new carries: each becomes a "residual" node (that value at every step, stacked)."""
     with tracing([*inits, *seqs]) as trace:
         carry_args = [tensor(f"{trace}_c{k}", c.shape, c.dtype) for k, c in enumerate(inits)]
         element_args = [tensor(f"{trace}_x{k}", s.shape[1:], s.dtype) for k, s in enumerate(seqs)]
@@ -137,7 +137,7 @@ def scan_nodes(step: Step, inits: Sequence[Node], seqs: Sequence[Node], length, 
     inputs = [*inits, *seqs, *frees]
     modes = [modes] * n if isinstance(modes, str) else list(modes)
     return [make("scan", inputs, output=k, mode=mode, **attrs) for k, mode in enumerate(modes)] + [
-        make("scan", inputs, output=value, mode="residual", **attrs) for value in results[n:n + extras]]
+        make("scan", inputs, output=value, mode="residual", **attrs) for value in results[n:]]
 
 
 def _outside_values(order: list[Node], variant: set[int], body: list[Node]) -> list[Node]:

@@ -11,10 +11,13 @@ is linear in the tangents (what forward mode needs) and recomputes nothing.
 
 from __future__ import annotations
 
+import functools
+import operator
 from typing import Any
 
 from ..ir import FLOAT_DTYPES, Node, NodeMap, depends_on, toposort
-from ..ops import cast, make, tensor, transpose, zeros
+from ..ops import cast, make, matmul, reshape, tensor, transpose, zeros
+from ..ops import sum as reduce_sum
 from .reverse import vjp_graph
 from .scan import scan_nodes, substitute, tracing
 
@@ -103,7 +106,9 @@ class _Step:
 
 def scan_vjp(g: Node, out: Node, *inputs: Node, **attrs: Any) -> list[Node | None]:
     """Backpropagation through time: a scan the other way whose body is the forward body's VJP, reading the
-    forward loop's stored carries and residuals."""
+    forward loop's stored carries and residuals. An outside value's gradient that is a sum over the steps of
+    products (``hᵀ·dz``) or batch sums of per-step values is not accumulated in the loop: the loop stores the
+    factors (or finds them stored already) and one product over all steps follows it (see :class:`_Summed`)."""
     from ..rewrite import simplify  # rewrite's rules know nothing of loops; imported late like reverse.py does
 
     n, m, output, mode = attrs["carries"], attrs["sequences"], attrs["output"], attrs["mode"]
@@ -113,7 +118,10 @@ def scan_vjp(g: Node, out: Node, *inputs: Node, **attrs: Any) -> list[Node | Non
     float_frees = [f for f, v in enumerate(frees) if v.dtype in FLOAT_DTYPES]
     streamed = [] if mode == "final" else [_time_first(g, len(batch))]  # the returned value's, step by step
 
-    def derivative(cotangents: list[Node], elements: list[Node], saved: list[Node]) -> tuple[list[Node], _Step]:
+    def derivative(cotangents: list[Node], elements: list[Node], saved: list[Node],
+                   summed: list[int]) -> tuple[list[Node], _Step, dict[int, Node]]:
+        """The new carries (an accumulator per outside value not in ``summed``), the step, and each outside
+        value's cotangent at this step."""
         g_t = elements[0] if streamed else None
         h, results = elements[len(streamed):len(streamed) + n], elements[len(streamed) + n:len(streamed) + 2 * n]
         x, residuals = elements[len(streamed) + 2 * n:len(streamed) + 2 * n + m], elements[len(streamed) + 2 * n + m:]
@@ -129,37 +137,119 @@ def scan_vjp(g: Node, out: Node, *inputs: Node, **attrs: Any) -> list[Node | Non
 
         new = [cot(v) + g_t if mode == "before" and k == output else cot(v) for k, v in enumerate(h)]
         new += [cot(x[j]) for j in float_seqs]
-        new += [acc + cot(step.leaves[f]) for acc, f in zip(cotangents[n + len(float_seqs):], float_frees)]
-        return step.reuse(new, results, saved, residuals), step
+        per_step = [cot(step.leaves[f]) for f in float_frees]
+        accumulated = [c for f, c in zip(float_frees, per_step) if f not in summed]
+        new += [acc + c for acc, c in zip(cotangents[n + len(float_seqs):], accumulated)]
+        reused = step.reuse(new + per_step, results, saved, residuals)
+        return reused[:len(new)], step, dict(zip(float_frees, reused[len(new):]))
 
+    elements = streamed + _stacked(inputs, attrs) + seqs
     start = [g if mode == "final" and k == output else zeros(batch + c.shape, c.dtype)
              for k, c in enumerate(inputs[:n])]
     start += [zeros(batch + seqs[j].shape[1:], seqs[j].dtype) for j in float_seqs]
-    start += [zeros(batch + frees[f].shape, frees[f].dtype) for f in float_frees]
-    elements = streamed + _stacked(inputs, attrs) + seqs
-    saved = _residuals_needed(derivative, start, elements)
+    accumulators = {f: zeros(batch + frees[f].shape, frees[f].dtype) for f in float_frees}
+    saved, summed = _trace_step(derivative, start + list(accumulators.values()), elements, float_frees)
     residuals = [_sibling(inputs, attrs, value, "residual") for value in saved]
+    kept = [f for f in float_frees if f not in summed]
+    start += [accumulators[f] for f in kept]
+    plan = _Summed(range(n, n + len(float_seqs)), len(start))
 
     def backward(cotangents: list[Node], values: list[Node]) -> list[Node]:
-        new, step = derivative(cotangents, values, saved)
-        return simplify(step.close(new, frees))
+        new, step, per_step = derivative(cotangents, values, saved, summed)
+        plan.trace(new, cotangents, values, {f: per_step[f] for f in summed})
+        return simplify(step.close(new + plan.factors, frees))
 
-    modes = ["final"] * n + ["after"] * len(float_seqs) + ["final"] * len(float_frees)
+    modes = ["final"] * n + ["after"] * len(float_seqs) + ["final"] * len(kept)
     nodes = scan_nodes(backward, start, elements + residuals, attrs["length"], not attrs["reverse"], modes)
     by_seq = dict(zip(float_seqs, nodes[n:n + len(float_seqs)]))
-    by_free = dict(zip(float_frees, nodes[n + len(float_seqs):]))
+    by_free = dict(zip(kept, nodes[n + len(float_seqs):len(start)]))
+    by_free.update(plan.gradients(nodes, elements + residuals))
     grads: list[Node | None] = list(nodes[:n])
     grads += [_time_back(by_seq[j], len(batch)) if j in by_seq else None for j in range(m)]
     return grads + [by_free.get(f) for f in range(len(frees))]
 
 
-def _residuals_needed(derivative, start: list[Node], elements: list[Node]) -> list[Node]:
-    """The forward body values one step of ``derivative`` reads (traced once on placeholders)."""
+def _trace_step(derivative, start: list[Node], elements: list[Node],
+                float_frees: list[int]) -> tuple[list[Node], list[int]]:
+    """One step of ``derivative`` traced on placeholders (every outside value accumulated): the forward body
+    values it reads (what the forward loop must store) and the outside values whose per-step cotangents
+    :func:`_terms` splits (summed after the loop instead)."""
     with tracing([*start, *elements]) as trace:
         cotangents = [tensor(f"{trace}_c{k}", c.shape, c.dtype) for k, c in enumerate(start)]
         values = [tensor(f"{trace}_x{k}", e.shape[1:], e.dtype) for k, e in enumerate(elements)]
-        new, step = derivative(cotangents, values, [])
-    return step.frontier(new)
+        new, step, per_step = derivative(cotangents, values, [], [])
+    varying = depends_on(toposort(list(per_step.values())), cotangents + values)
+    return step.frontier(new), [f for f in float_frees if _terms(per_step[f], varying) is not None]
+
+
+def _terms(total: Node, varying: set[int]) -> list[tuple[Node, Node]] | None:
+    """``total`` (an outside value's cotangent at one step) as a sum of terms that a sum over the steps absorbs,
+    each with its core: a product of two values that change from step to step, or a sum over axes of one, under
+    at most one reshape. None when it is not such a sum."""
+    if total.op == "add" and all(i.shape == total.shape for i in total.inputs):
+        parts = [_terms(i, varying) for i in total.inputs]
+        return None if parts[0] is None or parts[1] is None else parts[0] + parts[1]
+    core = total.inputs[0] if total.op == "reshape" else total
+    if core.op == "matmul" and all(id(i) in varying and i.ndim == core.ndim for i in core.inputs) or \
+            core.op == "sum" and id(core.inputs[0]) in varying:
+        return [(total, core)]
+    return None
+
+
+class _Summed:
+    """Outside values whose gradient is summed after the backward loop. While the body is traced, each factor of
+    their per-step terms is found among the values the loop reads at each step (a stored forward carry or
+    residual), the sequence cotangents it returns (``returned`` carries), or else it becomes a value the loop
+    stores at every step (:attr:`factors`, returned after the ``carries``). After the loop a term is one
+    reduction of stacked factors over the steps: ``Σ_t h_tᵀ dz_t`` is one matrix product over all steps and rows
+    (emit_ops' contracted product), not a product and an accumulation per step."""
+
+    def __init__(self, returned: range, carries: int) -> None:
+        self.returned, self.carries = returned, carries
+        self.factors: list[Node] = []
+        self.terms: dict[int, list[tuple[Node, Node | None, list]]] = {}
+        self.sources: dict[int, tuple[str, int]] = {}
+
+    def trace(self, new: list[Node], cotangents: list[Node], values: list[Node], per_step: dict[int, Node]) -> None:
+        """Split each outside value's cotangent at the traced step (``per_step``) into terms over located factors."""
+        self.sources = {id(v): ("element", k) for k, v in enumerate(values)}
+        self.sources.update((id(new[k]), ("carry", k)) for k in self.returned)
+        varying = depends_on(toposort(list(per_step.values())), cotangents + values)
+        for f, total in per_step.items():
+            terms = _terms(total, varying) or [(total, None)]  # replaced by a forward residual: stored as is
+            self.terms[f] = [(term, core, [self._locate(i) for i in (core.inputs if core is not None else [term])])
+                             for term, core in terms]
+
+    def _locate(self, node: Node) -> tuple[tuple[str, int], list[tuple[int, ...]]]:
+        """Where the loop keeps ``node`` at every step, and the transposes (outermost first) applied to it there."""
+        views = []
+        while node.op == "transpose" and id(node) not in self.sources:
+            views.append(node.attr("perm"))
+            node = node.inputs[0]
+        if id(node) not in self.sources:
+            self.sources[id(node)] = ("factor", len(self.factors))
+            self.factors.append(node)
+        return self.sources[id(node)], views
+
+    def gradients(self, nodes: list[Node], elements: list[Node]) -> dict[int, Node]:
+        """Each summed outside value's gradient, from the backward loop's ``nodes`` and its read ``elements``."""
+        def stacked(located) -> Node:
+            (kind, k), views = located
+            value = elements[k] if kind == "element" else nodes[k] if kind == "carry" else nodes[self.carries + k]
+            for perm in reversed(views):
+                value = transpose(value, (0,) + tuple(p + 1 for p in perm))
+            return value
+
+        def over_steps(term: Node, core: Node | None, factors: list) -> Node:
+            if core is None:
+                return reduce_sum(stacked(factors[0]), 0)
+            if core.op == "matmul":
+                return reshape(reduce_sum(matmul(stacked(factors[0]), stacked(factors[1])), 0), term.shape)
+            axes = (0,) + tuple(a + 1 for a in core.attr("axes"))
+            return reshape(reduce_sum(stacked(factors[0]), axes, keepdims=True), term.shape)
+
+        return {f: functools.reduce(operator.add, [over_steps(*term) for term in terms])
+                for f, terms in self.terms.items()}
 
 
 def scan_jvp(tangents: list[Node | None], out: Node, *inputs: Node, **attrs: Any) -> Node:
@@ -191,6 +281,6 @@ def scan_jvp(tangents: list[Node | None], out: Node, *inputs: Node, **attrs: Any
     elements = _stacked(inputs, attrs) + list(inputs[n:n + m]) + [_time_first(tangents[n + j], len(batch))
                                                                    for j in moving]
     nodes = scan_nodes(forward, start, elements, attrs["length"], attrs["reverse"],
-                       "after" if residual else mode, extras=1 if residual else 0)
+                       "after" if residual else mode)
     result = nodes[-1] if residual else nodes[output]
     return result if mode == "final" else _time_back(result, len(batch))

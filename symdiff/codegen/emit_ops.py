@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from symdiff.ir import Dim, Node
-from symdiff.ops import constant_value
+from symdiff.ops import constant_value, tensor
 from symdiff.ops.indexing import out_of_range_message
 from symdiff.ops.random import GOLDEN, MIX1, MIX2
 
 from . import kir
-from .arrays import ArrayRef, is_contiguous, view
+from .arrays import ArrayRef, contiguous, is_contiguous, view
 from .context import Context
 from .emit_loops import Body, fill, loops
+from .plan import strided
 
 
 def emit_view(ctx: Context, node: Node, out: kir.Builder) -> set[int] | None:
@@ -39,7 +40,7 @@ def emit_matmul(ctx: Context, node: Node, out: kir.Builder) -> set[int]:
         out.emit(kir.Gram(ref.buffer, ref.offset_at([None, None]), (ref.strides[0], ref.strides[1]), target.buffer,
                           target.offset_at([None, None]), ctx.dim(b.shape[0]), ctx.dim(b.shape[1])))
         return {id(a), id(b)}
-    single = _one_product(ctx, node, a, b)
+    single = _one_product(ctx, node, a, b, out)
     if single is not None:
         out.emit(single)
         return {id(a), id(b)}
@@ -60,11 +61,21 @@ def emit_matmul(ctx: Context, node: Node, out: kir.Builder) -> set[int]:
 
 
 def _emit_contraction(ctx: Context, node: Node, out: kir.Builder) -> set[int]:
-    """``sum(swapaxes(P) @ Q)`` over every batch axis (plan.contracted_product) as one product over the flattened
-    batch: ``A'[i, (l, j)] = P[l, j, i]`` and ``B'[(l, j), c] = Q[l, j, c]`` are matrices with uniform strides."""
+    """``sum(P @ Q)`` over every batch axis (plan.contracted_product) as one product over the flattened batch:
+    ``A'[i, (l, j)] = P[l, i, j]`` and ``B'[(l, j), c] = Q[l, j, c]`` must be matrices with uniform strides,
+    so an operand in another layout (a time-major view of batch-major inputs, say) is first copied into one:
+    one pass over it instead of a product per batch matrix and a sum of their results."""
     a, b = node.inputs[0].inputs
     out.emit(kir.Comment(f"matmul {ctx.describe(node)} = Σ over the batch of {ctx.describe(a)} @ {ctx.describe(b)}"))
-    ra, rb, target = ctx.refs[a], ctx.refs[b], ctx.refs[node]
+    lead = a.ndim - 2
+    if a.op == "transpose" and a.attr("perm") == tuple(range(lead)) + (lead + 1, lead) and not strided(a.inputs[0]):
+        ra = ctx.refs[a]
+    else:  # P with its last two axes exchanged, in C order: A' is the transpose of those rows
+        copy = _copied(ctx, node, "left", ctx.refs[a], a.shape, a.dtype, (lead, lead + 1), out)
+        ra = ArrayRef(copy.buffer, copy.offset, copy.shape[:-2] + (copy.shape[-1], copy.shape[-2]),
+                      copy.strides[:-2] + (copy.strides[-1], copy.strides[-2]))
+    rb = ctx.refs[b] if not strided(b) else _copied(ctx, node, "right", ctx.refs[b], b.shape, b.dtype, (), out)
+    target = ctx.refs[node]
     inner = kir.mul(ctx.size_expr(a.shape[:-2]), ctx.dim(a.shape[-1]))
     out.emit(kir.Gemm(ra.buffer, ra.offset, (ra.strides[-2], ra.strides[-1]), rb.buffer, rb.offset,
                       (rb.strides[-2], rb.strides[-1]), target.buffer, target.offset, ctx.dim(a.shape[-2]), inner,
@@ -72,16 +83,35 @@ def _emit_contraction(ctx: Context, node: Node, out: kir.Builder) -> set[int]:
     return {id(a), id(b)}
 
 
-def _one_product(ctx: Context, node: Node, a: Node, b: Node) -> kir.Gemm | None:
-    """A batch that is one matrix product (one BLAS call, not one per matrix): ``(P, m, k) @ (k, n)`` with ``a``
-    contiguous is ``(P·m, k) @ (k, n)``, and ``(m, k) @ (P, k, 1)`` with ``b`` contiguous is ``(P, k) @ (m, k)ᵀ``."""
+def _copied(ctx: Context, node: Node, side: str, ref: ArrayRef, shape: tuple, dtype: str, swap: tuple,
+            out: kir.Builder) -> ArrayRef:
+    """``ref`` (of ``shape``; its last two axes exchanged when ``swap`` names them) copied in C order into a
+    workspace array of ``node``'s section."""
+    order = list(range(len(shape)))
+    if swap:
+        order[swap[0]], order[swap[1]] = swap[1], swap[0]
+    scratch = tensor(f"_{side}{ctx.name(node, '')}", tuple(shape[k] for k in order), dtype)
+    ctx.nested_arrays.append(scratch)
+    ctx.refs[scratch] = contiguous(ctx.workspace(dtype), ctx.offset(scratch), ctx.shape_expr(scratch.shape))
+    with loops(ctx, scratch.shape, out) as idx:
+        out.emit(ctx.refs[scratch].store(idx, ref.load([idx[order.index(k)] for k in range(len(shape))])))
+    return ctx.refs[scratch]
+
+
+def _one_product(ctx: Context, node: Node, a: Node, b: Node, out: kir.Builder) -> kir.Gemm | None:
+    """A batch that is one matrix product (one BLAS call, not one per matrix): ``(P, m, k) @ (k, n)`` is
+    ``(P·m, k) @ (k, n)`` with ``a`` in C order (copied into it first when it is a view in another layout: the
+    time-major view of batch-major sequences, say), and ``(m, k) @ (P, k, 1)`` with ``b`` contiguous is
+    ``(P, k) @ (m, k)ᵀ``."""
     target = ctx.refs[node]
     if node.ndim < 3 or not is_contiguous(target):
         return None
     batch, rows, inner = ctx.size_expr(node.shape[:-2]), ctx.dim(node.shape[-2]), ctx.dim(a.shape[-1])
     one = kir.index(1)
-    if b.ndim == 2 and a.shape[:-2] == node.shape[:-2] and is_contiguous(ctx.refs[a]):
+    if b.ndim == 2 and a.shape[:-2] == node.shape[:-2] and not (isinstance(batch, kir.Const) and batch.value == 1):
         ra, rb = ctx.refs[a], ctx.refs[b]
+        if not is_contiguous(ra):
+            ra = _copied(ctx, node, "left", ra, a.shape, a.dtype, (), out)
         return kir.Gemm(ra.buffer, ra.offset, (inner, one), rb.buffer, rb.offset, (rb.strides[0], rb.strides[1]),
                         target.buffer, target.offset, kir.mul(batch, rows), inner, ctx.dim(b.shape[-1]))
     if a.ndim == 2 and b.shape[:-2] == node.shape[:-2] and b.shape[-1] == 1 and is_contiguous(ctx.refs[b]):

@@ -176,9 +176,9 @@ def _needs_array(node: Node, node_users: list[Node], rooted: set[int], arrays: d
 
 
 def contracted_product(node: Node) -> Node | None:
-    """The batched product ``swapaxes(P) @ Q`` that ``node`` sums over all its batch axes (the weight gradient of a
-    layer applied over a batch of sequences or images), when P and Q are arrays in C order: one matrix product over
-    the flattened batch computes the sum (see emit_ops.py). Else None."""
+    """The batched product ``P @ Q`` that ``node`` sums over all its batch axes (the weight gradient of a layer
+    applied over a batch of sequences or images): one matrix product over the flattened batch computes the sum
+    (see emit_ops.py). Else None."""
     if node.op != "sum" or node.inputs[0].op != "matmul":
         return None
     product = node.inputs[0]
@@ -187,8 +187,7 @@ def contracted_product(node: Node) -> Node | None:
     if lead < 1 or tuple(sorted(node.attr("axes"))) != tuple(range(lead)) or \
             a.shape[:-2] != product.shape[:-2] or b.shape[:-2] != product.shape[:-2]:
         return None
-    swapped = a.op == "transpose" and a.attr("perm") == tuple(range(lead)) + (lead + 1, lead)
-    return product if swapped and not strided(a.inputs[0]) and not strided(b) else None
+    return product
 
 
 def section_reads(node: Node) -> tuple[Node, ...]:
