@@ -43,6 +43,44 @@ def test_sums_of_placed_slices_are_one_loop_and_equal_the_reference(backend):
             np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)
 
 
+def _tested_slices(source: str) -> int:
+    """How many placed slices a printed kernel reads through a test per element (a select on their range)."""
+    return sum(" pad_slice " in line and " if " in line for line in source.splitlines())
+
+
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_a_loop_over_slices_placed_along_its_last_axis_is_split_at_their_edges(backend):
+    # the cotangent of a recurrent layer's gates is its four pieces placed side by side: the loop over the columns
+    # runs in pieces, each reading every slice wholly inside or outside it, with no test per element
+    whole = (0, None, 1)
+    g = [sd.tensor(f"g{k}", ("batch", 3)) for k in range(4)]
+    pieces = [_placed(g[k], ("batch", 12), (whole, (3 * k, 3 * k + 3, 1))) for k in range(4)]
+    gates = sd.tanh(pieces[0] + pieces[1] + pieces[2] + pieces[3])
+    fn = sd.compile(g, gates, backend=backend)
+    assert _tested_slices(fn.source) == 0
+    # overlapping pieces add cuts (here at 1, 2, 3, 5, 6: six pieces); a step of 2 and a reversed slice keep their
+    # test in each piece; more pieces than a split allows, and a named last axis, are not split. All equal the
+    # reference.
+    overlapping = _placed(g[0], ("batch", 12), (whole, (2, 5, 1)))
+    strided = _placed(g[1], ("batch", 12), (whole, (0, 6, 2)))
+    reversed_ = _placed(g[2], ("batch", 12), (whole, (11, 8, -1)))
+    first = _placed(sd.sum(g[3], axis=1, keepdims=True), ("batch", 12), (whole, (0, 1, 1)))
+    many = [_placed(g[k % 4], ("batch", 30), (whole, (3 * k, 3 * k + 3, 1))) for k in range(10)]
+    n = sd.tensor("n", (2, "width"))
+    named = _placed(n, (4, "width"), ((1, 3, 1), whole))
+    outputs = [sd.exp(overlapping + pieces[1] + strided + reversed_ + first), sd.cos(sum(many[1:], many[0])),
+               sd.sin(named)]
+    mixed = sd.compile([*g, n], outputs, backend=backend)
+    assert _tested_slices(mixed.source) == 6 * 2 + 10 + 1
+    r = np.random.default_rng(12)
+    for batch in (0, 1, 5):
+        feed = {**{k: r.normal(size=(batch, 3)) for k in g}, n: r.normal(size=(2, 7))}
+        np.testing.assert_allclose(fn(*list(feed.values())[:4]),
+                                   sd.evaluate(gates, feed), rtol=1e-13, atol=1e-13)
+        for got, want in zip(mixed(*feed.values()), sd.evaluate(outputs, feed)):
+            np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)
+
+
 @pytest.mark.parametrize("backend", ["native", "numba"])
 def test_convolution_and_pooling_gradients_read_their_windows_inline(backend):
     x, w = sd.tensor("x", ("batch", 7, 6, 2)), sd.tensor("w", (3, 3, 2, 4))

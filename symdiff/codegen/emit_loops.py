@@ -12,7 +12,7 @@ from symdiff.ops.reductions import empty_extremum_message
 
 from . import kir
 from .context import Context
-from .plan import Section
+from .plan import Section, placed_slices
 from .scalar import scalar_expr
 
 _COMBINE = {"sum": "add", "max": "max", "min": "min"}
@@ -21,8 +21,10 @@ _COMBINE = {"sum": "add", "max": "max", "min": "min"}
 class Body:
     """Builds the inlined expressions of one loop body into ``out``, each node once (a memo)."""
 
-    def __init__(self, ctx: Context, space: tuple, idx: list[kir.Expr], out: kir.Builder) -> None:
+    def __init__(self, ctx: Context, space: tuple, idx: list[kir.Expr], out: kir.Builder,
+                 segment: tuple[int, int] | None = None) -> None:
         self.ctx, self.space, self.idx, self.out = ctx, space, idx, out
+        self.segment = segment  # the range [lo, hi) the innermost index runs over, when the loop is split
         self.memo: dict[int, kir.Expr] = {}
         self.reads: set[int] = set()
         self.expansions: list[Node] = []  # kept alive while ``memo`` holds their ids
@@ -69,6 +71,13 @@ class Body:
             if (start, step) == (0, 1) and part.shape[a] == node.shape[a]:  # the whole axis: no test, no clamp
                 where.append(i)
                 continue
+            innermost = lead + a == len(self.space) - 1 and node.shape[a] == self.space[-1]
+            span = _span(node, a) if self.segment is not None and innermost else None
+            if span is not None and span[0] <= self.segment[0] and self.segment[1] <= span[1]:
+                where.append(kir.add(i, kir.index(-start)))  # the split loop runs inside the slice only
+                continue
+            if span is not None and (self.segment[1] <= span[0] or span[1] <= self.segment[0]):
+                return kir.const(0, node.dtype)  # ... or outside it only
             # distance from the slice's first entry in the direction of its step
             backwards = kir.add(kir.index(start), kir.mul(i, kir.index(-1)))
             shifted = kir.add(i, kir.index(-start)) if step > 0 else backwards
@@ -124,18 +133,63 @@ class _Nest:
 
 
 def emit_elementwise(ctx: Context, section: Section, out: kir.Builder, bound: tuple[kir.Expr, ...] = ()) -> set[int]:
-    """One loop nest computing every node of the section into its array (or its update target).
+    """One loop nest computing every node of the section into its array (or its update target). When slices are
+    placed along the innermost axis (the cotangent of a layer's gates, pieces of one product's columns), that loop
+    is split at their edges: each piece runs over a range where every slice is wholly inside (a plain load) or
+    outside (zero), with no test per element.
 
     ``bound``: index variables of enclosing loops already open (a row group's row index).
     """
     out.emit(kir.Comment(f"fused elementwise {section.shape}: " + ", ".join(ctx.describe(n) for n in section.nodes)))
-    with loops(ctx, section.shape[len(bound):], out, start=len(bound)) as inner:
-        idx = [*bound, *inner]
-        body = Body(ctx, section.shape, idx, out)
-        values = [body.compute(n) for n in section.nodes]
-        for node, value in zip(section.nodes, values):
-            out.emit(ctx.write(node, idx, value))
+    shape = section.shape[len(bound):]
+    segments = _segments(ctx, section) if shape else [None]
+    reads: set[int] = set()
+    with loops(ctx, shape if segments == [None] else shape[:-1], out, start=len(bound)) as inner:
+        for segment in segments:
+            if segment is None:
+                reads |= _compute_into(ctx, section, [*bound, *inner], out, None)
+                continue
+            last = kir.Var(f"_i{len(section.shape) - 1}", "int64")
+            with out.loop(last, kir.index(segment[0]), kir.index(segment[1])):
+                reads |= _compute_into(ctx, section, [*bound, *inner, last], out, segment)
+    return reads
+
+
+def _compute_into(ctx: Context, section: Section, idx: list[kir.Expr], out: kir.Builder,
+                  segment: tuple[int, int] | None) -> set[int]:
+    body = Body(ctx, section.shape, idx, out, segment)
+    values = [body.compute(n) for n in section.nodes]
+    for node, value in zip(section.nodes, values):
+        out.emit(ctx.write(node, idx, value))
     return body.reads
+
+
+#: At most this many pieces of a split loop (each repeats the loop's body in the kernel).
+_MOST_SEGMENTS = 8
+
+
+def _span(node: Node, axis: int) -> tuple[int, int] | None:
+    """The entries ``[first, end)`` that a placed slice with unit step covers along ``axis``, when known."""
+    start, _, step = node.attr("index")[axis]
+    size = node.inputs[0].shape[axis]
+    return (start, start + size) if step == 1 and isinstance(size, int) else None
+
+
+def _segments(ctx: Context, section: Section) -> list[tuple[int, int] | None]:
+    """The pieces ``[lo, hi)`` of the innermost axis at whose edges slices placed along it start or end (``[None]``:
+    no split, for a named or unit axis, no such slice, or too many pieces)."""
+    size = section.shape[-1]
+    if not isinstance(size, int) or size == 1:
+        return [None]
+    cuts = {0, size}
+    for node in section.nodes:
+        for placed in placed_slices(node, ctx.plan.arrays):
+            span = _span(placed, placed.ndim - 1) if placed.ndim and placed.shape[-1] == size else None
+            cuts.update(c for c in span or () if 0 < c < size)
+    if len(cuts) == 2 or len(cuts) > _MOST_SEGMENTS + 1:
+        return [None]
+    ends = sorted(cuts)
+    return list(zip(ends[:-1], ends[1:]))
 
 
 def emit_reduction(ctx: Context, section: Section, out: kir.Builder, bound: tuple[kir.Expr, ...] = ()) -> set[int]:

@@ -253,10 +253,15 @@ def _fused_nodes(value: Node, arrays: dict) -> list[Node]:
     return out
 
 
+def placed_slices(value: Node, arrays: dict) -> list[Node]:
+    """The placed slices (:data:`INLINE_INDEX` nodes) that the loop of ``value`` computes, ``value`` included."""
+    return [n for n in _fused_nodes(value, arrays) if n.op in INLINE_INDEX]
+
+
 def placed_reads(value: Node, arrays: dict) -> set[int]:
     """ids of the arrays that the fused expression of ``value`` reads through inlined placed slices: at other
     indices than the loop's, so the loop must not be the one writing them."""
-    return {id(n.inputs[0]) for n in _fused_nodes(value, arrays) if n.op in INLINE_INDEX and n is not value}
+    return {id(n.inputs[0]) for n in placed_slices(value, arrays) if n is not value}
 
 
 def inline_reads(value: Node, arrays: dict) -> set[int]:
