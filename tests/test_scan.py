@@ -359,3 +359,21 @@ def test_a_weight_gradient_is_one_product_after_the_loop_not_a_sum_in_every_step
     assert [g.op for g in gradient] == ["reshape", "sum", "reshape", "reshape"]  # no accumulator of the loop
     values = {sequences: R.standard_normal((B, T, D)), **{p: 0.5 * R.standard_normal(p.shape) for p in params}}
     sd.check_grad(sd.sum(gru(sequences, training=True) ** 2), params, values)
+
+
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_a_sequence_cotangent_is_computed_straight_into_its_row(backend):
+    # the derivative loop of a layer whose input projection is outside the loop returns the projection's cotangent
+    # at every step (the input weights' gradient multiplies it after the loop): the body computes it into the
+    # step's row of the returned sequence, with no carry buffer and no copy per step
+    rnn = sd.nn.SimpleRNN(D, H)
+    xs = sd.tensor("xs", ("batch", T, D))
+    params = list(rnn.parameters.values())
+    loss = sd.sum(rnn(xs, training=True) ** 2)
+    gradient = sd.grad(loss, params)
+    fn = sd.compile([xs, *params], gradient, backend=backend)
+    backward = _step_loops(fn.source)[-1]
+    assert sum(line.strip() == "_p = 0" for line in backward) == 0
+    feed = {xs: R.standard_normal((B, T, D)), **{p: 0.5 * R.standard_normal(p.shape) for p in params}}
+    for got, want in zip(fn(*feed.values()), sd.evaluate(gradient, feed)):
+        assert_same(got, want, 1e-12, "gradient")

@@ -2,8 +2,10 @@
 
 Nothing is copied per step that the body can write in place. Each carry has two buffers (one workspace array of
 two rows): step t reads row t % 2 and the body computes the new carry straight into the other row, so a body
-that swaps or mixes carries still reads the old values. Body values a derivative loop reads are computed straight
-into the step's row of their stacked array. Sequences are read through a view at the step's row, outside values
+that swaps or mixes carries still reads the old values; a carry the body never reads and that is only returned
+after each step (a derivative loop's cotangent of a sequence) has no buffers: it is computed straight into the step's
+row of the returned array. Body values a derivative loop reads are computed straight into the step's row of their
+stacked array. Sequences are read through a view at the step's row, outside values
 through their arrays. What stays a copy: the carries returned at every step (``before``/``after``) and a body value
 that is also another carry or value (one array, one place).
 """
@@ -13,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from symdiff.autodiff.scan import needed_carries, substitute
-from symdiff.ir import Node
+from symdiff.ir import Node, toposort
 from symdiff.ops import tensor
 
 from . import kir
@@ -60,10 +62,16 @@ def emit_scan(ctx: Context, section: Section, out: kir.Builder, emit_section: Em
     steps = ctx.dim(attrs["length"])
     t = kir.Var(f"_t{number}", "int64")
     step = kir.Var(f"_s{number}", "int64")
-    pairs = {k: _carry_buffers(ctx, leaves[k]) for k in need}
+    # a carry the body never reads and only returned stacked (a sequence's cotangent) goes straight to its row
+    read = {id(n) for n in toposort(body)}
+    stacked = {node.attr("output"): node for node in section.nodes if node.attr("mode") == "after"}
+    other = {node.attr("output") for node in section.nodes if node.attr("mode") in ("before", "final")}
+    direct = {k: stacked[k] for k in need if k in stacked and k not in other and id(leaves[k]) not in read}
+    pairs = {k: _carry_buffers(ctx, leaves[k]) for k in need if k not in direct}
     parity = _parity(t)
-    after = {k: _row(pairs[k], kir.op("sub", kir.index(1), parity)) for k in need}  # where step t's new carry goes
-    for k in need:
+    after = {k: _row(ctx.refs[direct[k]], step) if k in direct else _row(pairs[k], kir.op("sub", kir.index(1), parity))
+             for k in need}  # where step t's new carry goes
+    for k in pairs:
         ctx.refs[leaves[k]] = _row(pairs[k], parity)
     # computed in place: a body value of this loop's own (one not depending on its leaves may be another loop's
     # too), at one place only
@@ -83,7 +91,7 @@ def emit_scan(ctx: Context, section: Section, out: kir.Builder, emit_section: Em
     inner = ctx.nested(schedule, bound)
     out.emit(kir.Comment(f"loop over {attrs['length']} steps{' backwards' if attrs['reverse'] else ''}: "
                          + ", ".join(ctx.describe(node) for node in section.nodes)))
-    for k in need:
+    for k in pairs:
         emit_copy(ctx, first.inputs[k], _row(pairs[k], kir.index(0)), out)
     with out.loop(t, kir.index(0), steps):
         backwards = kir.op("sub", kir.add(steps, kir.index(-1)), t)
@@ -93,8 +101,8 @@ def emit_scan(ctx: Context, section: Section, out: kir.Builder, emit_section: Em
             emit_section(inner, part, out)
         for value, target in copies:
             emit_copy(inner, value, target, out)
-        _store_rows(inner, section, roots, step, "after", out)
-    for k in need:  # after the loop the carries are in row steps % 2
+        _store_rows(inner, section, {k: r for k, r in roots.items() if k not in direct}, step, "after", out)
+    for k in pairs:  # after the loop the carries are in row steps % 2
         ctx.refs[leaves[k]] = _row(pairs[k], _parity(steps))
     for node in section.nodes:
         if node.attr("mode") == "final":
@@ -120,5 +128,5 @@ def _store_rows(ctx: Context, section: Section, carries: dict[int, Node], step: 
     """Store the ``carries`` (by number: the leaves before the step, the new values after it) that the nodes of
     ``mode`` ("before"/"after" the step) return at the step's row."""
     for node in section.nodes:
-        if node.attr("mode") == mode:
+        if node.attr("mode") == mode and node.attr("output") in carries:
             emit_copy(ctx, carries[node.attr("output")], _row(ctx.refs[node], step), out)
