@@ -377,3 +377,27 @@ def test_a_sequence_cotangent_is_computed_straight_into_its_row(backend):
     feed = {xs: R.standard_normal((B, T, D)), **{p: 0.5 * R.standard_normal(p.shape) for p in params}}
     for got, want in zip(fn(*feed.values()), sd.evaluate(gradient, feed)):
         assert_same(got, want, 1e-12, "gradient")
+
+
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_loops_over_views_in_another_layout_reshape_and_multiply_their_elements(backend):
+    # Regressions (found in review): a loop over the time-major view of batch-major data read its elements as if
+    # each were in C order: a reshape of the element, and batch-summed products of it or of a transposed outside
+    # value, were silently wrong
+    steps, rows, k, m = 3, 4, 2, 5
+    data, Z = sd.tensor("data", (rows, steps, k, m)), sd.tensor("Z", (k, rows, m))
+    c0, c1 = sd.tensor("c0", (m, m)), sd.tensor("c1", (rows * k * m,))
+    X = sd.transpose(data, (1, 0, 2, 3))
+    outputs = [
+        sd.scan(lambda c, x_t: c + sd.reshape(x_t, (rows * k * m,)), c1, X),
+        sd.scan(lambda c, x_t: c + sd.sum(sd.swapaxes(x_t, -1, -2) @ sd.cos(x_t), axis=0), c0, X),
+        sd.scan(lambda c, x_t: c + sd.sum(sd.cos(sd.swapaxes(x_t, -1, -2)) @ x_t, axis=0), c0, X),
+        sd.scan(lambda c, x_t: c + sd.sum(sd.swapaxes(sd.tanh(x_t), -1, -2) @ sd.transpose(Z, (1, 0, 2)), axis=0),
+                c0, X),
+    ]
+    inputs = [data, Z, c0, c1]
+    fn = sd.compile(inputs, outputs, backend=backend)
+    feed = {data: R.standard_normal((rows, steps, k, m)), Z: R.standard_normal((k, rows, m)),
+            c0: R.standard_normal((m, m)), c1: R.standard_normal(rows * k * m)}
+    for number, (got, want) in enumerate(zip(fn(*(feed[i] for i in inputs)), sd.evaluate(outputs, feed))):
+        assert_same(got, want, 1e-12, f"output {number}")

@@ -11,7 +11,6 @@ from . import kir
 from .arrays import ArrayRef, contiguous, is_contiguous, view
 from .context import Context
 from .emit_loops import Body, fill, loops
-from .plan import strided
 
 
 def emit_view(ctx: Context, node: Node, out: kir.Builder) -> set[int] | None:
@@ -68,13 +67,17 @@ def _emit_contraction(ctx: Context, node: Node, out: kir.Builder) -> set[int]:
     a, b = node.inputs[0].inputs
     out.emit(kir.Comment(f"matmul {ctx.describe(node)} = Σ over the batch of {ctx.describe(a)} @ {ctx.describe(b)}"))
     lead = a.ndim - 2
-    if a.op == "transpose" and a.attr("perm") == tuple(range(lead)) + (lead + 1, lead) and not strided(a.inputs[0]):
+    # layouts are read from the refs, not the graph: a loop body's leaf may be a row of a strided sequence
+    if a.op == "transpose" and a.attr("perm") == tuple(range(lead)) + (lead + 1, lead) and \
+            is_contiguous(ctx.refs[a.inputs[0]]):
         ra = ctx.refs[a]
     else:  # P with its last two axes exchanged, in C order: A' is the transpose of those rows
-        copy = _copied(ctx, node, "left", ctx.refs[a], a.shape, a.dtype, (lead, lead + 1), out)
+        copy = copied(ctx, node, "left", ctx.refs[a], a.shape, a.dtype, (lead, lead + 1), out)
         ra = ArrayRef(copy.buffer, copy.offset, copy.shape[:-2] + (copy.shape[-1], copy.shape[-2]),
                       copy.strides[:-2] + (copy.strides[-1], copy.strides[-2]))
-    rb = ctx.refs[b] if not strided(b) else _copied(ctx, node, "right", ctx.refs[b], b.shape, b.dtype, (), out)
+    rb = ctx.refs[b]
+    if not is_contiguous(rb):
+        rb = copied(ctx, node, "right", rb, b.shape, b.dtype, (), out)
     target = ctx.refs[node]
     inner = kir.mul(ctx.size_expr(a.shape[:-2]), ctx.dim(a.shape[-1]))
     out.emit(kir.Gemm(ra.buffer, ra.offset, (ra.strides[-2], ra.strides[-1]), rb.buffer, rb.offset,
@@ -83,8 +86,8 @@ def _emit_contraction(ctx: Context, node: Node, out: kir.Builder) -> set[int]:
     return {id(a), id(b)}
 
 
-def _copied(ctx: Context, node: Node, side: str, ref: ArrayRef, shape: tuple, dtype: str, swap: tuple,
-            out: kir.Builder) -> ArrayRef:
+def copied(ctx: Context, node: Node, side: str, ref: ArrayRef, shape: tuple, dtype: str, swap: tuple,
+           out: kir.Builder) -> ArrayRef:
     """``ref`` (of ``shape``; its last two axes exchanged when ``swap`` names them) copied in C order into a
     workspace array of ``node``'s section."""
     order = list(range(len(shape)))
@@ -111,7 +114,7 @@ def _one_product(ctx: Context, node: Node, a: Node, b: Node, out: kir.Builder) -
     if b.ndim == 2 and a.shape[:-2] == node.shape[:-2] and not (isinstance(batch, kir.Const) and batch.value == 1):
         ra, rb = ctx.refs[a], ctx.refs[b]
         if not is_contiguous(ra):
-            ra = _copied(ctx, node, "left", ra, a.shape, a.dtype, (), out)
+            ra = copied(ctx, node, "left", ra, a.shape, a.dtype, (), out)
         return kir.Gemm(ra.buffer, ra.offset, (inner, one), rb.buffer, rb.offset, (rb.strides[0], rb.strides[1]),
                         target.buffer, target.offset, kir.mul(batch, rows), inner, ctx.dim(b.shape[-1]))
     if a.ndim == 2 and b.shape[:-2] == node.shape[:-2] and b.shape[-1] == 1 and is_contiguous(ctx.refs[b]):

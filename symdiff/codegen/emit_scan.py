@@ -19,9 +19,9 @@ from symdiff.ir import Node, toposort
 from symdiff.ops import tensor
 
 from . import kir
-from .arrays import ArrayRef, contiguous
+from .arrays import ArrayRef, contiguous, is_contiguous
 from .context import Context
-from .emit_ops import emit_copy
+from .emit_ops import copied, emit_copy
 from .plan import VIEW_OPS, Section, plan
 
 #: ``(ctx, section, out) -> ids read, or None for a view``: the module's section dispatcher.
@@ -86,7 +86,13 @@ def emit_scan(ctx: Context, section: Section, out: kir.Builder, emit_section: Em
             placed.add(id(value))
         else:
             copies.append((value, target))
-    bound = [(leaves[n + j], _row(ctx.refs[s], step)) for j, s in enumerate(first.inputs[n:n + m])]
+    # a sequence in another layout (a time-major view of batch-major data) is copied into C order first: the body's
+    # plan takes each element for an array in C order (a reshape of it is a view)
+    sequences = []
+    for j, s in enumerate(first.inputs[n:n + m]):
+        ref = ctx.refs[s]
+        sequences.append(ref if is_contiguous(ref) else copied(ctx, first, f"seq{j}_", ref, s.shape, s.dtype, (), out))
+    bound = [(leaves[n + j], _row(ref, step)) for j, ref in enumerate(sequences)]
     bound += [(leaf, ctx.refs[v]) for leaf, v in zip(leaves[n + m:], first.inputs[n + m:])]
     inner = ctx.nested(schedule, bound)
     out.emit(kir.Comment(f"loop over {attrs['length']} steps{' backwards' if attrs['reverse'] else ''}: "
