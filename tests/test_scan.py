@@ -401,3 +401,23 @@ def test_loops_over_views_in_another_layout_reshape_and_multiply_their_elements(
             c0: R.standard_normal((m, m)), c1: R.standard_normal(rows * k * m)}
     for number, (got, want) in enumerate(zip(fn(*(feed[i] for i in inputs)), sd.evaluate(outputs, feed))):
         assert_same(got, want, 1e-12, f"output {number}")
+
+
+def test_a_loop_of_loops_keeps_the_accumulator_of_an_inner_weight_gradient():
+    # the inner loop's gradient of W is a batch sum of products; summing it after the outer loop would store the
+    # whole batch of products at every outer step, so the outer derivative loop accumulates it (found in review)
+    outer, inner, batch, d, h = 3, 2, 2, 2, 3
+    W, U = sd.tensor("W", (d, h)), sd.tensor("U", (h, h))
+    xs, h0 = sd.tensor("xs", (outer, inner, batch, d)), sd.tensor("h0", (batch, h))
+
+    def outer_step(state, sequence):
+        last = sd.scan(lambda c, x_t: sd.tanh(x_t @ W + c @ U), state, sequence, keep="last")
+        return sd.tanh(last @ sd.transpose(U))
+
+    loss = sd.sum(sd.sin(sd.scan(outer_step, h0, xs)))
+    gradient = sd.grad(loss, [W, U])
+    stored = [n.shape for n in sd.toposort(gradient) if n.op == "scan" and n.attr("mode") == "residual"]
+    assert (outer, inner, d, h) not in stored and (outer, inner, h, h) not in stored
+    feed = {xs: R.standard_normal((outer, inner, batch, d)), h0: R.standard_normal((batch, h)),
+            W: R.standard_normal((d, h)), U: 0.5 * R.standard_normal((h, h))}
+    sd.check_grad(loss, [W, U], feed)

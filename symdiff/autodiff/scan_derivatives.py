@@ -188,12 +188,14 @@ def _terms(total: Node, varying: set[int]) -> list[tuple[Node, Node]] | None:
     at most one reshape. None when it is not such a sum."""
     if total.op == "add" and all(i.shape == total.shape for i in total.inputs):
         parts = [_terms(i, varying) for i in total.inputs]
-        return None if parts[0] is None or parts[1] is None else parts[0] + parts[1]
+        return None if any(p is None for p in parts) else [term for part in parts for term in part]
     core = total.inputs[0] if total.op == "reshape" else total
-    if core.op == "matmul" and all(id(i) in varying and i.ndim == core.ndim for i in core.inputs) or \
-            core.op == "sum" and id(core.inputs[0]) in varying:
+    if core.op == "matmul" and all(id(i) in varying and i.ndim == core.ndim for i in core.inputs):
         return [(total, core)]
-    return None
+    # a batch sum of a product (an inner loop's weight gradient, in a loop of loops) keeps its accumulator: its
+    # factor would be the whole batch of products at every step
+    summed = core.inputs[0] if core.op == "sum" else None
+    return [(total, core)] if summed is not None and id(summed) in varying and summed.op != "matmul" else None
 
 
 class _Summed:
@@ -212,6 +214,7 @@ class _Summed:
 
     def trace(self, new: list[Node], cotangents: list[Node], values: list[Node], per_step: dict[int, Node]) -> None:
         """Split each outside value's cotangent at the traced step (``per_step``) into terms over located factors."""
+        self.factors, self.terms = [], {}
         self.sources = {id(v): ("element", k) for k, v in enumerate(values)}
         self.sources.update((id(new[k]), ("carry", k)) for k in self.returned)
         varying = depends_on(toposort(list(per_step.values())), cotangents + values)

@@ -179,7 +179,7 @@ def _segments(ctx: Context, section: Section) -> list[tuple[int, int] | None]:
     """The pieces ``[lo, hi)`` of the innermost axis at whose edges slices placed along it start or end (``[None]``:
     no split, for a named or unit axis, no such slice, or too many pieces)."""
     size = section.shape[-1]
-    if not isinstance(size, int) or size == 1:
+    if not isinstance(size, int) or size <= 1:
         return [None]
     cuts = {0, size}
     for node in section.nodes:
