@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 
 from symdiff.ir import Node, NodeMap
+from symdiff.ops import tensor
 
 from . import kir
 from .arrays import ArrayRef, contiguous
@@ -83,6 +84,14 @@ class Context:
         child.plan = plan
         child._place(plan, {}, nested=True)
         return child
+
+    def scratch(self, name: str, shape: tuple, dtype: str) -> ArrayRef:
+        """A workspace array of the section being emitted (a copy in another layout, a loop's carry buffers),
+        placed by the memory plan; ``name`` must be unique in the kernel (built from a node number)."""
+        array = tensor(name, shape, dtype)
+        self.nested_arrays.append(array)
+        self.refs[array] = contiguous(self.workspace(dtype), self.offset(array), self.shape_expr(shape))
+        return self.refs[array]
 
     def is_row_local(self, node: Node) -> bool:
         return id(node) in self.plan.row_local or id(node) in self.nested_row_local

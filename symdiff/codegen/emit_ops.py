@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from symdiff.ir import Dim, Node
-from symdiff.ops import constant_value, tensor
+from symdiff.ops import constant_value
 from symdiff.ops.indexing import out_of_range_message
 from symdiff.ops.random import GOLDEN, MIX1, MIX2
 
 from . import kir
-from .arrays import ArrayRef, contiguous, is_contiguous, view
+from .arrays import ArrayRef, is_contiguous, view
 from .context import Context
 from .emit_loops import Body, fill, loops
 
@@ -93,12 +93,11 @@ def copied(ctx: Context, node: Node, side: str, ref: ArrayRef, shape: tuple, dty
     order = list(range(len(shape)))
     if swap:
         order[swap[0]], order[swap[1]] = swap[1], swap[0]
-    scratch = tensor(f"_{side}{ctx.name(node, '')}", tuple(shape[k] for k in order), dtype)
-    ctx.nested_arrays.append(scratch)
-    ctx.refs[scratch] = contiguous(ctx.workspace(dtype), ctx.offset(scratch), ctx.shape_expr(scratch.shape))
-    with loops(ctx, scratch.shape, out) as idx:
-        out.emit(ctx.refs[scratch].store(idx, ref.load([idx[order.index(k)] for k in range(len(shape))])))
-    return ctx.refs[scratch]
+    permuted = tuple(shape[k] for k in order)
+    scratch = ctx.scratch(f"_{side}{ctx.name(node, '')}", permuted, dtype)
+    with loops(ctx, permuted, out) as idx:
+        out.emit(scratch.store(idx, ref.load([idx[order.index(k)] for k in range(len(shape))])))
+    return scratch
 
 
 def _one_product(ctx: Context, node: Node, a: Node, b: Node, out: kir.Builder) -> kir.Gemm | None:

@@ -3,11 +3,11 @@
 Nothing is copied per step that the body can write in place. Each carry has two buffers (one workspace array of
 two rows): step t reads row t % 2 and the body computes the new carry straight into the other row, so a body
 that swaps or mixes carries still reads the old values; a carry the body never reads and that is only returned
-after each step (a derivative loop's cotangent of a sequence) has no buffers: it is computed straight into the step's
-row of the returned array. Body values a derivative loop reads are computed straight into the step's row of their
-stacked array. Sequences are read through a view at the step's row, outside values
-through their arrays. What stays a copy: the carries returned at every step (``before``/``after``) and a body value
-that is also another carry or value (one array, one place).
+after each step (a derivative loop's cotangent of a sequence) has no buffers: it is computed straight into the
+step's row of the returned array. Body values a derivative loop reads are computed straight into the step's row of
+their stacked array. Sequences are read through a view at the step's row (a sequence in another layout is copied
+into C order once, before the loop), outside values through their arrays. What stays a copy: the carries returned
+at every step (``before``/``after``) and a body value that is also another carry or value (one array, one place).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from symdiff.ir import Node, toposort
 from symdiff.ops import tensor
 
 from . import kir
-from .arrays import ArrayRef, contiguous, is_contiguous
+from .arrays import ArrayRef, is_contiguous
 from .context import Context
 from .emit_ops import copied, emit_copy
 from .plan import VIEW_OPS, Section, plan
@@ -123,10 +123,7 @@ def _parity(n: kir.Expr) -> kir.Expr:
 
 def _carry_buffers(ctx: Context, leaf: Node) -> ArrayRef:
     """The two buffers of carry ``leaf``: one workspace array of two rows, placed by the memory plan."""
-    pair = tensor(f"{leaf.name}_buffers", (2,) + leaf.shape, leaf.dtype)
-    ctx.nested_arrays.append(pair)
-    ctx.refs[pair] = contiguous(ctx.workspace(leaf.dtype), ctx.offset(pair), ctx.shape_expr(pair.shape))
-    return ctx.refs[pair]
+    return ctx.scratch(f"{leaf.name}_buffers", (2,) + leaf.shape, leaf.dtype)
 
 
 def _store_rows(ctx: Context, section: Section, carries: dict[int, Node], step: kir.Expr, mode: str,
