@@ -232,14 +232,14 @@ def test_batches_that_are_one_matrix_product(backend):
     # (P, m, k) @ (k, n) with contiguous rows is one product of P*m rows, and (m, k) @ (P, k, 1) one product
     # (P, k) @ (m, k)^T; a transposed or strided batch is copied into C order first, then one product (never a
     # product per matrix). All equal the reference.
-    A, W, B = sd.tensor("A", (5, "batch", 12)), sd.tensor("W", (12, 7)), sd.tensor("B", (6, 12, 1))
-    M = sd.tensor("M", (9, 12))
+    A, W, B = sd.tensor("A", (5, "batch", 20)), sd.tensor("W", (20, 7)), sd.tensor("B", (6, 20, 1))
+    M = sd.tensor("M", (9, 20))  # 20 terms per entry: more than a loop computes inline (plan.SMALL_CONTRACTION)
     outputs = [sd.tanh(A) @ W, M @ sd.sin(B), sd.swapaxes(sd.tanh(A), 0, 1) @ W, A[::2] @ W]
     fn = sd.compile([A, W, B, M], outputs, backend=backend)
     kernel = fn.source[fn.source.index("def _kernel"):]
     assert kernel.count("    gemm(") == 4 and kernel.count("        gemm(") == 0  # none in a batch loop
     r = np.random.default_rng(4)
-    values = [r.normal(size=s) for s in ((5, 40, 12), (12, 7), (6, 12, 1), (9, 12))]
+    values = [r.normal(size=s) for s in ((5, 40, 20), (20, 7), (6, 20, 1), (9, 20))]
     for got, want in zip(fn(*values), sd.evaluate(outputs, dict(zip([A, W, B, M], values)))):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 

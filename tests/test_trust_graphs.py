@@ -119,8 +119,9 @@ def test_internal_code_generator_errors_name_the_node(monkeypatch):
         raise KeyError(12345)
 
     monkeypatch.setattr(symdiff.codegen.module, "emit_matmul", broken)
-    a = sd.tensor("a", (2, 3))
-    with pytest.raises(symdiff.codegen.module.CodegenError, match=r"matmul -> \(2, 2\) float64 from \[\(2, 3\), \(3, 2\)\]"):
+    a = sd.tensor("a", (2, 20))  # more terms per entry than a loop computes inline: a matmul section
+    with pytest.raises(symdiff.codegen.module.CodegenError,
+                       match=r"matmul -> \(2, 2\) float64 from \[\(2, 20\), \(20, 2\)\]"):
         sd.compile([a], a @ a.T)
 
 

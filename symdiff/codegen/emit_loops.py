@@ -51,6 +51,8 @@ class Body:
             value = self.count(node)
         elif node.op == "pad_slice":
             value = self.placed(node)
+        elif node.op == "matmul":
+            value = self.product(node)
         else:
             value = scalar_expr(node, [self.expr(i) for i in node.inputs], self.expand)
         var = self.ctx.local(node)
@@ -90,6 +92,22 @@ class Body:
             where.append(kir.op("min", kir.op("max", j, kir.index(0)), kir.add(size, kir.index(-1))))
         value = self.ctx.refs[part].load(where)
         return value if inside is None else kir.select(inside, value, kir.const(0, node.dtype))
+
+    def product(self, node: Node) -> kir.Expr:
+        """An entry of a small matrix product (plan.is_small_product): its multiply-adds in order, reading both
+        operands' arrays at the entry's row and column."""
+        a, b = node.inputs
+        lead = len(self.space) - node.ndim
+        at = [kir.index(0) if d == 1 and self.space[lead + k] != 1 else self.idx[lead + k]
+              for k, d in enumerate(node.shape)]
+        self.reads |= {id(a), id(b)}
+        total = None
+        for j in range(a.shape[-1]):
+            x = self.ctx.read(a, node.shape[:-1] + a.shape[-1:], [*at[:-1], kir.index(j)])
+            y = self.ctx.read(b, node.shape[:-2] + b.shape[-2:], [*at[:-2], kir.index(j), at[-1]])
+            term = kir.op("mul", kir.cast(x, node.dtype), kir.cast(y, node.dtype))
+            total = term if total is None else kir.op("add", total, term)
+        return total
 
     def count(self, node: Node) -> kir.Expr:
         """The value of an element count: the product of the counted dims."""

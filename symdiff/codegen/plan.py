@@ -2,8 +2,9 @@
 
 A graph becomes a list of :class:`Section` s. Elementwise nodes are inlined into the loop of the
 array (or reduction) that consumes them unless recomputation would cost more than a store
-(shared transcendental work, or work repeated across a broadcast). Matmuls, reductions and
-index ops are sections of their own; transposes, reshapes and slices are views.
+(shared transcendental work, or work repeated across a broadcast); so are small matrix products.
+Other matmuls, reductions and index ops are sections of their own; transposes, reshapes and slices
+are views.
 """
 
 from __future__ import annotations
@@ -29,6 +30,11 @@ REDUCTIONS = frozenset({"sum", "max", "min"})
 #: every window of a convolution or a pooling) reads its input array at shifted indices, zero elsewhere, so a sum
 #: of placed slices is one loop instead of one zero-filled array each.
 INLINE_INDEX = frozenset({"pad_slice"})
+#: Matrix products with at most this many multiply-adds per entry (the first convolution of an image network, a
+#: 3 x 3 window of one channel; a layer with a handful of inputs) are computed by the loops that read them, like
+#: elementwise ops: as a BLAS call, cnn28's first layer wrote its 5.5 MB product for the bias + relu loop to read
+#: back (inline: the CNN steps ~4 % faster, docs/ARCHITECTURE.md).
+SMALL_CONTRACTION = 16
 
 
 @dataclass
@@ -61,8 +67,18 @@ def is_elementwise(node: Node) -> bool:
 
 
 def is_fusable(node: Node) -> bool:
-    """True when loops can compute ``node`` inline: elementwise ops and :data:`INLINE_INDEX` ops."""
-    return is_elementwise(node) or node.op in INLINE_INDEX
+    """True when loops can compute ``node`` inline: elementwise ops, :data:`INLINE_INDEX` ops and small
+    products."""
+    return is_elementwise(node) or node.op in INLINE_INDEX or is_small_product(node)
+
+
+def is_small_product(node: Node) -> bool:
+    """A float matrix product of at most :data:`SMALL_CONTRACTION` terms per entry: computed by loops, not BLAS."""
+    if node.op != "matmul" or node.dtype not in ("float32", "float64"):
+        return False
+    a, b = node.inputs
+    terms = a.shape[-1]
+    return a.ndim >= 2 and b.ndim >= 2 and isinstance(terms, int) and 1 <= terms <= SMALL_CONTRACTION
 
 
 def is_inline_leaf(node: Node) -> bool:
@@ -216,7 +232,7 @@ def _inplace_updates(updates, arrays, users, output_ids, order) -> dict[int, Nod
     reads = {vid: inline_reads(values[vid], arrays) for vid in candidates}
     safe = {}
     for vid, target in candidates.items():
-        placed = placed_reads(values[vid], arrays)  # read at other indices than the ones being written
+        placed = shifted_reads(values[vid], arrays)  # read at other indices than the ones being written
         if id(target) in placed or _views_of(target, arrays) & placed:
             continue
         others = [r for other, r in reads.items() if other != vid]
@@ -258,10 +274,19 @@ def placed_slices(value: Node, arrays: dict) -> list[Node]:
     return [n for n in _fused_nodes(value, arrays) if n.op in INLINE_INDEX]
 
 
-def placed_reads(value: Node, arrays: dict) -> set[int]:
-    """ids of the arrays that the fused expression of ``value`` reads through inlined placed slices: at other
-    indices than the loop's, so the loop must not be the one writing them."""
-    return {id(n.inputs[0]) for n in placed_slices(value, arrays) if n is not value}
+def shifted_reads(value: Node, arrays: dict) -> set[int]:
+    """ids of the arrays that the fused expression of ``value`` reads at other indices than the loop's (so the
+    loop must not be the one writing them): the inputs of its placed slices and the operands of its small
+    products."""
+    fused = _fused_nodes(value, arrays)
+    return {id(n.inputs[0]) for n in fused if n.op in INLINE_INDEX and n is not value} | \
+        {id(i) for n in fused if is_small_product(n) for i in n.inputs}
+
+
+def cross_row_reads(value: Node, arrays: dict) -> set[int]:
+    """ids of the arrays that the fused expression of ``value`` reads in every row of its loop: the right
+    operands (one matrix for every row) of its small products."""
+    return {id(n.inputs[1]) for n in _fused_nodes(value, arrays) if is_small_product(n) and n.inputs[1].ndim == 2}
 
 
 def inline_reads(value: Node, arrays: dict) -> set[int]:
@@ -307,10 +332,10 @@ def _sections(order: list[Node], arrays: dict, inplace: dict, fuse: bool) -> lis
                 sections.append(loops[group])
         elif contracted_product(node) is not None and id(node.inputs[0]) not in arrays:
             sections.append(Section("matmul", [node], node.shape))
-        elif kind == "elementwise":
+        elif kind == "elementwise" or is_small_product(node):
             last = sections[-1] if sections else None
             if fuse and last is not None and last.kind == "elementwise" and last.shape == node.shape and not (
-                    placed_reads(node, arrays) & {id(n) for n in last.nodes}):
+                    shifted_reads(node, arrays) & {id(n) for n in last.nodes}):
                 last.nodes.append(node)  # horizontal fusion: one loop nest computes both
             else:
                 sections.append(Section("elementwise", [node], node.shape))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from symdiff.ir import Node
 
-from .plan import Section, inline_reads, root_base, section_reads
+from .plan import Section, cross_row_reads, inline_reads, root_base, section_reads
 
 #: Section kinds that can be passes of a row loop.
 _ROW_KINDS = ("elementwise", "reduction")
@@ -92,4 +92,6 @@ def _joins(section: Section, group: list[Section], arrays: dict) -> bool:
     if space[0] != rows:
         return False
     made = {id(n): n for member in group for n in member.nodes}
+    if any(cross_row_reads(n, arrays) & made.keys() for n in section.nodes):
+        return False  # a product's right operand is read whole in every row: not one row of storage
     return all(made[nid].ndim == len(space) for nid in _reads(section, arrays) if nid in made)

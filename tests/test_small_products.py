@@ -1,0 +1,92 @@
+"""Matrix products with a few multiply-adds per entry (plan.is_small_product: a first convolution's 3 x 3 windows of
+one channel, a layer with a handful of inputs) are computed by the loops that read them, not by BLAS: each entry
+reads its operands at other indices than the loop's, so such a loop must never be the one writing an operand (a
+fused neighbour loop, an in-place update, a row group's one row of storage)."""
+
+import numpy as np
+import pytest
+
+import symdiff as sd
+from symdiff.codegen.plan import SMALL_CONTRACTION
+
+BACKENDS = ["native", "numba"]
+
+
+def _products(source: str) -> tuple[int, int]:
+    """(products computed inline by a loop, products computed by a gemm call) in a printed kernel."""
+    lines = source.splitlines()
+    inline = sum(" matmul " in line and line.strip().startswith("_v") for line in lines)
+    return inline, sum(line.strip().startswith("gemm(") for line in lines)
+
+
+def _check(fn, inputs, outputs, feed, rtol):
+    got = fn(*(feed[i] for i in inputs))
+    want = sd.evaluate(outputs, feed)
+    for g, w in zip(got if isinstance(got, list | tuple) else [got], want):
+        np.testing.assert_allclose(g, w, rtol=rtol, atol=rtol)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_small_products_are_computed_inline_and_equal_the_reference(backend, dtype):
+    r = np.random.default_rng(4)
+    x = sd.tensor("x", ("batch", 3), dtype=dtype)
+    w = sd.tensor("w", (3, 5), dtype=dtype)
+    s = sd.tensor("s", (2, "rows", SMALL_CONTRACTION), dtype=dtype)  # batched, the most terms inlined
+    v = sd.tensor("v", (SMALL_CONTRACTION, 4), dtype=dtype)
+    u = sd.tensor("u", (1, 4, 2), dtype=dtype)  # a broadcast batch axis on the right
+    one = sd.tensor("one", ("batch", 1), dtype=dtype)  # a single term
+    row = sd.tensor("row", (1, 3), dtype=dtype)
+    big = sd.tensor("big", ("batch", SMALL_CONTRACTION + 1), dtype=dtype)  # one term too many: BLAS
+    wide = sd.tensor("wide", (SMALL_CONTRACTION + 1, 2), dtype=dtype)
+    inputs = [x, w, s, v, u, one, row, big, wide]
+    outputs = [sd.tanh(x @ w), sd.exp(s @ v) @ u, one @ row, sd.tanh(big @ wide)]
+    fn = sd.compile(inputs, outputs, backend=backend)
+    assert _products(fn.source) == (4, 1)
+    rtol = 1e-12 if dtype == "float64" else 2e-5
+    for batch, rows in ((0, 2), (1, 1), (4, 3)):
+        feed = {k: r.normal(size=tuple(batch if d == "batch" else rows if d == "rows" else d for d in k.shape))
+                .astype(dtype) for k in inputs}
+        _check(fn, inputs, outputs, feed, rtol)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_loop_never_writes_what_its_small_products_read(backend):
+    # each of these read wrong entries when products first became inline (fails without plan.shifted_reads /
+    # rows.cross_row_reads): a product fused into the loop that computes its left operand, an in-place update
+    # reading the parameter it overwrites through a product, and a row group holding one row of a right operand
+    r = np.random.default_rng(5)
+    x, w = sd.tensor("x", ("batch", 4)), sd.tensor("w", (4, 4))
+    fused = sd.tanh(x) @ w
+    fn = sd.compile([x, w], [fused], backend=backend)
+    feed = {x: r.normal(size=(3, 4)), w: r.normal(size=(4, 4))}
+    _check(fn, [x, w], [fused], feed, 1e-12)
+
+    v = sd.tensor("v", (3, 3))
+    update = sd.compile([v], [sd.sum(v)], updates={v: v - 0.1 * (v @ v)}, backend=backend)
+    before = r.normal(size=(3, 3))
+    after = before.copy()
+    update(after)
+    np.testing.assert_allclose(after, before - 0.1 * before @ before, rtol=1e-12, atol=1e-12)
+
+    a, b = sd.tensor("a", (4, 4)), sd.tensor("b", (4, 4))
+    right = sd.exp(b) * 2.0
+    rows = sd.sin(sd.tanh(a) @ right) + sd.sum(right, axis=1, keepdims=True)
+    fn = sd.compile([a, b], [rows], backend=backend)
+    _check(fn, [a, b], [rows], {a: r.normal(size=(4, 4)), b: r.normal(size=(4, 4))}, 1e-12)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_first_convolution_of_one_channel_is_fused_with_its_bias_and_activation(backend):
+    # 9 terms per entry: computed by the bias + relu loop, no product written out; its gradients by central
+    # differences, the compiled step equal to the reference
+    r = np.random.default_rng(6)
+    x, k, bias = sd.tensor("x", ("batch", 6, 6, 1)), sd.tensor("k", (3, 3, 1, 4)), sd.tensor("bias", (4,))
+    y = sd.relu(sd.conv2d(x, k) + bias)
+    loss = sd.sum(sd.tanh(y))
+    outputs = [loss, *sd.grad(loss, [k, bias])]
+    fn = sd.compile([x, k, bias], outputs, backend=backend)
+    assert _products(fn.source)[0] == 1
+    feed = {x: r.normal(size=(2, 6, 6, 1)), k: r.normal(size=(3, 3, 1, 4)), bias: r.normal(size=4)}
+    _check(fn, [x, k, bias], outputs, feed, 1e-12)
+    sd.check_grad(loss, [k, bias], feed)
