@@ -138,6 +138,21 @@ def test_names_that_would_change_the_generated_code_are_refused(name, match):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_inputs_named_like_the_kernels_own_variables_keep_their_values(backend):
+    # a matrix input is read through a flat view named after it: inputs called i0, d0, p, k, ... once shadowed the
+    # kernel's loop indices, dims and scratch variables of the same names (the Numba backend failed to type them)
+    names = ["i0", "i1", "d0", "p", "k", "j", "x", "ws_float64", "out0", "o_float64_0", "a3", "v2", "acc4", "col5"]
+    inputs = [sd.tensor(name, ("batch", 3)) for name in names]
+    weights = sd.tensor("w", (3, 2))
+    outputs = [sd.sum(sd.tanh(sum(inputs[1:], inputs[0])) ** 2, axis=0), inputs[0].T @ inputs[1], inputs[2] @ weights]
+    fn = sd.compile([*inputs, weights], outputs, backend=backend)
+    r = np.random.default_rng(9)
+    feed = {**{t: r.normal(size=(4, 3)) for t in inputs}, weights: r.normal(size=(3, 2))}
+    for got, want in zip(fn(*feed.values()), sd.evaluate(outputs, feed)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_ops_defined_as_graphs_expand_independently_in_one_loop(backend):
     # Regression: an expanded graph freed after use let a later node reuse its ids in the loop body's memo.
     a, b, c = sd.tensor("a", (5,)), sd.tensor("b", (5,)), sd.tensor("c", (5,))

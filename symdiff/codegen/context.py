@@ -37,7 +37,8 @@ class Context:
         self.workspaces: dict[str, kir.Array] = {}
         #: 0-d inputs are passed by value, except update targets: those arrive as 1-element arrays.
         self.by_value = {id(n) for n in inputs if n.shape == ()} - {id(t) for t in plan.update_targets}
-        self.flat = {id(n): kir.Array(n.name if n.ndim == 1 else f"_{n.name}", n.dtype) for n in inputs
+        # a matrix is read through a flat view, named apart from the kernel's own variables (_i0, _d0, _p, ...)
+        self.flat = {id(n): kir.Array(n.name if n.ndim == 1 else f"_flat_{n.name}", n.dtype) for n in inputs
                      if id(n) not in self.by_value}
         for node in inputs:
             if id(node) in self.flat:
