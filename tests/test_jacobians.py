@@ -115,12 +115,12 @@ def test_hessian_of_a_dense_tanh_network_matches_differences_of_its_gradient():
 def test_hessians_simplify_to_closed_forms():
     x, A = sd.tensor("x", (4,)), sd.tensor("A", (4, 4))
     assert sd.formula(sd.hessian(x @ (A @ x), x)) == "Aᵀ + A"
-    X, w, f = _logistic(5)
+    X, w, f = _logistic(12)  # a 12 x 12 Hessian: more entries than a loop nest computes (plan.SMALL_OUTPUT)
     text = sd.formula(sd.hessian(f, w))
     # one weighted Gram product plus the ridge: (X^T * s * (1 - s) / n) @ X + I/100, no identity left in a product
     assert text.endswith("\n(Xᵀ ⊙ t2 ⊙ (1 - t2)/n) @ X + I/100"), text
     compiled = sd.compile([X, w], sd.hessian(f, w))
     calls = [line[4:9] for line in compiled.source.splitlines() if line.startswith(("    gemm(", "    gram("))]
-    # X @ w (5 terms per entry) is computed by the loop that reads it; the Gram product is one symmetric call: no
+    # X @ w (12 terms per entry) is computed by the loop that reads it; the Gram product is one symmetric call: no
     # per-column products
     assert calls == ["gram("]

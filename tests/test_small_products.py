@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import symdiff as sd
-from symdiff.codegen.plan import SMALL_CONTRACTION
+from symdiff.codegen.plan import SMALL_CONTRACTION, SMALL_OUTPUT
 
 BACKENDS = ["native", "numba"]
 
@@ -90,3 +90,27 @@ def test_a_first_convolution_of_one_channel_is_fused_with_its_bias_and_activatio
     feed = {x: r.normal(size=(2, 6, 6, 1)), k: r.normal(size=(3, 3, 1, 4)), bias: r.normal(size=4)}
     _check(fn, [x, k, bias], outputs, feed, 1e-12)
     sd.check_grad(loss, [k, bias], feed)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_products_with_few_entries_are_loops_and_the_kernel_binds_no_blas(backend, dtype):
+    # the README's one-layer model: X @ W has 3 terms per entry (inline), its gradient Xᵀ @ G sums over the batch
+    # into 3 x 4 entries (at most SMALL_OUTPUT: a loop nest accumulating the product); the module carries no BLAS
+    # binding. One more entry than SMALL_OUTPUT is a BLAS product.
+    x, w = sd.tensor("x", ("batch", 3), dtype=dtype), sd.tensor("w", (3, 4), dtype=dtype)
+    loss = sd.sum(sd.tanh(x @ w) ** 2)
+    outputs = [loss, sd.grad(loss, w)]
+    fn = sd.compile([x, w], outputs, backend=backend)
+    assert _products(fn.source) == (1, 0) and "openblas" not in fn.source
+    wide = sd.tensor("wide", ("batch", SMALL_OUTPUT + 1), dtype=dtype)
+    big = sd.compile([x, wide], [sd.transpose(x) @ wide, sd.transpose(x[:, :1]) @ wide[:, :SMALL_OUTPUT]],
+                     backend=backend)
+    assert _products(big.source) == (0, 1)  # 3 x 65 entries: BLAS; 1 x 64: loops
+    r = np.random.default_rng(8)
+    rtol = 1e-11 if dtype == "float64" else 1e-4
+    for batch in (0, 1, 7, 300):
+        feed = {x: r.normal(size=(batch, 3)).astype(dtype), w: r.normal(size=(3, 4)).astype(dtype)}
+        _check(fn, [x, w], outputs, feed, rtol)
+        feed = {x: feed[x], wide: r.normal(size=(batch, SMALL_OUTPUT + 1)).astype(dtype)}
+        _check(big, [x, wide], [sd.transpose(x) @ wide, sd.transpose(x[:, :1]) @ wide[:, :SMALL_OUTPUT]], feed, rtol)

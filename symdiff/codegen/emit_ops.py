@@ -11,6 +11,7 @@ from . import kir
 from .arrays import ArrayRef, is_contiguous, view
 from .context import Context
 from .emit_loops import Body, fill, loops
+from .plan import is_small_output_product
 
 
 def emit_view(ctx: Context, node: Node, out: kir.Builder) -> set[int] | None:
@@ -34,6 +35,9 @@ def emit_matmul(ctx: Context, node: Node, out: kir.Builder) -> set[int]:
         return _emit_contraction(ctx, node, out)
     a, b = node.inputs
     out.emit(kir.Comment(f"matmul {ctx.describe(node)} = {ctx.describe(a)} @ {ctx.describe(b)}"))
+    if is_small_output_product(node):
+        _accumulate_product(ctx, node, out)
+        return {id(a), id(b)}
     if node.ndim == 2 and (_transposes(a, b) or _transposes(b, a)):  # Bᵀ @ B or A @ Aᵀ: B is the right operand
         ref, target = ctx.refs[b], ctx.refs[node]
         out.emit(kir.Gram(ref.buffer, ref.offset_at([None, None]), (ref.strides[0], ref.strides[1]), target.buffer,
@@ -57,6 +61,22 @@ def emit_matmul(ctx: Context, node: Node, out: kir.Builder) -> set[int]:
         out.emit(kir.Gemm(*operands[0], *operands[1], target.buffer, target.offset_at(list(bidx) + [None, None]),
                           m, k, n))
     return {id(a), id(b)}
+
+
+def _accumulate_product(ctx: Context, node: Node, out: kir.Builder) -> None:
+    """A small product (plan.is_small_output_product) as loops: each term's outer product of a column of A and a
+    row of B added to the whole product in turn, which stays in registers or L1 while both operands stream."""
+    a, b = (ctx.refs[i] for i in node.inputs)
+    target = ctx.refs[node]
+    fill(ctx, node, kir.const(0, node.dtype), out)
+    rows, columns = (kir.index(d) for d in node.shape)
+    k, i, j = kir.Var("_k", "int64"), kir.Var("_i0", "int64"), kir.Var("_i1", "int64")
+    with out.loop(k, kir.index(0), ctx.dim(node.inputs[0].shape[1])), out.loop(i, kir.index(0), rows):
+        x = kir.Var(ctx.name(node, "_col"), node.dtype)  # A[i, k], for the whole row of the product
+        out.emit(kir.Let(x, kir.cast(a.load([i, k]), node.dtype)))
+        with out.loop(j, kir.index(0), columns):
+            term = kir.op("mul", x, kir.cast(b.load([k, j]), node.dtype))
+            out.emit(target.store([i, j], kir.op("add", target.load([i, j]), term)))
 
 
 def _emit_contraction(ctx: Context, node: Node, out: kir.Builder) -> set[int]:

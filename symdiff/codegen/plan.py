@@ -35,6 +35,10 @@ INLINE_INDEX = frozenset({"pad_slice"})
 #: elementwise ops: as a BLAS call, cnn28's first layer wrote its 5.5 MB product for the bias + relu loop to read
 #: back (inline: the CNN steps ~4 % faster, docs/ARCHITECTURE.md).
 SMALL_CONTRACTION = 16
+#: Matrix products with at most this many entries (a small layer's weight gradient, summed over the batch) are a
+#: loop nest of the kernel accumulating the whole product at each step of the sum, not a BLAS call: BLAS packs the
+#: operands for blocks these products do not have, and a kernel without BLAS calls exports without its binding.
+SMALL_OUTPUT = 64
 
 
 @dataclass
@@ -79,6 +83,16 @@ def is_small_product(node: Node) -> bool:
     a, b = node.inputs
     terms = a.shape[-1]
     return a.ndim >= 2 and b.ndim >= 2 and isinstance(terms, int) and 1 <= terms <= SMALL_CONTRACTION
+
+
+def is_small_output_product(node: Node) -> bool:
+    """A float product of two matrices with at most :data:`SMALL_OUTPUT` entries (any number of terms each)."""
+    if node.op != "matmul" or node.dtype not in ("float32", "float64") or node.ndim != 2:
+        return False
+    a, b = node.inputs
+    rows, columns = node.shape
+    return a.ndim == b.ndim == 2 and isinstance(rows, int) and isinstance(columns, int) and \
+        rows * columns <= SMALL_OUTPUT
 
 
 def is_inline_leaf(node: Node) -> bool:
