@@ -68,9 +68,10 @@ def _accumulate_product(ctx: Context, node: Node, out: kir.Builder) -> None:
     row of B added to the whole product in turn, which stays in registers or L1 while both operands stream."""
     a, b = (ctx.refs[i] for i in node.inputs)
     target = ctx.refs[node]
-    fill(ctx, node, kir.const(0, node.dtype), out)
     rows, columns = (kir.index(d) for d in node.shape)
     k, i, j = kir.Var("_k", "int64"), kir.Var("_i0", "int64"), kir.Var("_i1", "int64")
+    with out.loop(i, kir.index(0), rows), out.loop(j, kir.index(0), columns):  # the target's layout, whatever it is
+        out.emit(target.store([i, j], kir.const(0, node.dtype)))
     with out.loop(k, kir.index(0), ctx.dim(node.inputs[0].shape[1])), out.loop(i, kir.index(0), rows):
         x = kir.Var(ctx.name(node, "_col"), node.dtype)  # A[i, k], for the whole row of the product
         out.emit(kir.Let(x, kir.cast(a.load([i, k]), node.dtype)))
