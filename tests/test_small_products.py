@@ -102,7 +102,7 @@ def test_products_with_few_entries_are_loops_and_the_kernel_binds_no_blas(backen
     loss = sd.sum(sd.tanh(x @ w) ** 2)
     outputs = [loss, sd.grad(loss, w)]
     fn = sd.compile([x, w], outputs, backend=backend)
-    assert _products(fn.source) == (1, 0) and "openblas" not in fn.source
+    assert _products(fn.source) == (1, 0) and "openblas" not in fn.source and "scipy" not in fn.source
     wide = sd.tensor("wide", ("batch", SMALL_OUTPUT + 1), dtype=dtype)
     big = sd.compile([x, wide], [sd.transpose(x) @ wide, sd.transpose(x[:, :1]) @ wide[:, :SMALL_OUTPUT]],
                      backend=backend)

@@ -159,15 +159,19 @@ def generate(inputs: list[Node], outputs: list[Node], updates: list[tuple[Node, 
     memory = plan_memory(ctx, defined, reads, final_reads)
     kernel = _kernel(ctx, sections, memory, outputs, libm, fastmath_flag)
     wrapper = wrapper_source(ctx, name, outputs, updates, workspace_sizes(memory))
-    return GeneratedModule(name, kernel, wrapper, _docstring(name, inputs, outputs, updates))
+    products = any(isinstance(s, kir.Gemm | kir.Gram) for f in kernel.functions for s in kir.walk(f.body))
+    return GeneratedModule(name, kernel, wrapper, _docstring(name, inputs, outputs, updates, products))
 
 
-def _docstring(name: str, inputs: list[Node], outputs: list[Node], updates: list[tuple[Node, Node]]) -> str:
-    """The module's docstring: what the function takes, returns and updates (names are checked identifiers)."""
+def _docstring(name: str, inputs: list[Node], outputs: list[Node], updates: list[tuple[Node, Node]],
+               products: bool) -> str:
+    """The module's docstring: what the function takes, returns and updates (names are checked identifiers);
+    ``products``: the kernel calls BLAS."""
     from symdiff._version import __version__
 
-    lines = [f"{name}: a function compiled by symdiff {__version__}.", "",
-             "Standalone: needs numpy and numba (scipy for BLAS only when NumPy bundles none).", "", "Inputs:"]
+    needs = "numpy and numba" + (" (scipy for BLAS only when NumPy bundles none)" if products else "")
+    lines = [f"{name}: a function compiled by symdiff {__version__}.", "", f"Standalone: needs {needs}.", "",
+             "Inputs:"]
     targets = {id(t): v for t, v in updates}
     lines += [f"    {n.name}: {n.dtype} {n.shape}{' (updated in place)' if id(n) in targets else ''}" for n in inputs]
     lines += ["Outputs:" if outputs else "Outputs: none."]
