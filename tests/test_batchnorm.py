@@ -73,6 +73,25 @@ def test_running_statistics_follow_numpy_over_several_steps(backend):
         np.testing.assert_allclose(step.params[full], value, rtol=1e-12, atol=1e-14, err_msg=name)
 
 
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_an_empty_batch_leaves_the_running_statistics_and_weights_as_they_were(backend):
+    # the mean of no examples is nan; the running statistics keep their values rather than turn nan for good
+    x, y = sd.tensor("x", ("batch", 3)), sd.tensor("y", ("batch", 2))
+    model = nn.Sequential([nn.Dense(3, 2, bias=False, name=f"bne_{backend}_d"),
+                           nn.BatchNorm(2, momentum=MOMENTUM, name=f"bne_{backend}_bn")], name=f"bne_{backend}")
+    loss = sd.sum((model(x, training=True) - y) ** 2)
+    start = nn.initial_values(model.parameters.values(), seed=0)
+    step = SGD(lr=0.1).compile_step([x, y], loss, model, values=start, backend=backend)
+    step(R.standard_normal((5, 3)), R.standard_normal((5, 2)))
+    before = {name: value.copy() for name, value in step.params.items()}
+    assert step(np.zeros((0, 3)), np.zeros((0, 2))) == 0.0
+    for name, value in before.items():
+        np.testing.assert_array_equal(step.params[name], value, err_msg=name)
+    feed = {x: np.zeros((0, 3)), **{model.parameters[name]: value for name, value in before.items()}}
+    for state, new in model.state_updates().items():  # the reference interpreter agrees
+        np.testing.assert_array_equal(sd.evaluate(new, feed), before[state.name])
+
+
 def test_a_trained_model_predicts_with_its_running_statistics_after_saving(tmp_path):
     x, y = sd.tensor("x", ("batch", 4)), sd.tensor("y", ("batch",), "int64")
     model = nn.Sequential([nn.Dense(4, 8, name="bnt_d1"), nn.BatchNorm(8, name="bnt_bn"),

@@ -4,7 +4,7 @@ the batch, with running statistics for inference), then a scale and shift per fe
 from __future__ import annotations
 
 from ..ir import Node, ShapeError
-from ..ops import maximum, mean, sqrt
+from ..ops import greater, maximum, mean, sqrt, where
 from ..ops.reductions import count
 from ..ops.statistics import var
 from . import init as initializers
@@ -35,9 +35,10 @@ class BatchNorm(Module):
     """Batch normalization (Ioffe & Szegedy 2015) over every axis but the last (features; channels of NHWC images):
     ``gamma * (x - mean) / sqrt(var + eps) + beta``. In training the mean and (biased) variance are the batch's,
     and each training step also moves the running statistics: ``running = (1 - momentum) * running + momentum *
-    batch`` (the variance unbiased, as PyTorch and Keras keep it); in inference they replace the batch's. The
-    running statistics are non-trainable parameters (``<name>_running_mean``, ``<name>_running_var``): updated
-    inside the compiled training step, saved with the model, fed to predict kernels."""
+    batch`` (the variance unbiased, as PyTorch and Keras keep it; an empty batch leaves them as they were); in
+    inference they replace the batch's. The running statistics are non-trainable parameters
+    (``<name>_running_mean``, ``<name>_running_var``): updated inside the compiled training step, saved with the
+    model, fed to predict kernels."""
 
     prefix = "batchnorm"
 
@@ -65,8 +66,9 @@ class BatchNorm(Module):
             mean_, variance = mean(x, axis=axes), var(x, axis=axes)
             n = count(x, axes, x.dtype)
             unbiased = variance * n / maximum(n - 1.0, 1.0)  # a batch of one: its variance, 0
-            self.update_state(self.running_mean, (1.0 - self.momentum) * self.running_mean + self.momentum * mean_)
-            self.update_state(self.running_var, (1.0 - self.momentum) * self.running_var + self.momentum * unbiased)
+            seen = greater(n, 0.0)  # an empty batch (statistics nan) leaves the running statistics as they were
+            for state, batch in ((self.running_mean, mean_), (self.running_var, unbiased)):
+                self.update_state(state, where(seen, (1.0 - self.momentum) * state + self.momentum * batch, state))
         else:
             mean_, variance = self.running_mean, self.running_var
         return self.gamma * (x - mean_) / sqrt(variance + self.eps) + self.beta
