@@ -251,6 +251,13 @@ def draw_program(data, dtype: str = "float64", smooth: bool = False, max_steps: 
         value = _update(data, program, param, loss)
         if value is not None:
             program.updates[param] = value
+    if data.draw(st.booleans(), label="momentum"):  # optimizer state: q's new value is read by P's update
+        P, q = program.inputs["P"], program.inputs["q"]
+        g = sd.grad(loss, P)
+        program.updates[q] = 0.9 * q + sd.sum(g, axis=0)
+        program.updates[P] = P - 0.1 * (g + program.updates[q])
+        if data.draw(st.booleans(), label="momentum reads the old state too"):
+            program.updates[P] = program.updates[P] - 0.01 * q
     if data.draw(st.booleans(), label="output an updated parameter"):
         program.outputs.append(data.draw(st.sampled_from([program.inputs["P"], program.inputs["q"],
                                                           sd.swapaxes(program.inputs["P"], 0, 1),

@@ -64,6 +64,9 @@ class Context:
                     buffer, offset = kir.Array(self.name(node, "_k"), node.dtype), kir.index(0)
                 elif id(node) in fresh:
                     buffer, offset = self.outputs[fresh[id(node)]], kir.index(0)
+                elif id(node) in plan.stored_in_targets:  # an update value living in its parameter's memory
+                    self.refs[node] = self.refs[plan.stored_in_targets[id(node)]]
+                    continue
                 else:
                     buffer, offset = self.workspace(node.dtype), self.offset(node)
                 ref = contiguous(buffer, offset, self.shape_expr(node.shape))

@@ -77,17 +77,18 @@ def workspace_regions(ctx: Context, memory: MemoryPlan) -> dict[str, tuple[str, 
 
 
 def workspace_offsets(ctx: Context, memory: MemoryPlan) -> list[kir.Stmt]:
-    """Kernel prologue: the offset of each slot, then of each intermediate in its workspace buffer."""
-    statements: list[kir.Stmt] = []
+    """Kernel prologue: the offset of each intermediate in its workspace buffer, the sum of the sizes of the slots
+    before its own as one polynomial in the dims (``_a5 = 3 + _d0 * 138``)."""
+    starts: dict[tuple[str, int], kir.Expr] = {}
     for dtype, sizes in memory.slots.items():
-        for k in range(len(sizes)):
-            start = kir.index(0) if k == 0 else kir.add(kir.Var(f"_o_{dtype}_{k - 1}", "int64"), sizes[k - 1][1])
-            statements.append(kir.Let(kir.Var(f"_o_{dtype}_{k}", "int64"), start))
+        terms: dict[tuple[str, ...], int] = {}  # named dims -> coefficient
+        for k, ((size, dims), _) in enumerate(sizes):
+            starts[dtype, k] = kir.total(*(kir.product(kir.index(count), *map(ctx.dim, names))
+                                           for names, count in sorted(terms.items())))
+            terms[dims] = terms.get(dims, 0) + size
     by_id = _workspace_arrays(ctx)
-    for nid, (dtype, k) in sorted(memory.slot_of.items(), key=lambda item: ctx.number[item[0]]):
-        statements.append(kir.Let(ctx.offset(by_id[nid]), kir.Var(f"_o_{dtype}_{k}", "int64"),
-                                  ctx.describe(by_id[nid])))
-    return statements
+    return [kir.Let(ctx.offset(by_id[nid]), starts[slot], ctx.describe(by_id[nid]))
+            for nid, slot in sorted(memory.slot_of.items(), key=lambda item: ctx.number[item[0]])]
 
 
 def workspace_sizes(memory: MemoryPlan) -> dict[str, kir.Expr]:

@@ -128,7 +128,7 @@ def generate(inputs: list[Node], outputs: list[Node], updates: list[tuple[Node, 
     sections.append(stores.statements)
     defined.append(list(ctx.stored_scalars))
     reads.append(set())
-    copied = False
+    copied = written = False  # written: a parameter holds its new value (inplace.updates_in_targets)
     for section in schedule.sections + [None]:
         if not copied and (section is None or section.kind == "update"):
             # outputs are copied before any parameter is written: they hold the values before the step
@@ -150,6 +150,9 @@ def generate(inputs: list[Node], outputs: list[Node], updates: list[tuple[Node, 
                                f"{type(exc).__name__}: {exc}") from exc
         if ids is None:
             continue  # a view: index arithmetic only; the base's lifetime covers the view
+        if written and any(isinstance(s, kir.Raise) for s in kir.walk(out.statements)):
+            raise CodegenError(f"internal error: {_describe(section)} may raise after a parameter was written")
+        written = written or any(id(n) in schedule.stored_in_targets for n in section.nodes)
         sections.append(out.statements)
         defined.append([] if section.kind in ("update", "view") else list(section.nodes) + ctx.nested_arrays[placed:])
         reads.append(ids)

@@ -59,7 +59,8 @@ class Plan:
     order: list[Node]
     arrays: dict[int, Node]  # materialized nodes (inputs, views, computed arrays), by id
     sections: list[Section]
-    inplace_updates: dict[int, Node]  # id(value node) -> target input written in place
+    inplace_updates: dict[int, Node]  # id(value node) -> target input written in place by the last sections
+    stored_in_targets: dict[int, Node]  # id(value node) -> target input that is its array (inplace.py)
     copied_updates: list[tuple[Node, Node]]  # (target, value) copied from a buffer at the end
     update_targets: list[Node]  # every input written by an update
     output_copies: dict[int, Node]  # id(output) -> node whose array is copied into a fresh output
@@ -121,21 +122,24 @@ def plan(outputs: list[Node], updates: list[tuple[Node, Node]], fuse: bool = Tru
         if (not fuse and not is_inline_leaf(node)) or _needs_array(
                 node, users[id(node)], output_ids | update_ids, arrays, loops):
             arrays[id(node)] = node
-    inplace = _inplace_updates(updates, arrays, users, output_ids, order)
+    from .inplace import final_updates, updates_in_targets  # both build on this module's rules
+    from .rows import fuse_rows  # rows.py builds on this module's Section
+
+    inplace = final_updates(updates, arrays, users, output_ids)
     for value_id in inplace:
         arrays.pop(value_id, None)
     sections = _sections(order, arrays, inplace, fuse)
     row_local: set[int] = set()
+    in_targets: dict[int, Node] = {}
     if fuse:
-        from .rows import fuse_rows  # rows.py builds on this module's Section
-
         sections, row_local = fuse_rows(sections, arrays, roots)
-    copied = [(t, v) for t, v in updates if id(v) not in inplace]
+        in_targets = updates_in_targets(sections, updates, arrays, inplace, outputs)
+    copied = [(t, v) for t, v in updates if id(v) not in inplace and id(v) not in in_targets]
     # outputs are copied out before any update writes, so they hold the values before the step
     # returned arrays own their memory: views, inputs and constant arrays are copied out
     output_copies = {id(n): n for n in outputs
                      if n.op in VIEW_OPS and not needs_copy(n) or n.op in ("input", "constant")}
-    return Plan(order, arrays, sections, inplace, copied, update_targets=[t for t, _ in updates],
+    return Plan(order, arrays, sections, inplace, in_targets, copied, update_targets=[t for t, _ in updates],
                 output_copies=output_copies, row_local=row_local)
 
 
@@ -231,32 +235,6 @@ def inlines(user: Node) -> bool:
     return is_elementwise(user) or user.op in REDUCTIONS
 
 
-def _inplace_updates(updates, arrays, users, output_ids, order) -> dict[int, Node]:
-    """Updates whose new value can be computed straight into the parameter array, at the very end.
-
-    Safe when the value is elementwise with the target's shape, nothing else reads the value, and no
-    other update's loop reads this target (it would see the new values).
-    """
-    candidates = {}
-    for target, value in updates:
-        if (is_elementwise(value) and value.shape == target.shape and id(value) not in output_ids
-                and not users[id(value)] and not is_inline_leaf(value)):
-            candidates[id(value)] = target
-    values = {id(v): v for _, v in updates}
-    reads = {vid: inline_reads(values[vid], arrays) for vid in candidates}
-    safe = {}
-    for vid, target in candidates.items():
-        placed = shifted_reads(values[vid], arrays)  # read at other indices than the ones being written
-        if id(target) in placed or _views_of(target, arrays) & placed:
-            continue
-        others = [r for other, r in reads.items() if other != vid]
-        if not any(id(target) in r or _views_of(target, arrays) & r for r in others) and not (
-            _views_of(target, arrays) & reads[vid]
-        ):
-            safe[vid] = target
-    return safe
-
-
 def needs_copy(node: Node) -> bool:
     """A reshape of a strided view (transpose or slice) cannot be a view, unless it only adds or drops length-1 axes
     (a stack of pooling windows, say): it is copied in C order."""
@@ -270,7 +248,7 @@ def strided(node: Node) -> bool:
     return node.op in ("reshape", "check_index") and not needs_copy(node) and strided(node.inputs[0])
 
 
-def _fused_nodes(value: Node, arrays: dict) -> list[Node]:
+def fused_nodes(value: Node, arrays: dict) -> list[Node]:
     """``value`` and the nodes its loop computes inline (neither arrays nor inline leaves)."""
     seen, stack, out = set(), [value], []
     while stack:
@@ -285,14 +263,14 @@ def _fused_nodes(value: Node, arrays: dict) -> list[Node]:
 
 def placed_slices(value: Node, arrays: dict) -> list[Node]:
     """The placed slices (:data:`INLINE_INDEX` nodes) that the loop of ``value`` computes, ``value`` included."""
-    return [n for n in _fused_nodes(value, arrays) if n.op in INLINE_INDEX]
+    return [n for n in fused_nodes(value, arrays) if n.op in INLINE_INDEX]
 
 
 def shifted_reads(value: Node, arrays: dict) -> set[int]:
     """ids of the arrays that the fused expression of ``value`` reads at other indices than the loop's (so the
     loop must not be the one writing them): the inputs of its placed slices and the operands of its small
     products."""
-    fused = _fused_nodes(value, arrays)
+    fused = fused_nodes(value, arrays)
     return {id(n.inputs[0]) for n in fused if n.op in INLINE_INDEX and n is not value} | \
         {id(i) for n in fused if is_small_product(n) for i in n.inputs}
 
@@ -300,15 +278,15 @@ def shifted_reads(value: Node, arrays: dict) -> set[int]:
 def cross_row_reads(value: Node, arrays: dict) -> set[int]:
     """ids of the arrays that the fused expression of ``value`` reads in every row of its loop: the right
     operands (one matrix for every row) of its small products."""
-    return {id(n.inputs[1]) for n in _fused_nodes(value, arrays) if is_small_product(n) and n.inputs[1].ndim == 2}
+    return {id(n.inputs[1]) for n in fused_nodes(value, arrays) if is_small_product(n) and n.inputs[1].ndim == 2}
 
 
 def inline_reads(value: Node, arrays: dict) -> set[int]:
     """ids of the arrays that the fused expression of ``value`` reads."""
-    return {id(i) for n in _fused_nodes(value, arrays) for i in n.inputs if id(i) in arrays}
+    return {id(i) for n in fused_nodes(value, arrays) for i in n.inputs if id(i) in arrays}
 
 
-def _views_of(target: Node, arrays: dict) -> set[int]:
+def views_of(target: Node, arrays: dict) -> set[int]:
     return {nid for nid, n in arrays.items() if n.op in VIEW_OPS and root_base(n) is target}
 
 

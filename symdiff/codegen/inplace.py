@@ -1,0 +1,108 @@
+"""Updates written into their parameters' own memory instead of a workspace array copied back at the end.
+
+Every update reads the values before the step, and a step that raises (an index out of range, say) must leave
+every parameter as it was. Two ways keep both true without a copy:
+
+* :func:`final_updates`: a value nothing else reads is computed straight into its target by the last sections;
+* :func:`updates_in_targets`: a value that other values read (an optimizer's new moment, which the parameter's
+  own update reads) has its target as its array, once the last reader of the old value has run and when nothing
+  after it can raise.
+"""
+
+from __future__ import annotations
+
+from symdiff.ir import Node
+
+from .plan import (
+    Section,
+    fused_nodes,
+    inline_reads,
+    is_elementwise,
+    is_inline_leaf,
+    root_base,
+    section_reads,
+    shifted_reads,
+    views_of,
+)
+
+#: Ops whose kernel code checks an index and raises (emit_ops._checked_index), and reductions that raise on an
+#: empty named dim (emit_loops.emit_reduction).
+_CHECKED = frozenset({"check_index", "take_along_axis", "scatter_add"})
+_EXTREMA = frozenset({"max", "min"})
+
+
+def final_updates(updates, arrays, users, output_ids) -> dict[int, Node]:
+    """Updates whose new value can be computed straight into the parameter array, at the very end.
+
+    Safe when the value is elementwise with the target's shape, nothing else reads the value, and no
+    other update's loop reads this target (it would see the new values).
+    """
+    candidates = {}
+    for target, value in updates:
+        if (is_elementwise(value) and value.shape == target.shape and id(value) not in output_ids
+                and not users[id(value)] and not is_inline_leaf(value)):
+            candidates[id(value)] = target
+    values = {id(v): v for _, v in updates}
+    reads = {vid: inline_reads(values[vid], arrays) for vid in candidates}
+    safe = {}
+    for vid, target in candidates.items():
+        placed = shifted_reads(values[vid], arrays)  # read at other indices than the ones being written
+        if id(target) in placed or views_of(target, arrays) & placed:
+            continue
+        others = [r for other, r in reads.items() if other != vid]
+        if not any(id(target) in r or views_of(target, arrays) & r for r in others) and not (
+            views_of(target, arrays) & reads[vid]
+        ):
+            safe[vid] = target
+    return safe
+
+
+def updates_in_targets(sections: list[Section], updates: list[tuple[Node, Node]], arrays: dict,
+                       final: dict[int, Node], outputs: list[Node]) -> dict[int, Node]:
+    """Update values (by id) whose array is their target's memory: each is computed by an elementwise loop over
+    the target's shape that reads the target at most at the element it writes, no later section reads the old
+    value (directly or through a view) and no later section can raise. Its readers then read the new value there,
+    and no copy runs at the end."""
+    returned = {id(root_base(n)) for n in outputs}  # copied out before the updates: they must see the old values
+    position = {id(n): k for k, section in enumerate(sections) if section.kind == "elementwise"
+                for n in section.nodes}
+    reads = [_reads(section, arrays) for section in sections]
+    raising = [k for k, section in enumerate(sections) if _may_raise(section, arrays)]
+    out: dict[int, Node] = {}
+    for target, value in updates:
+        k = position.get(id(value))
+        if (k is None or id(value) in final or value.shape != target.shape or id(target) in returned
+                or id(value) in {id(n) for n in outputs} or any(r > k for r in raising)
+                or any(id(target) in later for later in reads[k + 1:])):
+            continue
+        here = sections[k].nodes
+        if any(id(target) in shifted_reads(n, arrays) or views_of(target, arrays) & inline_reads(n, arrays)
+               for n in here):
+            continue
+        out[id(value)] = target
+    return out
+
+
+def _members(section: Section) -> list[Node]:
+    return [n for member in section.members for n in member.nodes] if section.kind == "rows" else section.nodes
+
+
+def _reads(section: Section, arrays: dict) -> set[int]:
+    """ids of the arrays whose memory ``section`` reads (a view counts as its base)."""
+    ids = set()
+    for node in _members(section):
+        ids |= inline_reads(node, arrays) | {id(i) for i in section_reads(node) if id(i) in arrays}
+    return {id(root_base(arrays[i])) for i in ids}
+
+
+def _may_raise(section: Section, arrays: dict) -> bool:
+    """True when the section's code may raise: an index check, an extremum over a named dim (empty at run time),
+    or a loop over steps (its body may hold either)."""
+    if section.kind == "loop":
+        return True
+    for node in _members(section):
+        for n in fused_nodes(node, arrays):
+            if n.op in _CHECKED or n.op in _EXTREMA and any(isinstance(n.inputs[0].shape[a], str)
+                                                            for a in n.attr("axes")):
+                return True
+    return False
