@@ -57,6 +57,45 @@ def final_updates(updates, arrays, users, output_ids) -> dict[int, Node]:
     return safe
 
 
+def place_final_updates(sections: list[Section], values: list[Node], final: dict[int, Node], arrays: dict,
+                        outputs: list[Node], fuse: bool) -> list[Section]:
+    """``sections`` with each of the :func:`final_updates` ``values`` computed by the last loop over its shape that
+    runs after every other reader of its parameter and after everything that can raise (an optimizer's update joins
+    the loop of its moments: one pass over the parameter), or else by an "update" section at the end."""
+    sections = list(sections)
+    reads = [_reads(section, arrays) for section in sections]
+    defined = {id(n): k for k, section in enumerate(sections) for n in _members(section)}
+    start = max((k for k, section in enumerate(sections) if _may_raise(section, arrays)), default=-1) + 1
+    returned = {id(root_base(n)) for n in outputs}  # copied out after these loops: they must see the old values
+    at_end: dict[tuple, Section] = {}
+    for value in values:
+        target = final[id(value)]
+        hosts = [k for k in range(start, len(sections)) if fuse and id(target) not in returned
+                 and _may_host(sections[k], value, target, arrays, defined, k)
+                 and not any(id(target) in later for later in reads[k + 1:])]
+        if hosts:
+            sections[hosts[-1]].nodes.append(value)
+            reads[hosts[-1]] |= _reads(Section("elementwise", [value]), arrays)
+            continue
+        if value.shape not in at_end:
+            at_end[value.shape] = Section("update", [], value.shape)
+        at_end[value.shape].nodes.append(value)
+    return sections + list(at_end.values())
+
+
+def _may_host(section: Section, value: Node, target: Node, arrays: dict, defined: dict, k: int) -> bool:
+    """True when ``section``'s loop can also compute ``value`` into ``target``: the same elementwise shape, every
+    array ``value`` reads already computed, and no element read at another index than the one being written."""
+    if section.kind != "elementwise" or section.shape != value.shape:
+        return False
+    if any(defined.get(i, -1) > k for i in inline_reads(value, arrays)):
+        return False
+    if shifted_reads(value, arrays) & {id(n) for n in section.nodes}:
+        return False
+    return not any(id(target) in shifted_reads(n, arrays) or views_of(target, arrays) & inline_reads(n, arrays)
+                   for n in section.nodes + [value])
+
+
 def updates_in_targets(sections: list[Section], updates: list[tuple[Node, Node]], arrays: dict,
                        final: dict[int, Node], outputs: list[Node]) -> dict[int, Node]:
     """Update values (by id) whose array is their target's memory: each is computed by an elementwise loop over

@@ -152,9 +152,11 @@ def generate(inputs: list[Node], outputs: list[Node], updates: list[tuple[Node, 
             continue  # a view: index arithmetic only; the base's lifetime covers the view
         if written and any(isinstance(s, kir.Raise) for s in kir.walk(out.statements)):
             raise CodegenError(f"internal error: {_describe(section)} may raise after a parameter was written")
-        written = written or any(id(n) in schedule.stored_in_targets for n in section.nodes)
+        written = written or any(id(n) in schedule.stored_in_targets or id(n) in schedule.inplace_updates
+                                 for n in section.nodes)
         sections.append(out.statements)
-        defined.append([] if section.kind in ("update", "view") else list(section.nodes) + ctx.nested_arrays[placed:])
+        defined.append([] if section.kind in ("update", "view") else
+                       [n for n in section.nodes if id(n) not in schedule.inplace_updates] + ctx.nested_arrays[placed:])
         reads.append(ids)
     finals = kir.Builder()
     final_reads = _update_copies(ctx, schedule, finals)

@@ -122,17 +122,21 @@ def plan(outputs: list[Node], updates: list[tuple[Node, Node]], fuse: bool = Tru
         if (not fuse and not is_inline_leaf(node)) or _needs_array(
                 node, users[id(node)], output_ids | update_ids, arrays, loops):
             arrays[id(node)] = node
-    from .inplace import final_updates, updates_in_targets  # both build on this module's rules
+    from .inplace import final_updates, place_final_updates, updates_in_targets  # on this module's rules
     from .rows import fuse_rows  # rows.py builds on this module's Section
 
     inplace = final_updates(updates, arrays, users, output_ids)
     for value_id in inplace:
         arrays.pop(value_id, None)
-    sections = _sections(order, arrays, inplace, fuse)
+    sections = _sections(order, arrays, fuse)
     row_local: set[int] = set()
     in_targets: dict[int, Node] = {}
     if fuse:
         sections, row_local = fuse_rows(sections, arrays, roots)
+    final = [n for n in order if id(n) in inplace]
+    sections = place_final_updates(sections, final, inplace, arrays, outputs, fuse)
+    row_local -= {i for value in final for i in inline_reads(value, arrays)}  # read outside their row group
+    if fuse:
         in_targets = updates_in_targets(sections, updates, arrays, inplace, outputs)
     copied = [(t, v) for t, v in updates if id(v) not in inplace and id(v) not in in_targets]
     # outputs are copied out before any update writes, so they hold the values before the step
@@ -160,13 +164,29 @@ def _snapshot_aliased(updates: list[tuple[Node, Node]]) -> list[tuple[Node, Node
 
 
 def _live_order(roots: list[Node]) -> list[Node]:
-    """Topological order without the subgraphs that only an element count reads (it needs just dims)."""
+    """Topological order without the subgraphs that only an element count reads (it needs just dims), each
+    one-element value right after its last input: a bias correction ``1 - 0.9 ** t`` then sits before the optimizer
+    loops that read it, not between them, so loops over one shape stay adjacent and fuse."""
     order = toposort(roots)
     live = {id(r) for r in roots}
     for node in reversed(order):
         if id(node) in live and node.op != "count":
             live.update(id(i) for i in node.inputs)
-    return [n for n in order if id(n) in live]
+    key: dict[int, tuple] = {}  # inputs and constants first (nothing computes them), then the schedule
+    for k, node in enumerate(n for n in order if id(n) in live):
+        if node.op in ("input", "constant"):
+            key[id(node)] = (-1, 0, k)
+        elif _one_element(node) and all(_one_element(i) or i.op in ("input", "constant", "count")
+                                        for i in node.inputs):
+            key[id(node)] = (max((key[id(i)][0] for i in node.inputs if id(i) in key), default=-1), 1, k)
+        else:
+            key[id(node)] = (k, 0, k)
+    return sorted((n for n in order if id(n) in live), key=lambda n: key[id(n)])
+
+
+def _one_element(node: Node) -> bool:
+    """A computed value of one element (a scalar, a bias correction), elementwise or a sum of one."""
+    return (is_elementwise(node) or node.op in REDUCTIONS) and all(d == 1 for d in node.shape)
 
 
 def _needs_array(node: Node, node_users: list[Node], rooted: set[int], arrays: dict, loops: dict) -> bool:
@@ -302,7 +322,7 @@ def loop_group(node: Node) -> tuple:
     return tuple(map(id, node.inputs)), tuple((k, v) for k, v in node.attrs if k not in ("output", "mode"))
 
 
-def _sections(order: list[Node], arrays: dict, inplace: dict, fuse: bool) -> list[Section]:
+def _sections(order: list[Node], arrays: dict, fuse: bool) -> list[Section]:
     sections: list[Section] = []
     loops: dict[tuple, Section] = {}
     for node in order:
@@ -333,11 +353,4 @@ def _sections(order: list[Node], arrays: dict, inplace: dict, fuse: bool) -> lis
                 sections.append(Section("elementwise", [node], node.shape))
         else:
             sections.append(Section(kind, [node], node.shape))
-    final = [n for n in order if id(n) in inplace]
-    by_shape: dict[tuple, Section] = {}
-    for value in final:
-        if value.shape not in by_shape:
-            by_shape[value.shape] = Section("update", [], value.shape)
-            sections.append(by_shape[value.shape])
-        by_shape[value.shape].nodes.append(value)
     return sections

@@ -263,7 +263,7 @@ class RMSprop(Optimizer):
 class Adam(Optimizer):
     """Adam (Kingma & Ba): bias-corrected moment estimates ``m`` and ``v``, step count ``t``.
 
-    ``m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g²; p = p - lr * m/(1-b1^t) / (sqrt(v/(1-b2^t)) + eps)``.
+    ``m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g²; p = p - lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps)``.
     """
 
     slots = (Slot("m"), Slot("v"))
@@ -282,11 +282,10 @@ class Adam(Optimizer):
     def rule(self, param, grad, state, lr, step):
         m = self.beta1 * state["m"] + (1.0 - self.beta1) * grad
         v = self.beta2 * state["v"] + (1.0 - self.beta2) * grad * grad
-        # Summing the (1,)-shaped corrections makes them reductions, stored once: the code generator does not
-        # yet support an elementwise scalar shared by the loops of parameters of different shapes.
-        m_hat = m / ops.sum(1.0 - ops.power(self.beta1, step))
-        v_hat = v / ops.sum(1.0 - ops.power(self.beta2, step))
-        return param - lr * m_hat / (ops.sqrt(v_hat) + self.eps), {"m": m, "v": v}
+        # The corrections fold into two scalars (as PyTorch's Adam does): one division per entry, not three
+        step_size = lr / ops.sum(1.0 - ops.power(self.beta1, step))
+        root = 1.0 / ops.sqrt(ops.sum(1.0 - ops.power(self.beta2, step)))
+        return param - step_size * m / (ops.sqrt(v) * root + self.eps), {"m": m, "v": v}
 
 
 #: Optimizers by the names spec files use.
