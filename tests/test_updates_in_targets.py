@@ -88,3 +88,17 @@ def test_adam_moments_are_updated_where_they_live(backend):
     # one pass over each parameter (the bias corrections run before, not between, the loops over its shape)
     for shape in ("(4, 3)", "(3,)"):
         assert kernel.count(f"# fused elementwise {shape}") == 1, shape
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_value_only_its_own_loop_reads_is_not_stored(backend):
+    # the decayed gradient is read by the velocity and by the weights' update, both in its loop
+    x, W, v = sd.tensor("x", ("batch", 3)), sd.tensor("W", (3, 4)), sd.tensor("v", (3, 4))
+    loss = sd.sum(sd.tanh(x @ W) ** 2)
+    decayed = sd.grad(loss, W) + 0.01 * W
+    velocity = 0.9 * v + decayed
+    updates = {v: velocity, W: W - 0.1 * (velocity + decayed)}
+    _check_step([x, W, v], [loss], updates, _values(), backend)
+    source = sd.compile([x, W, v], [loss], updates, backend=backend).source
+    loop = source.split("# fused elementwise (3, 4)")[1].split("    # ")[0].split("\n\n")[0]
+    assert "_ws_float64[" in loop and not [line for line in loop.splitlines() if "_ws_float64[" in line.split("=")[0]]

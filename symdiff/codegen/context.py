@@ -59,7 +59,8 @@ class Context:
     def _place(self, plan: Plan, fresh: dict[int, int], nested: bool) -> None:
         """Refs for the computed arrays and constants of ``plan`` that have none yet."""
         for node in plan.order:
-            if id(node) in plan.arrays and node not in self.refs and node.op != "input":
+            if id(node) in plan.arrays and node not in self.refs and node.op != "input" and \
+                    id(node) not in plan.unstored:
                 if node.op == "constant":
                     buffer, offset = kir.Array(self.name(node, "_k"), node.dtype), kir.index(0)
                 elif id(node) in fresh:

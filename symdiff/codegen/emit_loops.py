@@ -178,7 +178,8 @@ def _compute_into(ctx: Context, section: Section, idx: list[kir.Expr], out: kir.
     body = Body(ctx, section.shape, idx, out, segment)
     values = [body.compute(n) for n in section.nodes]
     for node, value in zip(section.nodes, values):
-        out.emit(ctx.write(node, idx, value))
+        if id(node) not in ctx.plan.unstored:  # else only this loop's later nodes read it, from the body
+            out.emit(ctx.write(node, idx, value))
     return body.reads
 
 

@@ -19,8 +19,9 @@ from .plan import (
     inline_reads,
     is_elementwise,
     is_inline_leaf,
+    members,
+    memory_reads,
     root_base,
-    section_reads,
     shifted_reads,
     views_of,
 )
@@ -63,8 +64,8 @@ def place_final_updates(sections: list[Section], values: list[Node], final: dict
     runs after every other reader of its parameter and after everything that can raise (an optimizer's update joins
     the loop of its moments: one pass over the parameter), or else by an "update" section at the end."""
     sections = list(sections)
-    reads = [_reads(section, arrays) for section in sections]
-    defined = {id(n): k for k, section in enumerate(sections) for n in _members(section)}
+    reads = [memory_reads(section, arrays) for section in sections]
+    defined = {id(n): k for k, section in enumerate(sections) for n in members(section)}
     start = max((k for k, section in enumerate(sections) if _may_raise(section, arrays)), default=-1) + 1
     returned = {id(root_base(n)) for n in outputs}  # copied out after these loops: they must see the old values
     at_end: dict[tuple, Section] = {}
@@ -75,7 +76,7 @@ def place_final_updates(sections: list[Section], values: list[Node], final: dict
                  and not any(id(target) in later for later in reads[k + 1:])]
         if hosts:
             sections[hosts[-1]].nodes.append(value)
-            reads[hosts[-1]] |= _reads(Section("elementwise", [value]), arrays)
+            reads[hosts[-1]] |= memory_reads(Section("elementwise", [value]), arrays)
             continue
         if value.shape not in at_end:
             at_end[value.shape] = Section("update", [], value.shape)
@@ -105,7 +106,7 @@ def updates_in_targets(sections: list[Section], updates: list[tuple[Node, Node]]
     returned = {id(root_base(n)) for n in outputs}  # copied out before the updates: they must see the old values
     position = {id(n): k for k, section in enumerate(sections) if section.kind == "elementwise"
                 for n in section.nodes}
-    reads = [_reads(section, arrays) for section in sections]
+    reads = [memory_reads(section, arrays) for section in sections]
     raising = [k for k, section in enumerate(sections) if _may_raise(section, arrays)]
     out: dict[int, Node] = {}
     for target, value in updates:
@@ -122,24 +123,12 @@ def updates_in_targets(sections: list[Section], updates: list[tuple[Node, Node]]
     return out
 
 
-def _members(section: Section) -> list[Node]:
-    return [n for member in section.members for n in member.nodes] if section.kind == "rows" else section.nodes
-
-
-def _reads(section: Section, arrays: dict) -> set[int]:
-    """ids of the arrays whose memory ``section`` reads (a view counts as its base)."""
-    ids = set()
-    for node in _members(section):
-        ids |= inline_reads(node, arrays) | {id(i) for i in section_reads(node) if id(i) in arrays}
-    return {id(root_base(arrays[i])) for i in ids}
-
-
 def _may_raise(section: Section, arrays: dict) -> bool:
     """True when the section's code may raise: an index check, an extremum over a named dim (empty at run time),
     or a loop over steps (its body may hold either)."""
     if section.kind == "loop":
         return True
-    for node in _members(section):
+    for node in members(section):
         for n in fused_nodes(node, arrays):
             if n.op in _CHECKED or n.op in _EXTREMA and any(isinstance(n.inputs[0].shape[a], str)
                                                             for a in n.attr("axes")):

@@ -65,6 +65,7 @@ class Plan:
     update_targets: list[Node]  # every input written by an update
     output_copies: dict[int, Node]  # id(output) -> node whose array is copied into a fresh output
     row_local: set[int]  # arrays living inside one row group: one row of storage (row stride 0)
+    unstored: set[int]  # arrays of a loop whose every reader is a later node of that loop: never stored
 
 
 def is_elementwise(node: Node) -> bool:
@@ -136,15 +137,17 @@ def plan(outputs: list[Node], updates: list[tuple[Node, Node]], fuse: bool = Tru
     final = [n for n in order if id(n) in inplace]
     sections = place_final_updates(sections, final, inplace, arrays, outputs, fuse)
     row_local -= {i for value in final for i in inline_reads(value, arrays)}  # read outside their row group
+    unstored: set[int] = set()
     if fuse:
         in_targets = updates_in_targets(sections, updates, arrays, inplace, outputs)
+        unstored = _unstored(sections, arrays, roots)
     copied = [(t, v) for t, v in updates if id(v) not in inplace and id(v) not in in_targets]
     # outputs are copied out before any update writes, so they hold the values before the step
     # returned arrays own their memory: views, inputs and constant arrays are copied out
     output_copies = {id(n): n for n in outputs
                      if n.op in VIEW_OPS and not needs_copy(n) or n.op in ("input", "constant")}
     return Plan(order, arrays, sections, inplace, in_targets, copied, update_targets=[t for t, _ in updates],
-                output_copies=output_copies, row_local=row_local)
+                output_copies=output_copies, row_local=row_local, unstored=unstored)
 
 
 def _snapshot_aliased(updates: list[tuple[Node, Node]]) -> list[tuple[Node, Node]]:
@@ -304,6 +307,31 @@ def cross_row_reads(value: Node, arrays: dict) -> set[int]:
 def inline_reads(value: Node, arrays: dict) -> set[int]:
     """ids of the arrays that the fused expression of ``value`` reads."""
     return {id(i) for n in fused_nodes(value, arrays) for i in n.inputs if id(i) in arrays}
+
+
+def _unstored(sections: list[Section], arrays: dict, roots: list[Node]) -> set[int]:
+    """Values an elementwise loop computes for its own later nodes only (a gradient plus weight decay, read by
+    both moments of an optimizer): they stay in the loop body, no array stores them."""
+    rooted = {id(root_base(r)) for r in roots}
+    readers: dict[int, set[int]] = {}
+    for k, section in enumerate(sections):
+        for nid in memory_reads(section, arrays):
+            readers.setdefault(nid, set()).add(k)
+    return {id(n) for k, section in enumerate(sections) if section.kind == "elementwise" for n in section.nodes
+            if id(n) in arrays and id(n) not in rooted and readers.get(id(n), set()) <= {k}}
+
+
+def members(section: Section) -> list[Node]:
+    """The nodes a section computes as arrays (a row group's: its passes')."""
+    return [n for member in section.members for n in member.nodes] if section.kind == "rows" else section.nodes
+
+
+def memory_reads(section: Section, arrays: dict) -> set[int]:
+    """ids of the arrays whose memory ``section`` reads (a view counts as its base)."""
+    ids = set()
+    for node in members(section):
+        ids |= inline_reads(node, arrays) | {id(i) for i in section_reads(node) if id(i) in arrays}
+    return {id(root_base(arrays[i])) for i in ids}
 
 
 def views_of(target: Node, arrays: dict) -> set[int]:
