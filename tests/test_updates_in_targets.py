@@ -102,3 +102,14 @@ def test_a_value_only_its_own_loop_reads_is_not_stored(backend):
     source = sd.compile([x, W, v], [loss], updates, backend=backend).source
     loop = source.split("# fused elementwise (3, 4)")[1].split("    # ")[0].split("\n\n")[0]
     assert "_ws_float64[" in loop and not [line for line in loop.splitlines() if "_ws_float64[" in line.split("=")[0]]
+
+
+@pytest.mark.parametrize("fuse", [True, False])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_one_value_updating_two_parameters_updates_both(backend, fuse):
+    # one node as the new value of v and u: nothing else reads it, or W's update reads it too
+    x, W, v, u = sd.tensor("x", (5, 3)), sd.tensor("W", (3, 4)), sd.tensor("v", (3, 4)), sd.tensor("u", (3, 4))
+    velocity = 0.9 * v + sd.grad(sd.sum(sd.tanh(x @ W) ** 2), W)
+    values = [R.standard_normal((5, 3)), *(R.standard_normal((3, 4)) for _ in range(3))]
+    _check_step([x, W, v, u], [], {v: velocity, u: velocity}, values, backend, fuse=fuse)
+    _check_step([x, W, v, u], [], {v: velocity, u: velocity, W: W - 0.1 * velocity}, values, backend, fuse=fuse)
