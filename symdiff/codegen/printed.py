@@ -20,11 +20,16 @@ def _pasted(name: str) -> str:
     return "\n".join(line for line in body.splitlines() if not line.startswith(("import ", "from "))).strip("\n")
 
 
-def runtime_source() -> str:
+def runtime_source(wrapper: str) -> str:
     """The argument checks and workspace pools every generated module carries (runtime.py, without its docstring
-    and imports: ``types`` and ``numpy as np`` are among the module's)."""
+    and imports: ``types`` and ``numpy as np`` are among the module's), without the scalar types' table when
+    ``wrapper`` takes no scalar argument."""
     text = (_HERE / "runtime.py").read_text()
-    return text[text.index("import numpy as np\n") + len("import numpy as np\n"):].strip("\n") + "\n"
+    text = text[text.index("import numpy as np\n") + len("import numpy as np\n"):]
+    if "_SCALAR_TYPES[" not in wrapper:
+        blocks = text.split("\n\n\n")
+        text = "\n\n\n".join(b for b in blocks if "\n_SCALAR_TYPES = " not in "\n" + b.strip("\n"))
+    return text.strip("\n") + "\n"
 
 
 def _function_source(function: kir.Function, printer: Printer, flags: str, entry: bool) -> str:
@@ -66,5 +71,5 @@ def module_source(header: str, name: str, kernel: kir.Kernel, wrapper: str) -> s
         parts.append(_pasted("blas.py"))
     if printer.gram:
         parts.append(_pasted("blas_gram.py"))
-    parts += ["\n".join(constants), *reversed(functions[1:]), functions[0], runtime_source(), wrapper]
+    parts += ["\n".join(constants), *reversed(functions[1:]), functions[0], runtime_source(wrapper), wrapper]
     return "\n\n\n".join(p.strip("\n") for p in parts if p) + "\n"
