@@ -55,14 +55,20 @@ def _numpy_steps(X_batches, Y_batches, W, gamma, beta, lr):
     return {"W": W, "gamma": gamma, "beta": beta, "running_mean": mean_run, "running_var": var_run}
 
 
+def _dense_batchnorm_step(prefix, backend, reduce):
+    """SGD on ``reduce((batchnorm(x @ W) - y) ** 2)``: the input, the model, its starting values and the step."""
+    x, y = sd.tensor("x", ("batch", 3)), sd.tensor("y", ("batch", 2))
+    model = nn.Sequential([nn.Dense(3, 2, bias=False, name=f"{prefix}_{backend}_d"),
+                           nn.BatchNorm(2, momentum=MOMENTUM, name=f"{prefix}_{backend}_bn")],
+                          name=f"{prefix}_{backend}")
+    loss = reduce((model(x, training=True) - y) ** 2)
+    start = nn.initial_values(model.parameters.values(), seed=0)
+    return x, model, start, SGD(lr=0.1).compile_step([x, y], loss, model, values=start, backend=backend)
+
+
 @pytest.mark.parametrize("backend", ["native", "numba"])
 def test_running_statistics_follow_numpy_over_several_steps(backend):
-    x, y = sd.tensor("x", ("batch", 3)), sd.tensor("y", ("batch", 2))
-    model = nn.Sequential([nn.Dense(3, 2, bias=False, name=f"bns_{backend}_d"),
-                           nn.BatchNorm(2, momentum=MOMENTUM, name=f"bns_{backend}_bn")], name=f"bns_{backend}")
-    loss = sd.mean((model(x, training=True) - y) ** 2)
-    start = nn.initial_values(model.parameters.values(), seed=0)
-    step = SGD(lr=0.1).compile_step([x, y], loss, model, values=start, backend=backend)
+    _, _, start, step = _dense_batchnorm_step("bns", backend, sd.mean)
     batches = [(R.standard_normal((5, 3)), R.standard_normal((5, 2))) for _ in range(4)]
     for X, Y in batches:
         step(X, Y)
@@ -76,12 +82,7 @@ def test_running_statistics_follow_numpy_over_several_steps(backend):
 @pytest.mark.parametrize("backend", ["native", "numba"])
 def test_an_empty_batch_leaves_the_running_statistics_and_weights_as_they_were(backend):
     # the mean of no examples is nan; the running statistics keep their values rather than turn nan for good
-    x, y = sd.tensor("x", ("batch", 3)), sd.tensor("y", ("batch", 2))
-    model = nn.Sequential([nn.Dense(3, 2, bias=False, name=f"bne_{backend}_d"),
-                           nn.BatchNorm(2, momentum=MOMENTUM, name=f"bne_{backend}_bn")], name=f"bne_{backend}")
-    loss = sd.sum((model(x, training=True) - y) ** 2)
-    start = nn.initial_values(model.parameters.values(), seed=0)
-    step = SGD(lr=0.1).compile_step([x, y], loss, model, values=start, backend=backend)
+    x, model, _, step = _dense_batchnorm_step("bne", backend, sd.sum)
     step(R.standard_normal((5, 3)), R.standard_normal((5, 2)))
     before = {name: value.copy() for name, value in step.params.items()}
     assert step(np.zeros((0, 3)), np.zeros((0, 2))) == 0.0
