@@ -223,7 +223,20 @@ def test_no_training_rows_left_names_the_spec_setting(tmp_path, capsys):
                     "validation_split=0.9 holds out 4, leaving 0")
 
 
-def test_ctrl_c_during_training_says_what_was_kept_and_exits_130(capsys, monkeypatch):
+@pytest.fixture
+def ctrl_c_raises():
+    """Ctrl-C raises KeyboardInterrupt here even when the suite was started with SIGINT ignored (a background job)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def _default_sigint() -> None:
+    """In a child process before exec: Python then installs its KeyboardInterrupt handler (not if SIGINT is ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def test_ctrl_c_during_training_says_what_was_kept_and_exits_130(capsys, monkeypatch, ctrl_c_raises):
     from symdiff.train.step import TrainStep
 
     step, calls = TrainStep.__call__, itertools.count(1)
@@ -243,7 +256,8 @@ def test_ctrl_c_during_training_says_what_was_kept_and_exits_130(capsys, monkeyp
 
 def test_ctrl_c_in_a_real_process_exits_130():
     process = subprocess.Popen([sys.executable, "-m", "symdiff.cli", "train", XOR_SPEC, "--epochs", "100000000",
-                                "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=_default_sigint)
     try:
         for line in process.stdout:
             if line.startswith("training 'xor'"):

@@ -155,7 +155,9 @@ def test_reshapes_adding_or_dropping_unit_axes_of_strided_views_are_views(backen
     copies = [line for line in fn.source.splitlines() if line.strip().startswith("# n") and " reshape " in line]
     assert len(copies) == 1 and "('batch', 9)" in copies[0]  # only the reshape that merges axes copies
     value = np.random.default_rng(10).normal(size=(4, 6, 5))
-    for got, want in zip(fn(value), sd.evaluate(outputs, {x: value})):
+    (exp_got, *views), (exp_want, *views_want) = fn(value), sd.evaluate(outputs, {x: value})
+    np.testing.assert_array_max_ulp(exp_got, exp_want, 1)  # NumPy's own exp differs by CPU (AVX-512: its SIMD exp)
+    for got, want in zip(views, views_want):
         np.testing.assert_array_equal(got, want)
 
 
