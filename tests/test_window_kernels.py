@@ -180,3 +180,23 @@ def test_a_loop_never_reads_shifted_entries_of_what_it_writes(backend):
     q = np.arange(4.0)
     flip(q)
     np.testing.assert_array_equal(q, np.arange(4.0) * 3.0)
+
+
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_a_concatenation_writes_its_output_in_one_pass(backend):
+    # im2col's patches: each output position gets its parts side by side (one walk over the output, not one per part)
+    x = sd.tensor("x", ("batch", 5, 5, 3))
+    patches = sd.concatenate([x[:, 0:4, 0:4, :], x[:, 1:5, 0:4, :], x[:, 0:4, 1:5, :] * 2.0], axis=3)
+    rows = sd.concatenate([x[:, 0:2], sd.exp(x[:, 3:5])], axis=1)
+    fn = sd.compile([x], [patches, rows], backend=backend)
+    lines = fn.source.splitlines()
+    for label in ("concatenate ('batch', 4, 4, 9)", "concatenate ('batch', 4, 5, 3)"):
+        start = next(k for k, line in enumerate(lines) if line.strip().startswith("# n") and label in line)
+        depth = len(lines[start]) - len(lines[start].lstrip())
+        body = lines[start + 1:]
+        section = body[:next(k for k, line in enumerate(body)  # up to the next section's comment
+                             if len(line) - len(line.lstrip()) < depth or line.startswith(" " * depth + "#"))]
+        assert sum(line.strip().startswith("for _i0 ") for line in section) == 1, "\n".join(section)
+    value = np.random.default_rng(12).normal(size=(2, 5, 5, 3))
+    for got, want in zip(fn(value), sd.evaluate([patches, rows], {x: value})):
+        np.testing.assert_array_max_ulp(got, want, 1)

@@ -14,6 +14,7 @@ import numba
 import numpy as np
 
 SMALL_MATMUL = 4096  # below this many multiply-adds a loop nest beats a BLAS call's fixed cost
+PANELED_OUTPUT, K_PANEL = 512, 2048  # a small C over a long k: one ?gemm per panel of k (one call runs far slower)
 
 
 def _bind_numpy_openblas():
@@ -67,10 +68,14 @@ def _blas(a, ao, ars, acs, b, bo, brs, bcs, c, co, m, k, n):
     elif a_ok and b_ok:
         ta, lda = (111, ars) if a_rows else (112, acs)
         tb, ldb = (111, brs) if b_rows else (112, bcs)
-        if c.itemsize == 8:
-            _dgemm(101, ta, tb, m, n, k, 1.0, pa, lda, pb, ldb, 0.0, pc, n)
-        else:
-            _sgemm(101, ta, tb, m, n, k, np.float32(1.0), pa, lda, pb, ldb, np.float32(0.0), pc, n)
+        panel = K_PANEL if m * n <= PANELED_OUTPUT else k
+        for s in range(0, k, panel):  # the panels after the first accumulate into C (beta = 1)
+            kk, pas, pbs = min(panel, k - s), pa + s * acs * a.itemsize, pb + s * brs * b.itemsize
+            if c.itemsize == 8:
+                _dgemm(101, ta, tb, m, n, kk, 1.0, pas, lda, pbs, ldb, 0.0 if s == 0 else 1.0, pc, n)
+            else:
+                _sgemm(101, ta, tb, m, n, kk, np.float32(1.0), pas, lda, pbs, ldb, np.float32(0.0 if s == 0 else 1.0),
+                       pc, n)
     else:
         return False
     return True

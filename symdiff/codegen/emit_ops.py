@@ -211,13 +211,15 @@ def emit_index(ctx: Context, node: Node, out: kir.Builder) -> set[int]:
                      for (start, _, step), i in zip(node.attr("index"), idx)]
             out.emit(target.store(where, ctx.read(g, g.shape, idx)))
         return {id(g)}
-    if node.op == "concatenate":
+    if node.op == "concatenate":  # one pass over the output: each outer position writes its parts side by side
         axis, offset = node.attr("axis"), 0
-        for part in node.inputs:
-            with loops(ctx, part.shape, out) as idx:
-                out.emit(target.store(_with(idx, axis, kir.add(kir.index(offset), idx[axis])),
-                                      ctx.read(part, part.shape, idx)))
-            offset += part.shape[axis]
+        with loops(ctx, node.shape[:axis], out) as outer:
+            for part in node.inputs:
+                with loops(ctx, part.shape[axis:], out, start=axis) as inner:
+                    idx = outer + inner
+                    out.emit(target.store(_with(idx, axis, kir.add(kir.index(offset), idx[axis])),
+                                          ctx.read(part, part.shape, idx)))
+                offset += part.shape[axis]
         return {id(p) for p in node.inputs}
     raise NotImplementedError(f"codegen: no lowering for op {node.op!r}")
 

@@ -10,7 +10,7 @@ from .blas_symbols import _NO_TRANS as NO_TRANS
 from .blas_symbols import _ROW_MAJOR as ROW_MAJOR
 from .blas_symbols import _TRANS as TRANS
 from .blas_symbols import _UPPER as UPPER
-from .blas_symbols import MIRROR_TILE, SMALL_MATMUL
+from .blas_symbols import K_PANEL, MIRROR_TILE, PANELED_OUTPUT, SMALL_MATMUL
 from .dtypes import F32, F64, I32, I64
 from .loops import counted_loop
 
@@ -103,8 +103,18 @@ def define_gemm(module: ir.Module, dtype: str, flags: tuple[str, ...] = ()) -> i
                             ta, lda = b.select(a_rows, I32(NO_TRANS), I32(TRANS)), b.select(a_rows, ars, acs)
                             tb, ldb = b.select(b_rows, I32(NO_TRANS), I32(TRANS)), b.select(b_rows, brs, bcs)
                             gemm = _external(module, f"symdiff_native_{prefix}gemm", gemm_type(real))
-                            b.call(gemm, [I32(ROW_MAJOR), ta, tb, m, n, k, real(1.0), pa, lda, pb, ldb, real(0.0),
-                                          pc, n])
+                            small_output = b.icmp_signed("<=", b.mul(m, n), I64(PANELED_OUTPUT))
+                            panel = b.select(small_output, I64(K_PANEL), k)
+
+                            def one_panel(p: ir.Value) -> None:  # later panels accumulate into C (beta = 1)
+                                start = b.mul(p, panel)
+                                rest = b.sub(k, start)
+                                kk = b.select(b.icmp_signed("<", panel, rest), panel, rest)
+                                beta = b.select(b.icmp_signed("==", p, I64(0)), real(0.0), real(1.0))
+                                b.call(gemm, [I32(ROW_MAJOR), ta, tb, m, n, kk, real(1.0),
+                                              b.gep(pa, [b.mul(start, acs)]), lda, b.gep(pb, [b.mul(start, brs)]),
+                                              ldb, beta, pc, n])
+                            counted_loop(b, I64(0), b.sdiv(b.add(k, b.sub(panel, one)), panel), one_panel)
     b.ret_void()
     return fn
 
