@@ -365,3 +365,21 @@ def test_constant_labels_are_checked_once_when_compiled(backend):
     with pytest.raises(IndexError) as reference:
         sd.evaluate(bad, {x: values})
     assert str(reference.value).startswith(str(compiled.value))
+
+
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_reductions_over_leading_axes_add_each_element_into_its_entry(backend):
+    # sum/max over the batch (a bias gradient) needs no accumulator variable per entry; only a reduction of
+    # trailing axes (here axis 2 of the (0, 2) sum) has one. nan and -0.0 come out as NumPy has them.
+    x = sd.tensor("x", ("batch", 3, 2))
+    outputs = [sd.sum(sd.exp(x), axis=0), sd.max(2.0 * x, axis=(0, 1)), sd.sum(x, axis=(0, 2)), sd.min(x, axis=0)]
+    fn = sd.compile([x], outputs, backend=backend)
+    lines = [line.strip() for line in fn.source.splitlines()]
+    accumulators = {line.split(" = ")[0] for line in lines if line.startswith("_acc")}
+    (trailing,) = [line.split(": n")[1].split(" ")[0] for line in lines if line.startswith("# sum over axes (0, 2)")]
+    assert accumulators == {f"_acc{trailing}"}
+    value = np.random.default_rng(13).normal(size=(4, 3, 2))
+    value[1, 2, 0], value[:, 0, 1] = np.nan, -0.0
+    for got, want in zip(fn(value), sd.evaluate(outputs, {x: value})):
+        np.testing.assert_array_max_ulp(got, want, 1)
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(want))

@@ -231,17 +231,22 @@ def emit_reduction(ctx: Context, section: Section, out: kir.Builder, bound: tupl
             out.emit(kir.Raise("ValueError", empty_extremum_message(node.op, axes, source.shape)))
     if outer_reduced:
         fill(ctx, node, _identity(node), out)
-    acc = kir.Var(ctx.name(node, "_acc"), node.dtype)
     with loops(ctx, source.shape[len(bound):split], out, start=len(bound)) as outer:
         idx = [*bound, *outer]
-        out.emit(kir.Let(acc, _identity(node)))
-        with loops(ctx, source.shape[split:], out, start=split) as inner:
-            body = Body(ctx, source.shape, idx + inner, out)
-            out.emit(kir.Let(acc, kir.op(_COMBINE[node.op], acc, body.expr(source))))
+        if split < n:  # trailing axes reduced: a variable accumulates them
+            acc = kir.Var(ctx.name(node, "_acc"), node.dtype)
+            out.emit(kir.Let(acc, _identity(node)))
+            with loops(ctx, source.shape[split:], out, start=split) as inner:
+                body = Body(ctx, source.shape, idx + inner, out)
+                out.emit(kir.Let(acc, kir.op(_COMBINE[node.op], acc, body.expr(source))))
+            term: kir.Expr = acc
+        else:  # only leading axes: each element goes straight into its output entry
+            body = Body(ctx, source.shape, idx, out)
+            term = body.expr(source)
         kept = [(kir.index(0) if keepdims else None) if a in axes else i for a, i in enumerate(idx)]
         out_idx = [i for i in kept if i is not None] + ([kir.index(0)] * (n - split) if keepdims else [])
         target = ctx.refs[ctx.plan.inplace_updates.get(id(node), node)]
-        value = kir.op(_COMBINE[node.op], target.load(out_idx), acc) if outer_reduced else acc
+        value = kir.op(_COMBINE[node.op], target.load(out_idx), term) if outer_reduced else term
         out.emit(target.store(out_idx, value))
     return body.reads
 
