@@ -35,6 +35,11 @@ def _external(module: ir.Module, symbol: str, ty: ir.FunctionType) -> ir.Functio
     return module.globals.get(symbol) or ir.Function(module, ty, symbol)
 
 
+def _smaller(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
+    """``min(x, y)`` of two signed integers."""
+    return b.select(b.icmp_signed("<", x, y), x, y)
+
+
 def _at_least(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
     """``x >= max(y, 1)``: a leading dimension BLAS accepts for ``y`` rows or columns."""
     return b.icmp_signed(">=", x, b.select(b.icmp_signed(">", y, I64(1)), y, I64(1)))
@@ -108,8 +113,7 @@ def define_gemm(module: ir.Module, dtype: str, flags: tuple[str, ...] = ()) -> i
 
                             def one_panel(p: ir.Value) -> None:  # later panels accumulate into C (beta = 1)
                                 start = b.mul(p, panel)
-                                rest = b.sub(k, start)
-                                kk = b.select(b.icmp_signed("<", panel, rest), panel, rest)
+                                kk = _smaller(b, panel, b.sub(k, start))
                                 beta = b.select(b.icmp_signed("==", p, I64(0)), real(0.0), real(1.0))
                                 b.call(gemm, [I32(ROW_MAJOR), ta, tb, m, n, kk, real(1.0),
                                               b.gep(pa, [b.mul(start, acs)]), lda, b.gep(pb, [b.mul(start, brs)]),
@@ -168,9 +172,6 @@ def _define_mirror(module: ir.Module, dtype: str) -> ir.Function:
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     tile = I64(MIRROR_TILE)
 
-    def smaller(x: ir.Value, y: ir.Value) -> ir.Value:
-        return b.select(b.icmp_signed("<", x, y), x, y)
-
     tiles = b.sdiv(b.add(n, I64(MIRROR_TILE - 1)), tile)
 
     def tile_row(ti: ir.Value) -> None:
@@ -184,8 +185,8 @@ def _define_mirror(module: ir.Module, dtype: str) -> ir.Function:
                 def entry(j: ir.Value) -> None:
                     value = b.load(b.gep(c, [b.add(co, b.add(b.mul(i, n), j))]))
                     b.store(value, b.gep(c, [b.add(co, b.add(b.mul(j, n), i))]))
-                counted_loop(b, start, smaller(b.add(j0, tile), n), entry)
-            counted_loop(b, i0, smaller(b.add(i0, tile), n), row)
+                counted_loop(b, start, _smaller(b, b.add(j0, tile), n), entry)
+            counted_loop(b, i0, _smaller(b, b.add(i0, tile), n), row)
         counted_loop(b, ti, tiles, tile_column)
     counted_loop(b, I64(0), tiles, tile_row)
     b.ret_void()
