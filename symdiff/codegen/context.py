@@ -132,10 +132,6 @@ class Context:
     def size_expr(self, shape: tuple) -> kir.Expr:
         return kir.product(*self.shape_expr(shape))
 
-    def storage_size(self, node: Node) -> kir.Expr:
-        """Elements of ``node``'s workspace storage: one row for arrays local to a row group."""
-        return self.size_expr(node.shape[1:] if self.is_row_local(node) else node.shape)
-
     def is_scalar_input(self, node: Node) -> bool:
         return id(node) in self.by_value
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from ..ir import FLOAT_DTYPES, Node
 from .registry import constant
 
@@ -22,10 +20,6 @@ def promote(*dtypes: str) -> str:
 
 def is_float(node: Node) -> bool:
     return node.dtype in FLOAT_DTYPES
-
-
-def is_python_scalar(value: Any) -> bool:
-    return isinstance(value, bool | int | float) or isinstance(value, np.generic) and value.ndim == 0
 
 
 def as_node(value: Any, like: Node | None = None) -> Node:

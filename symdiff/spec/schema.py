@@ -44,7 +44,6 @@ def _is_number(v: Any) -> bool:
 
 POSITIVE_INT = Kind("a positive integer", lambda v: _is_int(v) and v > 0)
 COUNT = Kind("an integer >= 0", lambda v: _is_int(v) and v >= 0)
-INTEGER = Kind("an integer", _is_int)
 NUMBER = Kind("a finite number", _is_number)
 POSITIVE = Kind("a finite number > 0", lambda v: _is_number(v) and v > 0)
 NONNEGATIVE = Kind("a finite number >= 0", lambda v: _is_number(v) and v >= 0)
