@@ -177,15 +177,15 @@ def test_the_cache_key_holds_what_ops_made_at_run_time_compute():
 
 def _workspace_accesses(kernel):
     """Every load and store of a workspace buffer in ``kernel``: (array, index) pairs."""
-    from symdiff.codegen import kir
+    from symdiff.codegen import kir, kir_walks
 
     found = []
     for function in kernel.functions:
-        for statement in kir.walk(function.body):
+        for statement in kir_walks.walk(function.body):
             if isinstance(statement, kir.Store):
                 found.append((statement.array, statement.index))
-            for expression in kir.expressions(statement):
-                found += [(e.array, e.index) for e in kir.sub_expressions(expression) if isinstance(e, kir.Load)]
+            for expression in kir_walks.expressions(statement):
+                found += [(e.array, e.index) for e in kir_walks.sub_expressions(expression) if isinstance(e, kir.Load)]
     return [(array, index) for array, index in found if array.name.startswith("_ws_")]
 
 
@@ -198,7 +198,7 @@ def test_workspace_slots_are_alias_scopes_for_llvm(fastmath):
     from llvmlite import ir
 
     from symdiff.codegen.llvm.build import llvm_module
-    from symdiff.codegen.llvm.lower import Unit
+    from symdiff.codegen.llvm.unit import Unit
 
     x, w = sd.tensor("x", ("batch", 6, 6, 2)), sd.tensor("w", (3, 3, 2, 4))
     loss = sd.sum(sd.max_pool2d(sd.relu(sd.conv2d(x, w, padding="same"))) ** 2)

@@ -20,6 +20,7 @@ from .emit_loops import Body, emit_elementwise, emit_reduction, emit_rows
 from .emit_ops import emit_copy, emit_index, emit_matmul, emit_view
 from .emit_scan import emit_scan
 from .fastlib import NAMES as FAST_NAMES
+from .kir_walks import free_names, walk
 from .memory import plan_memory, workspace_offsets, workspace_regions, workspace_sizes
 from .numba_print import fast_name
 from .plan import is_inline_leaf, plan
@@ -150,7 +151,7 @@ def generate(inputs: list[Node], outputs: list[Node], updates: list[tuple[Node, 
                                f"{type(exc).__name__}: {exc}") from exc
         if ids is None:
             continue  # a view: index arithmetic only; the base's lifetime covers the view
-        if written and any(isinstance(s, kir.Raise) for s in kir.walk(out.statements)):
+        if written and any(isinstance(s, kir.Raise) for s in walk(out.statements)):
             raise CodegenError(f"internal error: {_describe(section)} may raise after a parameter was written")
         written = written or any(id(n) in schedule.stored_in_targets or id(n) in schedule.inplace_updates
                                  for n in section.nodes)
@@ -164,7 +165,7 @@ def generate(inputs: list[Node], outputs: list[Node], updates: list[tuple[Node, 
     memory = plan_memory(ctx, defined, reads, final_reads)
     kernel = _kernel(ctx, sections, memory, outputs, libm, fastmath_flag)
     wrapper = wrapper_source(ctx, name, outputs, updates, workspace_sizes(memory))
-    products = any(isinstance(s, kir.Gemm | kir.Gram) for f in kernel.functions for s in kir.walk(f.body))
+    products = any(isinstance(s, kir.Gemm | kir.Gram) for f in kernel.functions for s in walk(f.body))
     return GeneratedModule(name, kernel, wrapper, _docstring(name, inputs, outputs, updates, products))
 
 
@@ -276,7 +277,7 @@ def _overlap_checks(ctx: Context) -> list[kir.Stmt]:
 
 def _split(sections: list[list[kir.Stmt]], constants: set[str]) -> tuple[list[kir.Function], list[kir.Stmt]]:
     """Pack sections into part functions of at most PART_BUDGET statements (inline when it all fits)."""
-    sizes = [len(kir.walk(s)) for s in sections]
+    sizes = [len(walk(s)) for s in sections]
     if sum(sizes) <= PART_BUDGET:
         return [], [statement for section in sections for statement in section]
     groups, current, size = [], [], 0
@@ -289,7 +290,7 @@ def _split(sections: list[list[kir.Stmt]], constants: set[str]) -> tuple[list[ki
     groups.append(current)
     parts, calls = [], []
     for k, statements in enumerate(groups):
-        arrays, free = kir.free_names(statements)
+        arrays, free = free_names(statements)
         args = [*sorted((a for name, a in arrays.items() if name not in constants), key=lambda a: a.name),
                 *sorted(free.values(), key=lambda v: v.name)]
         name = f"_part{k}"

@@ -1,5 +1,5 @@
-"""A kernel IR as machine code: lowered (lower.py), given its Python entry (entry.py), optimized like Numba does
-(O3 with both vectorizers), emitted as an object for this CPU, and loaded into an MCJIT engine."""
+"""A kernel IR as machine code: lowered (lower.py, expressions.py), given its Python entry (entry.py), optimized
+like Numba does (O3 with both vectorizers), emitted as an object for this CPU, and loaded into an MCJIT engine."""
 
 from __future__ import annotations
 

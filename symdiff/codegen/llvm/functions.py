@@ -88,7 +88,8 @@ def define_fast(module: ir.Module, name: str, ty: ir.Type, dtype: str, libm: boo
     fn.linkage = "internal"
     fn.attributes.add("alwaysinline")
     definition = fast_function(name, libm, dtype)
-    from .lower import ExpressionLowering, Unit
+    from .expressions import ExpressionLowering
+    from .unit import Unit
 
     unit = Unit(module, kir.Kernel([], libm=True))  # no fast-math flags; C-library calls as the body says
     body = ExpressionLowering(unit, ir.IRBuilder(fn.append_basic_block("entry")), lanes)

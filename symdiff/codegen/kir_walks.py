@@ -1,0 +1,88 @@
+"""Walks over kernel IR (kir.py): the statements nested in a block, the expressions a statement reads, the names a
+block uses without defining them."""
+
+from __future__ import annotations
+
+from . import kir
+
+
+def expressions(statement: kir.Stmt):
+    """The expressions a statement reads directly (not those of nested statements)."""
+    if isinstance(statement, kir.Let):
+        return (statement.value,)
+    if isinstance(statement, kir.Store):
+        return (statement.index, statement.value)
+    if isinstance(statement, kir.For):
+        return (statement.start, statement.stop)
+    if isinstance(statement, kir.If):
+        return (statement.test,)
+    if isinstance(statement, kir.Gemm):
+        return (statement.a_offset, *statement.a_strides, statement.b_offset, *statement.b_strides,
+                statement.c_offset, statement.m, statement.k, statement.n)
+    if isinstance(statement, kir.Gram):
+        return (statement.b_offset, *statement.b_strides, statement.c_offset, statement.k, statement.n)
+    if isinstance(statement, kir.CallPart):
+        return tuple(a for a in statement.args if isinstance(a, kir.Expr))
+    return ()
+
+
+def children(statement: kir.Stmt) -> tuple[kir.Stmt, ...]:
+    if isinstance(statement, kir.For):
+        return statement.body
+    if isinstance(statement, kir.If):
+        return statement.body + statement.orelse
+    return ()
+
+
+def walk(statements) -> list[kir.Stmt]:
+    """Every statement, nested ones included, in order."""
+    out, stack = [], list(reversed(list(statements)))
+    while stack:
+        statement = stack.pop()
+        out.append(statement)
+        stack.extend(reversed(children(statement)))
+    return out
+
+
+def sub_expressions(expr: kir.Expr):
+    """``expr`` and every expression inside it."""
+    stack = [expr]
+    while stack:
+        e = stack.pop()
+        yield e
+        if isinstance(e, kir.Load):
+            stack.append(e.index)
+        elif isinstance(e, kir.Op | kir.Call):
+            stack.extend(e.args)
+        elif isinstance(e, kir.Cast | kir.Bitcast):
+            stack.append(e.value)
+        elif isinstance(e, kir.Disjoint):
+            stack.extend(e.sizes)
+
+
+def free_names(statements) -> tuple[dict[str, kir.Array], dict[str, kir.Var]]:
+    """The arrays that ``statements`` use, and the variables they read without assigning them (what a function
+    made of them takes as parameters)."""
+    arrays: dict[str, kir.Array] = {}
+    read: dict[str, kir.Var] = {}
+    assigned: set[str] = set()
+    for statement in walk(statements):
+        if isinstance(statement, kir.Store):
+            arrays[statement.array.name] = statement.array
+        elif isinstance(statement, kir.Gemm):
+            arrays.update((a.name, a) for a in (statement.a, statement.b, statement.c))
+        elif isinstance(statement, kir.Gram):
+            arrays.update((a.name, a) for a in (statement.b, statement.c))
+        elif isinstance(statement, kir.CallPart):
+            arrays.update((a.name, a) for a in statement.args if isinstance(a, kir.Array))
+        if isinstance(statement, kir.Let | kir.For):
+            assigned.add(statement.var.name)
+        for expr in expressions(statement):
+            for e in sub_expressions(expr):
+                if isinstance(e, kir.Var):
+                    read.setdefault(e.name, e)
+                elif isinstance(e, kir.Load):
+                    arrays[e.array.name] = e.array
+                elif isinstance(e, kir.Disjoint):
+                    arrays.update((a.name, a) for a in e.arrays)
+    return arrays, {name: var for name, var in read.items() if name not in assigned}
