@@ -72,7 +72,7 @@ class Program:
         rng = np.random.default_rng(seed)
         values = {"x": rng.standard_normal((batch, 3)) + self.shift, "P": rng.standard_normal((3, 3)) + self.shift,
                   "q": rng.standard_normal(3) + self.shift, "s": np.array(rng.standard_normal() + self.shift),
-                  "labels": rng.integers(0, CLASSES, batch)}
+                  "labels": rng.integers(0, CLASSES, batch), "r": rng.standard_normal(3) + self.shift}
         return {k: (v.astype(self.dtype) if k != "labels" else v) for k, v in values.items()}
 
     def describe(self) -> str:
@@ -214,7 +214,7 @@ def _loop(data, program: Program, sequence: sd.Node, floats: list[sd.Node], smoo
 def _inputs(dtype: str) -> dict[str, sd.Node]:
     return {"x": sd.tensor("x", ("batch", 3), dtype=dtype), "P": sd.tensor("P", (3, 3), dtype=dtype),
             "q": sd.tensor("q", (3,), dtype=dtype), "s": sd.tensor("s", (), dtype=dtype),
-            "labels": sd.tensor("labels", ("batch",), dtype="int64")}
+            "labels": sd.tensor("labels", ("batch",), dtype="int64"), "r": sd.tensor("r", (3,), dtype=dtype)}
 
 
 def _update(data, program: Program, param: sd.Node, loss: sd.Node) -> sd.Node | None:
@@ -227,6 +227,8 @@ def _update(data, program: Program, param: sd.Node, loss: sd.Node) -> sd.Node | 
                                   else sd.sum(P, axis=0)),
         "reshape": lambda: (sd.reshape(sd.reshape(P, (9,)), (3, 3)) if param is P else sd.reshape(q, (3,)) * 2.0),
         "swap": lambda: (sd.broadcast_to(q, (3, 3)) if param is P else sd.sum(P, axis=1)),
+        "keep": lambda: param,  # its own value: written back unchanged
+        "view": lambda: (P.T if param is P else P[1]),  # a view of a parameter (copied first when P is updated)
         "none": lambda: None,
     }
     weighted = sorted(choices) + ["sgd", "sgd"]  # a training step is the common case
@@ -234,10 +236,11 @@ def _update(data, program: Program, param: sd.Node, loss: sd.Node) -> sd.Node | 
 
 
 def draw_program(data, dtype: str = "float64", smooth: bool = False, max_steps: int = 8) -> Program:
-    """A random graph over x ("batch", 3), P (3, 3), q (3,), s () and labels ("batch",) with outputs and updates."""
+    """A random graph over x ("batch", 3), P (3, 3), q (3,), s () and labels ("batch",) with outputs and updates (of
+    P, q and r (3,), a parameter only)."""
     program = Program(dtype, _inputs(dtype))
     program.shift = data.draw(st.sampled_from([0.0, -2.5, 2.5]), label="input shift")
-    program.pool = [n for name, n in program.inputs.items() if name != "labels"]
+    program.pool = [n for name, n in program.inputs.items() if name not in ("labels", "r")]  # r: a parameter only
     for _ in range(data.draw(st.integers(1, max_steps), label="steps")):
         _step(data, program, smooth)
     built = program.pool[4:] or program.pool
@@ -258,6 +261,14 @@ def draw_program(data, dtype: str = "float64", smooth: bool = False, max_steps: 
         program.updates[P] = P - 0.1 * (g + program.updates[q])
         if data.draw(st.booleans(), label="momentum reads the old state too"):
             program.updates[P] = program.updates[P] - 0.01 * q
+    # a second vector parameter given the same value node as q, q itself, or a value of its own: one value for two
+    # parameters must still write both (interned copies of one value once updated only one of them)
+    P, q, r = program.inputs["P"], program.inputs["q"], program.inputs["r"]
+    shared = data.draw(st.sampled_from(["none", "q's value", "q", "own"]), label="r's update")
+    if shared == "own":
+        program.updates[r] = sd.sum(P, axis=0)
+    elif shared != "none":
+        program.updates[r] = program.updates.get(q, q) if shared == "q's value" else q
     if data.draw(st.booleans(), label="output an updated parameter"):
         program.outputs.append(data.draw(st.sampled_from([program.inputs["P"], program.inputs["q"],
                                                           sd.swapaxes(program.inputs["P"], 0, 1),

@@ -52,7 +52,7 @@ def assert_same(got, want, rtol: float, what: str) -> None:
 
 def check_program(program: Program, seed: int, rtol: float, **options) -> None:
     """Compile ``program`` with ``options`` and compare every output and update with the reference."""
-    names = ["x", "P", "q", "s", "labels"]
+    names = ["x", "P", "q", "s", "labels", "r"]
     inputs = [program.inputs[n] for n in names]
     fn = sd.compile(inputs, program.outputs, program.updates, **options)
     params = list(program.updates)

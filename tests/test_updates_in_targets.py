@@ -113,3 +113,9 @@ def test_one_value_updating_two_parameters_updates_both(backend, fuse):
     values = [R.standard_normal((5, 3)), *(R.standard_normal((3, 4)) for _ in range(3))]
     _check_step([x, W, v, u], [], {v: velocity, u: velocity}, values, backend, fuse=fuse)
     _check_step([x, W, v, u], [], {v: velocity, u: velocity, W: W - 0.1 * velocity}, values, backend, fuse=fuse)
+    # three parameters given one value, two given one input, a parameter given another one's value that keeps it:
+    # the copies made for them were one interned node, so only one of the parameters was written (found by review
+    # helper 23)
+    _check_step([x, W, v, u], [], {v: velocity, u: velocity, W: velocity}, values, backend, fuse=fuse)
+    _check_step([x, W, v, u], [], {v: W, u: W}, values, backend, fuse=fuse)
+    _check_step([x, W, v, u], [], {v: u, u: u}, values, backend, fuse=fuse)

@@ -156,15 +156,16 @@ def _snapshot_aliased(updates: list[tuple[Node, Node]]) -> list[tuple[Node, Node
     So does a value already updating another parameter (``v <- m``, ``u <- m``): each update has a node of its own,
     written into its own parameter.
 
-    The copy is an identity elementwise node (``stop_gradient``: its value is its input's); as an update value it
-    is stored or written in place by the same rules as any other value.
+    The copy is an identity elementwise node (``stop_gradient``: its value is its input's) naming its parameter
+    (nodes are interned: copies of one value for two parameters would be one node again); as an update value it is
+    stored or written in place by the same rules as any other value.
     """
     targets = {id(t) for t, _ in updates}
     seen: set[int] = set()
     out = []
     for target, value in updates:
         if id(root_base(value)) in targets or value.op == "input" or id(value) in seen:
-            value = Node("stop_gradient", (value,), {}, value.shape, value.dtype)
+            value = Node("stop_gradient", (value,), {"update": target.name}, value.shape, value.dtype)
         seen.add(id(value))
         out.append((target, value))
     return out
