@@ -30,7 +30,6 @@ from pathlib import Path
 
 from common import environment_report
 
-HERE = Path(__file__).resolve().parent
 #: Sampling rate of perf's software clock (samples per second per thread).
 FREQUENCY = 4000
 #: Symbols of OpenBLAS worker threads waiting for work: CPU time, not step time.
@@ -119,8 +118,7 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=25, help="rows of the table (default 25)")
     parser.add_argument("--child", help=argparse.SUPPRESS)  # the recorded process: its scratch directory
     args = parser.parse_args()
-    if args.child:
-        sys.path.insert(0, str(HERE))
+    if args.child:  # run as a script too: this directory (common, cnn_rnn_peers) is on its path
         _run_step(args.model, args.dtype, args.steps, Path(args.child))
         return
     with tempfile.TemporaryDirectory() as name:

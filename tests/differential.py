@@ -248,14 +248,14 @@ def draw_program(data, dtype: str = "float64", smooth: bool = False, max_steps: 
     program.outputs = [data.draw(st.sampled_from(built), label="output") for _ in range(count)]
     if smooth:
         return program
+    P, q, r = program.inputs["P"], program.inputs["q"], program.inputs["r"]
     # every node built is in the loss, squared so its gradient reads its value (a plain sum's is often constant)
-    loss = sum((sd.sum(sd.square(n)) for n in built), sd.sum(program.inputs["P"] ** 2))
-    for param in (program.inputs["P"], program.inputs["q"]):
+    loss = sum((sd.sum(sd.square(n)) for n in built), sd.sum(P ** 2))
+    for param in (P, q):
         value = _update(data, program, param, loss)
         if value is not None:
             program.updates[param] = value
     if data.draw(st.booleans(), label="momentum"):  # optimizer state: q's new value is read by P's update
-        P, q = program.inputs["P"], program.inputs["q"]
         g = sd.grad(loss, P)
         program.updates[q] = 0.9 * q + sd.sum(g, axis=0)
         program.updates[P] = P - 0.1 * (g + program.updates[q])
@@ -263,7 +263,6 @@ def draw_program(data, dtype: str = "float64", smooth: bool = False, max_steps: 
             program.updates[P] = program.updates[P] - 0.01 * q
     # a second vector parameter given the same value node as q, q itself, or a value of its own: one value for two
     # parameters must still write both (interned copies of one value once updated only one of them)
-    P, q, r = program.inputs["P"], program.inputs["q"], program.inputs["r"]
     shared = data.draw(st.sampled_from(["none", "q's value", "q", "own"]), label="r's update")
     if shared == "own":
         program.updates[r] = sd.sum(P, axis=0)
