@@ -5,9 +5,10 @@ two rows): step t reads row t % 2 and the body computes the new carry straight i
 that swaps or mixes carries still reads the old values; a carry the body never reads and that is only returned
 after each step (a derivative loop's cotangent of a sequence) has no buffers: it is computed straight into the
 step's row of the returned array. Body values a derivative loop reads are computed straight into the step's row of
-their stacked array. Sequences are read through a view at the step's row (a sequence in another layout is copied
-into C order once, before the loop), outside values through their arrays. What stays a copy: the carries returned
-at every step (``before``/``after``) and a body value that is also another carry or value (one array, one place).
+their stacked array. Sequences are read through a view at the step's row and outside values through their
+arrays (either is copied into C order once, before the loop, when in another layout). What stays a copy: the
+carries returned at every step (``before``/``after``) and a body value that is also another carry or value (one
+array, one place).
 """
 
 from __future__ import annotations
@@ -93,7 +94,13 @@ def emit_scan(ctx: Context, section: Section, out: kir.Builder, emit_section: Em
         ref = ctx.refs[s]
         sequences.append(ref if is_contiguous(ref) else copied(ctx, first, f"seq{j}_", ref, s.shape, s.dtype, (), out))
     bound = [(leaves[n + j], _row(ref, step)) for j, ref in enumerate(sequences)]
-    bound += [(leaf, ctx.refs[v]) for leaf, v in zip(leaves[n + m:], first.inputs[n + m:])]
+    # so is an outside value in another layout (Uᵀ of backpropagation through time): BLAS multiplies a transposed
+    # operand far slower at a step's sizes, and one copy serves every step
+    for j, (leaf, v) in enumerate(zip(leaves[n + m:], first.inputs[n + m:])):
+        ref = ctx.refs[v]
+        if not is_contiguous(ref):
+            ref = copied(ctx, first, f"outside{j}_", ref, v.shape, v.dtype, (), out)
+        bound.append((leaf, ref))
     inner = ctx.nested(schedule, bound)
     out.emit(kir.Comment(f"loop over {attrs['length']} steps{' backwards' if attrs['reverse'] else ''}: "
                          + ", ".join(ctx.describe(node) for node in section.nodes)))
