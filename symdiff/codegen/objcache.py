@@ -20,6 +20,7 @@ from pathlib import Path
 import llvmlite.binding as llvm
 
 from .cache import entry_for, evict, store, touch, versions
+from .llvm_host import host_features
 
 _ELF_MAGIC = b"\x7fELF"
 _ET_REL = 1
@@ -47,7 +48,7 @@ def _code_hash(files: tuple[Path, ...]) -> str:
 @functools.cache
 def _host() -> str:
     llvm.initialize_native_target()
-    return f"{llvm.get_host_cpu_name()} {llvm.get_host_cpu_features().flatten()}"
+    return f"{llvm.get_host_cpu_name()} {host_features()}"
 
 
 @functools.cache
