@@ -1,6 +1,9 @@
 """sd.compile: in-place training steps, batch sizes, allocation, argument checks, source, export, cache."""
 
+import ast
+import math
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -10,6 +13,8 @@ import pytest
 
 import symdiff as sd
 from tests.mlp import mlp_graph, mlp_values, sgd_step
+
+R = np.random.default_rng(0)
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +43,34 @@ def test_training_step_updates_parameters_in_place(mlp, batch):
         for param, want, old in zip(values[2:], want_params, before):
             np.testing.assert_allclose(param, want, rtol=1e-11, atol=1e-14)
             assert not np.array_equal(param, old)
+
+
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_workspace_slots_of_a_vector_or_more_start_on_64_byte_boundaries(backend):
+    # 512-bit loads and stores that straddle two cache lines ran the first convolution's loop of cnn28 at half
+    # speed: each buffer starts on a 64-byte boundary, and each slot holding at least a vector's elements per
+    # value of its dims at a multiple of 64 bytes from it, for every batch size
+    x = sd.tensor("x", ("batch", 5), "float32")
+    w, v = sd.tensor("w", (5, 19), "float32"), sd.tensor("v", (19, 3), "float32")
+    h = sd.tanh(x @ w)
+    loss = sd.sum(sd.log_softmax(h @ v, axis=-1) ** 2)
+    fn = sd.compile([x, w, v], [loss, *sd.grad(loss, [w, v])], backend=backend)
+    offsets = re.findall(r"^ +(_a\d+) = (.+?)  # n\d+ \w+ (\(.*\))$", fn.source, re.M)
+    assert len(offsets) > 4
+    for batch in (1, 3, 8, 17):
+        feed = [R.standard_normal((batch, 5)).astype(np.float32), R.standard_normal((5, 19)).astype(np.float32),
+                R.standard_normal((19, 3)).astype(np.float32)]
+        for got, want in zip(fn(*feed), sd.evaluate([loss, *sd.grad(loss, [w, v])], dict(zip([x, w, v], feed)))):
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5 * np.abs(want).max())
+        (buffers,) = fn.module._WORKSPACES.pools[(batch,)]
+        assert buffers[0].dtype == np.float32 and buffers[0].ctypes.data % 64 == 0
+        wide = 0
+        for name, offset, shape in offsets:
+            per_dim_value = math.prod(d for d in ast.literal_eval(shape) if isinstance(d, int))
+            if per_dim_value >= 16:  # float32 elements of one 64-byte vector
+                wide += 1
+                assert eval(offset, {"_d0": batch}) % 16 == 0, (name, offset, shape)  # noqa: S307 - our own text
+        assert wide >= 3
 
 
 def test_steady_state_allocates_only_returned_arrays_numba(mlp):

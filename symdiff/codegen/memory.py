@@ -1,8 +1,9 @@
 """Workspace planning: liveness over the section schedule, buffer slots shared by dead intermediates.
 
 Every intermediate array is a slice of one flat workspace buffer per dtype. Two arrays share a slot when their
-lifetimes do not overlap and their sizes are the same expression of the dims. The wrapper allocates the buffers
-once per shape signature and reuses them; steady-state calls allocate nothing but the arrays they return.
+lifetimes do not overlap and their sizes are the same expression of the dims. Buffers start on 64-byte boundaries
+and so do slots of a vector's elements or more. The wrapper allocates the buffers once per shape signature and
+reuses them; steady-state calls allocate nothing but the arrays they return.
 """
 
 from __future__ import annotations
@@ -10,19 +11,24 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from symdiff.ir import Node
 
 from . import kir
 from .context import Context
 from .plan import root_base
 
+#: Bytes each workspace buffer and each slot of a vector's elements or more start on: a cache line, an AVX-512
+#: vector (printed in runtime.py's ``_aligned`` too).
+ALIGNMENT = 64
 #: A size as data: the product of the concrete dims and the sorted named ones (equal sizes, equal keys).
 SizeKey = tuple[int, tuple[str, ...]]
 
 
 @dataclass
 class MemoryPlan:
-    slots: dict[str, list[tuple[SizeKey, kir.Expr]]]  # dtype -> size of each slot
+    slots: dict[str, list[SizeKey]]  # dtype -> size of each slot
     slot_of: dict[int, tuple[str, int]]  # array node id -> (dtype, slot index)
 
 
@@ -39,7 +45,7 @@ def plan_memory(ctx: Context, defined: list[list[Node]], reads: list[set[int]], 
     for s, ids in enumerate(reads + [final_reads]):
         for nid in ids:
             last_use[id(root_base(by_id[nid]))] = s
-    slots: dict[str, list[tuple[SizeKey, kir.Expr]]] = {}
+    slots: dict[str, list[SizeKey]] = {}
     slot_of: dict[int, tuple[str, int]] = {}
     free: dict[tuple[str, SizeKey], list[int]] = {}
     live: list[int] = []
@@ -47,7 +53,7 @@ def plan_memory(ctx: Context, defined: list[list[Node]], reads: list[set[int]], 
         for nid in [n for n in live if last_use.get(n, -1) < s]:
             live.remove(nid)
             dtype, k = slot_of[nid]
-            free.setdefault((dtype, slots[dtype][k][0]), []).append(k)
+            free.setdefault((dtype, slots[dtype][k]), []).append(k)
         for node in nodes:
             if ctx.refs[node].buffer.name != f"_ws_{node.dtype}":
                 continue
@@ -57,7 +63,7 @@ def plan_memory(ctx: Context, defined: list[list[Node]], reads: list[set[int]], 
             if pool:
                 k = pool.pop(0)
             else:
-                slots.setdefault(node.dtype, []).append((key, ctx.size_expr(shape)))
+                slots.setdefault(node.dtype, []).append(key)
                 k = len(slots[node.dtype]) - 1
             slot_of[id(node)] = (node.dtype, k)
             live.append(id(node))
@@ -82,7 +88,7 @@ def workspace_offsets(ctx: Context, memory: MemoryPlan) -> list[kir.Stmt]:
     starts: dict[tuple[str, int], kir.Expr] = {}
     for dtype, sizes in memory.slots.items():
         terms: dict[tuple[str, ...], int] = {}  # named dims -> coefficient
-        for k, ((size, dims), _) in enumerate(sizes):
+        for k, (size, dims) in _layout(dtype, sizes):
             starts[dtype, k] = kir.total(*(kir.product(kir.index(count), *map(ctx.dim, names))
                                            for names, count in sorted(terms.items())))
             terms[dims] = terms.get(dims, 0) + size
@@ -91,6 +97,17 @@ def workspace_offsets(ctx: Context, memory: MemoryPlan) -> list[kir.Stmt]:
             for nid, slot in sorted(memory.slot_of.items(), key=lambda item: ctx.number[item[0]])]
 
 
-def workspace_sizes(memory: MemoryPlan) -> dict[str, kir.Expr]:
-    """Total elements per dtype, as expressions of the dims."""
-    return {dtype: kir.total(*(size for _, size in sizes)) for dtype, sizes in memory.slots.items()}
+def _layout(dtype: str, sizes: list[SizeKey]) -> list[tuple[int, SizeKey]]:
+    """The slots in buffer order with the sizes they take: a slot of at least a vector's elements per value of its
+    dims first, padded to whole vectors, so it starts on a 64-byte boundary (the buffer does) for any dims (vector
+    loads and stores never straddle two cache lines); the smaller ones after them, as they are."""
+    lanes = ALIGNMENT // np.dtype(dtype).itemsize
+    wide = [(k, (-(-count // lanes) * lanes, dims)) for k, (count, dims) in enumerate(sizes) if count >= lanes]
+    return wide + [(k, key) for k, key in enumerate(sizes) if key[0] < lanes]
+
+
+def workspace_sizes(ctx: Context, memory: MemoryPlan) -> dict[str, kir.Expr]:
+    """Total elements per dtype (slots padded as laid out), as expressions of the dims."""
+    return {dtype: kir.total(*(kir.product(kir.index(count), *map(ctx.dim, dims))
+                               for _, (count, dims) in _layout(dtype, sizes)))
+            for dtype, sizes in memory.slots.items()}

@@ -164,7 +164,7 @@ def generate(inputs: list[Node], outputs: list[Node], updates: list[tuple[Node, 
     sections.append(finals.statements)
     memory = plan_memory(ctx, defined, reads, final_reads)
     kernel = _kernel(ctx, sections, memory, outputs, libm, fastmath_flag)
-    wrapper = wrapper_source(ctx, name, outputs, updates, workspace_sizes(memory))
+    wrapper = wrapper_source(ctx, name, outputs, updates, workspace_sizes(ctx, memory))
     products = any(isinstance(s, kir.Gemm | kir.Gram) for f in kernel.functions for s in walk(f.body))
     return GeneratedModule(name, kernel, wrapper, _docstring(name, inputs, outputs, updates, products))
 

@@ -73,6 +73,15 @@ def _shared_memory(spec, args):
 _SCALAR_TYPES = {"int": (int, np.integer), "float": (float, int, np.floating, np.integer), "bool": (bool, np.bool_)}
 
 
+def _aligned(size, dtype):
+    """``np.empty(size, dtype)`` starting on a 64-byte boundary, as the kernel lays out its workspace slots (a cache
+    line; one AVX-512 vector)."""
+    nbytes = size * np.dtype(dtype).itemsize
+    raw = np.empty(nbytes + 64, np.uint8)
+    start = -raw.ctypes.data % 64
+    return raw[start:start + nbytes].view(dtype)
+
+
 class _Workspaces:
     """Workspace buffers by shape signature, in pools: a call takes a set (allocating one when none is free) and
     gives it back, so concurrent calls never share buffers. The pools keep the most recently allocated shape's
