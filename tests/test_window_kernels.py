@@ -132,6 +132,24 @@ def test_weight_gradients_over_a_batch_are_one_matrix_product(backend, dtype, rt
 
 
 @pytest.mark.parametrize("backend", ["native", "numba"])
+def test_a_batch_sum_of_outer_products_of_unit_axis_views_steps_through_the_rows(backend):
+    # Regression (found in review): the sum over l of x[l]ᵀ·y[l] as products of expand_dims views read the views'
+    # stride of their length-1 axis (0) as the step over the flattened batch once such views counted as C order:
+    # every l read row 0 of y
+    steps, m, n = 50, 40, 30
+    x, y = sd.tensor("x", (steps, m)), sd.tensor("y", (steps, n))
+    outputs = [sd.sum(sd.expand_dims(x, -1) @ sd.expand_dims(y, 1), axis=0),
+               sd.sum(sd.reshape(sd.transpose(x), (m, steps, 1)).transpose((1, 0, 2)) @ sd.reshape(y, (steps, 1, n)),
+                      axis=0)]
+    fn = sd.compile([x, y], outputs, backend=backend)
+    r = np.random.default_rng(3)
+    feed = {x: r.normal(size=(steps, m)), y: r.normal(size=(steps, n))}
+    for got, want in zip(fn(*feed.values()), sd.evaluate(outputs, feed)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(got, feed[x].T @ feed[y], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", ["native", "numba"])
 def test_a_time_major_product_of_batch_major_sequences_is_one_product(backend):
     # a recurrent layer projects every step's input at once: (T, N, F) @ (F, G) over the time-major view of
     # batch-major inputs is one product of a copy in C order, not one product per step

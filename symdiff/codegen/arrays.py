@@ -45,12 +45,9 @@ def contiguous(buffer: kir.Array, offset: kir.Expr, shape: tuple[kir.Expr, ...])
 
 
 def is_contiguous(ref: ArrayRef) -> bool:
-    """True when the elements lie in C order (an axis of length 1 may have any stride: it is never stepped)."""
-    return all(_same(a, b) or _is(d, 1) for a, b, d in zip(ref.strides, c_strides(ref.shape), ref.shape))
-
-
-def _is(e: kir.Expr, value: int) -> bool:
-    return isinstance(e, kir.Const) and e.value == value
+    """True when every stride is the C-order one (a length-1 axis too: products step over flattened axes by the
+    strides of the ref, so a view's stride 0 on a unit axis is not C order here)."""
+    return all(_same(a, b) for a, b in zip(ref.strides, c_strides(ref.shape)))
 
 
 def _same(a: kir.Expr, b: kir.Expr) -> bool:
