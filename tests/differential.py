@@ -80,10 +80,11 @@ class Program:
 
 
 def _product(data, a: sd.Node, floats: list[sd.Node]) -> sd.Node | None:
-    """A matrix product with ``a``: by a (3, 3) or (3,) operand, or a symmetric one (Gram products, compiled by
-    ?syrk; the weighted one is a logistic Hessian's shape, which kernels rewrite to Bᵀ @ B)."""
-    forms = (["product"] if a.shape and a.shape[-1] == 3 else []) + (["gram", "outer", "weighted"] if a.ndim == 2
-                                                                     else [])
+    """A matrix product with ``a``: by a (3, 3) or (3,) operand, a symmetric one (Gram products, compiled by
+    ?syrk; the weighted one is a logistic Hessian's shape, which kernels rewrite to Bᵀ @ B), or a sum of outer
+    products of rows (one product over the summed axis, through views with unit axes)."""
+    forms = (["product"] if a.shape and a.shape[-1] == 3 else []) + (
+        ["gram", "outer", "weighted", "row_outers"] if a.ndim == 2 else [])
     if not forms:
         return None
     form = data.draw(st.sampled_from(forms), label="product")
@@ -93,6 +94,9 @@ def _product(data, a: sd.Node, floats: list[sd.Node]) -> sd.Node | None:
         return sd.transpose(a) @ a
     if form == "outer":
         return a @ sd.transpose(a)
+    if form == "row_outers":
+        b = data.draw(st.sampled_from([b for b in floats if b.ndim == 2 and b.shape[0] == a.shape[0]]), label="rows")
+        return sd.sum(sd.expand_dims(a, -1) @ sd.expand_dims(b, 1), axis=0)
     s = sd.sigmoid(sd.sum(a, axis=1))
     return (sd.transpose(a) * (s * (1.0 - s) / 2.0)) @ a
 
