@@ -19,8 +19,8 @@ from . import kir
 from .context import Context
 from .plan import root_base
 
-#: Bytes each workspace buffer and each slot of a vector's elements or more start on: a cache line, an AVX-512
-#: vector (printed in runtime.py's ``_aligned`` too).
+#: Bytes each workspace buffer (the wrapper's ``_aligned``) and each slot of a vector's elements or more start on:
+#: a cache line, an AVX-512 vector.
 ALIGNMENT = 64
 #: A size as data: the product of the concrete dims and the sorted named ones (equal sizes, equal keys).
 SizeKey = tuple[int, tuple[str, ...]]

@@ -73,12 +73,12 @@ def _shared_memory(spec, args):
 _SCALAR_TYPES = {"int": (int, np.integer), "float": (float, int, np.floating, np.integer), "bool": (bool, np.bool_)}
 
 
-def _aligned(size, dtype):
-    """``np.empty(size, dtype)`` starting on a 64-byte boundary, as the kernel lays out its workspace slots (a cache
-    line; one AVX-512 vector)."""
+def _aligned(size, dtype, alignment):
+    """``np.empty(size, dtype)`` starting on an ``alignment``-byte boundary, as the kernel lays out its workspace
+    slots."""
     nbytes = size * np.dtype(dtype).itemsize
-    raw = np.empty(nbytes + 64, np.uint8)
-    start = -raw.ctypes.data % 64
+    raw = np.empty(nbytes + alignment, np.uint8)
+    start = -raw.ctypes.data % alignment
     return raw[start:start + nbytes].view(dtype)
 
 

@@ -7,6 +7,7 @@ from symdiff.ir import Node
 
 from . import kir
 from .context import Context
+from .memory import ALIGNMENT
 from .numba_print import NUMPY_TYPE, Printer
 
 _SCALAR_KIND = {"bool": "bool", "float32": "float", "float64": "float", "int32": "int", "int64": "int"}
@@ -41,7 +42,7 @@ def wrapper_source(ctx: Context, name: str, outputs: list[Node], updates: list[t
     # 0-d outputs live in the pooled set (one allocation saved per call): read before the set goes back
     scalars = [k for k, n in enumerate(outputs) if n.shape == ()]
     alloc = [f"def _allocate({', '.join(dims)}):", "    return ("] + [
-        f"        _aligned({text(size)}, {NUMPY_TYPE[dtype]})," for dtype, size in sizes.items()] + [
+        f"        _aligned({text(size)}, {NUMPY_TYPE[dtype]}, {ALIGNMENT})," for dtype, size in sizes.items()] + [
         f"        np.empty(1, {NUMPY_TYPE[outputs[k].dtype]})," for k in scalars] + ["    )"]
     checks = []
     for node in inputs:
