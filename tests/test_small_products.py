@@ -114,3 +114,20 @@ def test_products_with_few_entries_are_loops_and_the_kernel_binds_no_blas(backen
         _check(fn, [x, w], outputs, feed, rtol)
         feed = {x: feed[x], wide: r.normal(size=(batch, SMALL_OUTPUT + 1)).astype(dtype)}
         _check(big, [x, wide], [sd.transpose(x) @ wide, sd.transpose(x[:, :1]) @ wide[:, :SMALL_OUTPUT]], feed, rtol)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_small_products_sum_with_fused_multiply_adds(backend):
+    # each multiply-add after the first is one fmuladd, as BLAS computes them: here 1 * -(1 + 2**-11) + a * a with
+    # a = 1 + 2**-12 is exactly 2**-24 with an FMA, and 0 when a * a is rounded first (to 1 + 2**-11)
+    import llvmlite.binding as llvm
+
+    if not llvm.get_host_cpu_features().get("fma", False):
+        pytest.skip("this CPU has no FMA: LLVM's fmuladd is a multiply and an add")
+    a = np.float32(1 + 2.0**-12)
+    x = sd.tensor("x", ("batch", 2), dtype="float32")
+    y = sd.tensor("y", (2, 1), dtype="float32")
+    fn = sd.compile([x, y], x @ y, backend=backend)
+    assert _products(fn.source) == (1, 0)
+    got = fn(np.array([[1, a]], np.float32), np.array([[-(1 + 2.0**-11)], [a]], np.float32))
+    assert got.dtype == np.float32 and got[0, 0] == np.float32(2.0**-24)

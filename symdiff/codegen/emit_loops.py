@@ -95,7 +95,8 @@ class Body:
 
     def product(self, node: Node) -> kir.Expr:
         """An entry of a small matrix product (plan.is_small_product): its multiply-adds in order, reading both
-        operands' arrays at the entry's row and column."""
+        operands' arrays at the entry's row and column; each multiply-add is one fmuladd (an FMA on CPUs with one,
+        as BLAS computes them: half the vector operations of a multiply and an add)."""
         a, b = node.inputs
         lead = len(self.space) - node.ndim
         at = [kir.index(0) if d == 1 and self.space[lead + k] != 1 else self.idx[lead + k]
@@ -105,8 +106,8 @@ class Body:
         for j in range(a.shape[-1]):
             x = self.ctx.read(a, node.shape[:-1] + a.shape[-1:], [*at[:-1], kir.index(j)])
             y = self.ctx.read(b, node.shape[:-2] + b.shape[-2:], [*at[:-2], kir.index(j), at[-1]])
-            term = kir.op("mul", kir.cast(x, node.dtype), kir.cast(y, node.dtype))
-            total = term if total is None else kir.op("add", total, term)
+            x, y = kir.cast(x, node.dtype), kir.cast(y, node.dtype)
+            total = kir.op("mul", x, y) if total is None else kir.op("fmuladd", x, y, total)
         return total
 
     def count(self, node: Node) -> kir.Expr:

@@ -40,7 +40,7 @@ OPS = {
     "shr": ("int", "same"),  # arithmetic for signed, logical for uint64
     "idiv": ("int", "same"),  # quotient of nonnegative integers (index arithmetic)
     "select": ("select", "same"),  # (condition, if true, if false)
-    "fmuladd": ("float", "same"),  # a * b + c, fused where the CPU can (fast functions' polynomials only)
+    "fmuladd": ("float", "same"),  # a * b + c, fused where the CPU can (polynomials, small products' sums)
 }
 
 
