@@ -321,10 +321,13 @@ x, W = sd.tensor("x", ("batch", 30), "{dtype}"), sd.tensor("W", (30, 20), "{dtyp
 loss = sd.sum(sd.tanh(x @ W) ** 2) + sd.sum(sd.sin(x @ W[:, 3])) + sd.sum(sd.cos(W[:, 5] @ sd.transpose(x)))
 # and a symmetric product (?syrk)
 outputs = [loss, sd.transpose(x) @ x] + sd.grad(loss, [x, W])
-fn = sd.compile([x, W], outputs)
+# and an update by a scaled product (one BLAS call with beta = 1, or the product and a loop)
+update = W - 0.1 * (sd.transpose(x) @ sd.tanh(x @ W))
+fn = sd.compile([x, W], outputs, {{W: update}})
 rng = np.random.default_rng(1)
 values = [rng.normal(size=(40, 30)).astype("{dtype}"), rng.normal(size=(30, 20)).astype("{dtype}")]
-got, want = fn(*values), sd.evaluate(outputs, dict(zip([x, W], values)))
+want = sd.evaluate(outputs + [update], dict(zip([x, W], values)))
+got = list(fn(*values)) + [values[1]]
 print(fn.module.BLAS_ROUTE, max(float(np.max(abs(g - w) / (1 + abs(w)))) for g, w in zip(got, want)))
 """
 

@@ -41,30 +41,31 @@ _dgemm, _sgemm, _dgemv, _sgemv = _CBLAS["dgemm"], _CBLAS["sgemm"], _CBLAS["dgemv
 
 
 @numba.njit
-def _gemv(c, trans, rows, cols, pa, lda, px, incx, py):
+def _gemv(c, trans, rows, cols, pa, lda, px, incx, py, alpha, beta):
     if c.itemsize == 8:
-        _dgemv(101, trans, rows, cols, 1.0, pa, lda, px, incx, 0.0, py, 1)
+        _dgemv(101, trans, rows, cols, alpha, pa, lda, px, incx, beta, py, 1)
     else:
-        _sgemv(101, trans, rows, cols, np.float32(1.0), pa, lda, px, incx, np.float32(0.0), py, 1)
+        _sgemv(101, trans, rows, cols, np.float32(alpha), pa, lda, px, incx, np.float32(beta), py, 1)
 
 
 @numba.njit
-def _blas(a, ao, ars, acs, b, bo, brs, bcs, c, co, m, k, n):
-    """C = A @ B by CBLAS (row-major; a unit row stride is a transposed operand); False when it cannot."""
+def _blas(a, ao, ars, acs, b, bo, brs, bcs, c, co, m, k, n, alpha=1.0, beta=0.0):
+    """C = alpha * A @ B + beta * C by CBLAS (row-major; a unit row stride is a transposed operand); False when it
+    cannot."""
     a_rows, b_rows = acs == 1 and ars >= max(k, 1), bcs == 1 and brs >= max(n, 1)
     a_ok, b_ok = a_rows or ars == 1 and acs >= max(m, 1), b_rows or brs == 1 and bcs >= max(k, 1)
     pa, pb, pc = (np.int64(a.ctypes.data) + ao * a.itemsize, np.int64(b.ctypes.data) + bo * b.itemsize,
                   np.int64(c.ctypes.data) + co * c.itemsize)
     if n == 1 and brs >= 1 and a_ok:  # A @ (one column): gemv, as gemm would pack all of A
         if a_rows:
-            _gemv(c, 111, m, k, pa, ars, pb, brs, pc)
+            _gemv(c, 111, m, k, pa, ars, pb, brs, pc, alpha, beta)
         else:
-            _gemv(c, 112, k, m, pa, acs, pb, brs, pc)
+            _gemv(c, 112, k, m, pa, acs, pb, brs, pc, alpha, beta)
     elif m == 1 and acs >= 1 and b_ok:  # (one row) @ B: gemv on B
         if b_rows:
-            _gemv(c, 112, k, n, pb, brs, pa, acs, pc)
+            _gemv(c, 112, k, n, pb, brs, pa, acs, pc, alpha, beta)
         else:
-            _gemv(c, 111, n, k, pb, bcs, pa, acs, pc)
+            _gemv(c, 111, n, k, pb, bcs, pa, acs, pc, alpha, beta)
     elif a_ok and b_ok:
         ta, lda = (111, ars) if a_rows else (112, acs)
         tb, ldb = (111, brs) if b_rows else (112, bcs)
@@ -72,10 +73,10 @@ def _blas(a, ao, ars, acs, b, bo, brs, bcs, c, co, m, k, n):
         for s in range(0, k, panel):  # the panels after the first accumulate into C (beta = 1)
             kk, pas, pbs = min(panel, k - s), pa + s * acs * a.itemsize, pb + s * brs * b.itemsize
             if c.itemsize == 8:
-                _dgemm(101, ta, tb, m, n, kk, 1.0, pas, lda, pbs, ldb, 0.0 if s == 0 else 1.0, pc, n)
+                _dgemm(101, ta, tb, m, n, kk, alpha, pas, lda, pbs, ldb, beta if s == 0 else 1.0, pc, n)
             else:
-                _sgemm(101, ta, tb, m, n, kk, np.float32(1.0), pas, lda, pbs, ldb, np.float32(0.0 if s == 0 else 1.0),
-                       pc, n)
+                _sgemm(101, ta, tb, m, n, kk, np.float32(alpha), pas, lda, pbs, ldb,
+                       np.float32(beta if s == 0 else 1.0), pc, n)
     else:
         return False
     return True
@@ -83,7 +84,17 @@ def _blas(a, ao, ars, acs, b, bo, brs, bcs, c, co, m, k, n):
 
 if BLAS_ROUTE == "numpy-openblas":
     _product = _blas
+
+    @numba.njit
+    def gemm_update(a, ao, ars, acs, b, bo, brs, bcs, c, co, m, k, n, alpha):
+        """c[co:] += alpha * A @ B by one CBLAS call (beta = 1); False (nothing done) when BLAS does not take it."""
+        return m * k * n > SMALL_MATMUL and _blas(a, ao, ars, acs, b, bo, brs, bcs, c, co, m, k, n, alpha, 1.0)
 else:
+    @numba.njit
+    def gemm_update(a, ao, ars, acs, b, bo, brs, bcs, c, co, m, k, n, alpha):
+        """SciPy's BLAS through np.dot has no alpha and beta: the caller's loops update C."""
+        return False
+
     @numba.njit
     def _product(a, ao, ars, acs, b, bo, brs, bcs, c, co, m, k, n):
         """C = A @ B by Numba's np.dot (SciPy's BLAS) for row-major operands; False otherwise."""

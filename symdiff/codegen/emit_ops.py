@@ -10,8 +10,8 @@ from symdiff.ops.random import GOLDEN, MIX1, MIX2
 from . import kir
 from .arrays import ArrayRef, is_contiguous, view
 from .context import Context
-from .emit_loops import Body, fill, loops
-from .plan import is_small_output_product
+from .emit_loops import Body, emit_elementwise, fill, loops
+from .plan import Section, is_small_output_product
 
 
 def emit_view(ctx: Context, node: Node, out: kir.Builder) -> set[int] | None:
@@ -61,6 +61,30 @@ def emit_matmul(ctx: Context, node: Node, out: kir.Builder) -> set[int]:
         out.emit(kir.Gemm(*operands[0], *operands[1], target.buffer, target.offset_at(list(bidx) + [None, None]),
                           m, k, n))
     return {id(a), id(b)}
+
+
+def emit_product_update(ctx: Context, section: Section, out: kir.Builder) -> set[int]:
+    """A parameter's update ``W - s * (A @ B)`` (plan's "product_update", inplace.product_updates) as one BLAS call
+    adding ``-s * A @ B`` to W; when BLAS does not take the product (a small one, a layout BLAS cannot read), the
+    product into its array and the update loop, as without the fusion."""
+    product, value = section.nodes
+    target = ctx.plan.inplace_updates[id(value)]
+    scaled = value.inputs[1]
+    scale = scaled.inputs[0] if scaled.inputs[1] is product else scaled.inputs[1]
+    a, b = product.inputs
+    fallback = kir.Builder()
+    reads = emit_matmul(ctx, product, fallback) | emit_elementwise(ctx, Section("update", [value], value.shape),
+                                                                   fallback)
+    factor = Body(ctx, (), [], out)
+    alpha = kir.op("neg", factor.expr(scale))
+    ra, rb, rc = ctx.refs[a], ctx.refs[b], ctx.refs[target]
+    m, k, n = (ctx.dim(d) for d in (a.shape[0], a.shape[1], b.shape[1]))
+    gemm = kir.Gemm(ra.buffer, ra.offset, (ra.strides[0], ra.strides[1]), rb.buffer, rb.offset,
+                    (rb.strides[0], rb.strides[1]), rc.buffer, rc.offset, m, k, n)
+    out.emit(kir.Comment(f"update {target.name} <- {target.name} - {ctx.describe(scale)} * ({ctx.describe(a)} @ "
+                         f"{ctx.describe(b)}): one BLAS call adds the product"))
+    out.emit(kir.GemmUpdate(gemm, alpha, tuple(fallback.statements)))
+    return reads | factor.reads | {id(a), id(b)}
 
 
 def _accumulate_product(ctx: Context, node: Node, out: kir.Builder) -> None:

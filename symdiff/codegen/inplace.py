@@ -19,6 +19,7 @@ from .plan import (
     inline_reads,
     is_elementwise,
     is_inline_leaf,
+    is_small_output_product,
     members,
     memory_reads,
     root_base,
@@ -56,6 +57,29 @@ def final_updates(updates, arrays, users, output_ids) -> dict[int, Node]:
         ):
             safe[vid] = target
     return safe
+
+
+def product_updates(updates, final: dict[int, Node], arrays, users) -> dict[int, Node]:
+    """Final updates ``W - s * (A @ B)`` (an SGD step of a layer's weights: ``s`` one value, ``A @ B`` a matrix
+    product that nothing else reads and that reads neither W nor a view of it), by value id: the product node.
+    One BLAS call then adds ``-s * A @ B`` to W (beta = 1): no array for the product, no pass over W after it."""
+    out = {}
+    for target, value in updates:
+        if id(value) not in final or value.op != "subtract" or value.inputs[0] is not target:
+            continue
+        scaled = value.inputs[1]
+        if scaled.op != "multiply" or id(scaled) in arrays or len(users[id(scaled)]) != 1:
+            continue
+        scale, product = scaled.inputs if scaled.inputs[1].op == "matmul" else scaled.inputs[::-1]
+        if (product.op != "matmul" or product.ndim != 2 or scale.shape != () or id(product) not in arrays
+                or len(users[id(product)]) != 1 or is_small_output_product(product)
+                or not product.dtype == scale.dtype == target.dtype or product.shape != target.shape
+                or any(root_base(operand) is target for operand in product.inputs)
+                or any(operand.op == "transpose" and operand.inputs[0] is other
+                       for operand, other in (product.inputs, product.inputs[::-1]))):  # Bᵀ @ B: a gram
+            continue
+        out[id(value)] = product
+    return out
 
 
 def place_final_updates(sections: list[Section], values: list[Node], final: dict[int, Node], arrays: dict,

@@ -190,6 +190,17 @@ class Gemm(Stmt):
 
 
 @dataclass(frozen=True, slots=True)
+class GemmUpdate(Stmt):
+    """``c[co:] += alpha * (A @ B)`` for ``product``'s operands and C, by one BLAS call with beta = 1 when BLAS takes
+    it (no product array, no pass over C: an SGD step's ``W - lr * (Xᵀ @ G)``), else ``fallback`` (the product into
+    its array, then the update loop)."""
+
+    product: Gemm
+    alpha: Expr
+    fallback: tuple[Stmt, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Gram(Stmt):
     """``c[co:] = Bᵀ @ B`` (n x n, symmetric) for the row/column-strided k x n matrix B at an offset (blas_gram.py's
     gram: one triangle by BLAS ``?syrk``, mirrored; or ``gemm``)."""

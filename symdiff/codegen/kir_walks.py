@@ -19,6 +19,8 @@ def expressions(statement: kir.Stmt):
     if isinstance(statement, kir.Gemm):
         return (statement.a_offset, *statement.a_strides, statement.b_offset, *statement.b_strides,
                 statement.c_offset, statement.m, statement.k, statement.n)
+    if isinstance(statement, kir.GemmUpdate):
+        return (*expressions(statement.product), statement.alpha)
     if isinstance(statement, kir.Gram):
         return (statement.b_offset, *statement.b_strides, statement.c_offset, statement.k, statement.n)
     if isinstance(statement, kir.CallPart):
@@ -31,6 +33,8 @@ def children(statement: kir.Stmt) -> tuple[kir.Stmt, ...]:
         return statement.body
     if isinstance(statement, kir.If):
         return statement.body + statement.orelse
+    if isinstance(statement, kir.GemmUpdate):
+        return statement.fallback
     return ()
 
 
@@ -69,8 +73,9 @@ def free_names(statements) -> tuple[dict[str, kir.Array], dict[str, kir.Var]]:
     for statement in walk(statements):
         if isinstance(statement, kir.Store):
             arrays[statement.array.name] = statement.array
-        elif isinstance(statement, kir.Gemm):
-            arrays.update((a.name, a) for a in (statement.a, statement.b, statement.c))
+        elif isinstance(statement, kir.Gemm | kir.GemmUpdate):
+            product = statement.product if isinstance(statement, kir.GemmUpdate) else statement
+            arrays.update((a.name, a) for a in (product.a, product.b, product.c))
         elif isinstance(statement, kir.Gram):
             arrays.update((a.name, a) for a in (statement.b, statement.c))
         elif isinstance(statement, kir.CallPart):

@@ -17,7 +17,7 @@ from . import kir
 from .arrays import contiguous
 from .context import Context
 from .emit_loops import Body, emit_elementwise, emit_reduction, emit_rows
-from .emit_ops import emit_copy, emit_index, emit_matmul, emit_view
+from .emit_ops import emit_copy, emit_index, emit_matmul, emit_product_update, emit_view
 from .emit_scan import emit_scan
 from .fastlib import NAMES as FAST_NAMES
 from .kir_walks import free_names, walk
@@ -131,7 +131,7 @@ def generate(inputs: list[Node], outputs: list[Node], updates: list[tuple[Node, 
     reads.append(set())
     copied = written = False  # written: a parameter holds its new value (inplace.updates_in_targets)
     for section in schedule.sections + [None]:
-        if not copied and (section is None or section.kind == "update"):
+        if not copied and (section is None or section.kind in ("update", "product_update")):
             # outputs are copied before any parameter is written: they hold the values before the step
             out = kir.Builder()
             reads.append(_output_copies(ctx, schedule, outputs, fresh, out))
@@ -157,7 +157,8 @@ def generate(inputs: list[Node], outputs: list[Node], updates: list[tuple[Node, 
                                  for n in section.nodes)
         sections.append(out.statements)
         defined.append([] if section.kind in ("update", "view") else
-                       [n for n in section.nodes if n in ctx.refs] + ctx.nested_arrays[placed:])
+                       [n for n in section.nodes if n in ctx.refs and id(n) not in schedule.inplace_updates]
+                       + ctx.nested_arrays[placed:])
         reads.append(ids)
     finals = kir.Builder()
     final_reads = _update_copies(ctx, schedule, finals)
@@ -200,6 +201,8 @@ def _emit_section(ctx: Context, section, out: kir.Builder) -> set[int] | None:
         return emit_rows(ctx, section, out)
     if section.kind == "matmul":
         return emit_matmul(ctx, section.nodes[0], out)
+    if section.kind == "product_update":
+        return emit_product_update(ctx, section, out)
     if section.kind == "loop":
         return emit_scan(ctx, section, out, _emit_section)
     return emit_index(ctx, section.nodes[0], out)

@@ -134,6 +134,12 @@ class Printer:
             return self.operation(e)
         raise TypeError(f"Numba printer: unknown expression {e!r}")
 
+    def gemm_args(self, s: kir.Gemm) -> list[str]:
+        """The arguments of blas.py's ``gemm`` for ``s``."""
+        self.gemm = True
+        return [s.a.name, *self.int64s(s.a_offset, *s.a_strides), s.b.name, *self.int64s(s.b_offset, *s.b_strides),
+                s.c.name, *self.int64s(s.c_offset, s.m, s.k, s.n)]
+
     def int64s(self, *values: kir.Expr) -> list[str]:
         """Integer arguments of gemm/gram, each as np.int64: literals would each compile a specialization."""
         return [f"np.int64({self.expr(v)})" for v in values]
@@ -206,10 +212,10 @@ class Printer:
         if isinstance(s, kir.Raise):
             return [f"{indent}raise {s.exception}({s.message!r})"]
         if isinstance(s, kir.Gemm):
-            self.gemm = True
-            args = [s.a.name, *self.int64s(s.a_offset, *s.a_strides), s.b.name, *self.int64s(s.b_offset, *s.b_strides),
-                    s.c.name, *self.int64s(s.c_offset, s.m, s.k, s.n)]
-            return [f"{indent}gemm({', '.join(args)})"]
+            return [f"{indent}gemm({', '.join(self.gemm_args(s))})"]
+        if isinstance(s, kir.GemmUpdate):
+            args = ", ".join([*self.gemm_args(s.product), self.expr(s.alpha)])
+            return [f"{indent}if not gemm_update({args}):"] + self.block(s.fallback, indent + "    ")
         if isinstance(s, kir.Gram):
             self.gemm = self.gram = True
             args = [s.b.name, *self.int64s(s.b_offset, *s.b_strides), s.c.name, *self.int64s(s.c_offset, s.k, s.n)]

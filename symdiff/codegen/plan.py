@@ -123,19 +123,23 @@ def plan(outputs: list[Node], updates: list[tuple[Node, Node]], fuse: bool = Tru
         if (not fuse and not is_inline_leaf(node)) or _needs_array(
                 node, users[id(node)], output_ids | update_ids, arrays, loops):
             arrays[id(node)] = node
-    from .inplace import final_updates, place_final_updates, updates_in_targets  # on this module's rules
+    from .inplace import final_updates, place_final_updates, product_updates, updates_in_targets
     from .rows import fuse_rows  # rows.py builds on this module's Section
 
     inplace = final_updates(updates, arrays, users, output_ids)
     for value_id in inplace:
         arrays.pop(value_id, None)
-    sections = _sections(order, arrays, fuse)
+    by_product = product_updates(updates, inplace, arrays, users) if fuse else {}
+    sections = _sections(order, arrays, fuse, {id(p) for p in by_product.values()})
     row_local: set[int] = set()
     in_targets: dict[int, Node] = {}
     if fuse:
         sections, row_local = fuse_rows(sections, arrays, roots)
-    final = [n for n in order if id(n) in inplace]
+    final = [n for n in order if id(n) in inplace and id(n) not in by_product]
     sections = place_final_updates(sections, final, inplace, arrays, outputs, fuse)
+    # last of all (after everything that reads W or can raise): W += -s * (A @ B), the product's array a fallback's
+    sections += [Section("product_update", [by_product[id(n)], n], n.shape) for n in order if id(n) in by_product]
+    final += [n for n in order if id(n) in by_product]
     row_local -= {i for value in final for i in inline_reads(value, arrays)}  # read outside their row group
     unstored: set[int] = set()
     if fuse:
@@ -355,11 +359,12 @@ def loop_group(node: Node) -> tuple:
     return tuple(map(id, node.inputs)), tuple((k, v) for k, v in node.attrs if k not in ("output", "mode"))
 
 
-def _sections(order: list[Node], arrays: dict, fuse: bool) -> list[Section]:
+def _sections(order: list[Node], arrays: dict, fuse: bool, later: set[int]) -> list[Section]:
+    """The sections of ``order``'s arrays in order, but those in ``later`` (products that update a parameter)."""
     sections: list[Section] = []
     loops: dict[tuple, Section] = {}
     for node in order:
-        if id(node) not in arrays or node.op in ("input", "constant"):
+        if id(node) not in arrays or node.op in ("input", "constant") or id(node) in later:
             continue
         kind = OPS[node.op].kind
         if node.op in VIEW_OPS and not needs_copy(node):

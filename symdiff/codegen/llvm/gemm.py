@@ -45,18 +45,14 @@ def _at_least(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
     return b.icmp_signed(">=", x, b.select(b.icmp_signed(">", y, I64(1)), y, I64(1)))
 
 
-def define_gemm(module: ir.Module, dtype: str, flags: tuple[str, ...] = ()) -> ir.Function:
-    """``void gemm(a, ao, ars, acs, b, bo, brs, bcs, c, co, m, k, n)``: c[co:] = A @ B (see blas.py). The
-    loop nest's arithmetic carries ``flags``: Numba compiles blas.py's gemm with its caller's fastmath."""
-    real = REAL[dtype]
-    name = f"symdiff_native_gemm_{dtype}{'_fast' if flags else ''}"
-    if name in module.globals:
-        return module.globals[name]
-    pointer = real.as_pointer()
-    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [pointer, I64, I64, I64, pointer, I64, I64, I64,
-                                                             pointer, I64, I64, I64, I64]), name)
+def _operands(module: ir.Module, dtype: str, name: str, result: ir.Type, extra: list[ir.Type]):
+    """A new internal function ``name(a, ao, ars, acs, b, bo, brs, bcs, c, co, m, k, n, *extra)``, its builder and
+    arguments, and whether BLAS takes the product: ``(fn, b, args, small, blas_ok, layout)``."""
+    pointer = REAL[dtype].as_pointer()
+    fn = ir.Function(module, ir.FunctionType(result, [pointer, I64, I64, I64, pointer, I64, I64, I64, pointer, I64,
+                                                      I64, I64, I64, *extra]), name)
     fn.linkage = "internal"
-    a, ao, ars, acs, bm, bo, brs, bcs, c, co, m, k, n = fn.args
+    a, ao, ars, acs, bm, bo, brs, bcs, c, co, m, k, n = fn.args[:13]
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     one = I64(1)
     a_rows = b.and_(b.icmp_signed("==", acs, one), _at_least(b, ars, k))
@@ -67,7 +63,58 @@ def define_gemm(module: ir.Module, dtype: str, flags: tuple[str, ...] = ()) -> i
     column = b.and_(b.and_(b.icmp_signed("==", n, one), b.icmp_signed(">=", brs, one)), a_ok)
     row_vector = b.and_(b.and_(b.icmp_signed("==", m, one), b.icmp_signed(">=", acs, one)), b_ok)
     blas_ok = b.or_(b.or_(column, row_vector), b.and_(a_ok, b_ok))
+    return fn, b, fn.args, small, blas_ok, (a_rows, b_rows, column, row_vector)
+
+
+def _blas_product(b: ir.IRBuilder, dtype: str, args, layout, alpha: ir.Value, beta: ir.Value) -> None:
+    """C = alpha * A @ B + beta * C by CBLAS at ``b``: gemv for one column or row, else gemm (over panels of k when
+    C is small; the panels after the first accumulate, beta = 1), as blas.py's ``_blas``."""
+    a, ao, ars, acs, bm, bo, brs, bcs, c, co, m, k, n = args[:13]
+    a_rows, b_rows, column, row_vector = layout
+    real, module, one = REAL[dtype], b.module, I64(1)
     prefix = "d" if dtype == "float64" else "s"
+    pa, pb, pc = b.gep(a, [ao]), b.gep(bm, [bo]), b.gep(c, [co])
+    gemv = _external(module, f"symdiff_native_{prefix}gemv", gemv_type(real))
+
+    def matrix_vector(rows_major: ir.Value, transposed: tuple, plain: tuple, matrix: ir.Value,
+                      vector: ir.Value, step: ir.Value) -> None:
+        """gemv on ``matrix``: its (rows, cols, ld) are ``plain`` when row-major, else ``transposed``."""
+        trans = b.select(rows_major, I32(plain[0]), I32(transposed[0]))
+        rows, cols, ld = (b.select(rows_major, p, t) for p, t in zip(plain[1:], transposed[1:]))
+        b.call(gemv, [I32(ROW_MAJOR), trans, rows, cols, alpha, matrix, ld, vector, step, beta, pc, one])
+
+    with b.if_else(column) as (times_column, other):
+        with times_column:  # gemm would pack all of A to multiply one column
+            matrix_vector(a_rows, (TRANS, k, m, acs), (NO_TRANS, m, k, ars), pa, pb, brs)
+        with other:
+            with b.if_else(row_vector) as (row_times, full):
+                with row_times:
+                    matrix_vector(b_rows, (NO_TRANS, n, k, bcs), (TRANS, k, n, brs), pb, pa, acs)
+                with full:
+                    ta, lda = b.select(a_rows, I32(NO_TRANS), I32(TRANS)), b.select(a_rows, ars, acs)
+                    tb, ldb = b.select(b_rows, I32(NO_TRANS), I32(TRANS)), b.select(b_rows, brs, bcs)
+                    gemm = _external(module, f"symdiff_native_{prefix}gemm", gemm_type(real))
+                    small_output = b.icmp_signed("<=", b.mul(m, n), I64(PANELED_OUTPUT))
+                    panel = b.select(small_output, I64(K_PANEL), k)
+
+                    def one_panel(p: ir.Value) -> None:
+                        start = b.mul(p, panel)
+                        kk = _smaller(b, panel, b.sub(k, start))
+                        later = b.select(b.icmp_signed("==", p, I64(0)), beta, real(1.0))
+                        b.call(gemm, [I32(ROW_MAJOR), ta, tb, m, n, kk, alpha, b.gep(pa, [b.mul(start, acs)]), lda,
+                                      b.gep(pb, [b.mul(start, brs)]), ldb, later, pc, n])
+                    counted_loop(b, I64(0), b.sdiv(b.add(k, b.sub(panel, one)), panel), one_panel)
+
+
+def define_gemm(module: ir.Module, dtype: str, flags: tuple[str, ...] = ()) -> ir.Function:
+    """``void gemm(a, ao, ars, acs, b, bo, brs, bcs, c, co, m, k, n)``: c[co:] = A @ B (see blas.py). The
+    loop nest's arithmetic carries ``flags``: Numba compiles blas.py's gemm with its caller's fastmath."""
+    real = REAL[dtype]
+    name = f"symdiff_native_gemm_{dtype}{'_fast' if flags else ''}"
+    if name in module.globals:
+        return module.globals[name]
+    fn, b, args, small, blas_ok, layout = _operands(module, dtype, name, ir.VoidType(), [])
+    a, ao, ars, acs, bm, bo, brs, bcs, c, co, m, k, n = args
     with b.if_else(b.or_(small, b.not_(blas_ok))) as (loops, blas):
         with loops:
             def row(r: ir.Value) -> None:
@@ -86,40 +133,22 @@ def define_gemm(module: ir.Module, dtype: str, flags: tuple[str, ...] = ()) -> i
                 counted_loop(b, I64(0), k, term)
             counted_loop(b, I64(0), m, row)
         with blas:
-            pa, pb, pc = b.gep(a, [ao]), b.gep(bm, [bo]), b.gep(c, [co])
-            gemv = _external(module, f"symdiff_native_{prefix}gemv", gemv_type(real))
-
-            def matrix_vector(rows_major: ir.Value, transposed: tuple, plain: tuple, matrix: ir.Value,
-                              vector: ir.Value, step: ir.Value) -> None:
-                """gemv on ``matrix``: its (rows, cols, ld) are ``plain`` when row-major, else ``transposed``."""
-                trans = b.select(rows_major, I32(plain[0]), I32(transposed[0]))
-                rows, cols, ld = (b.select(rows_major, p, t) for p, t in zip(plain[1:], transposed[1:]))
-                b.call(gemv, [I32(ROW_MAJOR), trans, rows, cols, real(1.0), matrix, ld, vector, step, real(0.0),
-                              pc, one])
-
-            with b.if_else(column) as (times_column, other):
-                with times_column:  # gemm would pack all of A to multiply one column
-                    matrix_vector(a_rows, (TRANS, k, m, acs), (NO_TRANS, m, k, ars), pa, pb, brs)
-                with other:
-                    with b.if_else(row_vector) as (row_times, full):
-                        with row_times:
-                            matrix_vector(b_rows, (NO_TRANS, n, k, bcs), (TRANS, k, n, brs), pb, pa, acs)
-                        with full:
-                            ta, lda = b.select(a_rows, I32(NO_TRANS), I32(TRANS)), b.select(a_rows, ars, acs)
-                            tb, ldb = b.select(b_rows, I32(NO_TRANS), I32(TRANS)), b.select(b_rows, brs, bcs)
-                            gemm = _external(module, f"symdiff_native_{prefix}gemm", gemm_type(real))
-                            small_output = b.icmp_signed("<=", b.mul(m, n), I64(PANELED_OUTPUT))
-                            panel = b.select(small_output, I64(K_PANEL), k)
-
-                            def one_panel(p: ir.Value) -> None:  # later panels accumulate into C (beta = 1)
-                                start = b.mul(p, panel)
-                                kk = _smaller(b, panel, b.sub(k, start))
-                                beta = b.select(b.icmp_signed("==", p, I64(0)), real(0.0), real(1.0))
-                                b.call(gemm, [I32(ROW_MAJOR), ta, tb, m, n, kk, real(1.0),
-                                              b.gep(pa, [b.mul(start, acs)]), lda, b.gep(pb, [b.mul(start, brs)]),
-                                              ldb, beta, pc, n])
-                            counted_loop(b, I64(0), b.sdiv(b.add(k, b.sub(panel, one)), panel), one_panel)
+            _blas_product(b, dtype, args, layout, real(1.0), real(0.0))
     b.ret_void()
+    return fn
+
+
+def define_gemm_update(module: ir.Module, dtype: str) -> ir.Function:
+    """``i1 gemm_update(a, ao, ars, acs, b, bo, brs, bcs, c, co, m, k, n, alpha)``: c[co:] += alpha * A @ B by one
+    BLAS call (beta = 1), true; false (nothing done) when BLAS does not take the product (see blas.py)."""
+    name = f"symdiff_native_gemm_update_{dtype}"
+    if name in module.globals:
+        return module.globals[name]
+    fn, b, args, small, blas_ok, layout = _operands(module, dtype, name, ir.IntType(1), [REAL[dtype]])
+    with b.if_then(b.or_(small, b.not_(blas_ok))):
+        b.ret(ir.IntType(1)(0))
+    _blas_product(b, dtype, args, layout, args[13], REAL[dtype](1.0))
+    b.ret(ir.IntType(1)(1))
     return fn
 
 

@@ -15,7 +15,7 @@ from llvmlite import ir
 from .. import kir
 from .dtypes import I32, I64, MEMORY, REGISTER
 from .expressions import ExpressionLowering, tagged
-from .gemm import define_gemm, define_gram
+from .gemm import define_gemm, define_gemm_update, define_gram
 from .loops import counted_loop
 from .unit import Unit, declare
 
@@ -69,9 +69,12 @@ class FunctionLowering(ExpressionLowering):
         elif isinstance(s, kir.Raise):
             b.ret(I32(self.unit.message(s)))
         elif isinstance(s, kir.Gemm):
-            args = [self.array(s.a), *self.ints(s.a_offset, *s.a_strides), self.array(s.b),
-                    *self.ints(s.b_offset, *s.b_strides), self.array(s.c), *self.ints(s.c_offset, s.m, s.k, s.n)]
-            b.call(define_gemm(self.unit.module, s.c.dtype, self.unit.flags), args)
+            b.call(define_gemm(self.unit.module, s.c.dtype, self.unit.flags), self.gemm_args(s))
+        elif isinstance(s, kir.GemmUpdate):
+            args = [*self.gemm_args(s.product), self.expr(s.alpha)]
+            done = b.call(define_gemm_update(self.unit.module, s.product.c.dtype), args)
+            with b.if_then(b.not_(done)):
+                self.block(s.fallback)
         elif isinstance(s, kir.Gram):
             args = [self.array(s.b), *self.ints(s.b_offset, *s.b_strides), self.array(s.c),
                     *self.ints(s.c_offset, s.k, s.n)]
@@ -83,6 +86,10 @@ class FunctionLowering(ExpressionLowering):
                 b.ret(status)
         elif not isinstance(s, kir.Comment):
             raise TypeError(f"LLVM lowering: unknown statement {s!r}")
+
+    def gemm_args(self, s: kir.Gemm) -> list[ir.Value]:
+        return [self.array(s.a), *self.ints(s.a_offset, *s.a_strides), self.array(s.b),
+                *self.ints(s.b_offset, *s.b_strides), self.array(s.c), *self.ints(s.c_offset, s.m, s.k, s.n)]
 
     def ints(self, *values: kir.Expr) -> list[ir.Value]:
         return [self.expr(v) for v in values]

@@ -1,0 +1,104 @@
+"""A parameter updated by a scaled matrix product, ``W - s * (A @ B)`` (an SGD step of a layer's weights), is one BLAS
+call adding ``-s * A @ B`` to W (beta = 1): no array for the product and no pass over W after it. When BLAS does not
+take the product at run time (a small one, a layout BLAS cannot read, SciPy's BLAS in a printed module) the product
+and the update loop run as without the fusion."""
+
+import numpy as np
+import pytest
+
+import symdiff as sd
+
+BACKENDS = ["native", "numba"]
+
+
+def _fused(fn) -> int:
+    return fn.source.count("if not gemm_update(")
+
+
+def _run(fn, inputs, feed):
+    args = [feed[n].copy() for n in inputs]
+    return fn(*args), args
+
+
+def _check_against_evaluate(inputs, outputs, updates, feed, rtol):
+    """Both backends agree bit for bit and with the reference interpreter; returns the native function."""
+    results = {}
+    for backend in BACKENDS:
+        fn = sd.compile(inputs, outputs, updates, backend=backend)
+        results[backend] = (fn, *_run(fn, inputs, feed))
+    want = sd.evaluate(list(outputs) + list(updates.values()), feed)
+    (native, got, native_args), (_, numba_got, numba_args) = results["native"], results["numba"]
+    for a, b in zip(native_args, numba_args):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(got, numba_got)
+    np.testing.assert_allclose(got, want[0], rtol=rtol)
+    position = {id(n): k for k, n in enumerate(inputs)}
+    for (target, _), new in zip(updates.items(), want[len(outputs):]):
+        np.testing.assert_allclose(native_args[position[id(target)]], new, rtol=rtol, atol=rtol)
+    return native
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("batch", [16, 1, 0])
+def test_an_sgd_step_of_a_layer_adds_the_scaled_product_to_its_weights(dtype, batch):
+    rng = np.random.default_rng(3)
+    x = sd.tensor("x", ("batch", 40), dtype)
+    y = sd.tensor("y", ("batch", 30), dtype)
+    w = sd.tensor("w", (40, 30), dtype)
+    lr = sd.tensor("lr", (), dtype)
+    loss = sd.sum((x @ w - y) ** 2)
+    updates = {w: w - lr * sd.grad(loss, w)}  # the gradient xᵀ @ (2 (x w - y)), scaled by an argument
+    feed = {x: rng.standard_normal((batch, 40)).astype(dtype), y: rng.standard_normal((batch, 30)).astype(dtype),
+            w: rng.standard_normal((40, 30)).astype(dtype), lr: np.asarray(0.01, dtype)}
+    fn = _check_against_evaluate([x, y, w, lr], [loss], updates, feed, 1e-5 if dtype == "float32" else 1e-12)
+    assert _fused(fn) == 1
+    assert " matmul (40, 30) =" not in fn.source.split("if not gemm_update(")[0]  # no product before the update
+
+
+@pytest.mark.parametrize("batch", [2, 60])
+def test_a_product_blas_cannot_take_falls_back_to_the_product_and_the_loop(batch):
+    # 10 x batch x 8 multiply-adds: at batch 2 the product is a loop nest (blas.SMALL_MATMUL), at 60 a BLAS call
+    rng = np.random.default_rng(5)
+    x = sd.tensor("x", ("batch", 10))
+    g = sd.tensor("g", ("batch", 8))
+    w = sd.tensor("w", (10, 8))
+    updates = {w: w - 0.5 * (sd.transpose(x) @ g)}
+    feed = {x: rng.standard_normal((batch, 10)), g: rng.standard_normal((batch, 8)), w: rng.standard_normal((10, 8))}
+    fn = _check_against_evaluate([x, g, w], [sd.sum(w)], updates, feed, 1e-12)
+    assert _fused(fn) == 1
+
+
+def test_updates_that_read_their_target_or_other_shapes_are_not_fused():
+    rng = np.random.default_rng(6)
+    x = sd.tensor("x", ("batch", 8))
+    w = sd.tensor("w", (8, 8))
+    v = sd.tensor("v", (8, 8))
+    u = sd.tensor("u", (8, 8))
+    updates = {w: w - 0.1 * (w @ sd.transpose(x) @ x),  # reads w itself: written while read
+               v: v - 0.1 * (sd.transpose(x) @ x),  # xᵀ x: a symmetric product (one triangle), not a gemm
+               u: u + 0.1 * (sd.transpose(x) @ x) * 2.0}  # not W - s * P
+    feed = {x: rng.standard_normal((20, 8)), w: rng.standard_normal((8, 8)), v: rng.standard_normal((8, 8)),
+            u: rng.standard_normal((8, 8))}
+    fn = _check_against_evaluate([x, w, v, u], [sd.sum(x)], updates, feed, 1e-12)
+    assert _fused(fn) == 0
+
+
+def test_an_update_fused_into_a_product_sees_the_values_before_the_step():
+    # the loss and the returned weights are from before the step; the gradient's operands outlive their usual end
+    rng = np.random.default_rng(7)
+    x = sd.tensor("x", ("batch", 40))
+    w = sd.tensor("w", (40, 30))
+    h = sd.tanh(x @ w)
+    loss = sd.sum(h * h)
+    updates = {w: w - 0.1 * sd.grad(loss, w)}
+    feed = {x: rng.standard_normal((64, 40)), w: rng.standard_normal((40, 30)) * 0.1}
+    for backend in BACKENDS:
+        fn = sd.compile([x, w], [loss, w, h], updates, backend=backend)
+        assert _fused(fn) == 1
+        args = [feed[x], feed[w].copy()]
+        got_loss, got_w, got_h = fn(*args)
+        want_loss, want_h, want_new = sd.evaluate([loss, h, updates[w]], feed)
+        np.testing.assert_allclose(got_loss, want_loss, rtol=1e-12)
+        np.testing.assert_array_equal(got_w, feed[w])
+        np.testing.assert_allclose(got_h, want_h, rtol=1e-12)
+        np.testing.assert_allclose(args[1], want_new, rtol=1e-12, atol=1e-15)
