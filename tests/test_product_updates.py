@@ -3,8 +3,12 @@ call adding ``-s * A @ B`` to W (beta = 1): no array for the product and no pass
 take the product at run time (a small one, a layout BLAS cannot read, SciPy's BLAS in a printed module) the product
 and the update loop run as without the fusion."""
 
+import os
+
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import symdiff as sd
 
@@ -102,3 +106,36 @@ def test_an_update_fused_into_a_product_sees_the_values_before_the_step():
         np.testing.assert_array_equal(got_w, feed[w])
         np.testing.assert_allclose(got_h, want_h, rtol=1e-12)
         np.testing.assert_allclose(args[1], want_new, rtol=1e-12, atol=1e-15)
+
+
+@settings(max_examples=int(os.environ.get("SYMDIFF_SOAK_EXAMPLES", "0")) or 24, deadline=None,
+          derandomize="SYMDIFF_SOAK_EXAMPLES" not in os.environ, database=None,
+          suppress_health_check=list(HealthCheck))
+@given(st.data())
+def test_random_product_updates_equal_the_reference(data):
+    # shapes on both sides of SMALL_OUTPUT (fused or not), batches on both sides of SMALL_MATMUL (BLAS or the
+    # fallback), either operand layout, the scale a constant or an argument, the weights also returned
+    m, n = (data.draw(st.sampled_from([1, 3, 9, 40]), label=label) for label in ("rows", "columns"))
+    batch = data.draw(st.sampled_from([0, 1, 3, 120]), label="batch")
+    dtype = data.draw(st.sampled_from(["float64", "float32"]), label="dtype")
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16), label="seed"))
+    x, g = sd.tensor("x", ("batch", m), dtype), sd.tensor("g", ("batch", n), dtype)
+    w, s = sd.tensor("w", (m, n), dtype), sd.tensor("s", (), dtype)
+    left = sd.transpose(x) if data.draw(st.booleans(), label="transposed left") else sd.sin(sd.transpose(x))
+    scale = s if data.draw(st.booleans(), label="scale argument") else 0.25
+    updates = {w: w - scale * (left @ g)}
+    outputs = [sd.sum(w * 2.0), w] if data.draw(st.booleans(), label="return w") else [sd.sum(x)]
+    feed = {x: rng.standard_normal((batch, m)).astype(dtype), g: rng.standard_normal((batch, n)).astype(dtype),
+            w: rng.standard_normal((m, n)).astype(dtype), s: np.asarray(0.5, dtype)}
+    inputs = [x, g, w, s]
+    want = sd.evaluate(outputs + [updates[w]], feed)
+    rtol = 1e-5 if dtype == "float32" else 1e-12
+    results = []
+    for backend in BACKENDS:
+        fn = sd.compile(inputs, outputs, updates, backend=backend)
+        got, args = _run(fn, inputs, feed)
+        for a, b in zip(list(got) + [args[2]], want):
+            np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * max(1, batch))
+        results.append(list(got) + [args[2]])
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
