@@ -131,3 +131,21 @@ def test_small_products_sum_with_fused_multiply_adds(backend):
     assert _products(fn.source) == (1, 0)
     got = fn(np.array([[1, a]], np.float32), np.array([[-(1 + 2.0**-11)], [a]], np.float32))
     assert got.dtype == np.float32 and got[0, 0] == np.float32(2.0**-24)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_a_transposed_right_operand_is_copied_into_rows_before_the_loop(backend, dtype):
+    # G @ Wᵀ (a layer's input gradient) reads W down its columns: each vector lane a gather. The loop reads a C-order
+    # copy of Wᵀ made once before it instead (each row of the copy contiguous along the loop's innermost axis)
+    r = np.random.default_rng(8)
+    g = sd.tensor("g", ("batch", 10), dtype=dtype)
+    w = sd.tensor("w", (32, 10), dtype=dtype)
+    out = sd.tanh(g @ sd.transpose(w))
+    fn = sd.compile([g, w], out, backend=backend)
+    assert _products(fn.source) == (1, 0)
+    loop = fn.source.split("# fused elementwise ('batch', 32)")[1]
+    copy, body = loop.split("for _i0 in range(_d0):", 1)
+    assert "_flat_w[" in copy and "_flat_w[" not in body  # w is read by the copy only
+    feed = {g: r.standard_normal((7, 10)).astype(dtype), w: r.standard_normal((32, 10)).astype(dtype)}
+    _check(fn, [g, w], [out], feed, 1e-5 if dtype == "float32" else 1e-12)

@@ -11,8 +11,9 @@ from symdiff.ops import constant_value
 from symdiff.ops.reductions import empty_extremum_message
 
 from . import kir
+from .arrays import ArrayRef
 from .context import Context
-from .plan import Section, placed_slices
+from .plan import Section, fused_nodes, is_small_product, placed_slices
 from .scalar import scalar_expr
 
 _COMBINE = {"sum": "add", "max": "max", "min": "min"}
@@ -22,9 +23,10 @@ class Body:
     """Builds the inlined expressions of one loop body into ``out``, each node once (a memo)."""
 
     def __init__(self, ctx: Context, space: tuple, idx: list[kir.Expr], out: kir.Builder,
-                 segment: tuple[int, int] | None = None) -> None:
+                 segment: tuple[int, int] | None = None, rows_first: dict[int, ArrayRef] | None = None) -> None:
         self.ctx, self.space, self.idx, self.out = ctx, space, idx, out
         self.segment = segment  # the range [lo, hi) the innermost index runs over, when the loop is split
+        self.rows_first = rows_first or {}  # small products' right operands copied into C order before the loop
         self.memo: dict[int, kir.Expr] = {}
         self.reads: set[int] = set()
         self.expansions: list[Node] = []  # kept alive while ``memo`` holds their ids
@@ -105,7 +107,9 @@ class Body:
         total = None
         for j in range(a.shape[-1]):
             x = self.ctx.read(a, node.shape[:-1] + a.shape[-1:], [*at[:-1], kir.index(j)])
-            y = self.ctx.read(b, node.shape[:-2] + b.shape[-2:], [*at[:-2], kir.index(j), at[-1]])
+            copy = self.rows_first.get(id(b))
+            y = copy.load([kir.index(j), at[-1]]) if copy is not None else \
+                self.ctx.read(b, node.shape[:-2] + b.shape[-2:], [*at[:-2], kir.index(j), at[-1]])
             x, y = kir.cast(x, node.dtype), kir.cast(y, node.dtype)
             total = kir.op("mul", x, y) if total is None else kir.op("fmuladd", x, y, total)
         return total
@@ -163,25 +167,57 @@ def emit_elementwise(ctx: Context, section: Section, out: kir.Builder, bound: tu
     shape = section.shape[len(bound):]
     segments = _segments(ctx, section) if shape else [None]
     reads: set[int] = set()
+    rows_first = {} if bound else _rows_first(ctx, section, out, reads)
     with loops(ctx, shape if segments == [None] else shape[:-1], out, start=len(bound)) as inner:
         for segment in segments:
             if segment is None:
-                reads |= _compute_into(ctx, section, [*bound, *inner], out, None)
+                reads |= _compute_into(ctx, section, [*bound, *inner], out, None, rows_first)
                 continue
             last = kir.Var(f"_i{len(section.shape) - 1}", "int64")
             with out.loop(last, kir.index(segment[0]), kir.index(segment[1])):
-                reads |= _compute_into(ctx, section, [*bound, *inner, last], out, segment)
+                reads |= _compute_into(ctx, section, [*bound, *inner, last], out, segment, rows_first)
     return reads
 
 
+def _rows_first(ctx: Context, section: Section, out: kir.Builder, reads: set[int]) -> dict[int, ArrayRef]:
+    """The right operands (matrices) of the loop's small products whose rows are not contiguous (``G @ Wᵀ``, a
+    layer's input gradient: W read down its columns, a gather per vector lane), copied into C order before the loop:
+    one pass over a matrix of at most SMALL_CONTRACTION rows instead of strided reads for every row of the loop."""
+    copies: dict[int, ArrayRef] = {}
+    for node in section.nodes:
+        for product in fused_nodes(node, ctx.plan.arrays):
+            b = product.inputs[1] if is_small_product(product) else None
+            if b is None or b.ndim != 2 or id(b) in copies:
+                continue
+            step = ctx.refs[b].strides[-1]
+            if not (isinstance(step, kir.Const) and step.value == 1) and b.shape[-1] != 1:
+                copies[id(b)] = copied(ctx, product, "rows", ctx.refs[b], b.shape, b.dtype, (), out)
+                reads.add(id(b))
+    return copies
+
+
 def _compute_into(ctx: Context, section: Section, idx: list[kir.Expr], out: kir.Builder,
-                  segment: tuple[int, int] | None) -> set[int]:
-    body = Body(ctx, section.shape, idx, out, segment)
+                  segment: tuple[int, int] | None, rows_first: dict[int, ArrayRef] | None = None) -> set[int]:
+    body = Body(ctx, section.shape, idx, out, segment, rows_first)
     values = [body.compute(n) for n in section.nodes]
     for node, value in zip(section.nodes, values):
         if id(node) not in ctx.plan.unstored:  # else only this loop's later nodes read it, from the body
             out.emit(ctx.write(node, idx, value))
     return body.reads
+
+
+def copied(ctx: Context, node: Node, side: str, ref: ArrayRef, shape: tuple, dtype: str, swap: tuple,
+           out: kir.Builder) -> ArrayRef:
+    """``ref`` (of ``shape``; its last two axes exchanged when ``swap`` names them) copied in C order into a
+    workspace array of ``node``'s section."""
+    order = list(range(len(shape)))
+    if swap:
+        order[swap[0]], order[swap[1]] = swap[1], swap[0]
+    permuted = tuple(shape[k] for k in order)
+    scratch = ctx.scratch(f"_{side}{ctx.name(node, '')}", permuted, dtype)
+    with loops(ctx, permuted, out) as idx:
+        out.emit(scratch.store(idx, ref.load([idx[order.index(k)] for k in range(len(shape))])))
+    return scratch
 
 
 #: At most this many pieces of a split loop (each repeats the loop's body in the kernel).

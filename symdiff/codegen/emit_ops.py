@@ -10,7 +10,7 @@ from symdiff.ops.random import GOLDEN, MIX1, MIX2
 from . import kir
 from .arrays import ArrayRef, is_contiguous, view
 from .context import Context
-from .emit_loops import Body, emit_elementwise, fill, loops
+from .emit_loops import Body, copied, emit_elementwise, fill, loops
 from .plan import Section, is_small_output_product
 
 
@@ -129,20 +129,6 @@ def _emit_contraction(ctx: Context, node: Node, out: kir.Builder) -> set[int]:
                       (rb.strides[-2], rb.strides[-1]), target.buffer, target.offset, ctx.dim(a.shape[-2]), inner,
                       ctx.dim(b.shape[-1])))
     return {id(a), id(b)}
-
-
-def copied(ctx: Context, node: Node, side: str, ref: ArrayRef, shape: tuple, dtype: str, swap: tuple,
-           out: kir.Builder) -> ArrayRef:
-    """``ref`` (of ``shape``; its last two axes exchanged when ``swap`` names them) copied in C order into a
-    workspace array of ``node``'s section."""
-    order = list(range(len(shape)))
-    if swap:
-        order[swap[0]], order[swap[1]] = swap[1], swap[0]
-    permuted = tuple(shape[k] for k in order)
-    scratch = ctx.scratch(f"_{side}{ctx.name(node, '')}", permuted, dtype)
-    with loops(ctx, permuted, out) as idx:
-        out.emit(scratch.store(idx, ref.load([idx[order.index(k)] for k in range(len(shape))])))
-    return scratch
 
 
 def _one_product(ctx: Context, node: Node, a: Node, b: Node, out: kir.Builder) -> kir.Gemm | None:
