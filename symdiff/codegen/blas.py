@@ -84,17 +84,7 @@ def _blas(a, ao, ars, acs, b, bo, brs, bcs, c, co, m, k, n, alpha=1.0, beta=0.0)
 
 if BLAS_ROUTE == "numpy-openblas":
     _product = _blas
-
-    @numba.njit
-    def gemm_update(a, ao, ars, acs, b, bo, brs, bcs, c, co, m, k, n, alpha):
-        """c[co:] += alpha * A @ B by one CBLAS call (beta = 1); False (nothing done) when BLAS does not take it."""
-        return m * k * n > SMALL_MATMUL and _blas(a, ao, ars, acs, b, bo, brs, bcs, c, co, m, k, n, alpha, 1.0)
 else:
-    @numba.njit
-    def gemm_update(a, ao, ars, acs, b, bo, brs, bcs, c, co, m, k, n, alpha):
-        """SciPy's BLAS through np.dot has no alpha and beta: the caller's loops update C."""
-        return False
-
     @numba.njit
     def _product(a, ao, ars, acs, b, bo, brs, bcs, c, co, m, k, n):
         """C = A @ B by Numba's np.dot (SciPy's BLAS) for row-major operands; False otherwise."""

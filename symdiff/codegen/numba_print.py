@@ -103,6 +103,7 @@ class Printer:
         self.fast: set[tuple[str, bool]] = set()
         self.gemm = False
         self.gram = False
+        self.gemm_update = False
         self.bound: dict[int, str] = {}  # id of an expression -> the variable already holding it
 
     # ------------------------------------------------------------ expressions
@@ -214,6 +215,7 @@ class Printer:
         if isinstance(s, kir.Gemm):
             return [f"{indent}gemm({', '.join(self.gemm_args(s))})"]
         if isinstance(s, kir.GemmUpdate):
+            self.gemm_update = True
             args = ", ".join([*self.gemm_args(s.product), self.expr(s.alpha)])
             return [f"{indent}if not gemm_update({args}):"] + self.block(s.fallback, indent + "    ")
         if isinstance(s, kir.Gram):
