@@ -139,3 +139,23 @@ def test_random_product_updates_equal_the_reference(data):
         results.append(list(got) + [args[2]])
     for a, b in zip(*results):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_scale_updated_in_the_same_step_is_read_before_its_update(backend):
+    # lr is itself a parameter the step updates: W's update reads the old lr, and lr gets its new value
+    rng = np.random.default_rng(9)
+    x, g = sd.tensor("x", ("batch", 40)), sd.tensor("g", ("batch", 30))
+    w, lr = sd.tensor("w", (40, 30)), sd.tensor("lr", ())
+    decay = sd.tensor("decay", (30,))
+    updates = {w: w - lr * (sd.transpose(x) @ g), lr: lr * 0.5, decay: decay * lr}
+    feed = {x: rng.standard_normal((200, 40)), g: rng.standard_normal((200, 30)), w: rng.standard_normal((40, 30)),
+            lr: np.asarray(0.1), decay: rng.standard_normal(30)}
+    inputs = [x, g, w, lr, decay]
+    fn = sd.compile(inputs, sd.sum(w), updates, backend=backend)
+    assert _fused(fn) == 1
+    args = [feed[n].copy() for n in inputs]
+    fn(*args)
+    for (target, _), want in zip(updates.items(), sd.evaluate(list(updates.values()), feed)):
+        np.testing.assert_allclose(args[[id(n) for n in inputs].index(id(target))],
+                                   want, rtol=1e-12, atol=1e-12)
