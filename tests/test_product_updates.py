@@ -16,7 +16,7 @@ BACKENDS = ["native", "numba"]
 
 
 def _fused(fn) -> int:
-    return fn.source.count("if not gemm_update(")
+    return fn.source.count("if not blas_product(")
 
 
 def _run(fn, inputs, feed):
@@ -56,7 +56,7 @@ def test_an_sgd_step_of_a_layer_adds_the_scaled_product_to_its_weights(dtype, ba
             w: rng.standard_normal((40, 30)).astype(dtype), lr: np.asarray(0.01, dtype)}
     fn = _check_against_evaluate([x, y, w, lr], [loss], updates, feed, 1e-5 if dtype == "float32" else 1e-12)
     assert _fused(fn) == 1
-    assert " matmul (40, 30) =" not in fn.source.split("if not gemm_update(")[0]  # no product before the update
+    assert " matmul (40, 30) =" not in fn.source.split("if not blas_product(")[0]  # no product before the update
 
 
 @pytest.mark.parametrize("batch", [2, 60])

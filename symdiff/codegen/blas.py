@@ -49,9 +49,11 @@ def _gemv(c, trans, rows, cols, pa, lda, px, incx, py, alpha, beta):
 
 
 @numba.njit
-def _blas(a, ao, ars, acs, b, bo, brs, bcs, c, co, m, k, n, alpha=1.0, beta=0.0):
-    """C = alpha * A @ B + beta * C by CBLAS (row-major; a unit row stride is a transposed operand); False when it
-    cannot."""
+def _blas(a, ao, ars, acs, b, bo, brs, bcs, c, co, m, k, n, alpha, beta):
+    """C = alpha * A @ B + beta * C by CBLAS (row-major; a unit row stride is a transposed operand); False (nothing
+    done) for a small product or strides BLAS cannot take."""
+    if m * k * n <= SMALL_MATMUL:
+        return False
     a_rows, b_rows = acs == 1 and ars >= max(k, 1), bcs == 1 and brs >= max(n, 1)
     a_ok, b_ok = a_rows or ars == 1 and acs >= max(m, 1), b_rows or brs == 1 and bcs >= max(k, 1)
     pa, pb, pc = (np.int64(a.ctypes.data) + ao * a.itemsize, np.int64(b.ctypes.data) + bo * b.itemsize,
@@ -83,12 +85,13 @@ def _blas(a, ao, ars, acs, b, bo, brs, bcs, c, co, m, k, n, alpha=1.0, beta=0.0)
 
 
 if BLAS_ROUTE == "numpy-openblas":
-    _product = _blas
+    blas_product = _blas
 else:
     @numba.njit
-    def _product(a, ao, ars, acs, b, bo, brs, bcs, c, co, m, k, n):
-        """C = A @ B by Numba's np.dot (SciPy's BLAS) for row-major operands; False otherwise."""
-        if acs != 1 or bcs != 1 or ars != k or brs != n:
+    def blas_product(a, ao, ars, acs, b, bo, brs, bcs, c, co, m, k, n, alpha, beta):
+        """C = A @ B by Numba's np.dot (SciPy's BLAS) for row-major operands; False (nothing done) otherwise, and
+        for ``alpha`` != 1 or ``beta`` != 0 (np.dot has neither) and small products."""
+        if m * k * n <= SMALL_MATMUL or alpha != 1.0 or beta != 0.0 or acs != 1 or bcs != 1 or ars != k or brs != n:
             return False
         np.dot(a[ao:ao + m * k].reshape((m, k)), b[bo:bo + k * n].reshape((k, n)), c[co:co + m * n].reshape((m, n)))
         return True
@@ -97,7 +100,7 @@ else:
 @numba.njit
 def gemm(a, ao, ars, acs, b, bo, brs, bcs, c, co, m, k, n):
     """c[co:] = A @ B for the matrices at offsets ao/bo with row/column strides (elements)."""
-    if m * k * n > SMALL_MATMUL and _product(a, ao, ars, acs, b, bo, brs, bcs, c, co, m, k, n):
+    if blas_product(a, ao, ars, acs, b, bo, brs, bcs, c, co, m, k, n, 1.0, 0.0):
         return
     for r in range(m):
         for col in range(n):

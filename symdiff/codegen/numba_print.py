@@ -103,7 +103,6 @@ class Printer:
         self.fast: set[tuple[str, bool]] = set()
         self.gemm = False
         self.gram = False
-        self.gemm_update = False
         self.bound: dict[int, str] = {}  # id of an expression -> the variable already holding it
 
     # ------------------------------------------------------------ expressions
@@ -214,10 +213,9 @@ class Printer:
             return [f"{indent}raise {s.exception}({s.message!r})"]
         if isinstance(s, kir.Gemm):
             return [f"{indent}gemm({', '.join(self.gemm_args(s))})"]
-        if isinstance(s, kir.GemmUpdate):
-            self.gemm_update = True
-            args = ", ".join([*self.gemm_args(s.product), self.expr(s.alpha)])
-            return [f"{indent}if not gemm_update({args}):"] + self.block(s.fallback, indent + "    ")
+        if isinstance(s, kir.GemmUpdate):  # blas.py's blas_product with beta = 1; False: it did nothing
+            args = ", ".join([*self.gemm_args(s.product), self.expr(s.alpha), "1.0"])
+            return [f"{indent}if not blas_product({args}):"] + self.block(s.fallback, indent + "    ")
         if isinstance(s, kir.Gram):
             self.gemm = self.gram = True
             args = [s.b.name, *self.int64s(s.b_offset, *s.b_strides), s.c.name, *self.int64s(s.c_offset, s.k, s.n)]

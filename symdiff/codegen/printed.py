@@ -71,7 +71,5 @@ def module_source(header: str, name: str, kernel: kir.Kernel, wrapper: str) -> s
         parts.append(_pasted("blas.py"))
     if printer.gram:
         parts.append(_pasted("blas_gram.py"))
-    if printer.gemm_update:
-        parts.append(_pasted("blas_update.py"))
     parts += ["\n".join(constants), *reversed(functions[1:]), functions[0], runtime_source(wrapper), wrapper]
     return "\n\n\n".join(p.strip("\n") for p in parts if p) + "\n"

@@ -45,27 +45,6 @@ def _at_least(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
     return b.icmp_signed(">=", x, b.select(b.icmp_signed(">", y, I64(1)), y, I64(1)))
 
 
-def _operands(module: ir.Module, dtype: str, name: str, result: ir.Type, extra: list[ir.Type]):
-    """A new internal function ``name(a, ao, ars, acs, b, bo, brs, bcs, c, co, m, k, n, *extra)``, its builder and
-    arguments, and whether BLAS takes the product: ``(fn, b, args, small, blas_ok, layout)``."""
-    pointer = REAL[dtype].as_pointer()
-    fn = ir.Function(module, ir.FunctionType(result, [pointer, I64, I64, I64, pointer, I64, I64, I64, pointer, I64,
-                                                      I64, I64, I64, *extra]), name)
-    fn.linkage = "internal"
-    a, ao, ars, acs, bm, bo, brs, bcs, c, co, m, k, n = fn.args[:13]
-    b = ir.IRBuilder(fn.append_basic_block("entry"))
-    one = I64(1)
-    a_rows = b.and_(b.icmp_signed("==", acs, one), _at_least(b, ars, k))
-    b_rows = b.and_(b.icmp_signed("==", bcs, one), _at_least(b, brs, n))
-    a_ok = b.or_(a_rows, b.and_(b.icmp_signed("==", ars, one), _at_least(b, acs, m)))
-    b_ok = b.or_(b_rows, b.and_(b.icmp_signed("==", brs, one), _at_least(b, bcs, k)))
-    small = b.icmp_signed("<=", b.mul(b.mul(m, k), n), I64(SMALL_MATMUL))
-    column = b.and_(b.and_(b.icmp_signed("==", n, one), b.icmp_signed(">=", brs, one)), a_ok)
-    row_vector = b.and_(b.and_(b.icmp_signed("==", m, one), b.icmp_signed(">=", acs, one)), b_ok)
-    blas_ok = b.or_(b.or_(column, row_vector), b.and_(a_ok, b_ok))
-    return fn, b, fn.args, small, blas_ok, (a_rows, b_rows, column, row_vector)
-
-
 def _blas_product(b: ir.IRBuilder, dtype: str, args, layout, alpha: ir.Value, beta: ir.Value) -> None:
     """C = alpha * A @ B + beta * C by CBLAS at ``b``: gemv for one column or row, else gemm (over panels of k when
     C is small; the panels after the first accumulate, beta = 1), as blas.py's ``_blas``."""
@@ -106,49 +85,68 @@ def _blas_product(b: ir.IRBuilder, dtype: str, args, layout, alpha: ir.Value, be
                     counted_loop(b, I64(0), b.sdiv(b.add(k, b.sub(panel, one)), panel), one_panel)
 
 
+def define_blas(module: ir.Module, dtype: str) -> ir.Function:
+    """``i1 blas(a, ao, ars, acs, b, bo, brs, bcs, c, co, m, k, n, alpha, beta)``: C = alpha * A @ B + beta * C by
+    CBLAS, true; false (nothing done) for a small product or strides BLAS cannot take (blas.py's ``_blas``). One
+    function per module, which ``gemm`` and a parameter's update by a product both call."""
+    name = f"symdiff_native_blas_{dtype}"
+    if name in module.globals:
+        return module.globals[name]
+    real = REAL[dtype]
+    pointer = real.as_pointer()
+    fn = ir.Function(module, ir.FunctionType(ir.IntType(1), [pointer, I64, I64, I64, pointer, I64, I64, I64, pointer,
+                                                             I64, I64, I64, I64, real, real]), name)
+    fn.linkage = "internal"
+    fn.attributes.add("noinline")  # one copy for every caller: a call costs nothing next to BLAS
+    a, ao, ars, acs, bm, bo, brs, bcs, c, co, m, k, n, alpha, beta = fn.args
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    one = I64(1)
+    a_rows = b.and_(b.icmp_signed("==", acs, one), _at_least(b, ars, k))
+    b_rows = b.and_(b.icmp_signed("==", bcs, one), _at_least(b, brs, n))
+    a_ok = b.or_(a_rows, b.and_(b.icmp_signed("==", ars, one), _at_least(b, acs, m)))
+    b_ok = b.or_(b_rows, b.and_(b.icmp_signed("==", brs, one), _at_least(b, bcs, k)))
+    small = b.icmp_signed("<=", b.mul(b.mul(m, k), n), I64(SMALL_MATMUL))
+    column = b.and_(b.and_(b.icmp_signed("==", n, one), b.icmp_signed(">=", brs, one)), a_ok)
+    row_vector = b.and_(b.and_(b.icmp_signed("==", m, one), b.icmp_signed(">=", acs, one)), b_ok)
+    blas_ok = b.or_(b.or_(column, row_vector), b.and_(a_ok, b_ok))
+    with b.if_then(b.or_(small, b.not_(blas_ok))):
+        b.ret(ir.IntType(1)(0))
+    _blas_product(b, dtype, fn.args, (a_rows, b_rows, column, row_vector), alpha, beta)
+    b.ret(ir.IntType(1)(1))
+    return fn
+
+
 def define_gemm(module: ir.Module, dtype: str, flags: tuple[str, ...] = ()) -> ir.Function:
-    """``void gemm(a, ao, ars, acs, b, bo, brs, bcs, c, co, m, k, n)``: c[co:] = A @ B (see blas.py). The
-    loop nest's arithmetic carries ``flags``: Numba compiles blas.py's gemm with its caller's fastmath."""
+    """``void gemm(a, ao, ars, acs, b, bo, brs, bcs, c, co, m, k, n)``: c[co:] = A @ B (see blas.py): BLAS, else
+    a loop nest whose arithmetic carries ``flags`` (Numba compiles blas.py's gemm with its caller's fastmath)."""
     real = REAL[dtype]
     name = f"symdiff_native_gemm_{dtype}{'_fast' if flags else ''}"
     if name in module.globals:
         return module.globals[name]
-    fn, b, args, small, blas_ok, layout = _operands(module, dtype, name, ir.VoidType(), [])
-    a, ao, ars, acs, bm, bo, brs, bcs, c, co, m, k, n = args
-    with b.if_else(b.or_(small, b.not_(blas_ok))) as (loops, blas):
-        with loops:
-            def row(r: ir.Value) -> None:
-                out = b.add(co, b.mul(r, n))
-                counted_loop(b, I64(0), n, lambda col: b.store(real(0.0), b.gep(c, [b.add(out, col)])))
+    pointer = real.as_pointer()
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [pointer, I64, I64, I64, pointer, I64, I64, I64,
+                                                             pointer, I64, I64, I64, I64]), name)
+    fn.linkage = "internal"
+    a, ao, ars, acs, bm, bo, brs, bcs, c, co, m, k, n = fn.args
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    done = b.call(define_blas(module, dtype), [*fn.args, real(1.0), real(0.0)])
+    with b.if_then(b.not_(done)):
+        def row(r: ir.Value) -> None:
+            out = b.add(co, b.mul(r, n))
+            counted_loop(b, I64(0), n, lambda col: b.store(real(0.0), b.gep(c, [b.add(out, col)])))
 
-                def term(j: ir.Value) -> None:
-                    x = b.load(b.gep(a, [b.add(ao, b.add(b.mul(r, ars), b.mul(j, acs)))]))
-                    base = b.add(bo, b.mul(j, brs))
+            def term(j: ir.Value) -> None:
+                x = b.load(b.gep(a, [b.add(ao, b.add(b.mul(r, ars), b.mul(j, acs)))]))
+                base = b.add(bo, b.mul(j, brs))
 
-                    def update(col: ir.Value) -> None:
-                        target = b.gep(c, [b.add(out, col)])
-                        product = b.fmul(x, b.load(b.gep(bm, [b.add(base, b.mul(col, bcs))])), flags=flags)
-                        b.store(b.fadd(b.load(target), product, flags=flags), target)
-                    counted_loop(b, I64(0), n, update)
-                counted_loop(b, I64(0), k, term)
-            counted_loop(b, I64(0), m, row)
-        with blas:
-            _blas_product(b, dtype, args, layout, real(1.0), real(0.0))
+                def update(col: ir.Value) -> None:
+                    target = b.gep(c, [b.add(out, col)])
+                    product = b.fmul(x, b.load(b.gep(bm, [b.add(base, b.mul(col, bcs))])), flags=flags)
+                    b.store(b.fadd(b.load(target), product, flags=flags), target)
+                counted_loop(b, I64(0), n, update)
+            counted_loop(b, I64(0), k, term)
+        counted_loop(b, I64(0), m, row)
     b.ret_void()
-    return fn
-
-
-def define_gemm_update(module: ir.Module, dtype: str) -> ir.Function:
-    """``i1 gemm_update(a, ao, ars, acs, b, bo, brs, bcs, c, co, m, k, n, alpha)``: c[co:] += alpha * A @ B by one
-    BLAS call (beta = 1), true; false (nothing done) when BLAS does not take the product (see blas.py)."""
-    name = f"symdiff_native_gemm_update_{dtype}"
-    if name in module.globals:
-        return module.globals[name]
-    fn, b, args, small, blas_ok, layout = _operands(module, dtype, name, ir.IntType(1), [REAL[dtype]])
-    with b.if_then(b.or_(small, b.not_(blas_ok))):
-        b.ret(ir.IntType(1)(0))
-    _blas_product(b, dtype, args, layout, args[13], REAL[dtype](1.0))
-    b.ret(ir.IntType(1)(1))
     return fn
 
 

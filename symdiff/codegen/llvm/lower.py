@@ -15,7 +15,7 @@ from llvmlite import ir
 from .. import kir
 from .dtypes import I32, I64, MEMORY, REGISTER
 from .expressions import ExpressionLowering, tagged
-from .gemm import define_gemm, define_gemm_update, define_gram
+from .gemm import define_blas, define_gemm, define_gram
 from .loops import counted_loop
 from .unit import Unit, declare
 
@@ -71,8 +71,9 @@ class FunctionLowering(ExpressionLowering):
         elif isinstance(s, kir.Gemm):
             b.call(define_gemm(self.unit.module, s.c.dtype, self.unit.flags), self.gemm_args(s))
         elif isinstance(s, kir.GemmUpdate):
-            args = [*self.gemm_args(s.product), self.expr(s.alpha)]
-            done = b.call(define_gemm_update(self.unit.module, s.product.c.dtype), args)
+            dtype = s.product.c.dtype
+            args = [*self.gemm_args(s.product), self.expr(s.alpha), REGISTER[dtype](1.0)]
+            done = b.call(define_blas(self.unit.module, dtype), args)  # beta = 1; false: it did nothing
             with b.if_then(b.not_(done)):
                 self.block(s.fallback)
         elif isinstance(s, kir.Gram):
