@@ -114,7 +114,8 @@ def test_an_update_fused_into_a_product_sees_the_values_before_the_step():
 @given(st.data())
 def test_random_product_updates_equal_the_reference(data):
     # shapes on both sides of SMALL_OUTPUT (fused or not), batches on both sides of SMALL_MATMUL (BLAS or the
-    # fallback), either operand layout, the scale a constant or an argument, the weights also returned
+    # fallback), either operand layout, a right operand made by a row group, the scale a constant or an argument,
+    # the weights also returned
     m, n = (data.draw(st.sampled_from([1, 3, 9, 40]), label=label) for label in ("rows", "columns"))
     batch = data.draw(st.sampled_from([0, 1, 3, 120]), label="batch")
     dtype = data.draw(st.sampled_from(["float64", "float32"]), label="dtype")
@@ -123,7 +124,8 @@ def test_random_product_updates_equal_the_reference(data):
     w, s = sd.tensor("w", (m, n), dtype), sd.tensor("s", (), dtype)
     left = sd.transpose(x) if data.draw(st.booleans(), label="transposed left") else sd.sin(sd.transpose(x))
     scale = s if data.draw(st.booleans(), label="scale argument") else 0.25
-    updates = {w: w - scale * (left @ g)}
+    right = g if data.draw(st.booleans(), label="right an input") else sd.softmax(g, axis=-1)  # made by a row group
+    updates = {w: w - scale * (left @ right)}
     outputs = [sd.sum(w * 2.0), w] if data.draw(st.booleans(), label="return w") else [sd.sum(x)]
     feed = {x: rng.standard_normal((batch, m)).astype(dtype), g: rng.standard_normal((batch, n)).astype(dtype),
             w: rng.standard_normal((m, n)).astype(dtype), s: np.asarray(0.5, dtype)}
@@ -159,3 +161,15 @@ def test_a_scale_updated_in_the_same_step_is_read_before_its_update(backend):
     for (target, _), want in zip(updates.items(), sd.evaluate(list(updates.values()), feed)):
         np.testing.assert_allclose(args[[id(n) for n in inputs].index(id(target))],
                                    want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_operand_made_in_a_row_group_keeps_all_its_rows(backend):
+    # softmax(x v) is made by a row group (max, exp, sum, divide over each row); its only other reader, the product of
+    # the fused update, runs after the group and reads it whole: it must not get one row of storage (it did: error 1.3)
+    rng = np.random.default_rng(10)
+    x, v, w = sd.tensor("x", ("batch", 40)), sd.tensor("v", (40, 30)), sd.tensor("w", (40, 30))
+    updates = {w: w - 0.1 * (sd.transpose(x) @ sd.softmax(x @ v, axis=-1))}
+    feed = {x: rng.standard_normal((64, 40)), v: rng.standard_normal((40, 30)), w: rng.standard_normal((40, 30))}
+    fn = _check_against_evaluate([x, v, w], [sd.sum(x)], updates, feed, 1e-12)
+    assert _fused(fn) == 1 and "row-fused passes" in fn.source

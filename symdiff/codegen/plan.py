@@ -141,6 +141,7 @@ def plan(outputs: list[Node], updates: list[tuple[Node, Node]], fuse: bool = Tru
     sections += [Section("product_update", [by_product[id(n)], n], n.shape) for n in order if id(n) in by_product]
     final += [n for n in order if id(n) in by_product]
     row_local -= {i for value in final for i in inline_reads(value, arrays)}  # read outside their row group
+    row_local -= {id(root_base(i)) for p in by_product.values() for i in p.inputs}  # so are the products' operands
     unstored: set[int] = set()
     if fuse:
         in_targets = updates_in_targets(sections, updates, arrays, inplace, outputs)
