@@ -126,19 +126,23 @@ def test_random_product_updates_equal_the_reference(data):
     scale = s if data.draw(st.booleans(), label="scale argument") else 0.25
     right = g if data.draw(st.booleans(), label="right an input") else sd.softmax(g, axis=-1)  # made by a row group
     updates = {w: w - scale * (left @ right)}
+    g_updated = data.draw(st.booleans(), label="g updated too")  # an operand the step also writes
+    if g_updated:
+        updates[g] = g * 0.5
     outputs = [sd.sum(w * 2.0), w] if data.draw(st.booleans(), label="return w") else [sd.sum(x)]
     feed = {x: rng.standard_normal((batch, m)).astype(dtype), g: rng.standard_normal((batch, n)).astype(dtype),
             w: rng.standard_normal((m, n)).astype(dtype), s: np.asarray(0.5, dtype)}
     inputs = [x, g, w, s]
-    want = sd.evaluate(outputs + [updates[w]], feed)
+    want = sd.evaluate(outputs + [updates[w]] + ([updates[g]] if g_updated else []), feed)
     rtol = 1e-5 if dtype == "float32" else 1e-12
     results = []
     for backend in BACKENDS:
         fn = sd.compile(inputs, outputs, updates, backend=backend)
         got, args = _run(fn, inputs, feed)
-        for a, b in zip(list(got) + [args[2]], want):
+        changed = [args[2]] + ([args[1]] if g_updated else [])
+        for a, b in zip(list(got) + changed, want):
             np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * max(1, batch))
-        results.append(list(got) + [args[2]])
+        results.append(list(got) + changed)
     for a, b in zip(*results):
         np.testing.assert_array_equal(a, b)
 
@@ -173,3 +177,13 @@ def test_an_operand_made_in_a_row_group_keeps_all_its_rows(backend):
     feed = {x: rng.standard_normal((64, 40)), v: rng.standard_normal((40, 30)), w: rng.standard_normal((40, 30))}
     fn = _check_against_evaluate([x, v, w], [sd.sum(x)], updates, feed, 1e-12)
     assert _fused(fn) == 1 and "row-fused passes" in fn.source
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_operand_updated_in_the_same_step_is_read_before_its_update(backend):
+    # x and g are parameters the step also updates in place: W's product must read them before their updates
+    rng = np.random.default_rng(11)
+    x, g, w = sd.tensor("x", (64, 40)), sd.tensor("g", (64, 30)), sd.tensor("w", (40, 30))
+    updates = {w: w - 0.1 * (sd.transpose(x) @ g), x: x * 0.5, g: sd.tanh(g)}
+    feed = {x: rng.standard_normal((64, 40)), g: rng.standard_normal((64, 30)), w: rng.standard_normal((40, 30))}
+    _check_against_evaluate([x, g, w], [sd.sum(w)], updates, feed, 1e-12)

@@ -61,8 +61,10 @@ def final_updates(updates, arrays, users, output_ids) -> dict[int, Node]:
 
 def product_updates(updates, final: dict[int, Node], arrays, users) -> dict[int, Node]:
     """Final updates ``W - s * (A @ B)`` (an SGD step of a layer's weights: ``s`` one value, ``A @ B`` a matrix
-    product that nothing else reads and that reads neither W nor a view of it), by value id: the product node.
-    One BLAS call then adds ``-s * A @ B`` to W (beta = 1): no array for the product, no pass over W after it."""
+    product that nothing else reads and whose operands are no parameter the step updates, nor views of one: it runs
+    after every update is written), by value id: the product node. One BLAS call then adds ``-s * A @ B`` to W
+    (beta = 1): no array for the product, no pass over W after it."""
+    targets = {id(t) for t, _ in updates}
     out = {}
     for target, value in updates:
         if id(value) not in final or value.op != "subtract" or value.inputs[0] is not target:
@@ -74,7 +76,7 @@ def product_updates(updates, final: dict[int, Node], arrays, users) -> dict[int,
         if (product.op != "matmul" or product.ndim != 2 or scale.shape != () or id(product) not in arrays
                 or len(users[id(product)]) != 1 or is_small_output_product(product)
                 or not product.dtype == scale.dtype == target.dtype or product.shape != target.shape
-                or any(root_base(operand) is target for operand in product.inputs)
+                or any(id(root_base(operand)) in targets for operand in product.inputs)
                 or any(operand.op == "transpose" and operand.inputs[0] is other
                        for operand, other in (product.inputs, product.inputs[::-1]))):  # Bᵀ @ B: a gram
             continue
