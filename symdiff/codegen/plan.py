@@ -130,18 +130,18 @@ def plan(outputs: list[Node], updates: list[tuple[Node, Node]], fuse: bool = Tru
     for value_id in inplace:
         arrays.pop(value_id, None)
     by_product = product_updates(updates, inplace, arrays, users) if fuse else {}
-    sections = _sections(order, arrays, fuse, {id(p) for p in by_product.values()})
+    # after everything that reads W or can raise: W += -s * (A @ B), the product's array a fallback's; placed before
+    # row fusion, which then sees the product read its operands whole
+    sections = _sections(order, arrays, fuse, {id(p) for p in by_product.values()}) + [
+        Section("product_update", [by_product[id(n)], n], n.shape) for n in order if id(n) in by_product]
     row_local: set[int] = set()
     in_targets: dict[int, Node] = {}
     if fuse:
         sections, row_local = fuse_rows(sections, arrays, roots)
     final = [n for n in order if id(n) in inplace and id(n) not in by_product]
     sections = place_final_updates(sections, final, inplace, arrays, outputs, fuse)
-    # last of all (after everything that reads W or can raise): W += -s * (A @ B), the product's array a fallback's
-    sections += [Section("product_update", [by_product[id(n)], n], n.shape) for n in order if id(n) in by_product]
     final += [n for n in order if id(n) in by_product]
     row_local -= {i for value in final for i in inline_reads(value, arrays)}  # read outside their row group
-    row_local -= {id(root_base(i)) for p in by_product.values() for i in p.inputs}  # so are the products' operands
     unstored: set[int] = set()
     if fuse:
         in_targets = updates_in_targets(sections, updates, arrays, inplace, outputs)
