@@ -166,8 +166,8 @@ def emit_elementwise(ctx: Context, section: Section, out: kir.Builder, bound: tu
     out.emit(kir.Comment(f"fused elementwise {section.shape}: " + ", ".join(ctx.describe(n) for n in section.nodes)))
     shape = section.shape[len(bound):]
     segments = _segments(ctx, section) if shape else [None]
-    reads: set[int] = set()
-    rows_first = {} if bound else _rows_first(ctx, section, out, reads)
+    rows_first = {} if bound else _rows_first(ctx, section, out)
+    reads: set[int] = set(rows_first)
     with loops(ctx, shape if segments == [None] else shape[:-1], out, start=len(bound)) as inner:
         for segment in segments:
             if segment is None:
@@ -179,7 +179,7 @@ def emit_elementwise(ctx: Context, section: Section, out: kir.Builder, bound: tu
     return reads
 
 
-def _rows_first(ctx: Context, section: Section, out: kir.Builder, reads: set[int]) -> dict[int, ArrayRef]:
+def _rows_first(ctx: Context, section: Section, out: kir.Builder) -> dict[int, ArrayRef]:
     """The right operands (matrices) of the loop's small products whose rows are not contiguous (``G @ Wᵀ``, a
     layer's input gradient: W read down its columns, a gather per vector lane), copied into C order before the loop:
     one pass over a matrix of at most SMALL_CONTRACTION rows instead of strided reads for every row of the loop."""
@@ -192,7 +192,6 @@ def _rows_first(ctx: Context, section: Section, out: kir.Builder, reads: set[int
             step = ctx.refs[b].strides[-1]
             if not (isinstance(step, kir.Const) and step.value == 1) and b.shape[-1] != 1:
                 copies[id(b)] = copied(ctx, product, "rows", ctx.refs[b], b.shape, b.dtype, (), out)
-                reads.add(id(b))
     return copies
 
 

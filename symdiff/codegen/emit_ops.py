@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from symdiff.ir import Dim, Node
 from symdiff.ops import constant_value
 from symdiff.ops.indexing import out_of_range_message
@@ -77,10 +79,9 @@ def emit_product_update(ctx: Context, section: Section, out: kir.Builder) -> set
                                                                    fallback)
     factor = Body(ctx, (), [], out)
     alpha = kir.op("neg", factor.expr(scale))
-    ra, rb, rc = ctx.refs[a], ctx.refs[b], ctx.refs[target]
-    m, k, n = (ctx.dim(d) for d in (a.shape[0], a.shape[1], b.shape[1]))
-    gemm = kir.Gemm(ra.buffer, ra.offset, (ra.strides[0], ra.strides[1]), rb.buffer, rb.offset,
-                    (rb.strides[0], rb.strides[1]), rc.buffer, rc.offset, m, k, n)
+    into_product = next(s for s in fallback.statements if isinstance(s, kir.Gemm))  # the fallback's own call
+    target_ref = ctx.refs[target]
+    gemm = dataclasses.replace(into_product, c=target_ref.buffer, c_offset=target_ref.offset)
     out.emit(kir.Comment(f"update {target.name} <- {target.name} - {ctx.describe(scale)} * ({ctx.describe(a)} @ "
                          f"{ctx.describe(b)}): one BLAS call adds the product"))
     out.emit(kir.GemmUpdate(gemm, alpha, tuple(fallback.statements)))

@@ -157,8 +157,7 @@ def generate(inputs: list[Node], outputs: list[Node], updates: list[tuple[Node, 
                                  for n in section.nodes)
         sections.append(out.statements)
         defined.append([] if section.kind in ("update", "view") else
-                       [n for n in section.nodes if n in ctx.refs and id(n) not in schedule.inplace_updates]
-                       + ctx.nested_arrays[placed:])
+                       [n for n in section.nodes if n in ctx.refs] + ctx.nested_arrays[placed:])
         reads.append(ids)
     finals = kir.Builder()
     final_reads = _update_copies(ctx, schedule, finals)
