@@ -35,7 +35,7 @@ class CompiledFunction:
         self._single, self.options = single, dict(options or {})
         self.name, self.inputs, self.outputs, self.updates = name, inputs, outputs, updates
         self._generated, self.path, self.backend = generated, path, backend
-        self.__doc__ = entry.__doc__
+        self.__doc__ = module.__doc__  # what it takes, returns and updates
 
     def __reduce__(self) -> tuple:
         """Pickles by what defines it (the graph as a flat table and the compile options), never machine code:

@@ -54,14 +54,20 @@ def sub_expressions(expr: kir.Expr):
     while stack:
         e = stack.pop()
         yield e
-        if isinstance(e, kir.Load):
-            stack.append(e.index)
-        elif isinstance(e, kir.Op | kir.Call):
-            stack.extend(e.args)
-        elif isinstance(e, kir.Cast | kir.Bitcast):
-            stack.append(e.value)
-        elif isinstance(e, kir.Disjoint):
-            stack.extend(e.sizes)
+        stack.extend(operands(e))
+
+
+def operands(e: kir.Expr) -> tuple[kir.Expr, ...]:
+    """The expressions ``e`` reads directly."""
+    if isinstance(e, kir.Load):
+        return (e.index,)
+    if isinstance(e, kir.Op | kir.Call):
+        return e.args
+    if isinstance(e, kir.Cast | kir.Bitcast):
+        return (e.value,)
+    if isinstance(e, kir.Disjoint):
+        return e.sizes
+    return ()
 
 
 def free_names(statements) -> tuple[dict[str, kir.Array], dict[str, kir.Var]]:
@@ -91,3 +97,42 @@ def free_names(statements) -> tuple[dict[str, kir.Array], dict[str, kir.Var]]:
                 elif isinstance(e, kir.Disjoint):
                     arrays.update((a.name, a) for a in e.arrays)
     return arrays, {name: var for name, var in read.items() if name not in assigned}
+
+
+def read_once(statements) -> set[str]:
+    """The variables ``statements`` assign once and read once, not in an arm of a ``select`` (Python evaluates
+    those lazily: a value written into one would run under a branch, which can keep a loop from vectorizing)."""
+    assigned: dict[str, int] = {}
+    reads: dict[str, int] = {}
+    for statement in walk(statements):
+        if isinstance(statement, kir.Let | kir.For):
+            assigned[statement.var.name] = assigned.get(statement.var.name, 0) + 1
+        stack = [(e, False) for e in expressions(statement)]
+        while stack:
+            e, lazy = stack.pop()
+            if isinstance(e, kir.Var):
+                reads[e.name] = reads.get(e.name, 0) + (2 if lazy else 1)
+            elif isinstance(e, kir.Op) and e.op == "select":
+                stack += [(e.args[0], lazy), (e.args[1], True), (e.args[2], True)]
+            else:
+                stack += [(a, lazy) for a in operands(e)]
+    return {name for name, count in assigned.items() if count == 1 and reads.get(name) == 1}
+
+
+def reader(statements, at: int) -> int | None:
+    """Where the let ``statements[at]`` is read, if that is a later let or store of the same block and nothing
+    between them could change what its value reads (a store, when it loads; a let of a variable it reads)."""
+    let = statements[at]
+    inside = list(sub_expressions(let.value))
+    names = {e.name for e in inside if isinstance(e, kir.Var)}
+    loads = any(isinstance(e, kir.Load) for e in inside)
+    for k in range(at + 1, len(statements)):
+        statement = statements[k]
+        if isinstance(statement, kir.Let | kir.Store) and any(
+                isinstance(e, kir.Var) and e.name == let.var.name
+                for expr in expressions(statement) for e in sub_expressions(expr)):
+            return k
+        if not (isinstance(statement, kir.Comment) or isinstance(statement, kir.Let) and statement.var.name not in
+                names or isinstance(statement, kir.Store) and not loads):
+            return None
+    return None

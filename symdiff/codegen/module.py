@@ -176,15 +176,13 @@ def _docstring(name: str, inputs: list[Node], outputs: list[Node], updates: list
     from symdiff._version import __version__
 
     needs = "numpy and numba" + (" (scipy for BLAS only when NumPy bundles none)" if products else "")
+    targets = {id(t) for t, _ in updates}
     lines = [f"{name}: a function compiled by symdiff {__version__}.", "", f"Standalone: needs {needs}.", "",
-             "Inputs:"]
-    targets = {id(t): v for t, v in updates}
-    lines += [f"    {n.name}: {n.dtype} {n.shape}{' (updated in place)' if id(n) in targets else ''}" for n in inputs]
+             "Inputs (those updated in place get new values computed from the values before the call):" if updates
+             else "Inputs:"]
+    lines += [f"    {n.name}: {n.dtype} {n.shape}{', updated in place' if id(n) in targets else ''}" for n in inputs]
     lines += ["Outputs:" if outputs else "Outputs: none."]
     lines += [f"    [{k}] {n.dtype} {n.shape}" for k, n in enumerate(outputs)]
-    if updates:
-        lines += ["Updates (each computed from the values before the call):"]
-        lines += [f"    {t.name} <- {v.op} {v.shape}" for t, v in updates]
     return "\n".join(lines)
 
 

@@ -2,8 +2,9 @@
 
 Every IR node is written with its type explicit (``np.float32(...)`` literals and casts, ``np.int32`` around
 int32 arithmetic), so Numba infers exactly the IR's types and computes what the LLVM lowering computes. Only what
-the kernel uses is printed: the helpers (nan-aware max/min, sign, bit casts), symdiff's fast functions (fastlib.py,
-printed as plain vectorizable functions), the C-library and intrinsic math of the function table, and ``gemm``.
+the kernel uses is printed: the helpers (nan-aware max/min, sign, fused multiply-add), symdiff's fast functions
+(fastlib.py, printed as plain vectorizable functions), the C-library and intrinsic math of the function table, and
+``gemm``. A short value read once is written into the statement reading it, so a line reads like a formula.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from symdiff.ops.functions import FUNCTIONS
 
 from . import kir
 from .fastlib import fast_function
+from .kir_walks import operands, read_once, reader
 
 NUMPY_TYPE = {"float64": "np.float64", "float32": "np.float32", "int64": "np.int64", "int32": "np.int32",
               "uint64": "np.uint64", "bool": "np.bool_"}
@@ -50,20 +52,6 @@ def _disjoint(starts, ends, written):
                 return False
     return True
 ''',
-    "_bits": '''@numba.extending.intrinsic
-def _bits(typingctx, x):
-    """The bits of a float64 (float32) as an int64 (int32)."""
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(signature.return_type))
-    return numba.types.Integer.from_bitwidth(x.bitwidth)(x), codegen
-''',
-    "_real": '''@numba.extending.intrinsic
-def _real(typingctx, i):
-    """An int64's (int32's) bits as a float64 (float32)."""
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(signature.return_type))
-    return {64: numba.float64, 32: numba.float32}[i.bitwidth](i), codegen
-''',
     "_fmuladd": '''@numba.extending.intrinsic
 def _fmuladd(typingctx, a, b, c):
     """a * b + c on three floats of one type, fused where the CPU can (LLVM's fmuladd)."""
@@ -75,10 +63,6 @@ def _fmuladd(typingctx, a, b, c):
         return a(a, a, a), codegen
 ''',
 }
-
-
-#: The helper reading a value's bits as ``dtype`` (one width-generic helper each way).
-_BITCASTS = {"int64": "_bits", "int32": "_bits", "float64": "_real", "float32": "_real"}
 
 
 def literal(value: bool | int | float, dtype: str) -> str:
@@ -94,6 +78,10 @@ def literal(value: bool | int | float, dtype: str) -> str:
     return f"np.float32({text})" if dtype == "float32" else text
 
 
+#: The longest value written into its reader: a longer one (a small product's sum) keeps its line and its note.
+_WRITTEN_INTO_WIDTH = 72
+
+
 class Printer:
     """Prints expressions and statements, recording the helpers and fast functions they use."""
 
@@ -104,6 +92,8 @@ class Printer:
         self.gemm = False
         self.gram = False
         self.bound: dict[int, str] = {}  # id of an expression -> the variable already holding it
+        self.once: set[str] = set()  # variables of the function being printed that are assigned and read once
+        self.written_into: dict[str, str] = {}  # such a variable -> its value's text, printed where it is read
 
     # ------------------------------------------------------------ expressions
     def expr(self, e: kir.Expr) -> str:
@@ -112,17 +102,15 @@ class Printer:
         if isinstance(e, kir.Const):
             return literal(e.value, e.dtype)
         if isinstance(e, kir.Var):
-            return e.name
+            return self.written_into.get(e.name, e.name)
         if isinstance(e, kir.Load):
             return f"{e.array.name}[{self.index(e.index)}]"
         if isinstance(e, kir.Cast):
             if e.dtype == "bool":
                 return f"({self.expr(e.value)} != {literal(0, e.value.dtype)})"
             return f"{NUMPY_TYPE[e.dtype]}({self.expr(e.value)})"
-        if isinstance(e, kir.Bitcast):
-            helper = _BITCASTS[e.dtype]
-            self.helpers.add(helper)
-            return f"{helper}({self.expr(e.value)})"
+        if isinstance(e, kir.Bitcast):  # the value as a NumPy scalar of its own type: Numba views only those
+            return f"{NUMPY_TYPE[e.value.dtype]}({self.expr(e.value)}).view({NUMPY_TYPE[e.dtype]})"
         if isinstance(e, kir.Call):
             return self.call(e)
         if isinstance(e, kir.Disjoint):
@@ -188,10 +176,33 @@ class Printer:
         return f"np.float32({text})" if e.dtype == "float32" else text  # math.* may return float64
 
     # ------------------------------------------------------------ statements
+    def body(self, statements, indent: str) -> list[str]:
+        """A function's body. A short let read once, by a later let or store of its block, is written into that reader
+        (``_ws[i] = (a * b) + c``, not a line per op), as the fast functions are; Python evaluates the nested
+        expression in the same order, so Numba computes the same values."""
+        self.once = read_once(statements)
+        try:
+            return self.block(statements, indent)
+        finally:
+            self.once, self.written_into = set(), {}
+
     def block(self, statements, indent: str) -> list[str]:
+        statements = list(statements)
         lines: list[str] = []
-        for s in statements:
-            lines += self.statement(s, indent)
+        notes: dict[int, str] = {}  # a store -> the note of the let written into it (the graph node it stores)
+        for k, s in enumerate(statements):
+            if isinstance(s, kir.Let) and s.var.name in self.once and (at := reader(statements, k)) is not None \
+                    and len(text := self.expr(s.value)) <= _WRITTEN_INTO_WIDTH:
+                self.written_into[s.var.name] = text
+                target = statements[at]
+                if s.note and isinstance(target, kir.Store) and isinstance(target.value, kir.Var) \
+                        and target.value.name == s.var.name:
+                    notes[at] = s.note
+                continue
+            printed = self.statement(s, indent)
+            if k in notes:
+                printed[0] += f"  # {notes[k]}"
+            lines += printed
         return lines or [f"{indent}pass"]
 
     def statement(self, s: kir.Stmt, indent: str) -> list[str]:
@@ -259,21 +270,11 @@ def _post_order(root: kir.Expr) -> tuple[list[kir.Expr], dict[int, int]]:
             order.append(e)
             continue
         stack.append((e, True))
-        for a in reversed(_args(e)):
+        for a in reversed(operands(e)):
             uses[id(a)] = uses.get(id(a), 0) + 1
             if uses[id(a)] == 1:
                 stack.append((a, False))
     return order, uses
-
-
-def _args(e: kir.Expr) -> tuple[kir.Expr, ...]:
-    if isinstance(e, kir.Op | kir.Call):
-        return e.args
-    if isinstance(e, kir.Cast | kir.Bitcast):
-        return (e.value,)
-    if isinstance(e, kir.Load):
-        return (e.index,)
-    return ()
 
 
 def numba_signature(function: kir.Function) -> str:

@@ -45,7 +45,7 @@ def _function_source(function: kir.Function, printer: Printer, flags: str, entry
     for p in function.params:
         if p.argument:  # an N-d argument, read flat
             lines.append(f"    {p.name} = {p.argument}.reshape({p.argument}.size)  # flat view of {p.argument}")
-    lines += printer.block(function.body, "    ")
+    lines += printer.body(function.body, "    ")
     return "\n".join(lines)
 
 
@@ -61,7 +61,7 @@ def module_source(header: str, name: str, kernel: kir.Kernel, wrapper: str) -> s
     if printer.gemm:
         imports = ["import ctypes", "import glob", "import math", "import os", "import types", "",
                    "import llvmlite.binding", "import numba", "import numpy as np"]
-    if printer.helpers & {"_bits", "_real", "_fmuladd"}:
+    if "_fmuladd" in printer.helpers:
         imports.insert(imports.index("import numba"), "import llvmlite.ir")
         imports.insert(imports.index("import numpy as np"), "import numba.extending")
     constants = [constant_source(array_name, array) for array_name, array in kernel.constants.items()]

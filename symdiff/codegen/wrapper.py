@@ -13,19 +13,6 @@ from .numba_print import NUMPY_TYPE, Printer
 _SCALAR_KIND = {"bool": "bool", "float32": "float", "float64": "float", "int32": "int", "int64": "int"}
 
 
-def _doc(name: str, inputs: list[Node], outputs: list[Node], updates: list[tuple[Node, Node]]) -> list[str]:
-    lines = [f'    """{name}: compiled by symdiff.', "",
-             "    Arguments (C-contiguous NumPy arrays of exactly these dtypes):"]
-    targets = {id(t) for t, _ in updates}
-    for node in inputs:  # names and dims are checked identifiers (module.check_names)
-        note = " (updated in place)" if id(node) in targets else ""
-        lines.append(f"        {node.name}: {node.dtype} {node.shape}{note}")
-    lines.append("    Returns:" if outputs else "    Returns None.")
-    for k, node in enumerate(outputs):
-        lines.append(f"        [{k}] {node.dtype} {node.shape}")
-    return lines + ['    """']
-
-
 def _tuple(items: list[str]) -> str:
     return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
 
@@ -73,7 +60,8 @@ def wrapper_source(ctx: Context, name: str, outputs: list[Node], updates: list[t
         "except ValueError as _error:  # a kernel's check: arguments sharing memory; name them",
         f"    raise (_shared_memory(_SPEC, {packed}) if str(_error) == _OVERLAP_MESSAGE else _error) from None",
     ]
-    body = [f"def {name}({', '.join(params)}):"] + _doc(name, inputs, outputs, updates) + [
+    body = [f"def {name}({', '.join(params)}):",
+            '    """Run the compiled function (the module docstring gives the shapes, dtypes and updates)."""',
         "    try:",
         *[f"        {line}" for line in dims_from],
         f"        _ok = {' and '.join(checks) if checks else 'True'}",

@@ -1,0 +1,84 @@
+"""The printed Numba module: a value read once is written into its reader (and only where that computes the same
+numbers), and the module's docstring describes the function."""
+
+import numpy as np
+
+import symdiff as sd
+from symdiff.codegen import kir
+from symdiff.codegen.numba_print import Printer
+
+F = "float64"
+A, B, OUT = kir.Array("a", F), kir.Array("b", F), kir.Array("out", F)
+X, Y, V, W = (kir.Var(name, F) for name in ("x", "y", "v", "w"))
+ZERO, ONE = kir.index(0), kir.index(1)
+
+
+def printed(*statements: kir.Stmt) -> list[str]:
+    return Printer().body(list(statements), "")
+
+
+def run(lines: list[str], **arrays: np.ndarray) -> dict[str, np.ndarray]:
+    """The printed statements run as plain Python (``_ix`` is an index cast) on copies of ``arrays``."""
+    scope = {"_ix": int, "np": np, **{k: v.copy() for k, v in arrays.items()}, "x": 2.0, "y": 3.0}
+    exec("\n".join(lines), scope)  # noqa: S102 - the printer's own output for IR built here
+    return scope
+
+
+def test_a_value_read_once_is_written_into_the_statement_reading_it():
+    lines = printed(kir.Let(V, kir.op("add", X, Y), "n1 add"), kir.Let(W, kir.op("mul", V, X), "n2 multiply"),
+                    kir.Store(OUT, ZERO, W))
+    assert lines == ["out[_ix(0)] = ((x + y) * x)  # n2 multiply"]
+    assert run(lines, out=np.zeros(1))["out"][0] == 10.0
+
+
+def test_a_value_read_twice_keeps_its_line():
+    lines = printed(kir.Let(V, kir.op("add", X, Y)), kir.Store(OUT, ZERO, kir.op("mul", V, V)))
+    assert lines == ["v = (x + y)", "out[_ix(0)] = (v * v)"]
+
+
+def test_a_load_is_not_moved_past_a_store():
+    # v = a[0]; a[0] = 1; out[0] = v: written into the last store, v would read the new a[0]
+    lines = printed(kir.Let(V, kir.Load(A, ZERO)), kir.Store(A, ZERO, kir.const(1.0, F)), kir.Store(OUT, ZERO, V))
+    assert lines[0] == "v = a[_ix(0)]"
+    assert run(lines, a=np.array([5.0]), out=np.zeros(1))["out"][0] == 5.0
+    # without a load the store in between changes nothing, and the value is written into its reader
+    assert printed(kir.Let(V, kir.op("add", X, Y)), kir.Store(A, ZERO, X), kir.Store(OUT, ZERO, V))[-1] == \
+        "out[_ix(0)] = (x + y)"
+
+
+def test_a_value_is_not_moved_past_a_new_value_of_a_variable_it_reads():
+    lines = printed(kir.Let(V, kir.op("add", X, Y)), kir.Let(X, kir.const(0.0, F)), kir.Store(OUT, ZERO, V))
+    assert lines[0] == "v = (x + y)"
+    assert run(lines, out=np.zeros(1))["out"][0] == 5.0
+
+
+def test_a_value_stays_out_of_select_arms_and_nested_blocks():
+    # an arm of Python's conditional expression runs under a branch; a nested block would recompute the value
+    positive = kir.op("gt", X, kir.const(0.0, F))
+    lines = printed(kir.Let(V, kir.op("mul", X, Y)), kir.Store(OUT, ZERO, kir.select(positive, V, Y)))
+    assert lines[0] == "v = (x * y)"
+    i = kir.Var("i", "int64")
+    lines = printed(kir.Let(V, kir.op("mul", X, Y)), kir.For(i, ZERO, ONE, (kir.Store(OUT, i, V),)))
+    assert lines[0] == "v = (x * y)"
+
+
+def test_an_accumulator_keeps_its_lines():
+    acc = kir.Var("acc", F)
+    lines = printed(kir.Let(acc, kir.const(0.0, F)), kir.Let(acc, kir.op("add", acc, X)), kir.Store(OUT, ZERO, acc))
+    assert lines == ["acc = 0.0", "acc = (acc + x)", "out[_ix(0)] = acc"]
+
+
+def test_the_exported_module_describes_the_function(tmp_path):
+    x, W = sd.tensor("x", ("batch", 3)), sd.tensor("W", (3, 4))
+    loss = sd.sum(sd.tanh(x @ W) ** 2)
+    step = sd.compile([x, W], [loss, x @ W], updates={W: W - 0.1 * sd.grad(loss, W)}, name="step")
+    source = sd.export(step, tmp_path / "step.py").read_text()
+    doc = source.split('"""')[1]
+    assert f"step: a function compiled by symdiff {sd.__version__}." in doc
+    assert "    x: float64 ('batch', 3)\n    W: float64 (3, 4), updated in place\n" in doc
+    assert "Outputs:\n    [0] float64 ()\n    [1] float64 ('batch', 4)" in doc
+    assert step.__doc__ == doc
+    assert source.count("import numpy as np") == 1 and "__all__ = ['step']" in source
+    assert ".view(np.int64)" in source and "def _bits(" not in source  # fast functions' bit casts, no helper
+    # the tanh derivative of the backward loop reads as one expression of its exp, not a line per op
+    assert "((4.0 * _v" in source
