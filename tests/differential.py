@@ -266,10 +266,14 @@ def draw_program(data, dtype: str = "float64", smooth: bool = False, max_steps: 
         if data.draw(st.booleans(), label="momentum reads the old state too"):
             program.updates[P] = program.updates[P] - 0.01 * q
     # a second vector parameter given the same value node as q, q itself, or a value of its own: one value for two
-    # parameters must still write both (interned copies of one value once updated only one of them)
-    shared = data.draw(st.sampled_from(["none", "q's value", "q", "own"]), label="r's update")
+    # parameters must still write both (interned copies of one value once updated only one of them); or a chain of
+    # ops on q's old value, which the loop writing q's new value computes (printed as one expression, it once read
+    # the new q)
+    shared = data.draw(st.sampled_from(["none", "q's value", "q", "own", "of q"]), label="r's update")
     if shared == "own":
         program.updates[r] = sd.sum(P, axis=0)
+    elif shared == "of q":
+        program.updates[r] = sd.exp(q * 0.5) + sd.sin(q)
     elif shared != "none":
         program.updates[r] = program.updates.get(q, q) if shared == "q's value" else q
     if data.draw(st.booleans(), label="output an updated parameter"):

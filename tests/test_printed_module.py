@@ -2,6 +2,7 @@
 numbers), and the module's docstring describes the function."""
 
 import numpy as np
+import pytest
 
 import symdiff as sd
 from symdiff.codegen import kir
@@ -10,7 +11,7 @@ from symdiff.codegen.numba_print import Printer
 F = "float64"
 A, B, OUT = kir.Array("a", F), kir.Array("b", F), kir.Array("out", F)
 X, Y, V, W = (kir.Var(name, F) for name in ("x", "y", "v", "w"))
-ZERO, ONE = kir.index(0), kir.index(1)
+ZERO, ONE, ONE_F = kir.index(0), kir.index(1), kir.const(1.0, F)
 
 
 def printed(*statements: kir.Stmt) -> list[str]:
@@ -50,6 +51,47 @@ def test_a_value_is_not_moved_past_a_new_value_of_a_variable_it_reads():
     lines = printed(kir.Let(V, kir.op("add", X, Y)), kir.Let(X, kir.const(0.0, F)), kir.Store(OUT, ZERO, V))
     assert lines[0] == "v = (x + y)"
     assert run(lines, out=np.zeros(1))["out"][0] == 5.0
+
+
+def test_what_was_written_into_a_value_is_not_moved_past_a_store_or_a_new_value_either():
+    # v = x + y is written into w = v * y: w then reads x, and a[0] through u = a[0] (found in review: a chain of
+    # folds moved reads of the old values past the statements that replace them)
+    u = kir.Var("u", F)
+    lines = printed(kir.Let(V, kir.op("add", X, Y)), kir.Let(W, kir.op("mul", V, Y)), kir.Let(X, kir.const(0.0, F)),
+                    kir.Store(OUT, ZERO, W))
+    assert run(lines, out=np.zeros(1))["out"][0] == 15.0
+    lines = printed(kir.Let(u, kir.Load(A, ZERO)), kir.Let(W, kir.op("mul", u, X)), kir.Store(A, ZERO, ONE_F),
+                    kir.Store(OUT, ZERO, W))
+    assert run(lines, a=np.array([5.0]), out=np.zeros(1))["out"][0] == 10.0
+
+
+def test_a_negative_base_of_a_power_keeps_its_parentheses():
+    # Python reads -2.0 ** y as -(2.0 ** y)
+    two = kir.const(2.0, F)
+    lines = printed(kir.Store(OUT, ZERO, kir.op("pow", kir.const(-2.0, F), two)))
+    assert run(lines, out=np.zeros(1))["out"][0] == 4.0
+    lines = printed(kir.Let(V, kir.const(-2.0, F)), kir.Store(OUT, ZERO, kir.op("pow", V, two)))
+    assert run(lines, out=np.zeros(1))["out"][0] == 4.0
+
+
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_updates_read_the_values_before_the_call_through_written_in_values(backend):
+    # u's new value exp(v) + sin(v) is one printed expression after v's store: it must read the old v
+    v, u = sd.tensor("v", ("n",)), sd.tensor("u", ("n",))
+    updates = {v: sd.exp(u), u: sd.exp(v) + sd.sin(v)}
+    fn = sd.compile([v, u], [], updates=updates, backend=backend)
+    v0, u0 = np.array([0.1, 0.2, 0.3]), np.array([1.0, 2.0, 3.0])
+    want = sd.evaluate(list(updates.values()), {v: v0, u: u0})
+    fn(v0, u0)
+    np.testing.assert_allclose(v0, want[0], rtol=1e-15)
+    np.testing.assert_allclose(u0, want[1], rtol=1e-15)
+
+
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_a_negative_constant_raised_to_a_power_is_computed_as_numpy_does(backend):
+    x = sd.tensor("x", (2,))
+    X = np.array([2.0, 3.0])
+    np.testing.assert_array_equal(sd.compile([x], (-2.0) ** x, backend=backend)(X), (-2.0) ** X)
 
 
 def test_a_value_stays_out_of_select_arms_and_nested_blocks():

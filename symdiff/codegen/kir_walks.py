@@ -119,13 +119,11 @@ def read_once(statements) -> set[str]:
     return {name for name, count in assigned.items() if count == 1 and reads.get(name) == 1}
 
 
-def reader(statements, at: int) -> int | None:
+def reader(statements, at: int, names: set[str], loads: bool) -> int | None:
     """Where the let ``statements[at]`` is read, if that is a later let or store of the same block and nothing
-    between them could change what its value reads (a store, when it loads; a let of a variable it reads)."""
+    between them could change what its value reads: ``names``, the variables, and ``loads``, whether it loads, with
+    what was written into the value (a store, when it loads; a let of a variable it reads)."""
     let = statements[at]
-    inside = list(sub_expressions(let.value))
-    names = {e.name for e in inside if isinstance(e, kir.Var)}
-    loads = any(isinstance(e, kir.Load) for e in inside)
     for k in range(at + 1, len(statements)):
         statement = statements[k]
         if isinstance(statement, kir.Let | kir.Store) and any(

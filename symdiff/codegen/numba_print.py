@@ -17,7 +17,7 @@ from symdiff.ops.functions import FUNCTIONS
 
 from . import kir
 from .fastlib import fast_function
-from .kir_walks import operands, read_once, reader
+from .kir_walks import operands, read_once, reader, sub_expressions
 
 NUMPY_TYPE = {"float64": "np.float64", "float32": "np.float32", "int64": "np.int64", "int32": "np.int32",
               "uint64": "np.uint64", "bool": "np.bool_"}
@@ -94,6 +94,7 @@ class Printer:
         self.bound: dict[int, str] = {}  # id of an expression -> the variable already holding it
         self.once: set[str] = set()  # variables of the function being printed that are assigned and read once
         self.written_into: dict[str, str] = {}  # such a variable -> its value's text, printed where it is read
+        self.written_reads: dict[str, tuple[set[str], bool]] = {}  # -> the variables that text reads; if it loads
 
     # ------------------------------------------------------------ expressions
     def expr(self, e: kir.Expr) -> str:
@@ -139,6 +140,8 @@ class Printer:
     def operation(self, e: kir.Op) -> str:
         args = [self.expr(a) for a in e.args]
         name = e.op
+        if name == "pow" and args[0].startswith("-"):  # a negative literal: Python reads -2.0 ** y as -(2.0 ** y)
+            args[0] = f"({args[0]})"
         if name in _INFIX:
             text = f"({args[0]} {_INFIX[name]} {args[1]})"
         elif name == "neg":
@@ -184,16 +187,17 @@ class Printer:
         try:
             return self.block(statements, indent)
         finally:
-            self.once, self.written_into = set(), {}
+            self.once, self.written_into, self.written_reads = set(), {}, {}
 
     def block(self, statements, indent: str) -> list[str]:
         statements = list(statements)
         lines: list[str] = []
         notes: dict[int, str] = {}  # a store -> the note of the let written into it (the graph node it stores)
         for k, s in enumerate(statements):
-            if isinstance(s, kir.Let) and s.var.name in self.once and (at := reader(statements, k)) is not None \
+            reads = self._reads(s.value) if isinstance(s, kir.Let) and s.var.name in self.once else None
+            if reads and (at := reader(statements, k, *reads)) is not None \
                     and len(text := self.expr(s.value)) <= _WRITTEN_INTO_WIDTH:
-                self.written_into[s.var.name] = text
+                self.written_into[s.var.name], self.written_reads[s.var.name] = text, reads
                 target = statements[at]
                 if s.note and isinstance(target, kir.Store) and isinstance(target.value, kir.Var) \
                         and target.value.name == s.var.name:
@@ -204,6 +208,17 @@ class Printer:
                 printed[0] += f"  # {notes[k]}"
             lines += printed
         return lines or [f"{indent}pass"]
+
+    def _reads(self, value: kir.Expr) -> tuple[set[str], bool]:
+        """The variables ``value`` reads and whether it loads, with those of the values written into it."""
+        names, loads = set(), False
+        for e in sub_expressions(value):
+            if isinstance(e, kir.Var):
+                inner, inner_loads = self.written_reads.get(e.name, ((), False))
+                names.update([e.name, *inner])
+                loads |= inner_loads
+            loads |= isinstance(e, kir.Load)
+        return names, loads
 
     def statement(self, s: kir.Stmt, indent: str) -> list[str]:
         if isinstance(s, kir.Let):
