@@ -28,6 +28,8 @@ def _safe_unary():
         "sign": sd.sign, "clip": lambda a: sd.clip(a, -0.5, 0.5), "log2(2+sin)": lambda a: sd.log2(2.0 + sd.sin(a)),
         "erfc": sd.erfc, "tan(tanh)": lambda a: sd.tan(sd.tanh(a)), "stop_gradient": sd.stop_gradient,
         "cast32": lambda a: sd.cast(sd.cast(a, "float32"), a.dtype),
+        # a negative constant base (printed once as -2.0 ** n, which Python reads as -(2.0 ** n))
+        "(-2)**round": lambda a: sd.power(-2.0, sd.stop_gradient(sd.round(sd.clip(a, -3.0, 3.0)))),
     }
 
 

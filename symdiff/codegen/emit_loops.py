@@ -120,11 +120,18 @@ class Body:
         return kir.cast(self.ctx.size_expr(counted), node.dtype)
 
     def expand(self, graph: Node) -> kir.Expr:
-        """A graph over this body's nodes (an op defined as a composition of others) computed inline."""
+        """A graph over this body's nodes (an op defined as a composition of others) computed inline. Its nodes are
+        computed here, never read from arrays: interned, one can be a node of the graph that the schedule computes
+        later (tanh's derivative builds abs(x), which a loss may hold too)."""
         self.expansions.append(graph)
         for inner in toposort([graph], stop=self.memo):  # the expanded op's inputs are in memo: stop there
-            self.expr(inner)
-        return self.expr(graph)
+            if id(inner) in self.memo:
+                continue
+            if inner.op in ("input", "constant", "count"):
+                self.expr(inner)
+            else:
+                self.compute(inner)
+        return self.memo[id(graph)]
 
 
 def loops(ctx: Context, shape: tuple, out: kir.Builder, start: int = 0):
