@@ -171,7 +171,7 @@ def _step(data, program: Program, smooth: bool) -> None:
         c = sd.constant(np.random.default_rng(seed).standard_normal(shape).astype(program.dtype))
         if shape == (1, 1):
             node = c @ sd.reshape(sd.sum(a), (1, 1))
-        elif shape == (1,) and len(a.shape) == 1:
+        elif shape == (1,) and len(a.shape) == 1 and isinstance(a.shape[0], int):  # not along a named dim
             node = sd.concatenate([a, c])
         else:
             node = a * c if _broadcastable(a, c) else a + sd.sum(c)

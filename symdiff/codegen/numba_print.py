@@ -140,8 +140,8 @@ class Printer:
     def operation(self, e: kir.Op) -> str:
         args = [self.expr(a) for a in e.args]
         name = e.op
-        if name == "pow" and args[0].startswith("-"):  # a negative literal: Python reads -2.0 ** y as -(2.0 ** y)
-            args[0] = f"({args[0]})"
+        if name == "pow" and args[0].startswith("-"):  # a negative literal: Python reads -2.0 ** y as -(2.0 ** y),
+            args[0] = f"{NUMPY_TYPE[e.dtype]}({args[0]})"  # and folds (-2.0) ** 0.5 into a complex constant
         if name in _INFIX:
             text = f"({args[0]} {_INFIX[name]} {args[1]})"
         elif name == "neg":
@@ -207,7 +207,7 @@ class Printer:
             if k in notes:
                 printed[0] += f"  # {notes[k]}"
             lines += printed
-        return lines or [f"{indent}pass"]
+        return lines if any(not line.lstrip().startswith("#") for line in lines) else lines + [f"{indent}pass"]
 
     def _reads(self, value: kir.Expr) -> tuple[set[str], bool]:
         """The variables ``value`` reads and whether it loads, with those of the values written into it."""
