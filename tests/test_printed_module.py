@@ -137,3 +137,6 @@ def test_the_exported_module_describes_the_function(tmp_path):
     assert ".view(np.int64)" in source and "def _bits(" not in source  # fast functions' bit casts, no helper
     # the tanh derivative of the backward loop reads as one expression of its exp, not a line per op
     assert "((4.0 * _v" in source
+    # each workspace's size is one polynomial in the named dims, a term per set of dims
+    sizes = [line for line in source.splitlines() if line.lstrip().startswith("_aligned(")]
+    assert sizes and all(line.count("_d0") <= 1 for line in sizes)

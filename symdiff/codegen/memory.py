@@ -89,8 +89,7 @@ def workspace_offsets(ctx: Context, memory: MemoryPlan) -> list[kir.Stmt]:
     for dtype, sizes in memory.slots.items():
         terms: dict[tuple[str, ...], int] = {}  # named dims -> coefficient
         for k, (size, dims) in _layout(dtype, sizes):
-            starts[dtype, k] = kir.total(*(kir.product(kir.index(count), *map(ctx.dim, names))
-                                           for names, count in sorted(terms.items())))
+            starts[dtype, k] = _polynomial(ctx, terms)
             terms[dims] = terms.get(dims, 0) + size
     by_id = _workspace_arrays(ctx)
     return [kir.Let(ctx.offset(by_id[nid]), starts[slot], ctx.describe(by_id[nid]))
@@ -107,7 +106,16 @@ def _layout(dtype: str, sizes: list[SizeKey]) -> list[tuple[int, SizeKey]]:
 
 
 def workspace_sizes(ctx: Context, memory: MemoryPlan) -> dict[str, kir.Expr]:
-    """Total elements per dtype (slots padded as laid out), as expressions of the dims."""
-    return {dtype: kir.total(*(kir.product(kir.index(count), *map(ctx.dim, dims))
-                               for _, (count, dims) in _layout(dtype, sizes)))
-            for dtype, sizes in memory.slots.items()}
+    """Total elements per dtype (slots padded as laid out), one polynomial in the dims each (``16 + 12 * _d0``)."""
+    totals = {}
+    for dtype, sizes in memory.slots.items():
+        terms: dict[tuple[str, ...], int] = {}  # named dims -> coefficient
+        for _, (count, dims) in _layout(dtype, sizes):
+            terms[dims] = terms.get(dims, 0) + count
+        totals[dtype] = _polynomial(ctx, terms)
+    return totals
+
+
+def _polynomial(ctx: Context, terms: dict[tuple[str, ...], int]) -> kir.Expr:
+    """The sum of each coefficient times its named dims."""
+    return kir.total(*(kir.product(kir.index(count), *map(ctx.dim, names)) for names, count in sorted(terms.items())))
