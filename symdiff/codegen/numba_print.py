@@ -2,9 +2,9 @@
 
 Every IR node is written with its type explicit (``np.float32(...)`` literals and casts, ``np.int32`` around
 int32 arithmetic), so Numba infers exactly the IR's types and computes what the LLVM lowering computes. Only what
-the kernel uses is printed: the helpers (nan-aware max/min, sign, fused multiply-add), symdiff's fast functions
-(fastlib.py, printed as plain vectorizable functions), the C-library and intrinsic math of the function table, and
-``gemm``. A short value read once is written into the statement reading it, so a line reads like a formula.
+the kernel uses is printed: the helpers (nan-aware max/min, sign, bit casts, fused multiply-add), symdiff's fast
+functions (fastlib.py, printed as plain vectorizable functions), the C-library and intrinsic math of the function
+table, and ``gemm``. A short value read once is written into the statement reading it, so a line reads like a formula.
 """
 
 from __future__ import annotations
@@ -51,6 +51,15 @@ def _disjoint(starts, ends, written):
                     and starts[i] < ends[i] and starts[j] < ends[j]:
                 return False
     return True
+''',
+    "_bitcast": '''@numba.extending.intrinsic
+def _bitcast(typingctx, x):
+    """The bits of a float64 (float32) as an int64 (int32), or of an int64 (int32) as a float64 (float32)."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(signature.return_type))
+    floats = {64: numba.float64, 32: numba.float32}
+    other = numba.types.Integer.from_bitwidth(x.bitwidth) if isinstance(x, numba.types.Float) else floats[x.bitwidth]
+    return other(x), codegen
 ''',
     "_fmuladd": '''@numba.extending.intrinsic
 def _fmuladd(typingctx, a, b, c):
@@ -110,8 +119,9 @@ class Printer:
             if e.dtype == "bool":
                 return f"({self.expr(e.value)} != {literal(0, e.value.dtype)})"
             return f"{NUMPY_TYPE[e.dtype]}({self.expr(e.value)})"
-        if isinstance(e, kir.Bitcast):  # the value as a NumPy scalar of its own type: Numba views only those
-            return f"{NUMPY_TYPE[e.value.dtype]}({self.expr(e.value)}).view({NUMPY_TYPE[e.dtype]})"
+        if isinstance(e, kir.Bitcast):  # an intrinsic: NumPy scalars' .view types slower (+0.2 s of a cold import)
+            self.helpers.add("_bitcast")
+            return f"_bitcast({self.expr(e.value)})"
         if isinstance(e, kir.Call):
             return self.call(e)
         if isinstance(e, kir.Disjoint):

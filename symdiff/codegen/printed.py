@@ -61,7 +61,7 @@ def module_source(header: str, name: str, kernel: kir.Kernel, wrapper: str) -> s
     if printer.gemm:
         imports = ["import ctypes", "import glob", "import math", "import os", "import types", "",
                    "import llvmlite.binding", "import numba", "import numpy as np"]
-    if "_fmuladd" in printer.helpers:
+    if printer.helpers & {"_bitcast", "_fmuladd"}:
         imports.insert(imports.index("import numba"), "import llvmlite.ir")
         imports.insert(imports.index("import numpy as np"), "import numba.extending")
     constants = [constant_source(array_name, array) for array_name, array in kernel.constants.items()]
