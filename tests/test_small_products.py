@@ -12,11 +12,15 @@ from symdiff.codegen.plan import SMALL_CONTRACTION, SMALL_OUTPUT
 BACKENDS = ["native", "numba"]
 
 
+def computes_a_product_inline(line: str) -> bool:
+    """A printed kernel line computing a matmul node's entry (its note names the node; not a comment or an offset)."""
+    return " matmul " in line and not line.strip().startswith(("#", "_a"))
+
+
 def _products(source: str) -> tuple[int, int]:
     """(products computed inline by a loop, products computed by a gemm call) in a printed kernel."""
     lines = source.splitlines()
-    inline = sum(" matmul " in line and not line.strip().startswith(("#", "_a")) for line in lines)  # not an offset
-    return inline, sum(line.strip().startswith("gemm(") for line in lines)
+    return sum(map(computes_a_product_inline, lines)), sum(line.strip().startswith("gemm(") for line in lines)
 
 
 def _check(fn, inputs, outputs, feed, rtol):

@@ -205,7 +205,7 @@ class Printer:
         notes: dict[int, str] = {}  # a store -> the note of the let written into it (the graph node it stores)
         for k, s in enumerate(statements):
             reads = self._reads(s.value) if isinstance(s, kir.Let) and s.var.name in self.once else None
-            if reads and (at := reader(statements, k, *reads)) is not None \
+            if reads is not None and (at := reader(statements, k, *reads)) is not None \
                     and len(text := self.expr(s.value)) <= _WRITTEN_INTO_WIDTH:
                 self.written_into[s.var.name], self.written_reads[s.var.name] = text, reads
                 target = statements[at]
