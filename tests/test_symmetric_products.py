@@ -86,8 +86,9 @@ def test_both_backends_agree_bit_for_bit_and_bind_the_same_blas():
     from symdiff.codegen import blas, blas_gram
     from symdiff.codegen.llvm import blas_symbols
 
-    assert (blas.SMALL_MATMUL, blas.PANELED_OUTPUT, blas.K_PANEL, blas_gram._TILE) == (
-        blas_symbols.SMALL_MATMUL, blas_symbols.PANELED_OUTPUT, blas_symbols.K_PANEL, blas_symbols.MIRROR_TILE)
+    assert (blas.SMALL_MATMUL, blas.PANELED_OUTPUT, blas.PANEL_BYTES, blas.K_PANEL, blas_gram._TILE) == (
+        blas_symbols.SMALL_MATMUL, blas_symbols.PANELED_OUTPUT, blas_symbols.PANEL_BYTES, blas_symbols.K_PANEL,
+        blas_symbols.MIRROR_TILE)
     assert all(f'"{routine}"' in open(blas.__file__).read() for routine in blas_symbols.ROUTINES)
     X, w = sd.tensor("X", ("n", 40)), sd.tensor("w", (40,))
     hessian = sd.hessian(sd.mean(sd.softplus(X @ w)) + 0.5 * 1e-2 * sd.sum(w * w), w)

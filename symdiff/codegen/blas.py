@@ -14,7 +14,8 @@ import numba
 import numpy as np
 
 SMALL_MATMUL = 4096  # below this many multiply-adds a loop nest beats a BLAS call's fixed cost
-PANELED_OUTPUT, K_PANEL = 512, 2048  # a small C over a long k: one ?gemm per panel of k (one call runs far slower)
+# A small C (bytes) over a long k: one ?gemm per panel of k, each small enough for OpenBLAS to skip packing
+PANELED_OUTPUT, PANEL_BYTES, K_PANEL = 16384, 2 << 20, 2048
 
 
 def _bind_numpy_openblas():
@@ -71,7 +72,8 @@ def _blas(a, ao, ars, acs, b, bo, brs, bcs, c, co, m, k, n, alpha, beta):
     elif a_ok and b_ok:
         ta, lda = (111, ars) if a_rows else (112, acs)
         tb, ldb = (111, brs) if b_rows else (112, bcs)
-        panel = K_PANEL if m * n <= PANELED_OUTPUT else k
+        c_bytes = m * n * c.itemsize
+        panel = min(K_PANEL, PANEL_BYTES // c_bytes) if c_bytes <= PANELED_OUTPUT else k
         for s in range(0, k, panel):  # the panels after the first accumulate into C (beta = 1)
             kk, pas, pbs = min(panel, k - s), pa + s * acs * a.itemsize, pb + s * brs * b.itemsize
             if c.itemsize == 8:

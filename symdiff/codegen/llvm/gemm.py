@@ -10,7 +10,7 @@ from .blas_symbols import _NO_TRANS as NO_TRANS
 from .blas_symbols import _ROW_MAJOR as ROW_MAJOR
 from .blas_symbols import _TRANS as TRANS
 from .blas_symbols import _UPPER as UPPER
-from .blas_symbols import K_PANEL, MIRROR_TILE, PANELED_OUTPUT, SMALL_MATMUL
+from .blas_symbols import K_PANEL, MIRROR_TILE, PANEL_BYTES, PANELED_OUTPUT, SMALL_MATMUL
 from .dtypes import F32, F64, I32, I64
 from .loops import counted_loop
 
@@ -73,8 +73,9 @@ def _blas_product(b: ir.IRBuilder, dtype: str, args, layout, alpha: ir.Value, be
                     ta, lda = b.select(a_rows, I32(NO_TRANS), I32(TRANS)), b.select(a_rows, ars, acs)
                     tb, ldb = b.select(b_rows, I32(NO_TRANS), I32(TRANS)), b.select(b_rows, brs, bcs)
                     gemm = _external(module, f"symdiff_native_{prefix}gemm", gemm_type(real))
-                    small_output = b.icmp_signed("<=", b.mul(m, n), I64(PANELED_OUTPUT))
-                    panel = b.select(small_output, I64(K_PANEL), k)
+                    c_bytes = b.mul(b.mul(m, n), I64(8 if dtype == "float64" else 4))
+                    small_panel = _smaller(b, I64(K_PANEL), b.sdiv(I64(PANEL_BYTES), c_bytes))
+                    panel = b.select(b.icmp_signed("<=", c_bytes, I64(PANELED_OUTPUT)), small_panel, k)
 
                     def one_panel(p: ir.Value) -> None:
                         start = b.mul(p, panel)
