@@ -449,3 +449,31 @@ def test_a_loop_of_loops_keeps_the_accumulator_of_an_inner_weight_gradient():
     feed = {xs: R.standard_normal((outer, inner, batch, d)), h0: R.standard_normal((batch, h)),
             W: R.standard_normal((d, h)), U: 0.5 * R.standard_normal((h, h))}
     sd.check_grad(loss, [W, U], feed)
+
+
+@pytest.mark.parametrize("both_halves", [False, True])
+def test_the_forward_loop_stores_the_slices_the_derivative_reads_not_the_whole_array(both_halves):
+    # an LSTM's derivative reads the cell-gate quarter of the pre-activations (tanh's derivative) and the other
+    # gates' outputs: storing the whole pre-activation row at every step wrote 4x what is read. A row whose slices
+    # read cover all of it is stored once, whole, rather than slice by slice
+    (x, W, U, h0), feed = _rnn_inputs()
+    W2, U2 = sd.tensor("W2", (D, 2 * H)), sd.tensor("U2", (H, 2 * H))
+
+    def step(h, x_t):
+        z = x_t @ W2 + h @ U2
+        gate = sd.sigmoid(z[:, :H]) if not both_halves else sd.tanh(z[:, :H])
+        return gate * sd.tanh(z[:, H:]) + 0.5 * h
+
+    loss = _loss(sd.scan(step, h0, x))
+    gradient = sd.grad(loss, [W2, U2, h0])
+    stored = {(n.shape[-1], n.attr("output").op) for n in sd.toposort(gradient)
+              if n.op == "scan" and n.attr("mode") == "residual" and not n.attr("reverse")}  # the forward loop's
+    # the gates' outputs (for the product's derivative), and what tanh's derivative reads: its pre-activation
+    assert stored == ({(H, "tanh"), (2 * H, "add")} if both_halves else {(H, "sigmoid"), (H, "tanh"), (H, "slice")})
+    values = {**feed, W2: R.standard_normal((D, 2 * H)), U2: 0.5 * R.standard_normal((H, 2 * H))}
+    sd.check_grad(loss, [W2, U2, h0], values)
+    inputs = [x, W2, U2, h0]
+    for backend in ("native", "numba"):
+        got = sd.compile(inputs, gradient, backend=backend)(*(values[i] for i in inputs))
+        for number, (g, want) in enumerate(zip(got, sd.evaluate(gradient, values))):
+            assert_same(g, want, 1e-12, f"{backend} gradient {number}")

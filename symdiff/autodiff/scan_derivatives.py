@@ -21,7 +21,8 @@ from ..ops import sum as reduce_sum
 from .reverse import vjp_graph
 from .scan import scan_nodes, substitute, tracing
 
-#: View ops looked through when choosing a residual: save the array, not each of its slices.
+#: View ops looked through when choosing a residual: save the array, or the slices of it that are read when they
+#: are smaller together (an LSTM's derivative reads a quarter of each pre-activation row).
 _VIEWS = ("slice", "transpose", "reshape")
 
 
@@ -81,18 +82,22 @@ class _Step:
 
     def frontier(self, nodes: list[Node]) -> list[Node]:
         """The body values that ``nodes`` read from this step's graph (not the new carries, nor values that do not
-        change from step to step): what the forward loop should store for them. Views are looked through."""
+        change from step to step): what the forward loop should store for them. Views are looked through to the
+        array they show; its slices are stored instead when they are read alone and are smaller together."""
         order = toposort(self.roots + self.extra)
         varying = depends_on(order, self.values)
         in_step = {id(n) for n in order}
         carries = {id(r) for r in self.roots}
-        chosen: dict[int, Node] = {}
+        read: dict[int, tuple[Node, dict[int, Node]]] = {}  # array -> the parts read (its slices, or itself) by id
 
         def consider(value: Node) -> None:
+            part = None  # the slice nearest the reader
             while value.op in _VIEWS and id(value.inputs[0]) in varying and value.inputs[0].op != "input":
+                part = value if part is None and value.op == "slice" else part
                 value = value.inputs[0]
             if id(value) in varying and id(value) not in carries and value.op != "input" and value in self.body_of:
-                chosen.setdefault(id(value), self.body_of[value])
+                part = value if part is None else part
+                read.setdefault(id(value), (value, {}))[1].setdefault(id(part), part)
 
         for node in toposort(nodes):
             if id(node) not in in_step:
@@ -101,7 +106,22 @@ class _Step:
         for node in nodes:
             if id(node) in in_step:
                 consider(node)
-        return list(chosen.values())
+        chosen: list[Node] = []
+        for array, parts in read.values():
+            slices = list(parts.values())
+            alone = all(p is not array and p in self.body_of for p in slices) and _smaller(slices, array)
+            chosen += [self.body_of[p] for p in slices] if alone else [self.body_of[array]]
+        return chosen
+
+
+def _smaller(parts: list[Node], whole: Node) -> bool:
+    """Whether ``parts`` (slices of ``whole``, along its fixed-size axes) hold fewer elements together than it."""
+    def fixed(node: Node) -> int:
+        return functools.reduce(operator.mul, (d for d in node.shape if isinstance(d, int)), 1)
+
+    named = [d for d in whole.shape if not isinstance(d, int)]
+    return (all([d for d in p.shape if not isinstance(d, int)] == named for p in parts)
+            and sum(fixed(p) for p in parts) < fixed(whole))
 
 
 def scan_vjp(g: Node, out: Node, *inputs: Node, **attrs: Any) -> list[Node | None]:
