@@ -58,7 +58,7 @@ class _Step:
         with tracing([*values, *attrs["body"], *params]) as trace:
             self.leaves = [tensor(f"{trace}_v{k}", p.shape, p.dtype) for k, p in enumerate(params[len(values):])]
         self.values = values
-        self.computed: dict[int, Node] = {}  # a stored new carry -> the step's node it stands for (see reuse)
+        self.new_carry_of: dict[int, Node] = {}  # a stored new carry -> the step's node computing it (see reuse)
         bound: dict[int, Node] = {}
         mapped = substitute(list(attrs["body"]) + list(extra), {id(p): v for p, v in zip(params, values + self.leaves)},
                             bound)
@@ -75,8 +75,9 @@ class _Step:
     def reuse(self, nodes: list[Node], results: list[Node], saved: list[Node], residuals: list[Node]) -> list[Node]:
         """``nodes`` reading the step's new carries from ``results`` and the body values ``saved`` from
         ``residuals`` (what the forward loop stored at this step) instead of computing them again."""
-        mapping = {id(a): r for a, r in zip(self.roots, results) if a.op not in ("input", "constant")}
-        self.computed = {id(r): a for a, r in zip(self.roots, results) if a.op not in ("input", "constant")}
+        carried = [(a, r) for a, r in zip(self.roots, results) if a.op not in ("input", "constant")]
+        self.new_carry_of = {id(r): a for a, r in carried}
+        mapping = {id(a): r for a, r in carried}
         located = {id(body): node for node in toposort(self.roots + self.extra)
                    for body in [self.body_of.get(node)] if body is not None}
         mapping.update((id(located[id(b)]), r) for b, r in zip(saved, residuals) if id(b) in located)
@@ -87,7 +88,7 @@ class _Step:
         change from step to step): what the forward loop should store for them. Views are looked through to the
         array they show; its slices are stored instead when they are read alone and are smaller together. A value
         computed from the new carries (an LSTM's tanh(c)) is stored too rather than computed again from them."""
-        nodes = substitute(nodes, self.computed)  # back from the stored new carries to the step's own
+        nodes = substitute(nodes, self.new_carry_of)  # back from the stored new carries to the step's own
         order = toposort(self.roots + self.extra)
         varying = depends_on(order, self.values)
         in_step = {id(n) for n in order}
