@@ -195,7 +195,9 @@ def _fits(shape: tuple, into: tuple) -> bool:
 
 def _loop(data, program: Program, sequence: sd.Node, floats: list[sd.Node], smooth: bool) -> sd.Node | None:
     """A scan along the leading axis of ``sequence`` (a named one too: lengths 0, 1 and 3 then), its step a random
-    unary of a random binary of the carry and the element, plus a value read from outside the loop."""
+    unary of a random binary of the carry and the element, plus a value read from outside the loop; or a gated
+    step (half the binary plus a unary of one column of it: its derivative reads that column alone), or two carries
+    like an LSTM's (the second scaled by a unary of the first's new value, which its derivative reads)."""
     if not sequence.shape:
         return None
     element = sequence.shape[1:]
@@ -208,12 +210,26 @@ def _loop(data, program: Program, sequence: sd.Node, floats: list[sd.Node], smoo
     unary = UNARY[data.draw(st.sampled_from(SMOOTH_UNARY if smooth else sorted(UNARY)), label="loop unary")]
     binary = BINARY[data.draw(st.sampled_from(SMOOTH_BINARY if smooth else sorted(BINARY)), label="loop binary")]
 
+    shape = data.draw(st.sampled_from(["plain", "gated", "two carries"] if init.shape[-1:] == (3,) else ["plain"]),
+                      label="loop step")
+    second = UNARY[data.draw(st.sampled_from(SMOOTH_UNARY if smooth else sorted(UNARY)), label="loop unary 2")]
+
     def step(carry, x_t):
-        new = unary(binary(carry, x_t))
+        z = binary(carry, x_t)
+        new = 0.5 * z + unary(z[..., 1:2]) if shape == "gated" else unary(z)
         return new if outside is None else new + 0.5 * sd.tanh(outside)
 
-    node = sd.scan(step, init, sequence, reverse=data.draw(st.booleans(), label="loop reverse"),
-                   keep=data.draw(st.sampled_from(["all", "last"]), label="loop keep"))
+    def two_carries(carries, x_t):
+        c, h = carries
+        c = step(c, x_t)
+        return c, 0.5 * h * second(c) + 0.25 * c
+
+    reverse = data.draw(st.booleans(), label="loop reverse")
+    keep = data.draw(st.sampled_from(["all", "last"]), label="loop keep")
+    if shape == "two carries":
+        node = sd.scan(two_carries, (init, 0.5 * init), sequence, reverse=reverse, keep=keep)[1]
+    else:
+        node = sd.scan(step, init, sequence, reverse=reverse, keep=keep)
     return node if len(node.shape) <= 3 else None
 
 
