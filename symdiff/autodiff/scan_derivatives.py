@@ -16,8 +16,9 @@ import operator
 from typing import Any
 
 from ..ir import FLOAT_DTYPES, Node, NodeMap, depends_on, toposort
-from ..ops import cast, make, matmul, reshape, tensor, transpose, zeros
+from ..ops import OPS, cast, make, matmul, reshape, tensor, transpose, zeros
 from ..ops import sum as reduce_sum
+from ..ops.functions import TRANSCENDENTAL
 from .reverse import vjp_graph
 from .scan import scan_nodes, substitute, tracing
 
@@ -87,10 +88,12 @@ class _Step:
         """The body values that ``nodes`` read from this step's graph (not the new carries, nor values that do not
         change from step to step): what the forward loop should store for them. Views are looked through to the
         array they show; its slices are stored instead when they are read alone and are smaller together. A value
-        computed from the new carries (an LSTM's tanh(c)) is stored too rather than computed again from them."""
+        computed from the new carries is stored too when it costs more than a store (an LSTM's tanh(c), a product)
+        rather than computed again from them; a cheap elementwise one is computed again from what it reads."""
         nodes = substitute(nodes, self.new_carry_of)  # back from the stored new carries to the step's own
         order = toposort(self.roots + self.extra)
         varying = depends_on(order, self.values)
+        from_new = depends_on(order, [r for r in self.roots if r.op not in ("input", "constant")])
         in_step = {id(n) for n in order}
         carries = {id(r) for r in self.roots}
         read: dict[int, tuple[Node, dict[int, Node]]] = {}  # array -> the parts read (its slices, or itself) by id
@@ -100,7 +103,10 @@ class _Step:
             while value.op in _VIEWS and id(value.inputs[0]) in varying and value.inputs[0].op != "input":
                 part = value if part is None and value.op == "slice" else part
                 value = value.inputs[0]
-            if id(value) in varying and id(value) not in carries and value.op != "input" and value in self.body_of:
+            if id(value) in from_new and id(value) not in carries and _cheap(value):
+                for operand in value.inputs:
+                    consider(operand)
+            elif id(value) in varying and id(value) not in carries and value.op != "input" and value in self.body_of:
                 part = value if part is None else part
                 read.setdefault(id(value), (value, {}))[1].setdefault(id(part), part)
 
@@ -117,6 +123,11 @@ class _Step:
             alone = all(p is not array and p in self.body_of for p in slices) and _smaller(slices, array)
             chosen += [self.body_of[p] for p in slices] if alone else [self.body_of[array]]
         return chosen
+
+
+def _cheap(node: Node) -> bool:
+    """An elementwise op that costs less to compute again than to store and load (no transcendental function)."""
+    return OPS[node.op].kind == "elementwise" and node.op not in TRANSCENDENTAL
 
 
 def _smaller(parts: list[Node], whole: Node) -> bool:
