@@ -505,3 +505,25 @@ def test_a_value_computed_from_a_new_carry_is_stored_by_the_forward_loop_not_com
         got = sd.compile(inputs, gradient, backend=backend)(*(values[i] for i in inputs))
         for number, (g, want) in enumerate(zip(got, sd.evaluate(gradient, values))):
             assert_same(g, want, 1e-12, f"{backend} gradient {number}")
+
+
+def test_a_new_carry_that_is_a_view_is_stored_once():
+    # the new carry is a slice of the step's row and another carry reads it: the forward loop stores it as the
+    # carry after each step, not a second time as a residual slice (found by review)
+    (x, W, U, h0), feed = _rnn_inputs()
+    W2, U2, s0 = sd.tensor("W2", (D, 2 * H)), sd.tensor("U2", (H, 2 * H)), sd.tensor("s0", ("batch", H))
+
+    def step(carries, x_t):
+        h, s = carries
+        h = (x_t @ W2 + h @ U2)[:, :H]
+        return h, s * sd.cos(h) + h
+
+    hs, ss = sd.scan(step, (h0, s0), x)
+    loss = _loss(ss) + sd.sum(hs ** 3)
+    gradient = sd.grad(loss, [W2, U2, h0, s0])
+    stored = [n.attr("output").op for n in sd.toposort(gradient)
+              if n.op == "scan" and n.attr("mode") == "residual" and not n.attr("reverse")]
+    assert stored == ["cos"]
+    values = {**feed, W2: 0.5 * R.standard_normal((D, 2 * H)), U2: 0.5 * R.standard_normal((H, 2 * H)),
+              s0: R.standard_normal((B, H))}
+    sd.check_grad(loss, [W2, U2, h0, s0], values)

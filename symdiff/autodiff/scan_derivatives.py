@@ -99,6 +99,8 @@ class _Step:
         read: dict[int, tuple[Node, dict[int, Node]]] = {}  # array -> the parts read (its slices, or itself) by id
 
         def consider(value: Node) -> None:
+            if id(value) in carries:  # a new carry, even a view of a row, is read from the stored carries
+                return
             part = None  # the slice nearest the reader
             while value.op in _VIEWS and id(value.inputs[0]) in varying and value.inputs[0].op != "input":
                 part = value if part is None and value.op == "slice" else part
