@@ -309,6 +309,13 @@ def test_carries_that_swap_repeat_or_ignore_the_old_ones_at_every_length(backend
             assert_same(g, want, 1e-12, f"output {k} at length {length}")
 
 
+def _both_backends_compute_what_evaluate_computes(inputs: list, outputs: list, values: dict) -> None:
+    for backend in ("native", "numba"):
+        got = sd.compile(inputs, outputs, backend=backend)(*(values[i] for i in inputs))
+        for number, (g, want) in enumerate(zip(got, sd.evaluate(outputs, values))):
+            assert_same(g, want, 1e-12, f"{backend} output {number}")
+
+
 def _step_loops(source: str) -> list[list[str]]:
     """The bodies of the step loops (``for _t<k> in range``) of a printed kernel, as lines."""
     lines, loops = source.splitlines(), []
@@ -473,10 +480,7 @@ def test_the_forward_loop_stores_the_slices_the_derivative_reads_not_the_whole_a
     values = {**feed, W2: R.standard_normal((D, 2 * H)), U2: 0.5 * R.standard_normal((H, 2 * H))}
     sd.check_grad(loss, [W2, U2, h0], values)
     inputs = [x, W2, U2, h0]
-    for backend in ("native", "numba"):
-        got = sd.compile(inputs, gradient, backend=backend)(*(values[i] for i in inputs))
-        for number, (g, want) in enumerate(zip(got, sd.evaluate(gradient, values))):
-            assert_same(g, want, 1e-12, f"{backend} gradient {number}")
+    _both_backends_compute_what_evaluate_computes(inputs, gradient, values)
 
 
 def test_a_value_computed_from_a_new_carry_is_stored_by_the_forward_loop_not_computed_again():
@@ -501,10 +505,7 @@ def test_a_value_computed_from_a_new_carry_is_stored_by_the_forward_loop_not_com
     backward = _step_loops(source)[-1]
     assert not any("tanh" in line for line in backward), "\n".join(backward)
     sd.check_grad(loss, [W, U, h0, c0], values)
-    for backend in ("native", "numba"):
-        got = sd.compile(inputs, gradient, backend=backend)(*(values[i] for i in inputs))
-        for number, (g, want) in enumerate(zip(got, sd.evaluate(gradient, values))):
-            assert_same(g, want, 1e-12, f"{backend} gradient {number}")
+    _both_backends_compute_what_evaluate_computes(inputs, gradient, values)
 
 
 def test_a_new_carry_that_is_a_view_is_stored_once():
@@ -527,3 +528,4 @@ def test_a_new_carry_that_is_a_view_is_stored_once():
     values = {**feed, W2: 0.5 * R.standard_normal((D, 2 * H)), U2: 0.5 * R.standard_normal((H, 2 * H)),
               s0: R.standard_normal((B, H))}
     sd.check_grad(loss, [W2, U2, h0, s0], values)
+    _both_backends_compute_what_evaluate_computes([x, W2, U2, h0, s0], gradient, values)
