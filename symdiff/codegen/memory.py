@@ -85,12 +85,8 @@ def workspace_regions(ctx: Context, memory: MemoryPlan) -> dict[str, tuple[str, 
 def workspace_offsets(ctx: Context, memory: MemoryPlan) -> list[kir.Stmt]:
     """Kernel prologue: the offset of each intermediate in its workspace buffer, the sum of the sizes of the slots
     before its own as one polynomial in the dims (``_a5 = 3 + _d0 * 138``)."""
-    starts: dict[tuple[str, int], kir.Expr] = {}
-    for dtype, sizes in memory.slots.items():
-        terms: dict[tuple[str, ...], int] = {}  # named dims -> coefficient
-        for k, (size, dims) in _layout(dtype, sizes):
-            starts[dtype, k] = _polynomial(ctx, terms)
-            terms[dims] = terms.get(dims, 0) + size
+    starts = {(dtype, k): _polynomial(ctx, before) for dtype, sizes in memory.slots.items()
+              for k, before in _accumulated(dtype, sizes)[0].items()}
     by_id = _workspace_arrays(ctx)
     return [kir.Let(ctx.offset(by_id[nid]), starts[slot], ctx.describe(by_id[nid]))
             for nid, slot in sorted(memory.slot_of.items(), key=lambda item: ctx.number[item[0]])]
@@ -107,13 +103,18 @@ def _layout(dtype: str, sizes: list[SizeKey]) -> list[tuple[int, SizeKey]]:
 
 def workspace_sizes(ctx: Context, memory: MemoryPlan) -> dict[str, kir.Expr]:
     """Total elements per dtype (slots padded as laid out), one polynomial in the dims each (``16 + 12 * _d0``)."""
-    totals = {}
-    for dtype, sizes in memory.slots.items():
-        terms: dict[tuple[str, ...], int] = {}  # named dims -> coefficient
-        for _, (count, dims) in _layout(dtype, sizes):
-            terms[dims] = terms.get(dims, 0) + count
-        totals[dtype] = _polynomial(ctx, terms)
-    return totals
+    return {dtype: _polynomial(ctx, _accumulated(dtype, sizes)[1]) for dtype, sizes in memory.slots.items()}
+
+
+def _accumulated(dtype: str, sizes: list[SizeKey]) -> tuple[dict[int, dict], dict]:
+    """The sizes of the slots laid out before each slot (by slot number), and of all of them: named dims ->
+    coefficient."""
+    before: dict[int, dict[tuple[str, ...], int]] = {}
+    terms: dict[tuple[str, ...], int] = {}
+    for k, (size, dims) in _layout(dtype, sizes):
+        before[k] = dict(terms)
+        terms[dims] = terms.get(dims, 0) + size
+    return before, terms
 
 
 def _polynomial(ctx: Context, terms: dict[tuple[str, ...], int]) -> kir.Expr:
