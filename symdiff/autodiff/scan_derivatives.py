@@ -93,7 +93,7 @@ class _Step:
         nodes = substitute(nodes, self.new_carry_of)  # back from the stored new carries to the step's own
         order = toposort(self.roots + self.extra)
         varying = depends_on(order, self.values)
-        from_new = depends_on(order, [r for r in self.roots if r.op not in ("input", "constant")])
+        from_new = depends_on(order, self.new_carry_of.values())
         in_step = {id(n) for n in order}
         carries = {id(r) for r in self.roots}
         read: dict[int, tuple[Node, dict[int, Node]]] = {}  # array -> the parts read (its slices, or itself) by id

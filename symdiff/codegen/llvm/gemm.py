@@ -4,6 +4,7 @@ choice between loops, gemv, gemm and syrk) built as IR, calling CBLAS through th
 
 from __future__ import annotations
 
+import numpy as np
 from llvmlite import ir
 
 from .blas_symbols import _NO_TRANS as NO_TRANS
@@ -73,7 +74,7 @@ def _blas_product(b: ir.IRBuilder, dtype: str, args, layout, alpha: ir.Value, be
                     ta, lda = b.select(a_rows, I32(NO_TRANS), I32(TRANS)), b.select(a_rows, ars, acs)
                     tb, ldb = b.select(b_rows, I32(NO_TRANS), I32(TRANS)), b.select(b_rows, brs, bcs)
                     gemm = _external(module, f"symdiff_native_{prefix}gemm", gemm_type(real))
-                    c_bytes = b.mul(b.mul(m, n), I64(8 if dtype == "float64" else 4))
+                    c_bytes = b.mul(b.mul(m, n), I64(np.dtype(dtype).itemsize))
                     small_panel = _smaller(b, I64(K_PANEL), b.sdiv(I64(PANEL_BYTES), c_bytes))
                     panel = b.select(b.icmp_signed("<=", c_bytes, I64(PANELED_OUTPUT)), small_panel, k)
 
