@@ -207,12 +207,15 @@ def _loop(data, program: Program, sequence: sd.Node, floats: list[sd.Node], smoo
     init = data.draw(st.sampled_from(carries), label="loop init")
     outside = data.draw(st.sampled_from([None] + [c for c in floats if _fits(c.shape, init.shape)]),
                         label="loop reads")
-    unary = UNARY[data.draw(st.sampled_from(SMOOTH_UNARY if smooth else sorted(UNARY)), label="loop unary")]
+    def draw_unary(label: str):
+        return UNARY[data.draw(st.sampled_from(SMOOTH_UNARY if smooth else sorted(UNARY)), label=label)]
+
+    unary = draw_unary("loop unary")
     binary = BINARY[data.draw(st.sampled_from(SMOOTH_BINARY if smooth else sorted(BINARY)), label="loop binary")]
 
     shape = data.draw(st.sampled_from(["plain", "gated", "two carries"] if init.shape[-1:] == (3,) else ["plain"]),
                       label="loop step")
-    second = UNARY[data.draw(st.sampled_from(SMOOTH_UNARY if smooth else sorted(UNARY)), label="loop unary 2")]
+    second = draw_unary("loop unary 2") if shape == "two carries" else None
 
     def step(carry, x_t):
         z = binary(carry, x_t)
