@@ -140,7 +140,7 @@ def _check_dims_bound(inputs: list[Node], roots: list[Node]) -> None:
 def compile(  # noqa: A001 - the public name the design asks for
     inputs: Sequence[Node], outputs: Node | Sequence[Node] = (), updates: Mapping[Node, Node] | None = None, *,
     name: str = "fn", libm: bool = False, fastmath: bool = False, fuse: bool = True, simplify: bool = True,
-    backend: str | None = None,
+    backend: str | None = None, threads: int | None = None,
 ) -> CompiledFunction:
     """Compile ``outputs`` (and in-place ``updates`` of input parameters) into one fused kernel.
 
@@ -152,6 +152,10 @@ def compile(  # noqa: A001 - the public name the design asks for
     ``simplify=False`` skips the rewrite engine that otherwise runs on the graph first.
     ``backend``: "native" (default; ``$SYMDIFF_BACKEND`` changes the default) or "numba", see the module
     docstring. A kernel the native backend cannot lower is compiled by Numba (``fn.backend`` says which).
+    ``threads``: a graph that treats the rows of a batch dim independently until it sums over them (a training
+    step) runs large calls as that many shards of rows in parallel (see symdiff/parallel.py); None (default): one
+    shard per usable core, for calls of enough work; 1: every call runs the one kernel (results then do not depend
+    on the machine's cores, whose number decides the order the shards' partial sums add in).
     """
     from . import codegen
 
@@ -175,6 +179,8 @@ def compile(  # noqa: A001 - the public name the design asks for
     _check_dims_bound(ins, outs + [v for _, v in pairs])
     if not name.isidentifier() or name.startswith("_"):
         raise ValueError(f"compile: name {name!r} must be an identifier not starting with '_'")
+    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
+        raise ValueError(f"compile: threads must be None or an int >= 1, got {threads!r}")
     options = {"name": name, "libm": libm, "fastmath_flag": fastmath, "fuse": fuse}
 
     @functools.cache
@@ -200,7 +206,34 @@ def compile(  # noqa: A001 - the public name the design asks for
     if backend == "numba":
         module, path = codegen.load(generated().source)
     chosen = {"name": name, "libm": libm, "fastmath": fastmath, "fuse": fuse, "simplify": simplify}
-    return CompiledFunction(module, name, ins, outs, single, pairs, generated, path, backend, chosen)
+    fn = CompiledFunction(module, name, ins, outs, single, pairs, generated, path, backend,
+                          dict(chosen, threads=threads))
+    _split_large_calls(fn, threads, dict(chosen, backend=backend))
+    return fn
+
+
+def _split_large_calls(fn: CompiledFunction, threads: int | None, options: dict[str, Any]) -> None:
+    """Route ``fn``'s calls through a data-parallel split (symdiff/parallel.py) when its graph allows one."""
+    from .parallel import MIN_LOOP_WORK, SplitCall, plan_split, usable_cores
+
+    shards = usable_cores() if threads is None else threads
+    plan = plan_split(fn.inputs, fn.outputs, fn.updates, shards) if shards > 1 else None
+    if plan is None:
+        return
+    name = options.pop("name")
+
+    def shard(plan):
+        return compile(plan.shard_inputs, list(plan.shard_roots), name=f"{name}_shard", threads=1, **options)
+
+    def combine(plan):
+        outputs = plan.combine_roots[:len(plan.combined_outputs)]
+        if not outputs and not plan.combine_updates:
+            return None
+        return compile(plan.combine_inputs, outputs, dict(plan.combine_updates), name=f"{name}_combine",
+                       threads=1, **options)
+
+    fn._call = SplitCall(plan, fn._call, fn.single_output, shards, MIN_LOOP_WORK if threads is None else 0, shard,
+                         combine)
 
 
 def _restore(records: list, positions: list[int], counts: tuple[int, int], single: bool,

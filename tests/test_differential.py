@@ -91,6 +91,14 @@ def test_numba_kernels_match_the_reference(data, seed, fuse, simplify):
     check_program(draw_program(data, max_steps=5), seed, 1e-12, backend="numba", fuse=fuse, simplify=simplify)
 
 
+@_settings(40)
+@given(st.data(), st.integers(0, 2**31), st.booleans())
+def test_calls_split_over_rows_match_the_reference(data, seed, simplify):
+    # threads=2: every call of 2 or more rows of a graph that treats rows independently runs as two shards in
+    # threads plus the combining kernel (symdiff/parallel.py); other graphs run the one kernel
+    check_program(draw_program(data), seed, 1e-12, backend="native", simplify=simplify, threads=2)
+
+
 @_settings(15)
 @given(st.data(), st.integers(0, 2**31), st.booleans())
 def test_float32_kernels_round_like_numpy(data, seed, fuse):

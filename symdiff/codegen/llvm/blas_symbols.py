@@ -30,8 +30,8 @@ MIRROR_TILE = 32
 ROUTINES = ("dgemm", "sgemm", "dgemv", "sgemv", "dsyrk", "ssyrk")
 
 
-def _numpy_openblas():
-    """Addresses of the CBLAS ``ROUTINES`` in NumPy's bundled ILP64 OpenBLAS (a dict), or None."""
+def _numpy_openblas_library():
+    """NumPy's bundled ILP64 OpenBLAS (a ctypes library exporting the CBLAS ``ROUTINES``), or None."""
     if os.environ.get("SYMDIFF_BLAS") == "scipy":  # the fallback route, forced (tests, debugging)
         return None
     here = os.path.dirname(np.__file__)
@@ -39,11 +39,32 @@ def _numpy_openblas():
         for path in sorted(glob.glob(os.path.join(here, pattern))):
             try:
                 library = ctypes.CDLL(path)
-                return {r: ctypes.cast(getattr(library, f"scipy_cblas_{r}64_"), ctypes.c_void_p).value
-                        for r in ROUTINES}
-            except (OSError, AttributeError):
+                if all(hasattr(library, f"scipy_cblas_{r}64_") for r in ROUTINES):
+                    return library
+            except OSError:
                 continue
     return None
+
+
+def _numpy_openblas():
+    """Addresses of the CBLAS ``ROUTINES`` in NumPy's bundled ILP64 OpenBLAS (a dict), or None."""
+    library = _numpy_openblas_library()
+    if library is None:
+        return None
+    return {r: ctypes.cast(getattr(library, f"scipy_cblas_{r}64_"), ctypes.c_void_p).value for r in ROUTINES}
+
+
+def openblas_threads():
+    """``(get, set)``: the thread count of the OpenBLAS that kernels call, or None when kernels call another BLAS
+    (whose threads symdiff leaves alone)."""
+    library = _numpy_openblas_library()
+    try:
+        get, set_threads = library.scipy_openblas_get_num_threads64_, library.scipy_openblas_set_num_threads64_
+    except AttributeError:  # no library, or one without the calls
+        return None
+    get.restype, get.argtypes = ctypes.c_int, []
+    set_threads.restype, set_threads.argtypes = None, [ctypes.c_int]
+    return get, set_threads
 
 
 def _scipy_fortran(routine):

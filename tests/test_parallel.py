@@ -1,0 +1,171 @@
+"""Calls split over rows (symdiff/parallel.py): shards of a batch in threads, then the combining kernel, compute what
+the one kernel computes (to rounding: partial sums add in another order), or the call runs the one kernel."""
+
+import multiprocessing
+import pickle
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import symdiff as sd
+from symdiff import nn
+from symdiff.codegen.llvm.blas_symbols import openblas_threads
+from symdiff.parallel import SplitCall, plan_split
+
+
+def _step(model, x, y, lr=0.1, outputs=()):
+    params = list(model.parameters.values())
+    loss = nn.softmax_cross_entropy(model(x), y)
+    updates = {p: p - lr * g for p, g in zip(params, sd.grad(loss, params))}
+    return [x, y, *params], [loss, *outputs], updates
+
+
+def _run_both(inputs, outputs, updates, args, steps=2, backend="native"):
+    """(results, parameters) of the one kernel and of two shards, over ``steps`` calls on copies of ``args``."""
+    runs = []
+    for threads in (1, 2):
+        fn = sd.compile(inputs, outputs, updates, threads=threads, backend=backend)
+        assert isinstance(fn._call, SplitCall) == (threads == 2)
+        values = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+        for _ in range(steps):
+            results = fn(*values)
+        runs.append((results, values))
+    return runs
+
+
+def _close(a, b):
+    for u, v in zip(a, b):
+        np.testing.assert_allclose(np.asarray(u), np.asarray(v), rtol=1e-12, atol=1e-13)
+
+
+def _mlp_problem(rows=7):
+    x, y = sd.tensor("x", ("batch", 5)), sd.tensor("y", ("batch",), "int64")
+    model = nn.Sequential([nn.Dense(5, 6, activation="tanh", name="p_l1"), nn.Dense(6, 3, name="p_l2")], name="p")
+    rng = np.random.default_rng(0)
+    args = [rng.standard_normal((rows, 5)), rng.integers(0, 3, rows)]
+    args += [rng.standard_normal(p.shape) for p in model.parameters.values()]
+    return model, x, y, args
+
+
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_a_training_step_split_in_two_computes_what_the_one_kernel_computes(backend):
+    # the mean loss divides by the whole call's rows (an element count of the batch dim), not a shard's
+    model, x, y, args = _mlp_problem()
+    (one, p_one), (two, p_two) = _run_both(*_step(model, x, y), args, backend=backend)
+    _close(one, two)
+    _close(p_one, p_two)
+    assert not np.array_equal(p_one[2], args[2])  # the step moved the parameters, once per call
+
+
+def test_outputs_with_the_batch_dim_are_joined_in_row_order_on_its_axis():
+    model, x, y, args = _mlp_problem(rows=5)
+    logits = model(x)
+    inputs, outputs, updates = _step(model, x, y, outputs=(logits, sd.transpose(logits), sd.max(logits, axis=0),
+                                                       sd.min(logits, axis=0), sd.sum(x)))
+    (one, _), (two, _) = _run_both(inputs, outputs, updates, args, steps=1)
+    assert two[2].shape == (3, 5)  # batch on axis 1: joined there
+    _close(one, two)
+
+
+def test_convolution_and_recurrent_steps_split():
+    rng = np.random.default_rng(1)
+    x, y = sd.tensor("x", ("batch", 6, 6, 1)), sd.tensor("y", ("batch",), "int64")
+    cnn = nn.Sequential([nn.Conv2D(1, 2, 3, activation="relu", name="pc"), nn.MaxPool2D(2, name="pp"),
+                         nn.Flatten(name="pf"), nn.Dense(8, 3, name="pd")], name="pcnn")
+    args = [rng.standard_normal((4, 6, 6, 1)), rng.integers(0, 3, 4)]
+    args += [rng.standard_normal(p.shape) * 0.5 for p in cnn.parameters.values()]
+    (one, p_one), (two, p_two) = _run_both(*_step(cnn, x, y), args)
+    _close(one, two)
+    _close(p_one, p_two)
+    s = sd.tensor("s", ("batch", 4, 2))
+    lstm = nn.Sequential([nn.LSTM(2, 3, name="pl"), nn.Dense(3, 3, name="pld")], name="plstm")
+    args = [rng.standard_normal((5, 4, 2)), rng.integers(0, 3, 5)]
+    args += [rng.standard_normal(p.shape) * 0.5 for p in lstm.parameters.values()]
+    (one, p_one), (two, p_two) = _run_both(*_step(lstm, s, y), args)
+    _close(one, two)
+    _close(p_one, p_two)
+
+
+def test_graphs_that_mix_rows_run_the_one_kernel():
+    x = sd.tensor("x", ("batch", 3))
+    w = sd.tensor("w", (3,))
+    centered = x - sd.mean(x, axis=0)  # every row reads a sum over the rows
+    assert plan_split([x, w], [sd.sum(centered * w)], [], 2) is None
+    drop = nn.Dropout(0.5, name="pdrop")  # random numbers by position in the whole batch
+    seed = drop.seed
+    assert plan_split([x, w, seed], [sd.sum(drop(x, training=True) * w)], [], 2) is None
+    bn = nn.BatchNorm(3, name="pbn")
+    out = sd.sum(bn(x, training=True))
+    assert plan_split([x, *bn.parameters.values()], [out], list(bn.state_updates().items()), 2) is None
+    assert plan_split([x, w], [sd.sum(x * w)], [], 2) is not None
+    assert plan_split([w], [sd.sum(w)], [], 2) is None  # no batch dim: nothing to share
+
+
+def test_a_bad_argument_is_named_with_the_whole_calls_shapes_and_nothing_is_updated():
+    model, x, y, args = _mlp_problem(rows=6)
+    fn = sd.compile(*_step(model, x, y), threads=2)
+    params = [a.copy() for a in args[2:]]
+    with pytest.raises(ValueError, match=r"argument 'x': expected shape \('batch', 5\), got shape \(6, 4\)"):
+        fn(np.zeros((6, 4)), args[1], *params)
+    with pytest.raises(IndexError, match="take_along_axis"):  # a label out of range in the second shard's rows
+        fn(args[0], np.array([0, 1, 2, 0, 1, 7]), *params)
+    _close(params, args[2:])
+
+
+def test_small_calls_run_the_one_kernel_and_blas_threads_are_restored():
+    model, x, y, args = _mlp_problem(rows=2)
+    fn = sd.compile(*_step(model, x, y))  # automatic: calls this small do not split
+    assert not isinstance(fn._call, SplitCall) or fn._call.min_rows > 2
+    control = openblas_threads()
+    before = control[0]() if control else None
+    two = sd.compile(*_step(model, x, y), threads=2)
+    two(*[a.copy() for a in args])
+    assert (control[0]() if control else None) == before
+
+
+def test_concurrent_split_calls_and_pickling():
+    model, x, y, args = _mlp_problem(rows=9)
+    fn = sd.compile(*_step(model, x, y, lr=0.0), threads=2)  # lr 0: calls leave the parameters as they are
+    want = fn(*args)
+    results = [None] * 4
+
+    def call(k):
+        results[k] = fn(*args)
+
+    workers = [threading.Thread(target=call, args=(k,)) for k in range(4)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert all(r == want for r in results)
+    again = pickle.loads(pickle.dumps(fn))
+    assert again.options["threads"] == 2 and isinstance(again._call, SplitCall)
+    assert again(*args) == want
+
+
+def _call_in_child(queue):
+    model, x, y, args = _mlp_problem(rows=6)
+    queue.put(float(sd.compile(*_step(model, x, y), threads=2)(*args)[0]))
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="fork start method")
+def test_a_forked_child_makes_its_own_workers():
+    model, x, y, args = _mlp_problem(rows=6)
+    fn = sd.compile(*_step(model, x, y), threads=2)
+    want = float(fn(*[a.copy() for a in args])[0])  # the parent's workers exist before the fork
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_call_in_child, args=(queue,))
+    child.start()
+    child.join(120)
+    assert child.exitcode == 0
+    assert queue.get(timeout=5) == pytest.approx(want, rel=1e-12)
+
+
+def test_threads_must_be_a_positive_int():
+    x = sd.tensor("x", ("batch",))
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="threads must be None or an int >= 1"):
+            sd.compile([x], sd.sum(x), threads=bad)
