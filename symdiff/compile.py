@@ -154,8 +154,9 @@ def compile(  # noqa: A001 - the public name the design asks for
     docstring. A kernel the native backend cannot lower is compiled by Numba (``fn.backend`` says which).
     ``threads``: a graph that treats the rows of a batch dim independently until it sums over them (a training
     step) runs large calls as that many shards of rows in parallel (see symdiff/parallel.py); None (default): one
-    shard per usable core, for calls of enough work; 1: every call runs the one kernel (results then do not depend
-    on the machine's cores, whose number decides the order the shards' partial sums add in).
+    shard per usable core, for calls of enough work while OpenBLAS may use more than one thread; 1: every call runs
+    the one kernel (results then do not depend on the machine's cores, whose number decides the order the shards'
+    partial sums add in).
     """
     from . import codegen
 
@@ -214,7 +215,7 @@ def compile(  # noqa: A001 - the public name the design asks for
 
 def _split_large_calls(fn: CompiledFunction, threads: int | None, options: dict[str, Any]) -> None:
     """Route ``fn``'s calls through a data-parallel split (symdiff/parallel.py) when its graph allows one."""
-    from .parallel import MIN_LOOP_WORK, SplitCall, plan_split, usable_cores
+    from .parallel import SplitCall, plan_split, usable_cores
 
     shards = usable_cores() if threads is None else threads
     plan = plan_split(fn.inputs, fn.outputs, fn.updates, shards) if shards > 1 else None
@@ -232,8 +233,7 @@ def _split_large_calls(fn: CompiledFunction, threads: int | None, options: dict[
         return compile(plan.combine_inputs, outputs, dict(plan.combine_updates), name=f"{name}_combine",
                        threads=1, **options)
 
-    fn._call = SplitCall(plan, fn._call, fn.single_output, shards, MIN_LOOP_WORK if threads is None else 0, shard,
-                         combine)
+    fn._call = SplitCall(plan, fn._call, fn.single_output, shards, threads is None, shard, combine)
 
 
 def _restore(records: list, positions: list[int], counts: tuple[int, int], single: bool,

@@ -17,7 +17,9 @@ A call splits only when ``threads`` allows it and its rows times the graph's loo
 :data:`MIN_LOOP_WORK`: the work one kernel runs on one core (elementwise operations, products short enough for
 loops, every step of a recurrent loop), which the shards spread over the cores. Products OpenBLAS threads itself
 do not count: a graph made of them (an MLP's step) runs as fast in one kernel, and below that work the threads'
-hand-off (~20-40 us) costs more than it saves. Partial sums are added in a fixed order, so a
+hand-off (~20-40 us) costs more than it saves. Automatic splits also need OpenBLAS allowed two threads or more (the
+process's setting outside split calls: ``OPENBLAS_NUM_THREADS=1`` or a threadpoolctl limit, as in one-process-per-
+core jobs, keeps every call on the one kernel). Partial sums are added in a fixed order, so a
 call's results depend on the number of shards (rounding only), never on timing.
 """
 
@@ -143,8 +145,7 @@ def _widest(reductions: list[tuple[Node, str]], roots: list[Node]) -> list[tuple
     rooted = {id(r) for r in roots}
     widest, seen = [], set()
     for node, kind in reductions:
-        while id(node) not in rooted and len(readers := users.get(id(node), [])) == 1 and readers[0].op == (
-                "sum" if kind == "sum" else kind):
+        while id(node) not in rooted and len(readers := users.get(id(node), [])) == 1 and readers[0].op == kind:
             node = readers[0]
         if id(node) not in seen:
             seen.add(id(node))
@@ -294,12 +295,24 @@ class _OneBlasThread:
         self.lock, self.active, self.saved = threading.Lock(), 0, 0
         self.control: tuple[Callable, Callable] | None | bool = False  # False: not looked up yet
 
+    def _look_up(self) -> None:
+        if self.control is False:
+            from .codegen.llvm.blas_symbols import openblas_threads
+
+            self.control = openblas_threads()
+
+    def allowed(self) -> int:
+        """OpenBLAS's thread count outside split calls (what the user allows; 0 when kernels call another BLAS,
+        whose threads symdiff cannot hold)."""
+        with self.lock:
+            self._look_up()
+            if not self.control:
+                return 0
+            return self.saved if self.active else self.control[0]()
+
     def __enter__(self) -> None:
         with self.lock:
-            if self.control is False:
-                from .codegen.llvm.blas_symbols import openblas_threads
-
-                self.control = openblas_threads()
+            self._look_up()
             if self.active == 0 and self.control:
                 get, set_threads = self.control
                 self.saved = get()
@@ -322,10 +335,11 @@ class SplitCall:
     ``compile_shard(plan)`` and ``compile_combine(plan, shards)`` compile the two graphs (on the first split call:
     a function never called at that size never compiles them)."""
 
-    def __init__(self, plan: SplitPlan, serial: Callable, single: bool, shards: int, min_work: int,
+    def __init__(self, plan: SplitPlan, serial: Callable, single: bool, shards: int, automatic: bool,
                  compile_shard: Callable[[SplitPlan], Any], compile_combine: Callable[[SplitPlan], Any]) -> None:
-        self.plan, self.serial, self.single, self.shards = plan, serial, single, shards
-        self.min_rows = max(shards, -(-min_work // max(plan.work_per_row, 1)))
+        self.plan, self.serial, self.single, self.shards, self.automatic = plan, serial, single, shards, automatic
+        work = MIN_LOOP_WORK if automatic else 0
+        self.min_rows = max(shards, -(-work // max(plan.work_per_row, 1)))
         self._compile_shard, self._compile_combine = compile_shard, compile_combine
         self._fns: tuple[Any, Any] | None = None
         self._lock = threading.Lock()
@@ -336,8 +350,8 @@ class SplitCall:
             rows = args[self.first].shape[0]
         except (AttributeError, IndexError, TypeError):  # not an array of rows: the one kernel converts or explains
             return self.serial(*args)
-        if rows < self.min_rows or not self._alike(args, rows):
-            return self.serial(*args)
+        if rows < self.min_rows or not self._alike(args, rows) or (self.automatic and _ONE_BLAS_THREAD.allowed() < 2):
+            return self.serial(*args)  # too small, not arrays of rows, or BLAS held to one thread by the user
         return self._split(args, rows)
 
     def _alike(self, args: tuple, rows: int) -> bool:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import symdiff as sd
-from symdiff import nn
+from symdiff import nn, parallel
 from symdiff.codegen.llvm.blas_symbols import openblas_threads
 from symdiff.parallel import SplitCall, plan_split
 
@@ -169,3 +169,24 @@ def test_threads_must_be_a_positive_int():
     for bad in (0, -1, 1.5, True, "2"):
         with pytest.raises(ValueError, match="threads must be None or an int >= 1"):
             sd.compile([x], sd.sum(x), threads=bad)
+
+
+@pytest.mark.skipif(openblas_threads() is None or parallel.usable_cores() < 2,
+                    reason="one core, or kernels call a BLAS whose threads symdiff does not hold")
+def test_automatic_splits_follow_the_blas_threads_the_user_allows(monkeypatch):
+    monkeypatch.setattr(parallel, "MIN_LOOP_WORK", 1)  # any call of 2 rows or more has enough work
+    model, x, y, args = _mlp_problem(rows=6)
+    fn = sd.compile(*_step(model, x, y, lr=0.0))
+    splits = []
+    split = SplitCall._split
+    monkeypatch.setattr(SplitCall, "_split", lambda self, *a: splits.append(1) or split(self, *a))
+    get, set_threads = openblas_threads()
+    saved = get()
+    try:
+        set_threads(2)
+        want = fn(*args)
+        set_threads(1)  # one BLAS thread, as a one-process-per-core job asks: the one kernel
+        assert fn(*args) == pytest.approx(want, rel=1e-12)
+    finally:
+        set_threads(saved)
+    assert splits == [1] and get() == saved
