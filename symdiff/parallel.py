@@ -18,8 +18,9 @@ A call splits only when ``threads`` allows it and its rows times the graph's loo
 loops, every step of a recurrent loop), which the shards spread over the cores. Products OpenBLAS threads itself
 do not count: a graph made of them (an MLP's step) runs as fast in one kernel, and below that work the threads'
 hand-off (~20-40 us) costs more than it saves. Automatic splits also need OpenBLAS allowed two threads or more (the
-process's setting outside split calls: ``OPENBLAS_NUM_THREADS=1`` or a threadpoolctl limit, as in one-process-per-
-core jobs, keeps every call on the one kernel). Partial sums are added in a fixed order, so a
+process's setting: ``OPENBLAS_NUM_THREADS=1`` or a threadpoolctl limit, as in one-process-per-core jobs, keeps every
+call on the one kernel) and no other split call running (threads calling compiled functions at once, Dask's local
+scheduler say, already share the cores). Partial sums are added in a fixed order, so a
 call's results depend on the number of shards (rounding only), never on timing.
 """
 
@@ -301,14 +302,13 @@ class _OneBlasThread:
 
             self.control = openblas_threads()
 
-    def allowed(self) -> int:
-        """OpenBLAS's thread count outside split calls (what the user allows; 0 when kernels call another BLAS,
-        whose threads symdiff cannot hold)."""
+    def free(self) -> bool:
+        """True when an automatic split may run now: no other split call holds the cores, and OpenBLAS may use two
+        threads or more (what the user allows; never when kernels call another BLAS, whose threads symdiff cannot
+        hold)."""
         with self.lock:
             self._look_up()
-            if not self.control:
-                return 0
-            return self.saved if self.active else self.control[0]()
+            return bool(self.control) and self.active == 0 and self.control[0]() >= 2
 
     def __enter__(self) -> None:
         with self.lock:
@@ -350,8 +350,8 @@ class SplitCall:
             rows = args[self.first].shape[0]
         except (AttributeError, IndexError, TypeError):  # not an array of rows: the one kernel converts or explains
             return self.serial(*args)
-        if rows < self.min_rows or not self._alike(args, rows) or (self.automatic and _ONE_BLAS_THREAD.allowed() < 2):
-            return self.serial(*args)  # too small, not arrays of rows, or BLAS held to one thread by the user
+        if rows < self.min_rows or not self._alike(args, rows) or (self.automatic and not _ONE_BLAS_THREAD.free()):
+            return self.serial(*args)  # too small, not arrays of rows, or the cores are not free (see free)
         return self._split(args, rows)
 
     def _alike(self, args: tuple, rows: int) -> bool:

@@ -187,6 +187,10 @@ def test_automatic_splits_follow_the_blas_threads_the_user_allows(monkeypatch):
         want = fn(*args)
         set_threads(1)  # one BLAS thread, as a one-process-per-core job asks: the one kernel
         assert fn(*args) == pytest.approx(want, rel=1e-12)
+        set_threads(2)
+        with parallel._ONE_BLAS_THREAD:  # another split call holds the cores: the one kernel
+            assert fn(*args) == pytest.approx(want, rel=1e-12)
+        assert get() == 2
     finally:
         set_threads(saved)
     assert splits == [1] and get() == saved
