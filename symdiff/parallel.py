@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from .autodiff.scan import substitute
-from .ir import Node, toposort
+from .ir import Node, inputs_of, toposort
 from .ops import OPS, cast, maximum, minimum, tensor
 
 #: A call splits only when its rows times the graph's loop work per row (elementwise operations and multiply-adds
@@ -128,6 +128,8 @@ def _split(inputs, outputs, updates, dim, shards) -> SplitPlan:
                                {**counted, **joined})
     extra = [rows] if rows is not None else []
     whole = [n for n in inputs if dim not in n.shape]
+    if any(dim in n.shape for n in inputs_of(combine_roots)):
+        raise _UnsplittableError  # a value combined from the rows' dims (an element count of another named dim)
     return SplitPlan(
         dim, [k for k, n in enumerate(inputs) if dim in n.shape], reductions, row_outputs, shard_roots,
         inputs + extra, combine_roots, whole + [p for k in range(shards) for p in partials[k]] + extra,

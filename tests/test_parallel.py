@@ -99,6 +99,9 @@ def test_graphs_that_mix_rows_run_the_one_kernel():
     bn = nn.BatchNorm(3, name="pbn")
     out = sd.sum(bn(x, training=True))
     assert plan_split([x, *bn.parameters.values()], [out], list(bn.state_updates().items()), 2) is None
+    t = sd.tensor("t", ("batch", "time", 3))  # a count of another named dim, read after the sum: no combine
+    assert plan_split([t, w], [sd.sum(t * w) / sd.count(t, 1)], [], 2) is None
+    assert plan_split([t, w], [sd.sum(sd.mean(t, axis=1) * w)], [], 2) is not None  # ... read by the rows: shards
     assert plan_split([x, w], [sd.sum(x * w)], [], 2) is not None
     assert plan_split([w], [sd.sum(w)], [], 2) is None  # no batch dim: nothing to share
 
