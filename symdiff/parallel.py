@@ -6,9 +6,10 @@ the loss sum over the batch, and the updates read only those sums. Such a graph 
 the **shard** graph computes, for some rows, every value that sums over the batch (partial sums; maxima and minima
 too) and the outputs that keep the batch dim; the **combine** graph takes the shards' partial values, adds them
 (or takes their maximum or minimum), and computes the remaining outputs and the updates. Element counts of the
-batch dim (a mean's divisor) read the whole call's rows. A graph that mixes rows otherwise (a batch normalization's
-statistics read back by every row, random numbers, a slice along the batch dim, ...) is not split: its calls run
-the one kernel as before.
+batch dim (a mean's divisor) read the whole call's rows, and random numbers drawn over the batch (dropout's masks)
+the whole call's entries from the shard's first row on: a split call draws the one kernel's mask. A graph that mixes
+rows otherwise (a batch normalization's statistics read back by every row, ...) is not split: its calls run the one
+kernel as before.
 
 The shards run in parallel on a thread pool (each kernel releases the GIL) with OpenBLAS held to one thread, so
 each shard's products and loops run on a core of their own: at the sizes of the CNN and LSTM benchmarks a step
@@ -39,6 +40,7 @@ import numpy as np
 from .autodiff.scan import substitute
 from .ir import Node, inputs_of, toposort
 from .ops import OPS, cast, maximum, minimum, tensor
+from .ops.registry import make
 
 #: A call splits only when its rows times the graph's loop work per row (elementwise operations and multiply-adds
 #: that one kernel runs on one core) reach this: measured, a CNN step on 8 x 8 digits (batch 32, ~4M) ran slower
@@ -75,6 +77,7 @@ class SplitPlan:
     combine_updates: list[tuple[Node, Node]]
     combined_outputs: list[int]  # output positions the combine graph computes
     rows_input: Node | None  # the whole call's rows, for element counts of ``dim``
+    first_row_input: Node | None  # a shard's first row, for random numbers drawn over the batch
     work_per_row: int  # the loop work of one row (see MIN_LOOP_WORK)
 
 
@@ -107,14 +110,14 @@ def _split(inputs, outputs, updates, dim, shards) -> SplitPlan:
     reductions = _widest(walk.reductions, roots)
     if any(dim in value.shape for _, value in updates):
         raise _UnsplittableError
-    rows = None
-    if walk.counts:
-        rows = tensor(_fresh("rows", inputs), (), "int64")
+    rows = tensor(_fresh("rows", inputs), (), "int64") if walk.counts else None
+    first = tensor(_fresh("first_row", inputs), (), "int64") if walk.randoms else None
     counted = {id(c): _whole_count(c, dim, rows) for c in walk.counts}
+    drawn = {id(r): _drawn_from(r, first) for r in walk.randoms}
     row_outputs = {k: o.shape.index(dim) for k, o in enumerate(outputs) if dim in o.shape}
     if not reductions and not row_outputs:
         raise _UnsplittableError  # no work on rows to share
-    shard_roots = substitute([r for r, _ in reductions] + [outputs[k] for k in row_outputs], counted)
+    shard_roots = substitute([r for r, _ in reductions] + [outputs[k] for k in row_outputs], {**counted, **drawn})
     partials = {k: [tensor(_fresh(f"part{j}_{k}", inputs), r.shape, r.dtype) for j, (r, _) in enumerate(reductions)]
                 for k in range(shards)}
     joined = {}
@@ -127,13 +130,14 @@ def _split(inputs, outputs, updates, dim, shards) -> SplitPlan:
     combine_roots = substitute([outputs[k] for k in combined_outputs] + [v for _, v in updates],
                                {**counted, **joined})
     extra = [rows] if rows is not None else []
+    own = [first] if first is not None else []
     whole = [n for n in inputs if dim not in n.shape]
     if any(dim in n.shape for n in inputs_of(combine_roots)):
         raise _UnsplittableError  # a value combined from the rows' dims (an element count of another named dim)
     return SplitPlan(
         dim, [k for k, n in enumerate(inputs) if dim in n.shape], reductions, row_outputs, shard_roots,
-        inputs + extra, combine_roots, whole + [p for k in range(shards) for p in partials[k]] + extra,
-        list(zip([t for t, _ in updates], combine_roots[len(combined_outputs):])), combined_outputs, rows,
+        inputs + extra + own, combine_roots, whole + [p for k in range(shards) for p in partials[k]] + extra,
+        list(zip([t for t, _ in updates], combine_roots[len(combined_outputs):])), combined_outputs, rows, first,
         walk.work)
 
 
@@ -174,6 +178,15 @@ def _whole_count(node: Node, dim: str, rows: Node) -> Node:
     return cast(rows, node.attr("dtype")) * float(math.prod(rest))
 
 
+def _drawn_from(node: Node, first: Node) -> Node:
+    """Random numbers over the batch (its first axis) as a shard draws them: the whole call's entries from the
+    shard's first row on (symdiff.ops.random numbers entries from a given start), so a split call draws the same
+    mask as the one kernel."""
+    per_row = math.prod(node.shape[1:])
+    start = first * per_row if len(node.inputs) == 1 else node.inputs[1] + first * per_row
+    return make("random_uniform", [node.inputs[0], start], **dict(node.attrs))
+
+
 class _Walk:
     """Classifies a graph's nodes by how they use the rows of ``dim``, or raises :class:`_UnsplittableError`."""
 
@@ -181,11 +194,14 @@ class _Walk:
         self.dim = dim
         self.reductions: list[tuple[Node, str]] = []
         self.counts: list[Node] = []
+        self.randoms: list[Node] = []  # random numbers drawn over the batch (it is their first axis)
         self.work = 0
+        self.body = False  # walking a loop's body (no batch reductions, counts or draws of the call's rows there)
         self.after: set[int] = set()  # nodes reading a batch reduction
         self.loops: set[tuple[int, ...]] = set()  # the bodies of the loops counted (siblings share one)
 
     def run(self, roots: Sequence[Node], body: bool = False) -> None:
+        self.body = body
         for node in toposort(list(roots)):
             if node.op == "count":
                 if node.inputs and self.dim in [node.inputs[0].shape[a] for a in node.attr("axes")]:
@@ -236,6 +252,10 @@ class _Walk:
         elif kind == "scan":
             self._check_scan(node)
             return
+        elif kind == "random_uniform":
+            if axis == 0 and all(isinstance(d, int) for d in node.shape[1:]) and not self.body:
+                self.randoms.append(node)
+                return
         raise _UnsplittableError
 
     def _check_scan(self, node: Node) -> None:
@@ -346,6 +366,7 @@ class SplitCall:
         self._fns: tuple[Any, Any] | None = None
         self._lock = threading.Lock()
         self.first = plan.batch_args[0]
+        self.arity = sum(n is not plan.rows_input and n is not plan.first_row_input for n in plan.shard_inputs)
 
     def __call__(self, *args: Any) -> Any:
         try:
@@ -358,7 +379,7 @@ class SplitCall:
 
     def _alike(self, args: tuple, rows: int) -> bool:
         """Every batch argument an array of ``rows`` rows (else the serial call converts or explains)."""
-        return len(args) == len(self.plan.shard_inputs) - (self.plan.rows_input is not None) and all(
+        return len(args) == self.arity and all(
             isinstance(args[k], np.ndarray) and args[k].ndim >= 1 and args[k].shape[0] == rows
             for k in self.plan.batch_args)
 
@@ -375,7 +396,7 @@ class SplitCall:
         extra = (rows,) if plan.rows_input is not None else ()
         batch = set(plan.batch_args)
         pieces = [tuple(a[bounds[k]:bounds[k + 1]] if j in batch else a for j, a in enumerate(args)) + extra
-                  for k in range(n)]
+                  + ((bounds[k],) if plan.first_row_input is not None else ()) for k in range(n)]
         try:
             with _ONE_BLAS_THREAD:
                 others = [_pool().submit(shard, *piece) for piece in pieces[1:]]

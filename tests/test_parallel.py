@@ -59,6 +59,21 @@ def test_a_training_step_split_in_two_computes_what_the_one_kernel_computes(back
     assert not np.array_equal(p_one[2], args[2])  # the step moved the parameters, once per call
 
 
+def test_a_split_call_draws_the_one_kernels_dropout_mask():
+    x, y = sd.tensor("x", ("batch", 5)), sd.tensor("y", ("batch",), "int64")
+    model = nn.Sequential([nn.Dense(5, 6, activation="tanh", name="pd_l1"), nn.Dropout(0.5, name="pd_drop"),
+                           nn.Dense(6, 3, name="pd_l2")], name="pd")
+    params = list(model.parameters.values())
+    loss = nn.softmax_cross_entropy(model(x, training=True), y)
+    inputs = [x, y, nn.dropout_seed(), *params]
+    rng = np.random.default_rng(2)
+    args = [rng.standard_normal((9, 5)), rng.integers(0, 3, 9), 7] + [rng.standard_normal(p.shape) for p in params]
+    updates = {p: p - 0.1 * g for p, g in zip(params, sd.grad(loss, params))}
+    (one, p_one), (two, p_two) = _run_both(inputs, [loss, model(x, training=True)], updates, args, steps=1)
+    _close(one, two)  # the dropped activations: the same entries in both
+    _close(p_one, p_two)
+
+
 def test_outputs_with_the_batch_dim_are_joined_in_row_order_on_its_axis():
     model, x, y, args = _mlp_problem(rows=5)
     logits = model(x)
@@ -93,9 +108,8 @@ def test_graphs_that_mix_rows_run_the_one_kernel():
     w = sd.tensor("w", (3,))
     centered = x - sd.mean(x, axis=0)  # every row reads a sum over the rows
     assert plan_split([x, w], [sd.sum(centered * w)], [], 2) is None
-    drop = nn.Dropout(0.5, name="pdrop")  # random numbers by position in the whole batch
-    seed = drop.seed
-    assert plan_split([x, w, seed], [sd.sum(drop(x, training=True) * w)], [], 2) is None
+    s = sd.tensor("s", (), "int64")  # random numbers with the batch on another axis than the first
+    assert plan_split([x, w, s], [sd.sum(sd.random_uniform(s, (3, "batch")) @ x * w)], [], 2) is None
     bn = nn.BatchNorm(3, name="pbn")
     out = sd.sum(bn(x, training=True))
     assert plan_split([x, *bn.parameters.values()], [out], list(bn.state_updates().items()), 2) is None

@@ -237,12 +237,14 @@ def emit_index(ctx: Context, node: Node, out: kir.Builder) -> set[int]:
 
 def _emit_random(ctx: Context, node: Node, out: kir.Builder) -> set[int]:
     """splitmix64 of the flat index (symdiff.ops.random), the same bits as the reference evaluator."""
-    (seed,) = node.inputs
     seed_body = Body(ctx, (), [], out)
     u64 = "uint64"
     base = kir.Var("_base", u64)
-    out.emit(kir.Let(base, kir.add(kir.op("mul", kir.cast(seed_body.expr(seed), u64), kir.const(GOLDEN, u64)),
-                                   kir.const(1, u64))))
+    start = kir.add(kir.op("mul", kir.cast(seed_body.expr(node.inputs[0]), u64), kir.const(GOLDEN, u64)),
+                    kir.const(1, u64))
+    for first in node.inputs[1:]:  # entries numbered from ``first``
+        start = kir.add(start, kir.cast(seed_body.expr(first), u64))
+    out.emit(kir.Let(base, start))
     p, z = kir.Var("_p", "int64"), kir.Var("_z", u64)
 
     def mix(shift: int, factor: int | None) -> kir.Expr:

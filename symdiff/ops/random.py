@@ -2,7 +2,9 @@
 
 Entry ``i`` (flat, C order) is a pure function of ``(seed, i)``: splitmix64's finalizer applied to
 ``seed * GOLDEN + i + 1``, top 53 bits scaled to [0, 1). Compiled kernels compute the same bits,
-so a seeded graph gives identical masks in the reference evaluator and in generated code.
+so a seeded graph gives identical masks in the reference evaluator and in generated code. An optional second
+input, an integer scalar ``first``, numbers the entries from ``first`` instead of 0: rows of a larger draw (the
+shards of a call split over rows, symdiff/parallel.py, draw the rows of the whole call's mask).
 """
 
 from __future__ import annotations
@@ -29,19 +31,21 @@ def splitmix_uniform(seed: int, flat_index: np.ndarray) -> np.ndarray:
     return (z >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)
 
 
-def _uniform(seed: np.ndarray, shape, dtype: str) -> np.ndarray:
+def _uniform(seed: np.ndarray, *first: np.ndarray, shape, dtype: str) -> np.ndarray:
     n = int(np.prod(shape, dtype=np.int64))
-    return splitmix_uniform(int(seed) & 0xFFFFFFFFFFFFFFFF, np.arange(n)).reshape(shape).astype(dtype)
+    start = int(first[0]) if first else 0
+    return splitmix_uniform(int(seed) & 0xFFFFFFFFFFFFFFFF, np.arange(start, start + n)).reshape(shape).astype(dtype)
 
 
 def _uniform_rule(inputs, attrs):
-    (seed,) = inputs
-    if seed.shape != () or seed.dtype not in ("int32", "int64"):
-        raise TypeError(f"random_uniform: seed must be an integer scalar, got {seed.dtype} of shape {seed.shape}")
+    for what, node in zip(("seed", "first"), inputs):
+        if node.shape != () or node.dtype not in ("int32", "int64"):
+            raise TypeError(f"random_uniform: {what} must be an integer scalar, got {node.dtype} of shape {node.shape}")
     return attrs["shape"], attrs["dtype"]
 
 
-defop("random_uniform", "index", _uniform_rule, _uniform, vjp=lambda g, out, seed, shape, dtype: (None,))
+defop("random_uniform", "index", _uniform_rule, _uniform,
+      vjp=lambda g, out, *inputs, shape, dtype: (None,) * len(inputs))
 
 
 def random_uniform(seed, shape, dtype: str = "float64") -> Node:
