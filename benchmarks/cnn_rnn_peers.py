@@ -9,6 +9,9 @@ Models (loss: mean softmax cross-entropy over 10 classes; update: W -= lr * dlos
 - ``rnn``: Elman (tanh) with hidden 64 over sequences of length 50 (16 features), batch 32; last state -> dense 10.
 - ``lstm``: the same with an LSTM.
 
+``symdiff 1 kernel`` is symdiff's step compiled with ``threads=1``: every call one kernel, where the default splits
+a large call over the cores by rows (symdiff/parallel.py); the two columns side by side measure that split.
+
 Peers: ``torch`` (nn.functional conv2d/max_pool2d, nn.RNN/nn.LSTM, autograd, in-place SGD; NCHW inside, the
 activations put back in NHWC order before the dense layer so every peer computes the same function) and ``jax``
 (jit of value_and_grad + update, parameters donated; NHWC convolutions, lax.scan). PyTensor has no column here: its
@@ -63,7 +66,7 @@ def make_problem(name: str, dtype: str, seed: int = 0) -> dict:
     return problem
 
 
-def symdiff_step(name: str, problem: dict):
+def symdiff_step(name: str, problem: dict, threads: int | None = None):
     import symdiff as sd
     from symdiff import nn
 
@@ -86,7 +89,7 @@ def symdiff_step(name: str, problem: dict):
     params = list(model.parameters.values())
     loss = nn.softmax_cross_entropy(model(x), y)
     updates = {p: p - LR * g for p, g in zip(params, sd.grad(loss, params))}
-    fn = sd.compile([x, y, *params], [loss], updates)
+    fn = sd.compile([x, y, *params], [loss], updates, threads=threads)
     values = [p.copy() for p in problem["params"]]
     X, Y = problem["X"], problem["y"]
     return (lambda: fn(X, Y, *values)[0]), (lambda: values)
@@ -200,7 +203,8 @@ def jax_step(name: str, problem: dict):
     return run, (lambda: [np.array(p) for p in state["params"]])
 
 
-PEERS = {"symdiff": symdiff_step, "torch": torch_step, "jax": jax_step}
+PEERS = {"symdiff": symdiff_step, "torch": torch_step, "jax": jax_step,
+         "symdiff 1 kernel": lambda name, problem: symdiff_step(name, problem, threads=1)}
 
 
 def installed(name: str, problem: dict) -> dict:
