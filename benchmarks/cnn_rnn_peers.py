@@ -10,7 +10,7 @@ Models (loss: mean softmax cross-entropy over 10 classes; update: W -= lr * dlos
 - ``lstm``: the same with an LSTM.
 
 ``symdiff 1 kernel`` is symdiff's step compiled with ``threads=1``: every call one kernel, where the default splits
-a large call over the cores by rows (symdiff/parallel.py); the two columns side by side measure that split.
+a large call over the cores by rows (symdiff/parallel/); the two columns side by side measure that split.
 
 Peers: ``torch`` (nn.functional conv2d/max_pool2d, nn.RNN/nn.LSTM, autograd, in-place SGD; NCHW inside, the
 activations put back in NHWC order before the dense layer so every peer computes the same function) and ``jax``

@@ -95,7 +95,7 @@ def test_numba_kernels_match_the_reference(data, seed, fuse, simplify):
 @given(st.data(), st.integers(0, 2**31), st.booleans())
 def test_calls_split_over_rows_match_the_reference(data, seed, simplify):
     # threads=2: every call of 2 or more rows of a graph that treats rows independently runs as two shards in
-    # threads plus the combining kernel (symdiff/parallel.py); other graphs run the one kernel
+    # threads plus the combining kernel (symdiff/parallel/); other graphs run the one kernel
     check_program(draw_program(data), seed, 1e-12, backend="native", simplify=simplify, threads=2)
 
 

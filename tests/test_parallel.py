@@ -1,4 +1,4 @@
-"""Calls split over rows (symdiff/parallel.py): shards of a batch in threads, then the combining kernel, compute what
+"""Calls split over rows (symdiff/parallel/): shards of a batch in threads, then the combining kernel, compute what
 the one kernel computes (to rounding: partial sums add in another order), or the call runs the one kernel."""
 
 import multiprocessing
@@ -191,7 +191,7 @@ def test_threads_must_be_a_positive_int():
 @pytest.mark.skipif(openblas_threads() is None or parallel.usable_cores() < 2,
                     reason="one core, or kernels call a BLAS whose threads symdiff does not hold")
 def test_automatic_splits_follow_the_blas_threads_the_user_allows(monkeypatch):
-    monkeypatch.setattr(parallel, "MIN_LOOP_WORK", 1)  # any call of 2 rows or more has enough work
+    monkeypatch.setattr(parallel.calls, "MIN_LOOP_WORK", 1)  # any call of 2 rows or more has enough work
     model, x, y, args = _mlp_problem(rows=6)
     fn = sd.compile(*_step(model, x, y, lr=0.0))
     splits = []
@@ -205,7 +205,7 @@ def test_automatic_splits_follow_the_blas_threads_the_user_allows(monkeypatch):
         set_threads(1)  # one BLAS thread, as a one-process-per-core job asks: the one kernel
         assert fn(*args) == pytest.approx(want, rel=1e-12)
         set_threads(2)
-        with parallel._ONE_BLAS_THREAD:  # another split call holds the cores: the one kernel
+        with parallel.calls._ONE_BLAS_THREAD:  # another split call holds the cores: the one kernel
             assert fn(*args) == pytest.approx(want, rel=1e-12)
         assert get() == 2
     finally:

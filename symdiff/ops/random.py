@@ -4,7 +4,7 @@ Entry ``i`` (flat, C order) is a pure function of ``(seed, i)``: splitmix64's fi
 ``seed * GOLDEN + i + 1``, top 53 bits scaled to [0, 1). Compiled kernels compute the same bits,
 so a seeded graph gives identical masks in the reference evaluator and in generated code. An optional second
 input, an integer scalar ``first``, numbers the entries from ``first`` instead of 0: rows of a larger draw (the
-shards of a call split over rows, symdiff/parallel.py, draw the rows of the whole call's mask).
+shards of a call split over rows, symdiff/parallel/, draw the rows of the whole call's mask).
 """
 
 from __future__ import annotations
