@@ -79,8 +79,9 @@ _ONE_BLAS_THREAD = _OneBlasThread()
 class SplitCall:
     """Calls of a compiled function through its :class:`SplitPlan` when large enough, else ``serial``.
 
-    ``compile_shard(plan)`` and ``compile_combine(plan, shards)`` compile the two graphs (on the first split call:
-    a function never called at that size never compiles them)."""
+    ``compile_shard(plan)`` and ``compile_combine(plan)`` compile the two graphs (on the first split call: a function
+    never called at that size never compiles them; ``compile_combine`` returns None when nothing is left to combine).
+    ``automatic``: split only calls of enough loop work, while the cores are free (``threads=None``)."""
 
     def __init__(self, plan: SplitPlan, serial: Callable, single: bool, shards: int, automatic: bool,
                  compile_shard: Callable[[SplitPlan], Any], compile_combine: Callable[[SplitPlan], Any]) -> None:
