@@ -211,3 +211,24 @@ def test_automatic_splits_follow_the_blas_threads_the_user_allows(monkeypatch):
     finally:
         set_threads(saved)
     assert splits == [1] and get() == saved
+
+
+def test_an_adam_step_with_dropout_splits_and_keeps_its_state():
+    # the optimizer's moments and step count are updates of the combining kernel; the step feeds a fresh dropout
+    # seed per call, which every shard reads
+    from symdiff.train import Adam
+
+    x, y = sd.tensor("x", ("batch", 6, 3)), sd.tensor("y", ("batch",), "int64")
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((11, 6, 3)), rng.integers(0, 3, 11)
+    runs = []
+    for threads in (1, 2):
+        model = nn.Sequential([nn.LSTM(3, 5, name="pa_l"), nn.Dropout(0.3, name="pa_drop"),
+                               nn.Dense(5, 3, name="pa_d")], name="pa")
+        step = Adam(lr=1e-2).compile_step([x, y], nn.softmax_cross_entropy(model(x, training=True), y), model,
+                                          seed=3, threads=threads)
+        assert isinstance(step.fn._call, SplitCall) == (threads == 2)
+        losses = [float(step(X, Y)) for _ in range(3)]
+        runs.append((losses, [v.copy() for v in step.params.values()] + [s.copy() for s in step.state.values()]))
+    _close(runs[0][0], runs[1][0])
+    _close(runs[0][1], runs[1][1])
