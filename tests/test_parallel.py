@@ -232,3 +232,17 @@ def test_an_adam_step_with_dropout_splits_and_keeps_its_state():
         runs.append((losses, [v.copy() for v in step.params.values()] + [s.copy() for s in step.state.values()]))
     _close(runs[0][0], runs[1][0])
     _close(runs[0][1], runs[1][1])
+
+
+def test_a_split_that_cannot_compile_warns_and_runs_the_one_kernel():
+    model, x, y, args = _mlp_problem(rows=6)
+    fn = sd.compile(*_step(model, x, y, lr=0.0), threads=2)
+    want = sd.compile(*_step(model, x, y, lr=0.0), threads=1)(*args)
+
+    def fails(plan):
+        raise RuntimeError("no compiler today")
+
+    fn._call._compile_shard = fails
+    with pytest.warns(RuntimeWarning, match="not split over rows .RuntimeError: no compiler today"):
+        assert fn(*args) == want
+    assert fn(*args) == want  # and from then on, without a warning each call

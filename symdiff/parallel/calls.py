@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -89,7 +90,7 @@ class SplitCall:
         work = MIN_LOOP_WORK if automatic else 0
         self.min_rows = max(shards, -(-work // max(plan.work_per_row, 1)))
         self._compile_shard, self._compile_combine = compile_shard, compile_combine
-        self._fns: tuple[Any, Any] | None = None
+        self._fns: tuple[Any, ...] | None = None  # () once compiling them failed
         self._lock = threading.Lock()
         self.first = plan.batch_args[0]
         self.arity = sum(n is not plan.rows_input and n is not plan.first_row_input for n in plan.shard_inputs)
@@ -109,14 +110,24 @@ class SplitCall:
             isinstance(args[k], np.ndarray) and args[k].ndim >= 1 and args[k].shape[0] == rows
             for k in self.plan.batch_args)
 
-    def _functions(self) -> tuple[Any, Any]:
+    def _functions(self) -> tuple[Any, Any] | None:
+        """The shard and combine functions, compiled on first use; None when they could not be (a warning names
+        why, and every call runs the one kernel from then on)."""
         with self._lock:
             if self._fns is None:
-                self._fns = (self._compile_shard(self.plan), self._compile_combine(self.plan))
-            return self._fns
+                try:
+                    self._fns = (self._compile_shard(self.plan), self._compile_combine(self.plan))
+                except Exception as exc:  # noqa: BLE001 - the one kernel still computes every call
+                    warnings.warn(f"symdiff: calls are not split over rows ({type(exc).__name__}: {exc}); every "
+                                  "call runs the one kernel", RuntimeWarning, stacklevel=4)
+                    self._fns = ()
+            return self._fns or None
 
     def _split(self, args: tuple, rows: int) -> Any:
-        shard, combine = self._functions()
+        functions = self._functions()
+        if functions is None:
+            return self.serial(*args)
+        shard, combine = functions
         plan, n = self.plan, self.shards
         bounds = [rows * k // n for k in range(n + 1)]
         extra = (rows,) if plan.rows_input is not None else ()
