@@ -154,7 +154,7 @@ def compile(  # noqa: A001 - the public name the design asks for
     docstring. A kernel the native backend cannot lower is compiled by Numba (``fn.backend`` says which).
     ``threads``: a graph that treats the rows of a batch dim independently until it sums over them (a training
     step) runs large calls as that many shards of rows in parallel (see symdiff/parallel/); None (default): one
-    shard per usable core, for calls of enough work while OpenBLAS may use more than one thread; 1: every call runs
+    shard per core OpenBLAS may use (all usable ones by default), for calls of enough work; 1: every call runs
     the one kernel (results then do not depend on the machine's cores, whose number decides the order the shards'
     partial sums add in).
     """
@@ -215,9 +215,9 @@ def compile(  # noqa: A001 - the public name the design asks for
 
 def _split_large_calls(fn: CompiledFunction, threads: int | None, options: dict[str, Any]) -> None:
     """Route ``fn``'s calls through a data-parallel split (symdiff/parallel/) when its graph allows one."""
-    from .parallel import SplitCall, plan_split, usable_cores
+    from .parallel import SplitCall, automatic_shards, plan_split
 
-    shards = usable_cores() if threads is None else threads
+    shards = automatic_shards() if threads is None else threads
     plan = plan_split(fn.inputs, fn.outputs, fn.updates, shards) if shards > 1 else None
     if plan is None:
         return

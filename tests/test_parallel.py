@@ -208,6 +208,9 @@ def test_automatic_splits_follow_the_blas_threads_the_user_allows(monkeypatch):
         with parallel.calls._ONE_BLAS_THREAD:  # another split call holds the cores: the one kernel
             assert fn(*args) == pytest.approx(want, rel=1e-12)
         assert get() == 2
+        set_threads(1)  # compiled while OpenBLAS may use one thread: one shard, nothing to split
+        assert parallel.automatic_shards() == 1
+        assert not isinstance(sd.compile(*_step(model, x, y, lr=0.0))._call, SplitCall)
     finally:
         set_threads(saved)
     assert splits == [1] and get() == saved

@@ -58,6 +58,12 @@ class _OneBlasThread:
             self._look_up()
             return bool(self.control) and self.active == 0 and self.control[0]() >= 2
 
+    def threads(self) -> int:
+        """OpenBLAS's thread count now (1 when kernels call another BLAS)."""
+        with self.lock:
+            self._look_up()
+            return self.control[0]() if self.control else 1
+
     def __enter__(self) -> None:
         with self.lock:
             self._look_up()
@@ -75,6 +81,12 @@ class _OneBlasThread:
 
 
 _ONE_BLAS_THREAD = _OneBlasThread()
+
+
+def automatic_shards() -> int:
+    """The shards of ``threads=None``: a core each, as many as OpenBLAS may use threads (all usable cores unless
+    the user set fewer: ``OPENBLAS_NUM_THREADS=4`` on a larger machine asks for 4)."""
+    return max(1, min(usable_cores(), _ONE_BLAS_THREAD.threads()))
 
 
 class SplitCall:
