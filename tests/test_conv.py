@@ -139,6 +139,11 @@ def test_layouts_and_shapes_are_named():
         sd.conv2d(sd.tensor("x", (2, 3, 4)), sd.tensor("w", (1, 1, 4, 2)))
     with pytest.raises(sd.ShapeError, match="C_in = 3"):
         sd.conv2d(sd.tensor("x", (2, 5, 5, 3)), sd.tensor("w", (2, 2, 4, 2)))
+    # a channels-first image (its axis 1 holds w's C_in): the error says it is that layout and how to transpose
+    with pytest.raises(sd.ShapeError, match=r"x looks like \(N, C, H, W\).*transpose"):
+        sd.conv2d(sd.tensor("x", ("batch", 3, 8, 8)), sd.tensor("w", (3, 3, 3, 4)))
+    with pytest.raises(sd.ShapeError, match=r"x looks like \(N, C, L\).*transpose"):
+        sd.conv1d(sd.tensor("x", (2, 3, 8)), sd.tensor("w", (3, 3, 4)))
     with pytest.raises(sd.ShapeError, match="does not fit"):
         sd.conv2d(sd.tensor("x", (2, 2, 2, 1)), sd.tensor("w", (3, 3, 1, 1)))
     with pytest.raises(ValueError, match="padding must be"):

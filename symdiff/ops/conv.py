@@ -59,6 +59,14 @@ def _check_nhwc(x: Node, what: str) -> None:
                          f"got shape {x.shape}; an (N, C, H, W) array needs transposing to (N, H, W, C)")
 
 
+def _channels_first(x: Node, w: Node, c_in: int, first: str, last: str) -> str:
+    """The end of a shape error for an ``x`` whose axis 1 holds w's input channels (axis ``c_in`` of ``w``): the
+    channels-first layout of PyTorch, which symdiff's convolutions do not take."""
+    if x.ndim == w.ndim and x.ndim > 2 and w.ndim > c_in and x.shape[1] == w.shape[c_in] != x.shape[-1]:
+        return f"; x looks like {first} (its axis 1 is w's C_in): transpose it to channels-last {last}"
+    return ""
+
+
 def _pad(x: Node, pads: tuple[Pair, Pair]) -> Node:
     """``x`` (N, H, W, C) with zero rows and columns around H and W."""
     for axis, (before, after) in zip((1, 2), pads):
@@ -93,7 +101,7 @@ def conv2d(x, w, stride: int | Sequence[int] = 1, padding="valid", dilation: int
     _check_nhwc(x, "conv2d")
     if w.ndim != 4 or w.shape[2] != x.shape[3] or not all(isinstance(d, int) for d in w.shape):
         raise ShapeError(f"conv2d: w must be (KH, KW, C_in, C_out) with C_in = {x.shape[3]} (x's channels), got "
-                         f"shape {w.shape}")
+                         f"shape {w.shape}" + _channels_first(x, w, 2, "(N, C, H, W)", "(N, H, W, C)"))
     kernel, stride, dilation = w.shape[:2], _pair(stride, "conv2d: stride"), _pair(dilation, "conv2d: dilation")
     x = _pad(x, _padding(padding, x.shape[1:3], kernel, stride, dilation))
     slices, _ = _windows(x, kernel, stride, dilation, "conv2d")
@@ -105,8 +113,9 @@ def conv1d(x, w, stride: int = 1, padding="valid", dilation: int = 1) -> Node:
     """1-D convolution of ``x`` (N, L, C_in) with ``w`` (K, C_in, C_out): ``(N, OL, C_out)``; ``padding`` "valid",
     "same" or (before, after)."""
     x, w = as_node(x), as_node(w)
-    if x.ndim != 3 or w.ndim != 3:
-        raise ShapeError(f"conv1d: x must be (N, L, C) and w (K, C_in, C_out), got {x.shape} and {w.shape}")
+    if x.ndim != 3 or w.ndim != 3 or w.shape[1] != x.shape[2]:
+        raise ShapeError(f"conv1d: x must be (N, L, C) and w (K, C_in, C_out) with C_in = C, got {x.shape} and "
+                         f"{w.shape}" + _channels_first(x, w, 1, "(N, C, L)", "(N, L, C)"))
     pads = padding if isinstance(padding, str) else ((0, 0), tuple(padding))
     y = conv2d(expand_dims(x, 1), expand_dims(w, 0), (1, stride), pads, (1, dilation))
     return reshape(y, (y.shape[0],) + y.shape[2:])
