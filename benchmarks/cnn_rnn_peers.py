@@ -14,8 +14,10 @@ a large call over the cores by rows (symdiff/parallel/); the two columns side by
 
 Peers: ``torch`` (nn.functional conv2d/max_pool2d, nn.RNN/nn.LSTM, autograd, in-place SGD; NCHW inside, the
 activations put back in NHWC order before the dense layer so every peer computes the same function) and ``jax``
-(jit of value_and_grad + update, parameters donated; NHWC convolutions, lax.scan). PyTensor has no column here: its
-scan and convolution would need their own harness, left for later. Before timing, every peer's loss and parameters
+(jit of value_and_grad + update, parameters donated; NHWC convolutions, lax.scan) and ``pytensor numba`` /
+``pytensor C`` (PyTensor's scan and grad, SGD as shared-variable updates, in its Numba and C modes) for the
+recurrent models: PyTensor has no convolution or pooling layers (only signal-processing ``convolve2d``), so its CNN
+cells stay empty. Before timing, every peer's loss and parameters
 after two steps are compared with symdiff's (float64, 1e-9 relative).
 The arithmetic bound of the CNN rows (``bound``) is the step's convolution and dense products (forward, and the
 backward for weights and inputs: 3x the forward multiply-adds) at the BLAS rate NumPy reaches on one (N*OH*OW,
@@ -203,7 +205,44 @@ def jax_step(name: str, problem: dict):
     return run, (lambda: [np.array(p) for p in state["params"]])
 
 
+def pytensor_step(name: str, problem: dict, mode: str):
+    """PyTensor (Theano's successor) where it has the ops: its ``scan`` for the recurrent models (it has no
+    convolution or pooling layers, only signal-processing ``convolve2d``: None for the CNNs). ``mode``: "NUMBA" (its
+    Numba backend) or "FAST_RUN" (its C backend)."""
+    import pytensor
+    import pytensor.tensor as pt
+
+    kind, batch, shape, layers = MODELS[name]
+    if kind == "cnn":
+        return None
+    X, y = pt.constant(problem["X"]), pt.constant(problem["y"])
+    params = [pytensor.shared(p.copy()) for p in problem["params"]]
+    W, U, b = params[:3]
+    hidden = layers
+    projected = pt.swapaxes(X, 0, 1) @ W + b  # (T, N, gates*hidden): one product for all steps
+    zero = pt.zeros((batch, hidden), dtype=problem["X"].dtype)
+    if kind == "lstm":
+        def step(z_t, h, c):
+            z = z_t + h @ U
+            gate = [z[:, k * hidden:(k + 1) * hidden] for k in range(4)]  # input, forget, cell, output
+            c = pt.sigmoid(gate[1]) * c + pt.sigmoid(gate[0]) * pt.tanh(gate[2])
+            return pt.sigmoid(gate[3]) * pt.tanh(c), c
+
+        states, _ = pytensor.scan(step, sequences=[projected], outputs_info=[zero, zero], return_updates=False)
+    else:
+        states = pytensor.scan(lambda z_t, h: pt.tanh(z_t + h @ U), sequences=[projected], outputs_info=[zero],
+                               return_updates=False)
+    log_probs = pt.special.log_softmax(states[-1] @ params[-2] + params[-1], axis=1)
+    loss = -pt.mean(log_probs[pt.arange(batch), y])
+    lr = pt.constant(LR, dtype=problem["X"].dtype)  # a float64 rate would promote float32 parameters
+    updates = [(p, p - lr * g) for p, g in zip(params, pytensor.grad(loss, params))]
+    run = pytensor.function([], loss, updates=updates, mode=mode)
+    return run, (lambda: [p.get_value().copy() for p in params])
+
+
 PEERS = {"symdiff": symdiff_step, "torch": torch_step, "jax": jax_step,
+         "pytensor numba": lambda name, problem: pytensor_step(name, problem, "NUMBA"),
+         "pytensor C": lambda name, problem: pytensor_step(name, problem, "FAST_RUN"),
          "symdiff 1 kernel": lambda name, problem: symdiff_step(name, problem, threads=1)}
 
 
@@ -211,9 +250,11 @@ def installed(name: str, problem: dict) -> dict:
     steps = {}
     for peer, make in PEERS.items():
         try:
-            steps[peer] = make(name, problem)
+            step = make(name, problem)
         except ImportError:
             continue
+        if step is not None:  # None: the peer has no such layers
+            steps[peer] = step
     return steps
 
 

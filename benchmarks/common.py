@@ -172,7 +172,7 @@ def table(
     widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
     lines = [_join_aligned(line, widths) for line in [header, *body]]
     lines.insert(1, "  ".join("-" * width for width in widths))
-    lines.append(f"(ratio) = time / {baseline} time; '-' = peer not installed")
+    lines.append(f"(ratio) = time / {baseline} time; '-' = peer not installed (or without the layers)")
     return "\n".join(lines)
 
 
