@@ -15,7 +15,7 @@ import functools
 import operator
 from typing import Any
 
-from ..ir import FLOAT_DTYPES, Node, NodeMap, depends_on, toposort
+from ..ir import FLOAT_DTYPES, Node, NodeMap, depends_on, fixed_size, toposort
 from ..ops import OPS, cast, make, matmul, reshape, tensor, transpose, zeros
 from ..ops import sum as reduce_sum
 from ..ops.functions import TRANSCENDENTAL
@@ -134,12 +134,9 @@ def _cheap(node: Node) -> bool:
 
 def _smaller(parts: list[Node], whole: Node) -> bool:
     """Whether ``parts`` (slices of ``whole``, along its fixed-size axes) hold fewer elements together than it."""
-    def fixed(node: Node) -> int:
-        return functools.reduce(operator.mul, (d for d in node.shape if isinstance(d, int)), 1)
-
     named = [d for d in whole.shape if not isinstance(d, int)]
     return (all([d for d in p.shape if not isinstance(d, int)] == named for p in parts)
-            and sum(fixed(p) for p in parts) < fixed(whole))
+            and sum(fixed_size(p.shape) for p in parts) < fixed_size(whole.shape))
 
 
 def scan_vjp(g: Node, out: Node, *inputs: Node, **attrs: Any) -> list[Node | None]:

@@ -8,12 +8,11 @@ reuses them; steady-state calls allocate nothing but the arrays they return.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from symdiff.ir import Node
+from symdiff.ir import Node, fixed_size
 
 from . import kir
 from .context import Context
@@ -33,7 +32,7 @@ class MemoryPlan:
 
 
 def _size_key(shape: tuple) -> SizeKey:
-    return math.prod(d for d in shape if isinstance(d, int)), tuple(sorted(d for d in shape if isinstance(d, str)))
+    return fixed_size(shape), tuple(sorted(d for d in shape if isinstance(d, str)))
 
 
 def plan_memory(ctx: Context, defined: list[list[Node]], reads: list[set[int]], final_reads: set[int]) -> MemoryPlan:

@@ -10,6 +10,7 @@ from .shapes import (
     ShapeError,
     bind_dims,
     broadcast_shapes,
+    fixed_size,
     normalize_axes,
     normalize_dtype,
     normalize_shape,
@@ -20,5 +21,5 @@ from .shapes import (
 __all__ = [
     "DTYPES", "FLOAT_DTYPES", "OPERATORS", "Dim", "FrozenArray", "Node", "NodeMap", "Shape", "ShapeError",
     "bind_dims", "broadcast_shapes", "count_nodes", "depends_on", "inputs_of", "normalize_axes",
-    "normalize_dtype", "normalize_shape", "resolve_shape", "size_of", "toposort",
+    "normalize_dtype", "normalize_shape", "resolve_shape", "fixed_size", "size_of", "toposort",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 Dim = int | str
@@ -119,3 +120,8 @@ def size_of(shape: Shape) -> int | None:
             return None
         n *= d
     return n
+
+
+def fixed_size(shape: Shape) -> int:
+    """The product of the concrete dims (elements per value of the named ones)."""
+    return math.prod(d for d in shape if not isinstance(d, str))
