@@ -227,10 +227,9 @@ def _split_large_calls(fn: CompiledFunction, threads: int | None, options: dict[
         return compile(plan.shard_inputs, list(plan.shard_roots), name=f"{name}_shard", threads=1, **options)
 
     def combine(plan):
-        outputs = plan.combine_roots[:len(plan.combined_outputs)]
-        if not outputs and not plan.combine_updates:
+        if not plan.combine_outputs and not plan.combine_updates:
             return None
-        return compile(plan.combine_inputs, outputs, dict(plan.combine_updates), name=f"{name}_combine",
+        return compile(plan.combine_inputs, plan.combine_outputs, dict(plan.combine_updates), name=f"{name}_combine",
                        threads=1, **options)
 
     fn._call = SplitCall(plan, fn._call, fn.single_output, shards, threads is None, shard, combine)

@@ -156,10 +156,10 @@ class SplitCall:
         whole = [a for j, a in enumerate(args) if j not in batch]
         partials = [r for result in results for r in result[:count]]
         combined = combine(*whole, *partials, *extra) if combine is not None else ()
-        outputs: list[Any] = [None] * (len(plan.row_outputs) + len(plan.combined_outputs))
+        outputs: list[Any] = [None] * (len(plan.row_outputs) + len(plan.combined_positions))
         for j, (k, axis) in enumerate(plan.row_outputs.items()):
             outputs[k] = np.concatenate([result[count + j] for result in results], axis=axis)
-        for j, k in enumerate(plan.combined_outputs):
+        for j, k in enumerate(plan.combined_positions):
             outputs[k] = combined[j]
         if not outputs:
             return None

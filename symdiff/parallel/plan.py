@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ..autodiff.scan import substitute
-from ..ir import Node, inputs_of, toposort
+from ..ir import Node, fixed_size, inputs_of, toposort
 from ..ops import OPS, cast, maximum, minimum, tensor
 from ..ops.registry import make
 
@@ -39,10 +40,10 @@ class SplitPlan:
     row_outputs: dict[int, int]  # output position -> the axis of ``dim`` in it (computed by the shards)
     shard_roots: list[Node]  # the reductions, then the row outputs
     shard_inputs: list[Node]
-    combine_roots: list[Node]  # the other outputs, then the update values
+    combine_outputs: list[Node]  # the other outputs, as the combine graph computes them
     combine_inputs: list[Node]
     combine_updates: list[tuple[Node, Node]]
-    combined_outputs: list[int]  # output positions the combine graph computes
+    combined_positions: list[int]  # the positions of those outputs among the function's
     rows_input: Node | None  # the whole call's rows, for element counts of ``dim``
     first_row_input: Node | None  # a shard's first row, for random numbers drawn over the batch
     work_per_row: int  # the loop work of one row (see calls.MIN_LOOP_WORK)
@@ -85,27 +86,23 @@ def _split(inputs, outputs, updates, dim, shards) -> SplitPlan:
     if not reductions and not row_outputs:
         raise _UnsplittableError  # no work on rows to share
     shard_roots = substitute([r for r, _ in reductions] + [outputs[k] for k in row_outputs], {**counted, **drawn})
-    partials = {k: [tensor(_fresh(f"part{j}_{k}", inputs), r.shape, r.dtype) for j, (r, _) in enumerate(reductions)]
-                for k in range(shards)}
-    joined = {}
-    for j, (r, kind) in enumerate(reductions):
-        value = partials[0][j]
-        for k in range(1, shards):
-            value = _COMBINE[kind](value, partials[k][j])
-        joined[id(r)] = value
-    combined_outputs = [k for k in range(len(outputs)) if k not in row_outputs]
-    combine_roots = substitute([outputs[k] for k in combined_outputs] + [v for _, v in updates],
-                               {**counted, **joined})
-    extra = [rows] if rows is not None else []
-    own = [first] if first is not None else []
-    whole = [n for n in inputs if dim not in n.shape]
+    partials = [[tensor(_fresh(f"part{j}_{k}", inputs), r.shape, r.dtype) for j, (r, _) in enumerate(reductions)]
+                for k in range(shards)]  # by shard, then by reduction
+    joined = {id(r): functools.reduce(_COMBINE[kind], [shard[j] for shard in partials])
+              for j, (r, kind) in enumerate(reductions)}
+    positions = [k for k in range(len(outputs)) if k not in row_outputs]
+    combine_roots = substitute([outputs[k] for k in positions] + [v for _, v in updates], {**counted, **joined})
     if any(dim in n.shape for n in inputs_of(combine_roots)):
         raise _UnsplittableError  # a value combined from the rows' dims (an element count of another named dim)
+    extra = [rows] if rows is not None else []
     return SplitPlan(
-        dim, [k for k, n in enumerate(inputs) if dim in n.shape], reductions, row_outputs, shard_roots,
-        inputs + extra + own, combine_roots, whole + [p for k in range(shards) for p in partials[k]] + extra,
-        list(zip([t for t, _ in updates], combine_roots[len(combined_outputs):])), combined_outputs, rows, first,
-        walk.work)
+        dim=dim, batch_args=[k for k, n in enumerate(inputs) if dim in n.shape], reductions=reductions,
+        row_outputs=row_outputs, shard_roots=shard_roots,
+        shard_inputs=inputs + extra + ([first] if first is not None else []),
+        combine_outputs=combine_roots[:len(positions)],
+        combine_inputs=[n for n in inputs if dim not in n.shape] + [p for shard in partials for p in shard] + extra,
+        combine_updates=list(zip([t for t, _ in updates], combine_roots[len(positions):])),
+        combined_positions=positions, rows_input=rows, first_row_input=first, work_per_row=walk.work)
 
 
 def _widest(reductions: list[tuple[Node, str]], roots: list[Node]) -> list[tuple[Node, str]]:
@@ -242,7 +239,7 @@ class _Walk:
     def _work(self, node: Node) -> int:
         """Loop work per row of ``node``: its elements for an elementwise op, its multiply-adds for a product that
         loops compute (a short one, or any in a recurrent loop, whose small products OpenBLAS runs on one thread)."""
-        per_row = math.prod(d for d in node.shape if isinstance(d, int))
+        per_row = fixed_size(node.shape)
         if node.op == "matmul":
             terms = node.inputs[0].shape[-1]
             return per_row * terms if isinstance(terms, int) and (self.body or terms <= _LOOP_PRODUCT) else 0
