@@ -128,10 +128,12 @@ def _check_updates(inputs: list[Node], updates: Mapping[Node, Node]) -> list[tup
 
 
 def _check_dims_bound(inputs: list[Node], roots: list[Node]) -> None:
-    """Every named dim of the graph is the size of some input's axis (the kernel reads it from there)."""
+    """Every named dim of the graph (a loop's length too) is the size of some input's axis (the kernel reads it
+    from there)."""
     bound = {d for node in inputs for d in node.shape if isinstance(d, str)}
     for node in toposort(roots):
-        unbound = [d for d in node.shape if isinstance(d, str) and d not in bound]
+        length = node.attr_dict.get("length") if node.op == "scan" else None
+        unbound = [d for d in (*node.shape, length) if isinstance(d, str) and d not in bound]
         if unbound:
             raise ValueError(f"compile: named dim {unbound[0]!r} of {node!r} is not a dim of any input, so its size "
                              "is unknown when the function is called; pass an input that has it")

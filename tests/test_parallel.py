@@ -5,6 +5,7 @@ import multiprocessing
 import pickle
 import sys
 import threading
+import warnings
 
 import numpy as np
 import pytest
@@ -118,6 +119,22 @@ def test_graphs_that_mix_rows_run_the_one_kernel():
     assert plan_split([t, w], [sd.sum(sd.mean(t, axis=1) * w)], [], 2) is not None  # ... read by the rows: shards
     assert plan_split([x, w], [sd.sum(x * w)], [], 2) is not None
     assert plan_split([w], [sd.sum(w)], [], 2) is None  # no batch dim: nothing to share
+
+
+def test_rows_reading_other_rows_or_counting_them_run_the_one_kernel():
+    # found by the differential soak: the batch dim on two axes (a product or broadcast of the rows with their
+    # transpose) mixes rows, where shards see only their own block; a loop over the rows as steps (the sequence
+    # dropped: the step ignores it) depends on how many rows there are
+    x, w = sd.tensor("x", ("batch", 3)), sd.tensor("w", (3,))
+    a = sd.sum(x, axis=1, keepdims=True)
+    loop = sd.scan(lambda h, x_t: sd.tanh(h), w, x, keep="last")
+    X, W = np.random.default_rng(0).standard_normal((5, 3)), np.arange(3.0)
+    for outputs in ([x @ sd.transpose(x)], [sd.sum(a * sd.transpose(a))], [sd.sum(x * w) + sd.sum(loop)]):
+        assert plan_split([x, w], outputs, [], 2) is None
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no shard compiled and refused: the one kernel from the start
+            fn = sd.compile([x, w], outputs, threads=2)
+            np.testing.assert_allclose(fn(X, W)[0], sd.evaluate(outputs, {x: X, w: W})[0], rtol=1e-12)
 
 
 def test_a_bad_argument_is_named_with_the_whole_calls_shapes_and_nothing_is_updated():

@@ -166,6 +166,8 @@ class _Walk:
 
     def run(self, roots: Sequence[Node]) -> None:
         for node in toposort(list(roots)):
+            if node.op == "scan" and node.attr("length") == self.dim:
+                raise _UnsplittableError  # a loop over the rows as steps (whatever it reads): rows in order
             if node.op == "count":
                 if node.inputs and self.dim in [node.inputs[0].shape[a] for a in node.attr("axes")]:
                     if self.body:
@@ -192,6 +194,8 @@ class _Walk:
 
     def _check_rows(self, node: Node) -> None:
         """Raise unless each row of ``node`` reads only the same rows of its inputs."""
+        if node.shape.count(self.dim) > 1:
+            raise _UnsplittableError  # rows against rows (an outer product or broadcast with their transpose)
         kind = node.op
         if kind in ("input", "constant") or kind in _ROW_OPS or OPS[kind].kind == "elementwise":
             return
@@ -223,8 +227,6 @@ class _Walk:
 
     def _check_scan(self, node: Node) -> None:
         attrs = node.attr_dict
-        if attrs["length"] == self.dim:
-            raise _UnsplittableError
         body = list(attrs["body"]) + [attrs["output"]] * (attrs["mode"] == "residual")
         inner = _Walk(self.dim, body=True)
         inner.run(body)
