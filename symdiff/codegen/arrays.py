@@ -61,6 +61,11 @@ def _same(a: kir.Expr, b: kir.Expr) -> bool:
     return False
 
 
+def same_shape(a: tuple[kir.Expr, ...], b: tuple[kir.Expr, ...]) -> bool:
+    """Whether two shapes (IR expressions) are structurally the same."""
+    return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+
+
 def unit_axes_only(before: tuple, after: tuple) -> bool:
     """True when ``after`` is ``before`` with length-1 axes added or dropped."""
     return [d for d in before if d != 1] == [d for d in after if d != 1]

@@ -10,7 +10,7 @@ from symdiff.ops.indexing import out_of_range_message
 from symdiff.ops.random import GOLDEN, MIX1, MIX2
 
 from . import kir
-from .arrays import ArrayRef, is_contiguous, view
+from .arrays import ArrayRef, is_contiguous, same_shape, view
 from .context import Context
 from .emit_loops import Body, copied, emit_elementwise, fill, loops
 from .plan import Section, is_small_output_product
@@ -262,7 +262,12 @@ def _emit_random(ctx: Context, node: Node, out: kir.Builder) -> set[int]:
 
 
 def emit_copy(ctx: Context, node: Node, target: ArrayRef, out: kir.Builder) -> set[int]:
-    """Copy ``node``'s elements (any strides) in C order into the contiguous ``target``."""
+    """Copy ``node``'s elements (any strides) in C order into the contiguous ``target``: element by element where
+    the two have one shape, else through a running C-order position (a reshape's copy)."""
+    if same_shape(target.shape, ctx.shape_expr(node.shape)):
+        with loops(ctx, node.shape, out) as idx:
+            out.emit(target.store(idx, kir.cast(ctx.read(node, node.shape, idx), node.dtype)))
+        return {id(node)}
     p = kir.Var("_p", "int64")
     out.emit(kir.Let(p, kir.index(0)))
     with loops(ctx, node.shape, out) as idx:

@@ -100,6 +100,7 @@ class Printer:
         self.fast: set[tuple[str, bool]] = set()
         self.gemm = False
         self.gram = False
+        self.math = False  # whether a math.* function is called (the module imports math only then)
         self.bound: dict[int, str] = {}  # id of an expression -> the variable already holding it
         self.once: set[str] = set()  # variables of the function being printed that are assigned and read once
         self.written_into: dict[str, str] = {}  # such a variable -> its value's text, printed where it is read
@@ -186,6 +187,7 @@ class Printer:
             self.fast.add((e.function, libm, e.dtype))
             return f"{fast_name(e.function, libm, e.dtype)}({args})"
         text = f"{record.numba}({args})"
+        self.math = self.math or record.numba.startswith("math.")
         return f"np.float32({text})" if e.dtype == "float32" else text  # math.* may return float64
 
     # ------------------------------------------------------------ statements

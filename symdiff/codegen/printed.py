@@ -57,10 +57,9 @@ def module_source(header: str, name: str, kernel: kir.Kernel, wrapper: str) -> s
     functions = [_function_source(f, printer, flags, k == 0) for k, f in enumerate(kernel.functions)]
     fast_functions = [fast_function_source(f, libm, dtype, printer) for f, libm, dtype in sorted(printer.fast)]
     helpers = [HELPERS[h] for h in sorted(printer.helpers)]  # after the fast functions: they use helpers too
-    imports = ["import math", "import types", "", "import numba", "import numpy as np"]
-    if printer.gemm:
-        imports = ["import ctypes", "import glob", "import math", "import os", "import types", "",
-                   "import llvmlite.binding", "import numba", "import numpy as np"]
+    imports = [*(["import ctypes", "import glob"] if printer.gemm else []), *(["import math"] if printer.math else []),
+               *(["import os"] if printer.gemm else []), "import types", "",
+               *(["import llvmlite.binding"] if printer.gemm else []), "import numba", "import numpy as np"]
     if printer.helpers & {"_bitcast", "_fmuladd"}:
         imports.insert(imports.index("import numba"), "import llvmlite.ir")
         imports.insert(imports.index("import numpy as np"), "import numba.extending")
