@@ -171,6 +171,9 @@ def emit_elementwise(ctx: Context, section: Section, out: kir.Builder, bound: tu
     ``bound``: index variables of enclosing loops already open (a row group's row index).
     """
     out.emit(kir.Comment(f"fused elementwise {section.shape}: " + ", ".join(ctx.describe(n) for n in section.nodes)))
+    for node in section.nodes:
+        if node.op == "sum":  # a sum over leading axes the loop adds each element into (leading_sums.py)
+            fill(ctx, node, kir.const(0, node.dtype), out)
     shape = section.shape[len(bound):]
     segments = _segments(ctx, section) if shape else [None]
     rows_first = {} if bound else _rows_first(ctx, section, out)
@@ -205,10 +208,15 @@ def _rows_first(ctx: Context, section: Section, out: kir.Builder) -> dict[int, A
 def _compute_into(ctx: Context, section: Section, idx: list[kir.Expr], out: kir.Builder,
                   segment: tuple[int, int] | None, rows_first: dict[int, ArrayRef] | None = None) -> set[int]:
     body = Body(ctx, section.shape, idx, out, segment, rows_first)
-    values = [body.compute(n) for n in section.nodes]
-    for node, value in zip(section.nodes, values):
+    computed = [n for n in section.nodes if n.op != "sum"]
+    values = [body.compute(n) for n in computed]
+    for node, value in zip(computed, values):
         if id(node) not in ctx.plan.unstored:  # else only this loop's later nodes read it, from the body
             out.emit(ctx.write(node, idx, value))
+    for node in section.nodes:
+        if node.op == "sum":  # the element just computed, added into its entry
+            target = ctx.refs[node].load(_kept_index(node, idx))
+            out.emit(ctx.write(node, _kept_index(node, idx), kir.op("add", target, body.expr(node.inputs[0]))))
     return body.reads
 
 
@@ -286,12 +294,18 @@ def emit_reduction(ctx: Context, section: Section, out: kir.Builder, bound: tupl
         else:  # only leading axes: each element goes straight into its output entry
             body = Body(ctx, source.shape, idx, out)
             term = body.expr(source)
-        kept = [(kir.index(0) if keepdims else None) if a in axes else i for a, i in enumerate(idx)]
-        out_idx = [i for i in kept if i is not None] + ([kir.index(0)] * (n - split) if keepdims else [])
+        out_idx = _kept_index(node, idx) + ([kir.index(0)] * (n - split) if keepdims else [])
         target = ctx.refs[ctx.plan.inplace_updates.get(id(node), node)]
         value = kir.op(_COMBINE[node.op], target.load(out_idx), term) if outer_reduced else term
         out.emit(target.store(out_idx, value))
     return body.reads
+
+
+def _kept_index(node: Node, idx: list[kir.Expr]) -> list[kir.Expr]:
+    """The entry of reduction ``node`` that its input's element at ``idx`` (the leading axes of the input's, for a
+    reduction of trailing axes too) goes into: the kept axes' indices, 0 on reduced axes it keeps."""
+    axes, keepdims = node.attr("axes"), node.attr("keepdims")
+    return [kir.index(0) if a in axes else i for a, i in enumerate(idx) if keepdims or a not in axes]
 
 
 def _identity(node: Node) -> kir.Const:

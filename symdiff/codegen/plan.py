@@ -124,6 +124,7 @@ def plan(outputs: list[Node], updates: list[tuple[Node, Node]], fuse: bool = Tru
                 node, users[id(node)], output_ids | update_ids, arrays, loops):
             arrays[id(node)] = node
     from .inplace import final_updates, place_final_updates, product_updates, updates_in_targets
+    from .leading_sums import join_leading_sums  # builds on this module's Section, as rows.py
     from .rows import fuse_rows  # rows.py builds on this module's Section
 
     inplace = final_updates(updates, arrays, users, output_ids)
@@ -145,6 +146,7 @@ def plan(outputs: list[Node], updates: list[tuple[Node, Node]], fuse: bool = Tru
     unstored: set[int] = set()
     if fuse:
         in_targets = updates_in_targets(sections, updates, arrays, inplace, outputs)
+        sections = join_leading_sums(sections, update_ids)  # after the updates' placement: none joins a sum's loop
         unstored = _unstored(sections, arrays, roots)
     copied = [(t, v) for t, v in updates if id(v) not in inplace and id(v) not in in_targets]
     # outputs are copied out before any update writes, so they hold the values before the step
