@@ -137,6 +137,49 @@ def test_rows_reading_other_rows_or_counting_them_run_the_one_kernel():
             np.testing.assert_allclose(fn(X, W)[0], sd.evaluate(outputs, {x: X, w: W})[0], rtol=1e-12)
 
 
+def test_counts_of_the_rows_keep_their_dtype_and_reach_inside_random_draws():
+    # found by a review: a seed computed from the row count was each shard's count (a different mask); an integer
+    # count became float64 (another dtype and value; an index from it made compile fail)
+    x = sd.tensor("x", ("batch", 3))
+    seed = sd.cast(sd.count(x, 0), "int64")
+    drawn = sd.sum(sd.random_uniform(seed, ("batch", 3)) * x)
+    n = sd.count(x, 0, "int64")
+    label = sd.one_hot(n - 1, 8)
+    outputs = [drawn, n, sd.cast(x, "int64") * n, sd.sum(x), label]
+    X = np.arange(15.0).reshape(5, 3)
+    want = sd.evaluate(outputs, {x: X})
+    got = sd.compile([x], outputs, threads=2)(X)
+    for g, w in zip(got, want):
+        assert np.asarray(g).dtype == w.dtype
+        np.testing.assert_allclose(g, w, rtol=1e-12)
+
+
+def test_a_split_call_refuses_an_updated_parameter_sharing_memory_with_the_rows():
+    # found by a review: the shards update nothing and the combining kernel never sees the rows, so neither checked
+    x, w = sd.tensor("x", ("batch", 3)), sd.tensor("w", (3,))
+    fn = sd.compile([x, w], [sd.sum(x * w)], {w: w - 0.1 * sd.sum(x, axis=0)}, threads=2)
+    X = np.arange(15.0).reshape(5, 3)
+    with pytest.raises(ValueError, match="'x' and 'w' share memory, but 'w' is updated in place"):
+        fn(X, X[4])
+    np.testing.assert_array_equal(X, np.arange(15.0).reshape(5, 3))
+
+
+def test_a_dim_only_the_rows_bind_keeps_the_one_kernel_and_keywords_are_taken():
+    # found by a review: the combine graph used a dim ('n') bound only by a batch argument (a warning, then the one
+    # kernel); a split function refused arguments by keyword
+    t, c = sd.tensor("t", ("batch", "n")), sd.tensor("c", ())
+    outputs = [sd.sum(t), sd.broadcast_to(c, ("n",))]
+    assert plan_split([t, c], outputs, [], 2) is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = sd.compile([t, c], outputs, threads=2)(np.ones((4, 3)), 2.0)
+    np.testing.assert_array_equal(got[1], [2.0, 2.0, 2.0])
+    x, w = sd.tensor("x", ("batch", 3)), sd.tensor("w", (3,))
+    fn = sd.compile([x, w], sd.sum(x * w), threads=2)
+    assert isinstance(fn._call, SplitCall)
+    assert fn(x=np.ones((4, 3)), w=np.ones(3)) == 12.0
+
+
 def test_a_bad_argument_is_named_with_the_whole_calls_shapes_and_nothing_is_updated():
     model, x, y, args = _mlp_problem(rows=6)
     fn = sd.compile(*_step(model, x, y), threads=2)
@@ -266,3 +309,16 @@ def test_a_split_that_cannot_compile_warns_and_runs_the_one_kernel():
     with pytest.warns(RuntimeWarning, match="not split over rows .RuntimeError: no compiler today"):
         assert fn(*args) == want
     assert fn(*args) == want  # and from then on, without a warning each call
+
+
+def test_a_split_that_cannot_be_planned_warns_and_compiles_the_one_kernel(monkeypatch):
+    model, x, y, args = _mlp_problem(rows=6)
+
+    def fails(*_):
+        raise TypeError("a planner bug")
+
+    monkeypatch.setattr(parallel, "plan_split", fails)
+    with pytest.warns(RuntimeWarning, match="not split over rows .planning failed: TypeError: a planner bug"):
+        fn = sd.compile(*_step(model, x, y, lr=0.0), threads=2)
+    assert not isinstance(fn._call, SplitCall)
+    assert fn(*args) == sd.compile(*_step(model, x, y, lr=0.0), threads=1)(*args)

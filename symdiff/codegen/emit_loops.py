@@ -171,9 +171,8 @@ def emit_elementwise(ctx: Context, section: Section, out: kir.Builder, bound: tu
     ``bound``: index variables of enclosing loops already open (a row group's row index).
     """
     out.emit(kir.Comment(f"fused elementwise {section.shape}: " + ", ".join(ctx.describe(n) for n in section.nodes)))
-    for node in section.nodes:
-        if node.op == "sum":  # a sum over leading axes the loop adds each element into (leading_sums.py)
-            fill(ctx, node, kir.const(0, node.dtype), out)
+    if not bound:  # (a row group's passes: zeroed before its loop over the rows)
+        _zero_leading_sums(ctx, section, out)
     shape = section.shape[len(bound):]
     segments = _segments(ctx, section) if shape else [None]
     rows_first = {} if bound else _rows_first(ctx, section, out)
@@ -187,6 +186,13 @@ def emit_elementwise(ctx: Context, section: Section, out: kir.Builder, bound: tu
             with out.loop(last, kir.index(segment[0]), kir.index(segment[1])):
                 reads |= _compute_into(ctx, section, [*bound, *inner, last], out, segment, rows_first)
     return reads
+
+
+def _zero_leading_sums(ctx: Context, section: Section, out: kir.Builder) -> None:
+    """Zero the sums over leading axes that the section's loop adds each element into (leading_sums.py)."""
+    for node in section.nodes:
+        if node.op == "sum":
+            fill(ctx, node, kir.const(0, node.dtype), out)
 
 
 def _rows_first(ctx: Context, section: Section, out: kir.Builder) -> dict[int, ArrayRef]:
@@ -332,6 +338,9 @@ def emit_rows(ctx: Context, section: Section, out: kir.Builder) -> set[int]:
     out.emit(kir.Comment(f"row-fused passes over each row: {kinds}"))
     row = kir.Var("_i0", "int64")
     reads: set[int] = set()
+    for member in section.members:
+        if member.kind == "elementwise":
+            _zero_leading_sums(ctx, member, out)
     with out.loop(row, kir.index(0), rows):
         for member in section.members:
             emit = emit_elementwise if member.kind == "elementwise" else emit_reduction

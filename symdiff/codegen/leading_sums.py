@@ -30,18 +30,21 @@ def is_leading_sum(node: Node) -> bool:
 
 
 def join_leading_sums(sections: list[Section], update_values: set[int]) -> list[Section]:
-    """Each sum section (:func:`is_leading_sum`) right after an elementwise loop over its input's shape that
-    computes its input joins that loop (its node appended to the loop's nodes); update values keep their own
-    section (they may be written into their parameter in place)."""
+    """Each sum section (:func:`is_leading_sum`) joins the elementwise loop over its input's shape that computes
+    its input (a pass of a row group too), however many sections ran in between: the sum reads nothing else, and
+    nothing before its own place read it. Update values keep their own section (they may be written in place)."""
     out: list[Section] = []
+    computing: dict[int, tuple[Section, Section]] = {}  # value id -> (loop computing it, the section holding it)
     for section in sections:
-        last = out[-1] if out else None
-        if section.kind == "reduction" and last is not None and last.kind == "elementwise":
-            (node,) = section.nodes
-            source = node.inputs[0]
-            if is_leading_sum(node) and id(node) not in update_values and source.shape == last.shape and \
-                    any(n is source for n in last.nodes):
-                last.nodes.append(node)
-                continue
+        node = section.nodes[0] if section.kind == "reduction" else None
+        found = computing.get(id(node.inputs[0])) if node is not None else None
+        if found is not None and is_leading_sum(node) and id(node) not in update_values and \
+                found[0].shape == node.inputs[0].shape:
+            for holder in {id(s): s for s in found}.values():  # the loop, and its row group if it is a pass of one
+                holder.nodes.append(node)
+            continue
         out.append(section)
+        for loop in section.members if section.kind == "rows" else [section]:
+            if loop.kind == "elementwise":
+                computing.update((id(n), (loop, section)) for n in loop.nodes)
     return out

@@ -71,6 +71,19 @@ def inputs_of(outputs: Node | Iterable[Node]) -> list[Node]:
     return [n for n in toposort(roots) if n.op == "input"]
 
 
+def unbound_dims(roots: Iterable[Node], inputs: Iterable[Node]) -> list[tuple[str, Node]]:
+    """The named dims a graph uses (in shapes, and as a loop's number of steps) that no axis of ``inputs`` gives,
+    each with the first node using it: a compiled function could not tell their sizes."""
+    bound = {d for node in inputs for d in node.shape if isinstance(d, str)}
+    missing: dict[str, Node] = {}
+    for node in toposort(list(roots)):
+        length = node.attr_dict.get("length") if node.op == "scan" else None
+        for d in (*node.shape, length):
+            if isinstance(d, str) and d not in bound:
+                missing.setdefault(d, node)
+    return list(missing.items())
+
+
 def depends_on(order: list[Node], sources: Iterable[Node]) -> set[int]:
     """ids of the nodes in ``order`` (topologically sorted) that depend on any of ``sources``."""
     hit = {id(s) for s in sources}

@@ -106,21 +106,26 @@ class SplitCall:
         self._lock = threading.Lock()
         self.first = plan.batch_args[0]
         self.arity = sum(n is not plan.rows_input and n is not plan.first_row_input for n in plan.shard_inputs)
+        targets = {id(t) for t, _ in plan.combine_updates}
+        self.updated = [k for k, n in enumerate(plan.shard_inputs[:self.arity]) if id(n) in targets]
 
-    def __call__(self, *args: Any) -> Any:
+    def __call__(self, *args: Any, **by_name: Any) -> Any:
         try:
             rows = args[self.first].shape[0]
         except (AttributeError, IndexError, TypeError):  # not an array of rows: the one kernel converts or explains
-            return self.serial(*args)
-        if rows < self.min_rows or not self._alike(args, rows) or (self.automatic and not _ONE_BLAS_THREAD.free()):
-            return self.serial(*args)  # too small, not arrays of rows, or the cores are not free (see free)
+            return self.serial(*args, **by_name)
+        if by_name or rows < self.min_rows or not self._alike(args, rows) or \
+                (self.automatic and not _ONE_BLAS_THREAD.free()):
+            return self.serial(*args, **by_name)  # too small, not arrays of rows, or the cores are not free
         return self._split(args, rows)
 
     def _alike(self, args: tuple, rows: int) -> bool:
-        """Every batch argument an array of ``rows`` rows (else the serial call converts or explains)."""
+        """Every batch argument an array of ``rows`` rows, and no updated argument sharing memory with one (the
+        combining kernel, which updates, never sees the rows to check: the serial call raises naming both)."""
         return len(args) == self.arity and all(
             isinstance(args[k], np.ndarray) and args[k].ndim >= 1 and args[k].shape[0] == rows
-            for k in self.plan.batch_args)
+            for k in self.plan.batch_args) and not any(
+            np.may_share_memory(args[u], args[k]) for u in self.updated for k in self.plan.batch_args)
 
     def _functions(self) -> tuple[Any, Any] | None:
         """The shard and combine functions, compiled on first use; None when they could not be (a warning names

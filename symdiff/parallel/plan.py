@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ..autodiff.scan import substitute
-from ..ir import Node, fixed_size, inputs_of, toposort
+from ..ir import Node, fixed_size, toposort, unbound_dims
 from ..ops import OPS, cast, maximum, minimum, tensor
 from ..ops.registry import make
 
@@ -81,7 +81,8 @@ def _split(inputs, outputs, updates, dim, shards) -> SplitPlan:
     rows = tensor(_fresh("rows", inputs), (), "int64") if walk.counts else None
     first = tensor(_fresh("first_row", inputs), (), "int64") if walk.randoms else None
     counted = {id(c): _whole_count(c, dim, rows) for c in walk.counts}
-    drawn = {id(r): _drawn_from(r, first) for r in walk.randoms}
+    # a draw's own inputs take the whole call's counts too (its seed may count the rows)
+    drawn = {id(r): _drawn_from(r, substitute(list(r.inputs), counted), first) for r in walk.randoms}
     row_outputs = {k: o.shape.index(dim) for k, o in enumerate(outputs) if dim in o.shape}
     if not reductions and not row_outputs:
         raise _UnsplittableError  # no work on rows to share
@@ -92,15 +93,16 @@ def _split(inputs, outputs, updates, dim, shards) -> SplitPlan:
               for j, (r, kind) in enumerate(reductions)}
     positions = [k for k in range(len(outputs)) if k not in row_outputs]
     combine_roots = substitute([outputs[k] for k in positions] + [v for _, v in updates], {**counted, **joined})
-    if any(dim in n.shape for n in inputs_of(combine_roots)):
-        raise _UnsplittableError  # a value combined from the rows' dims (an element count of another named dim)
     extra = [rows] if rows is not None else []
+    combine_inputs = [n for n in inputs if dim not in n.shape] + [p for shard in partials for p in shard] + extra
+    if unbound_dims(combine_roots, combine_inputs):
+        raise _UnsplittableError  # a value combined from the rows' dims (an element count of another named dim)
     return SplitPlan(
         dim=dim, batch_args=[k for k, n in enumerate(inputs) if dim in n.shape], reductions=reductions,
         row_outputs=row_outputs, shard_roots=shard_roots,
         shard_inputs=inputs + extra + ([first] if first is not None else []),
         combine_outputs=combine_roots[:len(positions)],
-        combine_inputs=[n for n in inputs if dim not in n.shape] + [p for shard in partials for p in shard] + extra,
+        combine_inputs=combine_inputs,
         combine_updates=list(zip([t for t, _ in updates], combine_roots[len(positions):])),
         combined_positions=positions, rows_input=rows, first_row_input=first, work_per_row=walk.work)
 
@@ -139,16 +141,17 @@ def _whole_count(node: Node, dim: str, rows: Node) -> Node:
     rest = [x.shape[a] for a in node.attr("axes") if x.shape[a] != dim]
     if not all(isinstance(d, int) for d in rest):
         raise _UnsplittableError
-    return cast(rows, node.attr("dtype")) * float(math.prod(rest))
+    return cast(rows * math.prod(rest), node.attr("dtype"))  # an int64 product: exact, then the count's dtype
 
 
-def _drawn_from(node: Node, first: Node) -> Node:
-    """Random numbers over the batch (its first axis) as a shard draws them: the whole call's entries from the
-    shard's first row on (symdiff.ops.random numbers entries from a given start), so a split call draws the same
-    mask as the one kernel."""
+def _drawn_from(node: Node, inputs: list[Node], first: Node) -> Node:
+    """Random numbers over the batch (its first axis) as a shard draws them from ``inputs`` (the draw's seed and
+    start as the whole call computes them): the whole call's entries from the shard's first row on
+    (symdiff.ops.random numbers entries from a given start), so a split call draws the same mask as the one
+    kernel."""
     per_row = math.prod(node.shape[1:])
-    start = first * per_row if len(node.inputs) == 1 else node.inputs[1] + first * per_row
-    return make("random_uniform", [node.inputs[0], start], **dict(node.attrs))
+    start = first * per_row if len(inputs) == 1 else inputs[1] + first * per_row
+    return make("random_uniform", [inputs[0], start], **dict(node.attrs))
 
 
 class _Walk:
