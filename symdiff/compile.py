@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import operator
 import os
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -131,7 +130,9 @@ def _check_updates(inputs: list[Node], updates: Mapping[Node, Node]) -> list[tup
 def _check_dims_bound(inputs: list[Node], roots: list[Node]) -> None:
     """Every named dim of the graph (a loop's length too) is the size of some input's axis (the kernel reads it
     from there)."""
-    for dim, node in unbound_dims(roots, inputs)[:1]:
+    missing = unbound_dims(roots, inputs)
+    if missing:
+        dim, node = missing[0]
         raise ValueError(f"compile: named dim {dim!r} of {node!r} is not a dim of any input, so its size "
                          "is unknown when the function is called; pass an input that has it")
 
@@ -214,14 +215,13 @@ def compile(  # noqa: A001 - the public name the design asks for
 
 def _split_large_calls(fn: CompiledFunction, threads: int | None, options: dict[str, Any]) -> None:
     """Route ``fn``'s calls through a data-parallel split (symdiff/parallel/) when its graph allows one."""
-    from .parallel import SplitCall, automatic_shards, plan_split
+    from .parallel import SplitCall, automatic_shards, plan_split, warn_not_split
 
     shards = automatic_shards() if threads is None else threads
     try:
         plan = plan_split(fn.inputs, fn.outputs, fn.updates, shards) if shards > 1 else None
     except Exception as exc:  # noqa: BLE001 - a bug of the split's planner: the one kernel computes every call
-        warnings.warn(f"symdiff: calls are not split over rows (planning failed: {type(exc).__name__}: {exc}); "
-                      "every call runs the one kernel", RuntimeWarning, stacklevel=3)
+        warn_not_split(f"planning failed: {type(exc).__name__}: {exc}", stacklevel=4)
         return
     if plan is None:
         return

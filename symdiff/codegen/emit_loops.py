@@ -214,15 +214,15 @@ def _rows_first(ctx: Context, section: Section, out: kir.Builder) -> dict[int, A
 def _compute_into(ctx: Context, section: Section, idx: list[kir.Expr], out: kir.Builder,
                   segment: tuple[int, int] | None, rows_first: dict[int, ArrayRef] | None = None) -> set[int]:
     body = Body(ctx, section.shape, idx, out, segment, rows_first)
-    computed = [n for n in section.nodes if n.op != "sum"]
+    computed = [n for n in section.nodes if n.op != "sum"]  # sums here are joined leading sums (leading_sums.py)
     values = [body.compute(n) for n in computed]
     for node, value in zip(computed, values):
         if id(node) not in ctx.plan.unstored:  # else only this loop's later nodes read it, from the body
             out.emit(ctx.write(node, idx, value))
     for node in section.nodes:
         if node.op == "sum":  # the element just computed, added into its entry
-            target = ctx.refs[node].load(_kept_index(node, idx))
-            out.emit(ctx.write(node, _kept_index(node, idx), kir.op("add", target, body.expr(node.inputs[0]))))
+            entry = _kept_index(node, idx)
+            out.emit(ctx.write(node, entry, kir.op("add", ctx.refs[node].load(entry), body.expr(node.inputs[0]))))
     return body.reads
 
 

@@ -37,10 +37,11 @@ def join_leading_sums(sections: list[Section], update_values: set[int]) -> list[
     computing: dict[int, tuple[Section, Section]] = {}  # value id -> (loop computing it, the section holding it)
     for section in sections:
         node = section.nodes[0] if section.kind == "reduction" else None
-        found = computing.get(id(node.inputs[0])) if node is not None else None
-        if found is not None and is_leading_sum(node) and id(node) not in update_values and \
-                found[0].shape == node.inputs[0].shape:
-            for holder in {id(s): s for s in found}.values():  # the loop, and its row group if it is a pass of one
+        loop, holder = computing.get(id(node.inputs[0]), (None, None)) if node is not None else (None, None)
+        if loop is not None and is_leading_sum(node) and id(node) not in update_values and \
+                loop.shape == node.inputs[0].shape:
+            loop.nodes.append(node)
+            if holder is not loop:  # a pass of a row group: the group computes it too
                 holder.nodes.append(node)
             continue
         out.append(section)

@@ -57,9 +57,11 @@ def module_source(header: str, name: str, kernel: kir.Kernel, wrapper: str) -> s
     functions = [_function_source(f, printer, flags, k == 0) for k, f in enumerate(kernel.functions)]
     fast_functions = [fast_function_source(f, libm, dtype, printer) for f, libm, dtype in sorted(printer.fast)]
     helpers = [HELPERS[h] for h in sorted(printer.helpers)]  # after the fast functions: they use helpers too
-    imports = [*(["import ctypes", "import glob"] if printer.gemm else []), *(["import math"] if printer.math else []),
-               *(["import os"] if printer.gemm else []), "import types", "",
-               *(["import llvmlite.binding"] if printer.gemm else []), "import numba", "import numpy as np"]
+    # ctypes, glob, os and llvmlite.binding bind BLAS; math for the C library's functions; types for the runtime
+    standard = [name for name, used in (("ctypes", printer.gemm), ("glob", printer.gemm), ("math", printer.math),
+                                        ("os", printer.gemm), ("types", True)) if used]
+    imports = [f"import {name}" for name in standard] + [
+        "", *(["import llvmlite.binding"] if printer.gemm else []), "import numba", "import numpy as np"]
     if printer.helpers & {"_bitcast", "_fmuladd"}:
         imports.insert(imports.index("import numba"), "import llvmlite.ir")
         imports.insert(imports.index("import numpy as np"), "import numba.extending")

@@ -77,8 +77,7 @@ def unbound_dims(roots: Iterable[Node], inputs: Iterable[Node]) -> list[tuple[st
     bound = {d for node in inputs for d in node.shape if isinstance(d, str)}
     missing: dict[str, Node] = {}
     for node in toposort(list(roots)):
-        length = node.attr_dict.get("length") if node.op == "scan" else None
-        for d in (*node.shape, length):
+        for d in (*node.shape, node.attr("length")):
             if isinstance(d, str) and d not in bound:
                 missing.setdefault(d, node)
     return list(missing.items())

@@ -25,7 +25,8 @@ scheduler say, already share the cores). Partial sums are added in a fixed order
 call's results depend on the number of shards (rounding only), never on timing.
 """
 
-from .calls import MIN_LOOP_WORK, SplitCall, automatic_shards
+from .calls import MIN_LOOP_WORK, SplitCall, automatic_shards, warn_not_split
 from .plan import SplitPlan, plan_split, usable_cores
 
-__all__ = ["MIN_LOOP_WORK", "SplitCall", "SplitPlan", "automatic_shards", "plan_split", "usable_cores"]
+__all__ = ["MIN_LOOP_WORK", "SplitCall", "SplitPlan", "automatic_shards", "plan_split", "usable_cores",
+           "warn_not_split"]

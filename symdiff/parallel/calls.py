@@ -83,6 +83,13 @@ class _OneBlasThread:
 _ONE_BLAS_THREAD = _OneBlasThread()
 
 
+def warn_not_split(why: str, stacklevel: int) -> None:
+    """The one warning that a function's calls will not be split over rows after all (``why``: the error that
+    stopped it); ``stacklevel`` as for ``warnings.warn``, this function's own frame being 1."""
+    warnings.warn(f"symdiff: calls are not split over rows ({why}); every call runs the one kernel", RuntimeWarning,
+                  stacklevel=stacklevel)
+
+
 def automatic_shards() -> int:
     """The shards of ``threads=None``: a core each, as many as OpenBLAS may use threads (all usable cores unless
     the user set fewer: ``OPENBLAS_NUM_THREADS=4`` on a larger machine asks for 4)."""
@@ -135,8 +142,7 @@ class SplitCall:
                 try:
                     self._fns = (self._compile_shard(self.plan), self._compile_combine(self.plan))
                 except Exception as exc:  # noqa: BLE001 - the one kernel still computes every call
-                    warnings.warn(f"symdiff: calls are not split over rows ({type(exc).__name__}: {exc}); every "
-                                  "call runs the one kernel", RuntimeWarning, stacklevel=4)
+                    warn_not_split(f"{type(exc).__name__}: {exc}", stacklevel=5)
                     self._fns = ()
             return self._fns or None
 

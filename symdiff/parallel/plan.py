@@ -10,12 +10,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ..autodiff.scan import substitute
+from ..codegen.plan import SMALL_CONTRACTION
 from ..ir import Node, fixed_size, toposort, unbound_dims
 from ..ops import OPS, cast, maximum, minimum, tensor
 from ..ops.registry import make
 
-#: Products with at most this many terms per entry are loops of the kernel (codegen/plan.py's SMALL_CONTRACTION).
-_LOOP_PRODUCT = 16
 #: How the combine graph joins the shards' values of each kind of batch reduction.
 _COMBINE: dict[str, Callable[[Node, Node], Node]] = {"sum": lambda a, b: a + b, "max": maximum, "min": minimum}
 #: Ops whose every output row is computed from the same rows of their inputs, whatever their attributes.
@@ -209,7 +208,7 @@ class _Walk:
         elif kind in ("slice", "pad_slice"):
             if node.attr("index")[axis][::2] == (0, 1) and self._axis(node.inputs[0]) == axis:
                 return
-        elif kind in ("sum", "max", "min"):
+        elif kind in _COMBINE:
             if self._axis(node.inputs[0]) not in node.attr("axes"):
                 return
         elif kind == "matmul":
@@ -247,12 +246,12 @@ class _Walk:
         per_row = fixed_size(node.shape)
         if node.op == "matmul":
             terms = node.inputs[0].shape[-1]
-            return per_row * terms if isinstance(terms, int) and (self.body or terms <= _LOOP_PRODUCT) else 0
+            return per_row * terms if isinstance(terms, int) and (self.body or terms <= SMALL_CONTRACTION) else 0
         return per_row if OPS[node.op].kind == "elementwise" else 0
 
     def _reduction(self, node: Node) -> str:
         """The kind of a value without the batch dim computed from rows: a sum, maximum or minimum over them."""
-        if node.op in ("sum", "max", "min") and self._axis(node.inputs[0]) in node.attr("axes"):
+        if node.op in _COMBINE and self._axis(node.inputs[0]) in node.attr("axes"):
             return node.op
         if node.op == "matmul":
             a, b = node.inputs
