@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import symdiff as sd
+from symdiff.codegen.llvm import thread_pool, threads
 from tests.differential import Program, draw_program
 
 SOAK = int(os.environ.get("SYMDIFF_SOAK_EXAMPLES", "0"))
@@ -97,6 +98,15 @@ def test_calls_split_over_rows_match_the_reference(data, seed, simplify):
     # threads=2: every call of 2 or more rows of a graph that treats rows independently runs as two shards in
     # threads plus the combining kernel (symdiff/parallel/); other graphs run the one kernel
     check_program(draw_program(data), seed, 1e-12, backend="native", simplify=simplify, threads=2)
+
+
+@_settings(40)
+@given(st.data(), st.integers(0, 2**31), st.booleans())
+def test_kernels_with_loop_nests_on_threads_match_the_reference(data, seed, fuse):
+    # every elementwise nest of two iterations or more runs as a job of the thread pool in chunks of one iteration,
+    # the chunks left to the workers (codegen/llvm/threads.py)
+    with threads.min_work(1, 1), thread_pool.calling_thread_idle():
+        check_program(draw_program(data), seed, 1e-12, backend="native", fuse=fuse, threads=1)
 
 
 @_settings(15)

@@ -134,14 +134,15 @@ class Body:
         return self.memo[id(graph)]
 
 
-def loops(ctx: Context, shape: tuple, out: kir.Builder, start: int = 0):
-    """Nested loops over ``shape`` (index variables ``_i<k>``); yields the index expressions inside them."""
-    return _Nest(ctx, shape, out, start)
+def loops(ctx: Context, shape: tuple, out: kir.Builder, start: int = 0, threads: int | None = None):
+    """Nested loops over ``shape`` (index variables ``_i<k>``); yields the index expressions inside them.
+    ``threads``: the axis whose loop has independent iterations (kir.For.threads)."""
+    return _Nest(ctx, shape, out, start, threads)
 
 
 class _Nest:
-    def __init__(self, ctx: Context, shape: tuple, out: kir.Builder, start: int) -> None:
-        self.ctx, self.shape, self.out, self.start = ctx, shape, out, start
+    def __init__(self, ctx: Context, shape: tuple, out: kir.Builder, start: int, threads: int | None) -> None:
+        self.ctx, self.shape, self.out, self.start, self.threads = ctx, shape, out, start, threads
         self._contexts = []
 
     def __enter__(self) -> list[kir.Expr]:
@@ -151,7 +152,7 @@ class _Nest:
                 idx.append(kir.index(0))
                 continue
             var = kir.Var(f"_i{self.start + k}", "int64")
-            manager = self.out.loop(var, kir.index(0), d)
+            manager = self.out.loop(var, kir.index(0), d, threads=k == self.threads)
             manager.__enter__()
             self._contexts.append(manager)
             idx.append(var)
@@ -177,7 +178,8 @@ def emit_elementwise(ctx: Context, section: Section, out: kir.Builder, bound: tu
     segments = _segments(ctx, section) if shape else [None]
     rows_first = {} if bound else _rows_first(ctx, section, out)
     reads: set[int] = set(rows_first)
-    with loops(ctx, shape if segments == [None] else shape[:-1], out, start=len(bound)) as inner:
+    nest = shape if segments == [None] else shape[:-1]
+    with loops(ctx, nest, out, start=len(bound), threads=None if bound else _independent_axis(section, nest)) as inner:
         for segment in segments:
             if segment is None:
                 reads |= _compute_into(ctx, section, [*bound, *inner], out, None, rows_first)
@@ -186,6 +188,15 @@ def emit_elementwise(ctx: Context, section: Section, out: kir.Builder, bound: tu
             with out.loop(last, kir.index(segment[0]), kir.index(segment[1])):
                 reads |= _compute_into(ctx, section, [*bound, *inner, last], out, segment, rows_first)
     return reads
+
+
+def _independent_axis(section: Section, nest: tuple) -> int | None:
+    """The outermost axis of the loop nest whose iterations are independent: each writes its own elements (a joined
+    leading sum adds the elements of its summed axes into one entry, so the first axis it keeps)."""
+    axis = max((len(n.attr("axes")) for n in section.nodes if n.op == "sum"), default=0)
+    if axis >= len(nest) or any(n.op != "sum" and n.shape != section.shape for n in section.nodes):
+        return None
+    return axis
 
 
 def _zero_leading_sums(ctx: Context, section: Section, out: kir.Builder) -> None:

@@ -148,13 +148,16 @@ class Store(Stmt):
 @dataclass(frozen=True, slots=True)
 class For(Stmt):
     """``for var in range(start, stop)``; ``lanes`` > 1: the LLVM lowering runs that many iterations at once on
-    SIMD vectors (``stop - start`` must be a multiple of ``lanes``), the Numba printer a plain loop."""
+    SIMD vectors (``stop - start`` must be a multiple of ``lanes``), the Numba printer a plain loop. ``threads``:
+    the iterations are independent (each writes its own elements, and reads what the loop writes only there), so
+    the LLVM lowering may run chunks of them on threads, with the loops enclosing this one (llvm/threads.py)."""
 
     var: Var
     start: Expr
     stop: Expr
     body: tuple[Stmt, ...]
     lanes: int = 1
+    threads: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -382,11 +385,11 @@ class Builder:
         self._blocks[-1].extend(statements)
 
     @contextlib.contextmanager
-    def loop(self, var: Var, start: Expr, stop: Expr, lanes: int = 1):
+    def loop(self, var: Var, start: Expr, stop: Expr, lanes: int = 1, threads: bool = False):
         self._blocks.append([])
         yield
         body = self._blocks.pop()
-        self.emit(For(var, start, stop, tuple(body), lanes))
+        self.emit(For(var, start, stop, tuple(body), lanes, threads))
 
     @contextlib.contextmanager
     def when(self, test: Expr):

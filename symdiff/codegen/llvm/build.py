@@ -59,8 +59,10 @@ def load_entry(obj: bytes, name: str) -> object:
     """The Python-callable entry of an object built by :func:`llvm_module` (holds its engine alive)."""
     from ..objcache import load_engine
     from .blas_bind import bind_blas
+    from .threads import bind_threads
 
     bind_python_symbols()
+    bind_threads()
     bind_libm()
     bind_blas()
     engine = load_engine(obj, target_machine())

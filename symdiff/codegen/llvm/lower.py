@@ -17,6 +17,7 @@ from .dtypes import I32, I64, MEMORY, REGISTER
 from .expressions import ExpressionLowering, tagged
 from .gemm import define_blas, define_gemm, define_gram
 from .loops import counted_loop
+from .threads import lower_threaded, threaded_nest
 from .unit import Unit, declare
 
 
@@ -104,6 +105,10 @@ class FunctionLowering(ExpressionLowering):
         self.current[key] = (self.b.block, value)
 
     def loop(self, s: kir.For) -> None:
+        nest = threaded_nest(s)
+        if nest is not None:
+            lower_threaded(self, s, nest)
+            return
         start, stop = self.expr(s.start), self.expr(s.stop)
         if s.lanes == 1:
             def body(i: ir.Value) -> None:

@@ -1,0 +1,243 @@
+"""The process's worker threads for kernels' loop nests (threads.py): one per core this process may use but one,
+started when the first native kernel loads, asleep on a condition variable between jobs (never spinning, so they
+leave the cores to OpenBLAS's workers and Python threads).
+
+A job is a task ``status = task(frame, lo, hi)`` over ``[start, stop)`` in chunks: ``symdiff_threads_run`` (machine
+code, called by kernels) publishes it under the pool's mutex, wakes the workers, and takes chunks itself, as do up to
+``seats`` workers (an atomic counter hands out each chunk once); it then closes the job and waits for the workers
+still running a chunk. A worker woken late finds the job closed, or the chunks gone: the calling thread never waits
+for a thread that has not started. While one kernel holds the pool, another runs its nest alone. The loops are
+written once here in LLVM IR, built into the kernel cache once (then loaded when the first kernel loads).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import threading
+from pathlib import Path
+
+import llvmlite.binding as llvm
+from llvmlite import ir
+
+from ..llvm_host import target_machine
+from ..objcache import cached_object, entry_dir, load_engine
+from .dtypes import I8, I32, I64
+
+_P = I8.as_pointer()
+#: ``int32 task(void *frame, int64 lo, int64 hi)``: a nest's chunk (threads.py writes one per nest).
+TASK = ir.FunctionType(I32, [_P, I64, I64])
+RUN_SYMBOL = "symdiff_threads_run"
+#: Words of the state's opaque pthread_mutex_t and pthread_cond_t (40 and 48 bytes on x86-64 glibc, 48 and 48 on
+#: AArch64).
+_OPAQUE = 8
+
+
+class _State(ctypes.Structure):
+    _fields_ = [("mutex", ctypes.c_uint64 * _OPAQUE), ("cond", ctypes.c_uint64 * _OPAQUE),
+                ("generation", ctypes.c_int64), ("open", ctypes.c_int64), ("seats", ctypes.c_int64),
+                ("active", ctypes.c_int64), ("busy", ctypes.c_int64), ("task", ctypes.c_void_p),
+                ("frame", ctypes.c_void_p), ("next", ctypes.c_int64), ("stop", ctypes.c_int64),
+                ("chunk", ctypes.c_int64), ("status", ctypes.c_int64), ("helps", ctypes.c_int64),
+                ("jobs", ctypes.c_int64), ("worker_chunks", ctypes.c_int64)]
+
+
+_FIELD = {name: k for k, (name, _) in enumerate(_State._fields_)}
+_STATE_TYPE = ir.LiteralStructType([ir.ArrayType(I64, _OPAQUE)] * 2 + [I64] * 5 + [_P, _P] + [I64] * 7)
+_LIBC = ("pthread_mutex_lock", "pthread_mutex_unlock", "pthread_cond_wait", "pthread_cond_broadcast", "sched_yield")
+
+_state = _State()
+_lock = threading.Lock()
+_pool: dict[str, object] = {}  # "engine", "worker" (address), "workers" (count started)
+
+
+def _runtime_module() -> ir.Module:
+    module = ir.Module("symdiff_threads")
+    module.triple = llvm.get_process_triple()
+    state = ir.GlobalVariable(module, _STATE_TYPE, "symdiff_threads_state")
+    libc = {name: ir.Function(module, ir.FunctionType(I32, [_P] * {"pthread_cond_wait": 2, "sched_yield": 0}.get(
+        name, 1)), "symdiff_libc_" + name) for name in _LIBC}
+
+    def field(b: ir.IRBuilder, name: str) -> ir.Value:
+        return b.gep(state, [I32(0), I32(_FIELD[name])])
+
+    def opaque(b: ir.IRBuilder, name: str) -> ir.Value:
+        return b.bitcast(field(b, name), _P)
+
+    claim = ir.Function(module, ir.FunctionType(I64, [TASK.as_pointer(), _P, I64, I64]), "symdiff_threads_claim")
+    claim.linkage = "internal"
+    b = ir.IRBuilder(claim.append_basic_block("entry"))
+    task, frame, stop, chunk = claim.args
+    done = b.alloca(I64)
+    b.store(I64(0), done)
+    head, body, end = (claim.append_basic_block(n) for n in ("head", "body", "end"))
+    b.branch(head)
+    b.position_at_end(head)
+    lo = b.atomic_rmw("add", field(b, "next"), chunk, "seq_cst")
+    b.cbranch(b.icmp_signed("<", lo, stop), body, end)
+    b.position_at_end(body)
+    hi = b.add(lo, chunk)
+    status = b.call(task, [frame, lo, b.select(b.icmp_signed("<", hi, stop), hi, stop)])
+    b.cmpxchg(field(b, "status"), I64(0), b.sext(status, I64), "seq_cst", "seq_cst")
+    b.store(b.add(b.load(done), I64(1)), done)
+    b.branch(head)
+    b.position_at_end(end)
+    b.ret(b.load(done))
+
+    worker = ir.Function(module, ir.FunctionType(_P, [_P]), "symdiff_threads_worker")
+    b = ir.IRBuilder(worker.append_basic_block("entry"))
+    seen = b.alloca(I64)
+    b.store(I64(0), seen)
+    top, wait, check, take, skip = (worker.append_basic_block(n) for n in ("top", "wait", "check", "take", "skip"))
+    b.branch(top)
+    b.position_at_end(top)
+    b.call(libc["pthread_mutex_lock"], [opaque(b, "mutex")])
+    b.branch(check)
+    b.position_at_end(check)
+    generation = b.load(field(b, "generation"))
+    b.cbranch(b.icmp_signed("==", generation, b.load(seen)), wait, take)
+    b.position_at_end(wait)
+    b.call(libc["pthread_cond_wait"], [opaque(b, "cond"), opaque(b, "mutex")])
+    b.branch(check)
+    b.position_at_end(take)
+    b.store(generation, seen)
+    seated = b.icmp_signed("<", b.load_atomic(field(b, "active"), "seq_cst", 8), b.load(field(b, "seats")))
+    joins = b.and_(b.icmp_signed("!=", b.load(field(b, "open")), I64(0)), seated)
+    run = worker.append_basic_block("run")
+    b.cbranch(joins, run, skip)
+    b.position_at_end(skip)
+    b.call(libc["pthread_mutex_unlock"], [opaque(b, "mutex")])
+    b.branch(top)
+    b.position_at_end(run)
+    b.atomic_rmw("add", field(b, "active"), I64(1), "seq_cst")
+    job = [b.load(field(b, name)) for name in ("task", "frame", "stop", "chunk")]
+    b.call(libc["pthread_mutex_unlock"], [opaque(b, "mutex")])
+    chunks = b.call(claim, [b.bitcast(job[0], TASK.as_pointer()), *job[1:]])
+    b.atomic_rmw("add", field(b, "worker_chunks"), chunks, "seq_cst")
+    b.atomic_rmw("sub", field(b, "active"), I64(1), "seq_cst")
+    b.branch(top)
+
+    run = ir.Function(module, ir.FunctionType(I32, [TASK.as_pointer(), _P, I64, I64, I64, I64]), RUN_SYMBOL)
+    task, frame, start, stop, chunk, seats = run.args
+    b = ir.IRBuilder(run.append_basic_block("entry"))
+    taken = b.extract_value(b.cmpxchg(field(b, "busy"), I64(0), I64(1), "seq_cst", "seq_cst"), 1)
+    with b.if_then(b.not_(taken), likely=False):  # another kernel's job holds the pool: run the nest alone
+        b.ret(b.call(task, [frame, start, stop]))
+    b.call(libc["pthread_mutex_lock"], [opaque(b, "mutex")])
+    for name, value in (("task", b.bitcast(task, _P)), ("frame", frame), ("stop", stop), ("chunk", chunk),
+                        ("seats", seats), ("status", I64(0)), ("open", I64(1))):
+        b.store(value, field(b, name))
+    b.store_atomic(start, field(b, "next"), "seq_cst", 8)
+    b.store(b.add(b.load(field(b, "generation")), I64(1)), field(b, "generation"))
+    b.store(b.add(b.load(field(b, "jobs")), I64(1)), field(b, "jobs"))
+    b.call(libc["pthread_cond_broadcast"], [opaque(b, "cond")])
+    b.call(libc["pthread_mutex_unlock"], [opaque(b, "mutex")])
+    helps = b.icmp_signed("!=", b.load(field(b, "helps")), I64(0))
+    with b.if_else(helps) as (then, otherwise):
+        with then:
+            b.call(claim, [task, frame, stop, chunk])
+        with otherwise:  # (tests) until the workers have taken every chunk
+            _spin_while(b, lambda: b.icmp_signed("<", b.load_atomic(field(b, "next"), "seq_cst", 8), stop),
+                        libc["sched_yield"])
+    b.call(libc["pthread_mutex_lock"], [opaque(b, "mutex")])
+    b.store(I64(0), field(b, "open"))
+    b.call(libc["pthread_mutex_unlock"], [opaque(b, "mutex")])
+    # the workers still running a chunk (they are on a core: it is short)
+    _spin_while(b, lambda: b.icmp_signed("!=", b.load_atomic(field(b, "active"), "seq_cst", 8), I64(0)),
+                libc["sched_yield"])
+    status = b.trunc(b.load_atomic(field(b, "status"), "seq_cst", 8), I32)
+    b.store_atomic(I64(0), field(b, "busy"), "seq_cst", 8)
+    b.ret(status)
+    return module
+
+
+def _spin_while(b: ir.IRBuilder, condition, pause: ir.Function) -> None:
+    """Loop at ``b`` while ``condition()`` (built in the loop's head) holds, yielding the core each time."""
+    head, body, after = (b.function.append_basic_block(n) for n in ("spin", "spin.yield", "spin.end"))
+    b.branch(head)
+    b.position_at_end(head)
+    b.cbranch(condition(), body, after)
+    b.position_at_end(body)
+    b.call(pause, [])
+    b.branch(head)
+    b.position_at_end(after)
+
+
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None)
+
+
+def _start_workers(count: int) -> None:
+    """Initialize the state and start ``count`` workers (detached: they sleep until the process ends)."""
+    libc = _libc()
+    libc.pthread_mutex_init(ctypes.byref(_state.mutex), None)
+    libc.pthread_cond_init(ctypes.byref(_state.cond), None)
+    for name in ("generation", "open", "active", "busy", "status"):
+        setattr(_state, name, 0)
+    _state.helps = 1
+    started = 0
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())  # the workers inherit the mask:
+    try:  # signals go to Python's threads, never to a worker
+        for _ in range(count):
+            handle = ctypes.c_uint64()
+            if libc.pthread_create(ctypes.byref(handle), None, ctypes.c_void_p(_pool["worker"]), None) != 0:
+                break
+            libc.pthread_detach(handle)
+            started += 1
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+    _pool["workers"] = started
+
+
+def bind_pool(cores: int) -> None:
+    """Build the pool's code, bind ``symdiff_threads_run`` for kernels, start ``cores - 1`` workers (once)."""
+    with _lock:
+        if "engine" in _pool:
+            return
+        libc = _libc()
+        llvm.add_symbol("symdiff_threads_state", ctypes.addressof(_state))
+        for name in _LIBC:
+            llvm.add_symbol("symdiff_libc_" + name, ctypes.cast(getattr(libc, name), ctypes.c_void_p).value)
+        text = str(_runtime_module())
+        entry = entry_dir("threads", text, [Path(__file__), Path(__file__).parents[1] / "llvm_host.py"])
+        # cached like kernels: a process that only loads cached kernels never starts LLVM's code generator
+        # (~20 MB it keeps), which building this at every start would
+        obj, _ = cached_object(entry / "threads.o", lambda: target_machine().emit_object(llvm.parse_assembly(text)))
+        engine = load_engine(obj, target_machine())
+        # never freed: the workers sleep in its code until the process ends, after Python's teardown
+        ctypes.pythonapi.Py_IncRef(ctypes.py_object(engine))
+        _pool.update(engine=engine, worker=engine.get_function_address("symdiff_threads_worker"))
+        llvm.add_symbol(RUN_SYMBOL, engine.get_function_address(RUN_SYMBOL))
+        _start_workers(cores - 1)
+
+
+def _after_fork_in_child() -> None:
+    if "engine" in _pool:  # the workers did not survive the fork; the mutex may have been held by one
+        _start_workers(_pool["workers"])
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def workers() -> int:
+    """Worker threads the pool has (0 before the first native kernel loads)."""
+    return int(_pool.get("workers", 0))
+
+
+def statistics() -> dict[str, int]:
+    """Jobs the pool ran and chunks its workers computed, in this process."""
+    return {"jobs": _state.jobs, "worker_chunks": _state.worker_chunks}
+
+
+@contextlib.contextmanager
+def calling_thread_idle():
+    """Within the block, the thread that runs a job waits for the workers to take every chunk instead of taking
+    chunks itself (tests: the workers' chunks must be right). Without workers it takes them as usual."""
+    _state.helps = 0 if workers() else 1
+    try:
+        yield
+    finally:
+        _state.helps = 1
