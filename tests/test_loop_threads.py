@@ -74,22 +74,22 @@ def test_nests_use_no_more_threads_than_openblas_may():
     control = openblas_threads()
     if control is None:
         pytest.skip("kernels call SciPy's BLAS here (no OpenBLAS thread count to follow)")
-    x = sd.tensor("x", ("n",))
+    x = sd.tensor("x", ("n", 3))
     fn = sd.compile([x], sd.tanh(x) * 2.0, threads=1)
     get, set_threads = control
-    want = fn(np.linspace(-3, 3, 64))
+    want = fn(np.linspace(-3, 3, 192).reshape(64, 3))
     saved = get()
     before = thread_pool.statistics()["jobs"]
     try:
         set_threads(1)
         with every_nest_on_the_pool():
-            np.testing.assert_array_equal(fn(np.linspace(-3, 3, 64)), want)
+            np.testing.assert_array_equal(fn(np.linspace(-3, 3, 192).reshape(64, 3)), want)
     finally:
         set_threads(saved)
     assert thread_pool.statistics()["jobs"] == before
     if saved >= 2:  # the same call may take threads when OpenBLAS may
         with every_nest_on_the_pool():
-            np.testing.assert_array_equal(fn(np.linspace(-3, 3, 64)), want)
+            np.testing.assert_array_equal(fn(np.linspace(-3, 3, 192).reshape(64, 3)), want)
         assert thread_pool.statistics()["jobs"] == before + 1
 
 

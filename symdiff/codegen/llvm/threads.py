@@ -8,7 +8,8 @@ the results are the same bits on any number of threads, and the Numba printer wr
 A run of a nest uses as many threads as OpenBLAS may (threadpoolctl limits, ``OPENBLAS_NUM_THREADS``, a split call
 holding it to one), at most the cores this process may run on, one per ``MIN_WORK`` units of estimated work and
 one per ``CHUNK`` iterations of the split loop; ``min_work`` changes the last two at run time (tests put every nest
-on the pool).
+on the pool). A nest whose extents are all constants and too small for two threads by the defaults is lowered inline,
+as any loop (outlining it would cost compile time for nothing).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import dataclasses
+import math
 import os
 
 import llvmlite.binding as llvm
@@ -60,7 +62,19 @@ def threaded_nest(s: kir.For) -> list[kir.For] | None:
         return None
     counters = {loop.var.name for loop in path}
     bounds = [e for loop in path for bound in (loop.start, loop.stop) for e in sub_expressions(bound)]
-    return None if any(isinstance(e, kir.Var) and e.name in counters for e in bounds) else path
+    if any(isinstance(e, kir.Var) and e.name in counters for e in bounds):
+        return None
+    trips = [_extent(loop) for loop in path]
+    if None not in trips and (trips[-1] < 2 * CHUNK or work(path[-1].body) * math.prod(trips) < 2 * MIN_WORK):
+        return None  # known extents too small for two threads: inline, as any loop (outlining costs compile time)
+    return path
+
+
+def _extent(loop: kir.For) -> int | None:
+    """The loop's iteration count when its bounds are constants."""
+    if isinstance(loop.start, kir.Const) and isinstance(loop.stop, kir.Const):
+        return max(loop.stop.value - loop.start.value, 0)
+    return None
 
 
 def work(statements) -> int:
@@ -68,9 +82,7 @@ def work(statements) -> int:
     total = 0
     for s in statements:
         if isinstance(s, kir.For):
-            extent = s.stop.value - s.start.value if isinstance(s.start, kir.Const) and isinstance(
-                s.stop, kir.Const) else 1
-            total += max(extent, 1) * work(s.body)
+            total += max(_extent(s) or 1, 1) * work(s.body)
         else:
             total += _MEMORY_WORK * isinstance(s, kir.Store) + sum(
                 _CALL_WORK if isinstance(e, kir.Call) else _MEMORY_WORK if isinstance(e, kir.Load) else 1
