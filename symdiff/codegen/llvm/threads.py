@@ -97,9 +97,8 @@ def lower_threaded(lowering, s: kir.For, path: list[kir.For]) -> None:
     marked = path[-1]
     lo, hi = kir.Var("_thread_lo", "int64"), kir.Var("_thread_hi", "int64")
     nest: kir.Stmt = dataclasses.replace(marked, start=lo, stop=hi, threads=False)
-    for outer in reversed(path[:-1]):
-        nest = dataclasses.replace(outer, body=tuple(nest if t is path[path.index(outer) + 1] else t
-                                                     for t in outer.body))
+    for outer, inner in zip(reversed(path[:-1]), reversed(path[1:])):  # the enclosing loops around the new one
+        nest = dataclasses.replace(outer, body=tuple(nest if t is inner else t for t in outer.body))
     arrays, free = free_names([s])
     params = [kir.Param(a) for name, a in sorted(arrays.items()) if name not in unit.kernel.constants]
     params += [kir.Param(v) for _, v in sorted(free.items())] + [kir.Param(lo), kir.Param(hi)]
