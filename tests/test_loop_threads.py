@@ -130,3 +130,34 @@ def test_nests_that_cannot_be_split_run_on_one_thread():
     unmarked = kir.For(i, kir.index(0), n, (store,))
     vector = kir.For(i, kir.index(0), n, (store,), lanes=4, threads=True)
     assert [threads.threaded_nest(s) for s in (raising, triangle, unmarked, vector)] == [None] * 4
+
+
+def test_without_the_linux_calls_nests_run_on_the_calling_thread():
+    """A C library without ``sched_getcpu`` (macOS) gets no workers: kernels load and run their nests alone."""
+    script = """
+import ctypes, numpy as np, symdiff as sd
+from symdiff.codegen.llvm import thread_pool, threads
+
+class WithoutCpu:
+    def __init__(self, library):
+        self.library = library
+    def __getattr__(self, name):
+        if name == "sched_getcpu":
+            raise AttributeError(name)
+        return getattr(self.library, name)
+
+thread_pool._libc = lambda: WithoutCpu(ctypes.CDLL(None))
+x = sd.tensor("x", ("n", 3))
+fn = sd.compile([x], sd.tanh(x) * 2.0, threads=1)
+assert fn.backend == "native", fn.backend
+with threads.min_work(1, 1):
+    got = fn(np.linspace(-3, 3, 192).reshape(64, 3))
+np.testing.assert_allclose(got, np.tanh(np.linspace(-3, 3, 192).reshape(64, 3)) * 2.0, rtol=1e-15)
+assert thread_pool.workers() == 0 and thread_pool.statistics()["jobs"] == 0, thread_pool.statistics()
+print("ok")
+"""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]

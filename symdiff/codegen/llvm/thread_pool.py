@@ -242,15 +242,19 @@ def _start_workers(count: int) -> None:
     _pool["workers"] = started
 
 
-def bind_pool(cores: int) -> None:
-    """Build the pool's code, bind ``symdiff_threads_run`` for kernels, start ``cores - 1`` workers (once)."""
+def bind_pool(cores: int) -> int:
+    """Build the pool's code, bind ``symdiff_threads_run`` for kernels, start ``cores - 1`` workers (once); the
+    workers started. A C library without one of the calls (``sched_getcpu``, ``gettid``: Linux's) gets no workers,
+    so kernels never call the pool, whose missing calls are bound to ``abort``."""
     with _lock:
         if "engine" in _pool:
-            return
+            return workers()
         libc = _libc()
         llvm.add_symbol("symdiff_threads_state", ctypes.addressof(_state))
+        missing = [name for name in _LIBC if not hasattr(libc, name)]
         for name in _LIBC:
-            llvm.add_symbol("symdiff_libc_" + name, ctypes.cast(getattr(libc, name), ctypes.c_void_p).value)
+            function = libc.abort if name in missing else getattr(libc, name)
+            llvm.add_symbol("symdiff_libc_" + name, ctypes.cast(function, ctypes.c_void_p).value)
         text = str(_runtime_module())
         entry = entry_dir("threads", text, [Path(__file__), Path(__file__).parents[1] / "llvm_host.py"])
         # cached like kernels: a process that only loads cached kernels never starts LLVM's code generator
@@ -261,7 +265,8 @@ def bind_pool(cores: int) -> None:
         ctypes.pythonapi.Py_IncRef(ctypes.py_object(engine))
         _pool.update(engine=engine, worker=engine.get_function_address("symdiff_threads_worker"))
         llvm.add_symbol(RUN_SYMBOL, engine.get_function_address(RUN_SYMBOL))
-        _start_workers(cores - 1)
+        _start_workers(0 if missing else cores - 1)
+        return workers()
 
 
 def _after_fork_in_child() -> None:

@@ -202,7 +202,7 @@ def bind_threads() -> None:
     count = control[0] if control is not None else ctypes.CDLL(None).get_nprocs
     _callbacks.append(count)
     llvm.add_symbol(_PREFIX + "blas_threads", ctypes.cast(count, ctypes.c_void_p).value)
-    bind_pool(_values["cores"].value)
+    _values["cores"].value = 1 + bind_pool(_values["cores"].value)  # no workers, no jobs
 
 
 @contextlib.contextmanager
