@@ -4,11 +4,10 @@ leave the cores to OpenBLAS's workers and Python threads).
 
 A job is a task ``status = task(frame, lo, hi)`` over ``[start, stop)`` in chunks: ``symdiff_threads_run`` (machine
 code, called by kernels) keeps the workers off the caller's core, publishes the job under the pool's mutex, wakes
-the workers, and takes chunks itself, as do up to
-``seats`` workers (an atomic counter hands out each chunk once); it then closes the job and waits for the workers
-still running a chunk. A worker woken late finds the job closed, or the chunks gone: the calling thread never waits
-for a thread that has not started. While one kernel holds the pool, another runs its nest alone. The loops are
-written once here in LLVM IR, built into the kernel cache once (then loaded when the first kernel loads).
+the workers, and takes chunks itself, as do up to ``seats`` workers (an atomic counter hands out each chunk once);
+it then closes the job and waits for the workers still running a chunk. A worker woken late finds the job closed,
+or the chunks gone: the calling thread never waits for a thread that has not started. While one kernel holds the
+pool, another runs its nest alone. The loops are written once here in LLVM IR and built into the kernel cache.
 """
 
 from __future__ import annotations
