@@ -18,6 +18,7 @@ from llvmlite import ir
 
 from .. import kir
 from .dtypes import F64, I8, I32, I64, MEMORY, convert
+from .unit import external
 
 _PTR = I8.as_pointer()
 # PyArrayObject / PyArray_Descr field offsets (NumPy's public struct layout, the same in NumPy 1.x and 2.x;
@@ -71,12 +72,10 @@ class _Entry:
         b.ret(none)
 
     def python(self, name: str) -> ir.Function:
-        symbol = _PREFIX + name
-        return self.module.globals.get(symbol) or ir.Function(self.module, _PYTHON_FUNCTIONS[name], symbol)
+        return external(self.module, _PREFIX + name, _PYTHON_FUNCTIONS[name])
 
     def symbol(self, name: str, ty: ir.Type) -> ir.GlobalVariable:
-        symbol = _PREFIX + name
-        return self.module.globals.get(symbol) or ir.GlobalVariable(self.module, ty, symbol)
+        return external(self.module, _PREFIX + name, ty)
 
     def text(self, message: str) -> ir.Value:
         if message not in self.strings:

@@ -14,6 +14,7 @@ from .blas_symbols import _UPPER as UPPER
 from .blas_symbols import K_PANEL, MIRROR_TILE, PANEL_BYTES, PANELED_OUTPUT, SMALL_MATMUL
 from .dtypes import F32, F64, I32, I64
 from .loops import counted_loop
+from .unit import external
 
 REAL = {"float64": F64, "float32": F32}
 
@@ -30,10 +31,6 @@ def gemv_type(real: ir.Type) -> ir.FunctionType:
     pointer = real.as_pointer()
     return ir.FunctionType(ir.VoidType(), [I32, I32, I64, I64, real, pointer, I64, pointer, I64, real, pointer,
                                            I64])
-
-
-def _external(module: ir.Module, symbol: str, ty: ir.FunctionType) -> ir.Function:
-    return module.globals.get(symbol) or ir.Function(module, ty, symbol)
 
 
 def _smaller(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
@@ -54,7 +51,7 @@ def _blas_product(b: ir.IRBuilder, dtype: str, args, layout, alpha: ir.Value, be
     real, module, one = REAL[dtype], b.module, I64(1)
     prefix = "d" if dtype == "float64" else "s"
     pa, pb, pc = b.gep(a, [ao]), b.gep(bm, [bo]), b.gep(c, [co])
-    gemv = _external(module, f"symdiff_native_{prefix}gemv", gemv_type(real))
+    gemv = external(module, f"symdiff_native_{prefix}gemv", gemv_type(real))
 
     def matrix_vector(rows_major: ir.Value, transposed: tuple, plain: tuple, matrix: ir.Value,
                       vector: ir.Value, step: ir.Value) -> None:
@@ -73,7 +70,7 @@ def _blas_product(b: ir.IRBuilder, dtype: str, args, layout, alpha: ir.Value, be
                 with full:
                     ta, lda = b.select(a_rows, I32(NO_TRANS), I32(TRANS)), b.select(a_rows, ars, acs)
                     tb, ldb = b.select(b_rows, I32(NO_TRANS), I32(TRANS)), b.select(b_rows, brs, bcs)
-                    gemm = _external(module, f"symdiff_native_{prefix}gemm", gemm_type(real))
+                    gemm = external(module, f"symdiff_native_{prefix}gemm", gemm_type(real))
                     c_bytes = b.mul(b.mul(m, n), I64(np.dtype(dtype).itemsize))
                     small_panel = _smaller(b, I64(K_PANEL), b.sdiv(I64(PANEL_BYTES), c_bytes))
                     panel = b.select(b.icmp_signed("<=", c_bytes, I64(PANELED_OUTPUT)), small_panel, k)
@@ -179,7 +176,7 @@ def define_gram(module: ir.Module, dtype: str, flags: tuple[str, ...] = ()) -> i
             b.call(define_gemm(module, dtype, flags), [bm, bo, bcs, brs, bm, bo, brs, bcs, c, co, n, k, n])
         with by_syrk:
             trans = b.select(rows, I32(TRANS), I32(NO_TRANS))  # a unit row stride: B's memory is Bᵀ row-major
-            syrk = _external(module, f"symdiff_native_{'d' if dtype == 'float64' else 's'}syrk", syrk_type(real))
+            syrk = external(module, f"symdiff_native_{'d' if dtype == 'float64' else 's'}syrk", syrk_type(real))
             b.call(syrk, [I32(ROW_MAJOR), I32(UPPER), trans, n, k, real(1.0), b.gep(bm, [bo]),
                           b.select(rows, brs, bcs), real(0.0), b.gep(c, [co]), n])
             b.call(_define_mirror(module, dtype), [c, co, n])

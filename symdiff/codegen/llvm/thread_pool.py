@@ -30,7 +30,10 @@ from .loops import counted_loop
 _P = I8.as_pointer()
 #: ``int32 task(void *frame, int64 lo, int64 hi)``: a nest's chunk (threads.py writes one per nest).
 TASK = ir.FunctionType(I32, [_P, I64, I64])
-RUN_SYMBOL = "symdiff_threads_run"
+#: The symbols kernels and the pool share start with this; ``<prefix>run(task, frame, start, stop, chunk, seats)``
+#: runs a job and returns its first nonzero status.
+PREFIX = "symdiff_threads_"
+RUN = ir.FunctionType(I32, [TASK.as_pointer(), _P, I64, I64, I64, I64])
 #: Words of the state's opaque pthread_mutex_t and pthread_cond_t (40 and 48 bytes on x86-64 glibc, 48 and 48 on
 #: AArch64), and of a cpu_set_t (1024 cores).
 _OPAQUE, _MASK_WORDS = 8, 16
@@ -72,7 +75,7 @@ _pool: dict[str, object] = {}  # "engine", "worker" (address), "workers" (count 
 def _runtime_module() -> ir.Module:
     module = ir.Module("symdiff_threads")
     module.triple = llvm.get_process_triple()
-    state = ir.GlobalVariable(module, _STATE_TYPE, "symdiff_threads_state")
+    state = ir.GlobalVariable(module, _STATE_TYPE, PREFIX + "state")
     libc = {name: ir.Function(module, ir.FunctionType(*signature), "symdiff_libc_" + name)
             for name, signature in _LIBC.items()}
 
@@ -82,7 +85,7 @@ def _runtime_module() -> ir.Module:
     def opaque(b: ir.IRBuilder, name: str) -> ir.Value:
         return b.bitcast(field(b, name), _P)
 
-    claim = ir.Function(module, ir.FunctionType(I64, [TASK.as_pointer(), _P, I64, I64]), "symdiff_threads_claim")
+    claim = ir.Function(module, ir.FunctionType(I64, [TASK.as_pointer(), _P, I64, I64]), PREFIX + "claim")
     claim.linkage = "internal"
     b = ir.IRBuilder(claim.append_basic_block("entry"))
     task, frame, stop, chunk = claim.args
@@ -102,7 +105,7 @@ def _runtime_module() -> ir.Module:
     b.position_at_end(end)
     b.ret(b.load(done))
 
-    worker = ir.Function(module, ir.FunctionType(_P, [_P]), "symdiff_threads_worker")
+    worker = ir.Function(module, ir.FunctionType(_P, [_P]), PREFIX + "worker")
     b = ir.IRBuilder(worker.append_basic_block("entry"))
     seen = b.alloca(I64)
     b.store(I64(0), seen)
@@ -137,7 +140,7 @@ def _runtime_module() -> ir.Module:
     b.atomic_rmw("sub", field(b, "active"), I64(1), "seq_cst")
     b.branch(top)
 
-    run = ir.Function(module, ir.FunctionType(I32, [TASK.as_pointer(), _P, I64, I64, I64, I64]), RUN_SYMBOL)
+    run = ir.Function(module, RUN, PREFIX + "run")
     task, frame, start, stop, chunk, seats = run.args
     b = ir.IRBuilder(run.append_basic_block("entry"))
     taken = b.extract_value(b.cmpxchg(field(b, "busy"), I64(0), I64(1), "seq_cst", "seq_cst"), 1)
@@ -249,7 +252,7 @@ def bind_pool(cores: int) -> int:
         if "engine" in _pool:
             return workers()
         libc = _libc()
-        llvm.add_symbol("symdiff_threads_state", ctypes.addressof(_state))
+        llvm.add_symbol(PREFIX + "state", ctypes.addressof(_state))
         missing = [name for name in _LIBC if not hasattr(libc, name)]
         for name in _LIBC:
             function = libc.abort if name in missing else getattr(libc, name)
@@ -262,8 +265,8 @@ def bind_pool(cores: int) -> int:
         engine = load_engine(obj, target_machine())
         # never freed: the workers sleep in its code until the process ends, after Python's teardown
         ctypes.pythonapi.Py_IncRef(ctypes.py_object(engine))
-        _pool.update(engine=engine, worker=engine.get_function_address("symdiff_threads_worker"))
-        llvm.add_symbol(RUN_SYMBOL, engine.get_function_address(RUN_SYMBOL))
+        _pool.update(engine=engine, worker=engine.get_function_address(PREFIX + "worker"))
+        llvm.add_symbol(PREFIX + "run", engine.get_function_address(PREFIX + "run"))
         _start_workers(0 if missing else cores - 1)
         return workers()
 

@@ -26,8 +26,8 @@ from llvmlite import ir
 from .. import kir
 from ..kir_walks import expressions, free_names, sub_expressions, walk
 from .dtypes import I8, I32, I64
-from .thread_pool import RUN_SYMBOL, TASK, bind_pool
-from .unit import declare
+from .thread_pool import PREFIX, RUN, TASK, bind_pool
+from .unit import declare, external
 
 #: At most this many threads share one loop nest.
 MAX_THREADS = 64
@@ -43,7 +43,6 @@ CHUNK = 16
 MIN_WORK = 1 << 23
 _CALL_WORK, _MEMORY_WORK = 16, 4
 
-_PREFIX = "symdiff_threads_"
 #: Process globals the kernels read: the cores this process may use, the work per thread, the chunk step.
 _values = {"cores": ctypes.c_int64(0), "min_work": ctypes.c_int64(MIN_WORK), "chunk": ctypes.c_int64(CHUNK)}
 _callbacks: list = []  # the C functions bound (set once: binding is done)
@@ -131,7 +130,7 @@ def _thread_count(lowering, path: list[kir.For], start: ir.Value, stop: ir.Value
     for loop in path:
         trip = b.sub(lowering.expr(loop.stop), lowering.expr(loop.start))
         elements = b.mul(elements, b.select(b.icmp_signed(">", trip, I64(0)), trip, I64(0)))
-    allowed = b.sext(b.call(_declare(module, "blas_threads", ir.FunctionType(I32, [])), []), I64)
+    allowed = b.sext(b.call(external(module, PREFIX + "blas_threads", ir.FunctionType(I32, [])), []), I64)
     by_work = b.sdiv(elements, b.load(_global(module, "min_work")))
     by_chunks = b.sdiv(b.sub(stop, start), b.load(_global(module, "chunk")))
     return _smallest(b, [allowed, b.load(_global(module, "cores")), by_work, by_chunks, I64(MAX_THREADS)])
@@ -157,8 +156,7 @@ def _run_on_pool(lowering, fn: ir.Function, args: list[ir.Value], start: ir.Valu
     share = b.sdiv(b.sub(stop, start), b.mul(threads, I64(4)))
     chunk = b.mul(b.sdiv(b.add(share, b.sub(step, I64(1))), step), step)  # rounded up to a multiple of the step
     chunk = b.select(b.icmp_signed("<", chunk, step), step, chunk)
-    run = _declare(module, RUN_SYMBOL, ir.FunctionType(I32, [TASK.as_pointer(), I8.as_pointer(), I64, I64, I64, I64]),
-                   prefixed=False)
+    run = external(module, PREFIX + "run", RUN)
     task = _task(module, fn, frame)
     return b.call(run, [task, b.bitcast(at, I8.as_pointer()), start, stop, chunk, b.sub(threads, I64(1))])
 
@@ -174,16 +172,9 @@ def _task(module: ir.Module, fn: ir.Function, frame: ir.LiteralStructType) -> ir
     return task
 
 
-def _declare(module: ir.Module, name: str, signature: ir.FunctionType, prefixed: bool = True) -> ir.Function:
-    symbol = _PREFIX + name if prefixed else name
-    existing = module.globals.get(symbol)
-    return existing if existing is not None else ir.Function(module, signature, symbol)
-
-
 def _global(module: ir.Module, name: str) -> ir.GlobalVariable:
-    symbol = _PREFIX + name
-    existing = module.globals.get(symbol)
-    return existing if existing is not None else ir.GlobalVariable(module, I64, symbol)
+    """One of the process globals of ``_values``."""
+    return external(module, PREFIX + name, I64)
 
 
 # ---------------------------------------------------------------- the process side
@@ -196,12 +187,12 @@ def bind_threads() -> None:
 
     _values["cores"].value = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     for name, value in _values.items():
-        llvm.add_symbol(_PREFIX + name, ctypes.addressof(value))
+        llvm.add_symbol(PREFIX + name, ctypes.addressof(value))
     control = openblas_threads()
     # another BLAS, whose threads symdiff leaves alone: the cores decide (the kernel takes the smaller count)
     count = control[0] if control is not None else ctypes.CDLL(None).get_nprocs
     _callbacks.append(count)
-    llvm.add_symbol(_PREFIX + "blas_threads", ctypes.cast(count, ctypes.c_void_p).value)
+    llvm.add_symbol(PREFIX + "blas_threads", ctypes.cast(count, ctypes.c_void_p).value)
     _values["cores"].value = 1 + bind_pool(_values["cores"].value)  # no workers, no jobs
 
 

@@ -85,6 +85,15 @@ class Unit:
         return self._constants[name]
 
 
+def external(module: ir.Module, symbol: str, ty: ir.Type) -> ir.Function | ir.GlobalVariable:
+    """The module's declaration of ``symbol``, a function of type ``ty`` or a global of it (declared on first use;
+    the process binds its address when the object is loaded)."""
+    existing = module.globals.get(symbol)
+    if existing is not None:
+        return existing
+    return ir.Function(module, ty, symbol) if isinstance(ty, ir.FunctionType) else ir.GlobalVariable(module, ty, symbol)
+
+
 def llvm_type(value: kir.Array | kir.Var) -> ir.Type:
     return MEMORY[value.dtype].as_pointer() if isinstance(value, kir.Array) else REGISTER[value.dtype]
 
