@@ -226,7 +226,7 @@ def _start_workers(count: int) -> None:
     _state.helps, _state.placed_away_from = 1, -1
     ctypes.memset(ctypes.byref(_state.tids), 0, ctypes.sizeof(_state.tids))
     ctypes.memset(ctypes.byref(_state.cores), 0, ctypes.sizeof(_state.cores))
-    for cpu in os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1):
+    for cpu in _usable_cpus():
         if cpu < 64 * _MASK_WORDS:
             _state.cores[cpu // 64] |= 1 << (cpu % 64)
     count = min(count, MAX_WORKERS)
@@ -244,10 +244,15 @@ def _start_workers(count: int) -> None:
     _pool["workers"] = started
 
 
-def bind_pool(cores: int) -> int:
-    """Build the pool's code, bind ``symdiff_threads_run`` for kernels, start ``cores - 1`` workers (once); the
-    workers started. A C library without one of the calls (``sched_getcpu``, ``gettid``: Linux's) gets no workers,
-    so kernels never call the pool, whose missing calls are bound to ``abort``."""
+def _usable_cpus() -> set[int]:
+    """The cores this process may run on."""
+    return os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set(range(os.cpu_count() or 1))
+
+
+def bind_pool() -> int:
+    """Build the pool's code, bind ``symdiff_threads_run`` for kernels, start a worker per core this process may run
+    on but one (once); the workers started. A C library without one of the calls (``sched_getcpu``, ``gettid``:
+    Linux's) gets no workers, so kernels never call the pool, whose missing calls are bound to ``abort``."""
     with _lock:
         if "engine" in _pool:
             return workers()
@@ -267,7 +272,7 @@ def bind_pool(cores: int) -> int:
         ctypes.pythonapi.Py_IncRef(ctypes.py_object(engine))
         _pool.update(engine=engine, worker=engine.get_function_address(PREFIX + "worker"))
         llvm.add_symbol(PREFIX + "run", engine.get_function_address(PREFIX + "run"))
-        _start_workers(0 if missing else cores - 1)
+        _start_workers(0 if missing else len(_usable_cpus()) - 1)
         return workers()
 
 

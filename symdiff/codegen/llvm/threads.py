@@ -18,7 +18,6 @@ import contextlib
 import ctypes
 import dataclasses
 import math
-import os
 
 import llvmlite.binding as llvm
 from llvmlite import ir
@@ -45,7 +44,6 @@ _CALL_WORK, _MEMORY_WORK = 16, 4
 
 #: Process globals the kernels read: the cores this process may use, the work per thread, the chunk step.
 _values = {"cores": ctypes.c_int64(0), "min_work": ctypes.c_int64(MIN_WORK), "chunk": ctypes.c_int64(CHUNK)}
-_callbacks: list = []  # the C functions bound (set once: binding is done)
 
 
 def threaded_nest(s: kir.For) -> list[kir.For] | None:
@@ -180,20 +178,18 @@ def _global(module: ir.Module, name: str) -> ir.GlobalVariable:
 # ---------------------------------------------------------------- the process side
 def bind_threads() -> None:
     """Point the kernels' thread symbols at this process (the pool, OpenBLAS's thread count or the cores, the
-    globals above), starting the pool's workers on the first call."""
-    if _callbacks:
+    globals above), starting the pool's workers on the first call (the cores set: binding is done)."""
+    if _values["cores"].value:
         return
     from .blas_symbols import openblas_threads
 
-    _values["cores"].value = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     for name, value in _values.items():
         llvm.add_symbol(PREFIX + name, ctypes.addressof(value))
     control = openblas_threads()
     # another BLAS, whose threads symdiff leaves alone: the cores decide (the kernel takes the smaller count)
     count = control[0] if control is not None else ctypes.CDLL(None).get_nprocs
-    _callbacks.append(count)
     llvm.add_symbol(PREFIX + "blas_threads", ctypes.cast(count, ctypes.c_void_p).value)
-    _values["cores"].value = 1 + bind_pool(_values["cores"].value)  # no workers, no jobs
+    _values["cores"].value = 1 + bind_pool()  # the calling thread and the workers (none: no jobs)
 
 
 @contextlib.contextmanager
