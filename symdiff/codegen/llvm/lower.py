@@ -83,11 +83,14 @@ class FunctionLowering(ExpressionLowering):
             b.call(define_gram(self.unit.module, s.c.dtype, self.unit.flags), args)
         elif isinstance(s, kir.CallPart):
             args = [self.array(a) if isinstance(a, kir.Array) else self.expr(a) for a in s.args]
-            status = b.call(self.unit.functions[s.name], args)
-            with b.if_then(b.icmp_signed("!=", status, I32(0)), likely=False):
-                b.ret(status)
+            self.stop_on_error(b.call(self.unit.functions[s.name], args))
         elif not isinstance(s, kir.Comment):
             raise TypeError(f"LLVM lowering: unknown statement {s!r}")
+
+    def stop_on_error(self, status: ir.Value) -> None:
+        """Return ``status`` from this function when a function it called raised (a nonzero status)."""
+        with self.b.if_then(self.b.icmp_signed("!=", status, I32(0)), likely=False):
+            self.b.ret(status)
 
     def gemm_args(self, s: kir.Gemm) -> list[ir.Value]:
         return [self.array(s.a), *self.ints(s.a_offset, *s.a_strides), self.array(s.b),

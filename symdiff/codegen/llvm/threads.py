@@ -109,15 +109,11 @@ def lower_threaded(lowering, s: kir.For, path: list[kir.For]) -> None:
             for p in params[:-2]]
     start, stop = lowering.expr(marked.start), lowering.expr(marked.stop)
     threads = _thread_count(lowering, path, start, stop)
-    status_slot = lowering.allocas.alloca(I32, name="nest.status")
     with b.if_else(b.icmp_signed(">", threads, I64(1))) as (many, one):
         with many:
-            b.store(_run_on_pool(lowering, fn, args, start, stop, threads), status_slot)
+            lowering.stop_on_error(_run_on_pool(lowering, fn, args, start, stop, threads))
         with one:
-            b.store(b.call(fn, [*args, start, stop]), status_slot)
-    status = b.load(status_slot)
-    with b.if_then(b.icmp_signed("!=", status, I32(0)), likely=False):
-        b.ret(status)
+            lowering.stop_on_error(b.call(fn, [*args, start, stop]))
 
 
 def _thread_count(lowering, path: list[kir.For], start: ir.Value, stop: ir.Value) -> ir.Value:
