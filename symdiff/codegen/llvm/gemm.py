@@ -13,7 +13,7 @@ from .blas_symbols import _TRANS as TRANS
 from .blas_symbols import _UPPER as UPPER
 from .blas_symbols import K_PANEL, MIRROR_TILE, PANEL_BYTES, PANELED_OUTPUT, SMALL_MATMUL
 from .dtypes import F32, F64, I32, I64
-from .loops import counted_loop
+from .loops import counted_loop, smallest
 from .unit import external
 
 REAL = {"float64": F64, "float32": F32}
@@ -31,11 +31,6 @@ def gemv_type(real: ir.Type) -> ir.FunctionType:
     pointer = real.as_pointer()
     return ir.FunctionType(ir.VoidType(), [I32, I32, I64, I64, real, pointer, I64, pointer, I64, real, pointer,
                                            I64])
-
-
-def _smaller(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
-    """``min(x, y)`` of two signed integers."""
-    return b.select(b.icmp_signed("<", x, y), x, y)
 
 
 def _at_least(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
@@ -72,12 +67,12 @@ def _blas_product(b: ir.IRBuilder, dtype: str, args, layout, alpha: ir.Value, be
                     tb, ldb = b.select(b_rows, I32(NO_TRANS), I32(TRANS)), b.select(b_rows, brs, bcs)
                     gemm = external(module, f"symdiff_native_{prefix}gemm", gemm_type(real))
                     c_bytes = b.mul(b.mul(m, n), I64(np.dtype(dtype).itemsize))
-                    small_panel = _smaller(b, I64(K_PANEL), b.sdiv(I64(PANEL_BYTES), c_bytes))
+                    small_panel = smallest(b, I64(K_PANEL), b.sdiv(I64(PANEL_BYTES), c_bytes))
                     panel = b.select(b.icmp_signed("<=", c_bytes, I64(PANELED_OUTPUT)), small_panel, k)
 
                     def one_panel(p: ir.Value) -> None:
                         start = b.mul(p, panel)
-                        kk = _smaller(b, panel, b.sub(k, start))
+                        kk = smallest(b, panel, b.sub(k, start))
                         later = b.select(b.icmp_signed("==", p, I64(0)), beta, real(1.0))
                         b.call(gemm, [I32(ROW_MAJOR), ta, tb, m, n, kk, alpha, b.gep(pa, [b.mul(start, acs)]), lda,
                                       b.gep(pb, [b.mul(start, brs)]), ldb, later, pc, n])
@@ -211,8 +206,8 @@ def _define_mirror(module: ir.Module, dtype: str) -> ir.Function:
                 def entry(j: ir.Value) -> None:
                     value = b.load(b.gep(c, [b.add(co, b.add(b.mul(i, n), j))]))
                     b.store(value, b.gep(c, [b.add(co, b.add(b.mul(j, n), i))]))
-                counted_loop(b, start, _smaller(b, b.add(j0, tile), n), entry)
-            counted_loop(b, i0, _smaller(b, b.add(i0, tile), n), row)
+                counted_loop(b, start, smallest(b, b.add(j0, tile), n), entry)
+            counted_loop(b, i0, smallest(b, b.add(i0, tile), n), row)
         counted_loop(b, ti, tiles, tile_column)
     counted_loop(b, I64(0), tiles, tile_row)
     b.ret_void()

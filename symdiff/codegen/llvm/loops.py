@@ -1,4 +1,5 @@
-"""The counted loop the native lowering and its gemm build: ``for i in range(start, stop)`` in IR."""
+"""The counted loop the native lowering and its gemm build: ``for i in range(start, stop)`` in IR; and the
+smallest of signed integers (a chunk's or panel's end)."""
 
 from __future__ import annotations
 
@@ -24,3 +25,11 @@ def counted_loop(b: ir.IRBuilder, start: ir.Value, stop: ir.Value, body: Callabl
         i.add_incoming(b.add(i, I64(1)), b.block)
         b.branch(head)
     b.position_at_end(done)
+
+
+def smallest(b: ir.IRBuilder, *values: ir.Value) -> ir.Value:
+    """``min(values)`` of signed integers."""
+    out = values[0]
+    for value in values[1:]:
+        out = b.select(b.icmp_signed("<", value, out), value, out)
+    return out

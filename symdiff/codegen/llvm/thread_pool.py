@@ -25,7 +25,7 @@ from llvmlite import ir
 from ..llvm_host import target_machine
 from ..objcache import cached_object, entry_dir, load_engine
 from .dtypes import I8, I32, I64
-from .loops import counted_loop
+from .loops import counted_loop, smallest
 
 _P = I8.as_pointer()
 #: ``int32 task(void *frame, int64 lo, int64 hi)``: a nest's chunk (threads.py writes one per nest).
@@ -98,7 +98,7 @@ def _runtime_module() -> ir.Module:
     b.cbranch(b.icmp_signed("<", lo, stop), body, end)
     b.position_at_end(body)
     hi = b.add(lo, chunk)
-    status = b.call(task, [frame, lo, b.select(b.icmp_signed("<", hi, stop), hi, stop)])
+    status = b.call(task, [frame, lo, smallest(b, hi, stop)])
     b.cmpxchg(field(b, "status"), I64(0), b.sext(status, I64), "seq_cst", "seq_cst")
     b.store(b.add(b.load(done), I64(1)), done)
     b.branch(head)

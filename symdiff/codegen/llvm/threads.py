@@ -25,6 +25,7 @@ from llvmlite import ir
 from .. import kir
 from ..kir_walks import expressions, free_names, sub_expressions, walk
 from .dtypes import I8, I32, I64
+from .loops import smallest
 from .thread_pool import PREFIX, RUN, TASK, bind_pool
 from .unit import declare, external
 
@@ -121,20 +122,13 @@ def _thread_count(lowering, path: list[kir.For], start: ir.Value, stop: ir.Value
     chunk step of the split loop's iterations."""
     b, module = lowering.b, lowering.unit.module
     elements = I64(work(path[-1].body))
-    for loop in path:
-        trip = b.sub(lowering.expr(loop.stop), lowering.expr(loop.start))
+    trips = [b.sub(lowering.expr(loop.stop), lowering.expr(loop.start)) for loop in path[:-1]] + [b.sub(stop, start)]
+    for trip in trips:
         elements = b.mul(elements, b.select(b.icmp_signed(">", trip, I64(0)), trip, I64(0)))
     allowed = b.sext(b.call(external(module, PREFIX + "blas_threads", ir.FunctionType(I32, [])), []), I64)
     by_work = b.sdiv(elements, b.load(_global(module, "min_work")))
-    by_chunks = b.sdiv(b.sub(stop, start), b.load(_global(module, "chunk")))
-    return _smallest(b, [allowed, b.load(_global(module, "cores")), by_work, by_chunks, I64(MAX_THREADS)])
-
-
-def _smallest(b: ir.IRBuilder, values: list[ir.Value]) -> ir.Value:
-    out = values[0]
-    for v in values[1:]:
-        out = b.select(b.icmp_signed("<", v, out), v, out)
-    return out
+    by_chunks = b.sdiv(trips[-1], b.load(_global(module, "chunk")))
+    return smallest(b, allowed, b.load(_global(module, "cores")), by_work, by_chunks, I64(MAX_THREADS))
 
 
 def _run_on_pool(lowering, fn: ir.Function, args: list[ir.Value], start: ir.Value, stop: ir.Value,
