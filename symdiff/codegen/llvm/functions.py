@@ -16,6 +16,7 @@ from symdiff.ops.functions import FUNCTIONS
 from .. import kir
 from ..fastlib import fast_function
 from .dtypes import F64, REGISTER
+from .unit import external
 
 _LIBM_PREFIX = "symdiff_libm_"  # own names: the JIT's symbol table is shared with other libraries (Numba)
 
@@ -26,7 +27,7 @@ def intrinsic(module: ir.Module, name: str, ty: ir.Type, nargs: int = 1) -> ir.F
     element = ty.element if isinstance(ty, ir.VectorType) else ty
     suffix = "f64" if element == F64 else "f32"
     symbol = f"{name}.v{ty.count}{suffix}" if isinstance(ty, ir.VectorType) else f"{name}.{suffix}"
-    return module.globals.get(symbol) or ir.Function(module, ir.FunctionType(ty, [ty] * nargs), symbol)
+    return external(module, symbol, ir.FunctionType(ty, [ty] * nargs))
 
 
 def libm_symbols() -> list[str]:
@@ -62,8 +63,7 @@ def call_function(lowering, call: kir.Call, args: list[ir.Value]) -> ir.Value:
     if route.startswith("libm."):
         symbol = _LIBM_PREFIX + route[5:] + ("f" if call.dtype == "float32" else "")
         scalar = REGISTER[call.dtype]
-        fn = b.module.globals.get(symbol) or ir.Function(b.module, ir.FunctionType(scalar, [scalar] * len(args)),
-                                                         symbol)
+        fn = external(b.module, symbol, ir.FunctionType(scalar, [scalar] * len(args)))
         if not isinstance(ty, ir.VectorType):
             return b.call(fn, args, fastmath=unit.flags)
         result = ir.Constant(ty, ir.Undefined)  # no vector libm: one call per lane
