@@ -2,7 +2,8 @@
 for the MLP training step and for graphs of growing size.
 
 Each measurement runs in a fresh interpreter so that per-process start-up (imports) is included, as a
-user sees it. Run from the repository root:
+user sees it; each row is the median of ``--rounds`` cold/warm pairs (a shared machine's runs of the same compile
+read 0.67 s and, one in five, 1.0 s). Run from the repository root:
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/compile_time.py
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -64,18 +66,23 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[5, 10, 20, 40, 80], help="chain lengths")
     parser.add_argument("--numba-sizes", type=int, nargs="*", default=[5, 20],
                         help="chain lengths also compiled by the Numba backend, for comparison")
+    parser.add_argument("--rounds", type=int, default=3, help="cold/warm pairs per row; the median is shown")
     args = parser.parse_args()
     rows = [("mlp", 0, "native"), ("mlp", 0, "numba")] + [("chain", n, "native") for n in args.sizes]
     rows += [("chain", n, "numba") for n in args.numba_sizes]
     print(f"{'graph':>12} {'backend':>8} {'nodes':>6} {'lines':>6} {'cold s':>8} {'cold cpu s':>10} {'warm s':>8}")
     for kind, size, backend in rows:
-        with tempfile.TemporaryDirectory() as cache:
-            cold = run(kind, size, backend, cache)
-            warm = run(kind, size, backend, cache)
+        pairs = []
+        for _ in range(args.rounds):
+            with tempfile.TemporaryDirectory() as cache:
+                pairs.append((run(kind, size, backend, cache), run(kind, size, backend, cache)))
+        cold, warm = [statistics.median(pair[k]["total"] for pair in pairs) for k in (0, 1)]
+        cpu = statistics.median(cold_run["compile_cpu"] for cold_run, _ in pairs)
+        first = pairs[0][0]
         label = "MLP step" if kind == "mlp" else f"chain {size}"
-        print(f"{label:>12} {backend:>8} {cold['nodes']:>6} {cold['lines']:>6} {cold['total']:>8.2f} "
-              f"{cold['compile_cpu']:>10.2f} {warm['total']:>8.2f}")
-    print("cold: build + compile + first call in a new process with an empty cache (includes imports);")
+        print(f"{label:>12} {backend:>8} {first['nodes']:>6} {first['lines']:>6} {cold:>8.2f} {cpu:>10.2f} {warm:>8.2f}")
+    print(f"cold: build + compile + first call in a new process with an empty cache (includes imports); median of "
+          f"{args.rounds};")
     print("warm: the same in a new process with the cache filled. Times include Python/NumPy/symdiff imports;")
     print("bytecode caching on (Python's default). The native backend never imports Numba.")
 
