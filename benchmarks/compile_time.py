@@ -80,7 +80,8 @@ def main() -> None:
         cpu = statistics.median(cold_run["compile_cpu"] for cold_run, _ in pairs)
         first = pairs[0][0]
         label = "MLP step" if kind == "mlp" else f"chain {size}"
-        print(f"{label:>12} {backend:>8} {first['nodes']:>6} {first['lines']:>6} {cold:>8.2f} {cpu:>10.2f} {warm:>8.2f}")
+        print(f"{label:>12} {backend:>8} {first['nodes']:>6} {first['lines']:>6} {cold:>8.2f} {cpu:>10.2f} "
+              f"{warm:>8.2f}")
     print(f"cold: build + compile + first call in a new process with an empty cache (includes imports); median of "
           f"{args.rounds};")
     print("warm: the same in a new process with the cache filled. Times include Python/NumPy/symdiff imports;")
