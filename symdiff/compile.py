@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .ir import Node, inputs_of, toposort, unbound_dims
 
 
@@ -122,6 +124,10 @@ def _check_updates(inputs: list[Node], updates: Mapping[Node, Node]) -> list[tup
             raise ValueError(f"compile: update of {target.name!r} has shape {value.shape}, "
                              f"expected the parameter's shape {target.shape}")
         if value.dtype != target.dtype:
+            if not np.can_cast(value.dtype, target.dtype, "same_kind"):  # NumPy's in-place operators refuse it too
+                raise TypeError(f"compile: update of {target.name!r} has dtype {value.dtype}, which would be "
+                                f"truncated to the parameter's {target.dtype} at every call; make the parameter "
+                                f"{value.dtype} or cast the update with sd.cast")
             value = cast(value, target.dtype)
         pairs.append((target, value))
     return pairs

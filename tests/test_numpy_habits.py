@@ -121,3 +121,67 @@ def test_derivatives_of_the_new_reductions():
     for f in {"var": sd.var(x, axis=1), "std": sd.std(x), "prod": sd.prod(x, axis=0),
                     "cumsum": sd.cumsum(x, axis=0), "stack": sd.stack([x, sd.sin(x)], axis=2)}.values():
         sd.check_grad(sd.sum(sd.tanh(f)), [x], feed)  # raises naming the worst entry
+
+
+_DTYPES = ["bool", "int32", "int64", "float32", "float64"]
+
+
+@pytest.mark.parametrize("dtype", _DTYPES)
+@pytest.mark.parametrize("scalar", [True, 3, 2.5])
+def test_python_scalars_promote_as_in_numpy(dtype, scalar):
+    # a Python int with a bool tensor made a bool: (x > 0) * 3 was True, sum((x > 0) * 3) counted instead of adding 3s
+    x = sd.tensor("x", (3,), dtype)
+    values = np.array([1, 0, 2]).astype(dtype)
+    ops = [np.add, np.multiply, np.maximum, np.minimum]
+    outputs = [op(x, scalar) for op in ops] + [op(scalar, x) for op in ops]
+    expected = [op(values, scalar) for op in ops] + [op(scalar, values) for op in ops]
+    got = sd.compile([x], outputs)(values)
+    for node, value, compiled, want in zip(outputs, sd.evaluate(outputs, {x: values}), got, expected):
+        assert node.dtype == want.dtype, node
+        np.testing.assert_array_equal(value, want)
+        np.testing.assert_array_equal(compiled, want)
+        assert compiled.dtype == want.dtype
+
+
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_bool_arithmetic_compiles_as_numpy_computes_it(backend):
+    # NumPy adds bools as "or" and multiplies them as "and"; compiled kernels raised an internal CodegenError
+    x, y = sd.tensor("x", (4,)), sd.tensor("y", (4,))
+    a, b = x > 0, y > 0
+    outputs = [a + b, a * b, sd.maximum(a, b), sd.minimum(a, b), abs(a), a < b, sd.max(a), sd.min(a), sd.sum(a * b),
+               sd.max(sd.stack([a, b]), axis=0)]
+    xv, yv = np.array([1.0, -1.0, 2.0, -2.0]), np.array([1.0, 1.0, -1.0, -1.0])
+    av, bv = xv > 0, yv > 0
+    expected = [av + bv, av * bv, np.maximum(av, bv), np.minimum(av, bv), abs(av), av < bv, av.max(), av.min(),
+                np.sum(av * bv), np.stack([av, bv]).max(axis=0)]
+    got = sd.compile([x, y], outputs, backend=backend)(xv, yv)
+    for k, (value, compiled, want) in enumerate(zip(sd.evaluate(outputs, {x: xv, y: yv}), got, expected)):
+        np.testing.assert_array_equal(value, want, err_msg=str(k))
+        np.testing.assert_array_equal(compiled, want, err_msg=str(k))
+        assert np.asarray(compiled).dtype == np.asarray(want).dtype, k
+
+
+def test_bool_subtraction_and_negation_are_refused_as_in_numpy():
+    a = sd.tensor("x", (3,)) > 0
+    with pytest.raises(TypeError, match="bool.*not_equal"):
+        a - a
+    with pytest.raises(TypeError, match="bool.*not_equal"):
+        a - True
+    with pytest.raises(TypeError, match="bool.*equal"):
+        _ = -a
+    assert (a - 1).dtype == "int64"  # a bool with an int is an int, as in NumPy
+
+
+def test_nodes_never_become_object_arrays_and_iterate_as_numpy_arrays():
+    # np.asarray(node) made an object array of per-entry nodes; iterating a named or 0-d node yielded nothing
+    v, s, batch = sd.tensor("v", (3,)), sd.tensor("s", ()), sd.tensor("xb", ("batch", 3))
+    for convert in (lambda: np.asarray(v), lambda: np.array([v, v]), lambda: np.asarray(s)):
+        with pytest.raises(TypeError, match="symbolic.*sd.evaluate"):
+            convert()
+    with pytest.raises(TypeError, match="0-d"):
+        list(s)
+    with pytest.raises(TypeError, match="named dim 'batch'"):
+        list(batch)
+    rows = list(v)
+    assert len(rows) == 3 and all(r.shape == () for r in rows)
+    np.testing.assert_array_equal(sd.evaluate(rows, {v: np.array([1.0, 2.0, 3.0])}), [1.0, 2.0, 3.0])

@@ -130,3 +130,15 @@ def test_errors_name_the_problem():
         hessian_sparsity(x, x)
     with pytest.raises(sd.ShapeError, match="concrete dims"):
         sparse_jacobian(v * 2.0, v, [v], dims={"n": 3})
+
+
+def test_hessian_pattern_of_a_loss_over_a_named_batch_takes_dims():
+    # sum(tanh(A @ x)²) over A's named rows: the backward pass multiplies by a broadcast constant of shape ('n',),
+    # whose value the pattern walk computed without the dims given, and raised "named dim 'n' ... is not bound"
+    x, A = sd.tensor("x", (3,)), sd.tensor("A", ("n", 3))
+    loss = sd.sum(sd.tanh(A @ x) ** 2)
+    assert sd.hessian_sparsity(loss, x, dims={"n": 4}).toarray().all()
+    hessian = sd.sparse_hessian(loss, x, [x, A], dims={"n": 4})
+    x0, A0 = np.array([0.1, -0.2, 0.3]), np.random.default_rng(1).standard_normal((6, 3))
+    dense = sd.evaluate([sd.hessian(loss, x)], {x: x0, A: A0})[0]
+    np.testing.assert_allclose(hessian(x0, A0).toarray(), dense, rtol=1e-12, atol=1e-14)

@@ -85,3 +85,20 @@ def test_arguments_sharing_memory_with_an_updated_parameter_are_refused(backend)
     before = v.copy()
     fn(np.ones(4), v[:4], v[4:])  # disjoint halves of one buffer are fine
     np.testing.assert_array_equal(v, np.concatenate([before[:4] + 1, before[4:] * 2]))
+
+
+def test_an_update_that_would_truncate_its_parameter_is_refused():
+    # an int64 parameter updated with a float value was truncated in place at every call (k + 0.5 never grew)
+    x, k = sd.tensor("x", (3,)), sd.tensor("k", (3,), "int64")
+    with pytest.raises(TypeError, match=r"'k'.*float64.*int64"):
+        sd.compile([x, k], sd.sum(x), updates={k: k + 0.5 * x})
+    with pytest.raises(TypeError, match=r"'flag'.*int64.*bool"):
+        flag = sd.tensor("flag", (3,), "bool")
+        sd.compile([x, flag], sd.sum(x), updates={flag: sd.cast(x, "int64")})
+    # a cast within a kind or to a wider kind is what NumPy's in-place operators do too: allowed
+    w = sd.tensor("w", (3,), "float32")
+    fn = sd.compile([x, w, k], sd.sum(x), updates={w: w - 0.5 * x, k: k + sd.cast(x > 0, "int32")})
+    wv, kv = np.ones(3, np.float32), np.array([1, 2, 3])
+    fn(np.array([1.0, -1.0, 2.0]), wv, kv)
+    np.testing.assert_array_equal(wv, np.array([0.5, 1.5, 0.0], np.float32))
+    np.testing.assert_array_equal(kv, [2, 2, 4])

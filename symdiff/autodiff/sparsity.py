@@ -98,13 +98,13 @@ def _local_patterns(node: Node, dims: Mapping[str, int]) -> list[tuple[int, obje
     in_shapes = [_shape(i, dims) for i in node.inputs]
     kind = OPS[node.op].kind
     if kind == "elementwise":
-        factors = [_known_value(i) if node.op == "multiply" else None for i in node.inputs[::-1]]
+        factors = [_known_value(i, dims) if node.op == "multiply" else None for i in node.inputs[::-1]]
         return [(k, _broadcast_pattern(in_shapes[k], out_shape, factors[k])) for k in _differentiated(node)]
     if kind == "reduction":
         return [(0, _reduction_pattern(in_shapes[0], node.attr("axes"), node.attr("keepdims")))] \
             if _differentiated(node) else []
     if kind == "matmul":
-        return _matmul_patterns(node, in_shapes, out_shape)
+        return _matmul_patterns(node, in_shapes, out_shape, dims)
     if node.op in ("take_along_axis", "scatter_add"):
         return _gather_patterns(node, in_shapes, out_shape, dims)
     if kind == "loop":  # a carry mixes everything it has read by later steps: every entry, conservatively
@@ -123,11 +123,12 @@ def _differentiated(node: Node) -> list[int]:
             and not (c.op == "constant" and not np.any(c.attr("value").array))]
 
 
-def _known_value(node: Node) -> np.ndarray | None:
-    """The value of a node that reads no input (a constant, ``eye``, arithmetic on them), else None."""
+def _known_value(node: Node, dims: Mapping[str, int]) -> np.ndarray | None:
+    """The value of a node that reads no input (a constant, ``eye``, arithmetic on them; named dims of size
+    ``dims``), else None."""
     if inputs_of([node]):
         return None
-    return interpret([node], {}, {})[id(node)]
+    return interpret([node], {}, dims)[id(node)]
 
 
 def _broadcast_pattern(in_shape: tuple[int, ...], out_shape: tuple[int, ...], factor: np.ndarray | None = None):
@@ -157,7 +158,8 @@ def _reduction_pattern(in_shape: tuple[int, ...], axes: tuple[int, ...], keepdim
     return _matrix(target, np.arange(size_in), (int(np.prod(out_shape, dtype=np.int64)), size_in))
 
 
-def _matmul_patterns(node: Node, in_shapes: list[tuple[int, ...]], out_shape: tuple[int, ...]):
+def _matmul_patterns(node: Node, in_shapes: list[tuple[int, ...]], out_shape: tuple[int, ...],
+                     dims: Mapping[str, int]):
     """out[..., i, j] reads a[..., i, k] and b[..., k, j] for every k (where a known operand is nonzero)."""
     a_shape, b_shape = in_shapes
     a_num = _numbered(a_shape).reshape((1,) + a_shape if len(a_shape) == 1 else a_shape)
@@ -173,7 +175,7 @@ def _matmul_patterns(node: Node, in_shapes: list[tuple[int, ...]], out_shape: tu
     for k in _differentiated(node):
         cols = (a_full, b_full)[k]
         keep = np.ones(cols.shape, dtype=bool)
-        value = _known_value(node.inputs[1 - k])
+        value = _known_value(node.inputs[1 - k], dims)
         if value is not None:  # a structural zero of the other operand cuts the term
             value = value.reshape((1,) + value.shape if value.ndim == 1 and k == 1 else
                                   value.shape + (1,) if value.ndim == 1 else value.shape)

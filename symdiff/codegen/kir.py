@@ -42,6 +42,8 @@ OPS = {
     "select": ("select", "same"),  # (condition, if true, if false)
     "fmuladd": ("float", "same"),  # a * b + c, fused where the CPU can (polynomials, small products' sums)
 }
+#: Arithmetic on bools as NumPy computes it: a sum is "or", a product "and", abs the value itself (None).
+_ON_BOOLS = {"add": "or", "max": "or", "mul": "and", "min": "and", "abs": None}
 
 
 class Expr:
@@ -309,6 +311,8 @@ def op(name: str, *args: Expr) -> Expr:
     dtype = values[0].dtype
     if any(a.dtype != dtype for a in values) or kind == "select" and args[0].dtype != "bool":
         raise TypeError(f"kernel IR: {name} of {[a.dtype for a in args]}: operands must share one dtype")
+    if dtype == "bool" and name in _ON_BOOLS:  # NumPy's bool arithmetic (bool - bool is refused by the graph)
+        return op(_ON_BOOLS[name], *args) if _ON_BOOLS[name] else args[0]
     if kind != "select" and not _kind_ok(kind, dtype):
         raise TypeError(f"kernel IR: {name} does not take {dtype} operands")
     return Op(name, tuple(args), "bool" if result == "bool" else dtype)

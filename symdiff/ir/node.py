@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from .shapes import Shape
@@ -120,6 +120,15 @@ class Node:
         if isinstance(dim, str):
             raise TypeError(f"len() of a tensor whose first dim is the named dim {dim!r}")
         return dim
+
+    def __iter__(self) -> Iterator[Node]:
+        # NumPy's: the rows of the first axis; a 0-d tensor or a named first dim raises as len() does
+        return (self[k] for k in range(len(self)))
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> None:
+        # without it, np.asarray(node) and np.array([node, node]) made object arrays of nodes, failing far away
+        raise TypeError(f"{self!r} is symbolic: it has no values for np.asarray/np.array; compute them with "
+                        "sd.evaluate or a compiled function, or build the graph with symdiff's ops (sd.stack)")
 
 
 def _binary(name: str, reflected: bool = False) -> Callable[[Node, Any], Node]:

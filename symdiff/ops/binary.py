@@ -87,6 +87,9 @@ def add(a, b) -> Node:
 def subtract(a, b) -> Node:
     """``a - b`` with broadcasting."""
     a, b = as_nodes(a, b)
+    if a.dtype == b.dtype == "bool":
+        raise TypeError("subtract of two bool tensors is not supported (nor in NumPy); for their exclusive or, use "
+                        "sd.not_equal(a, b)")
     if is_constant(b, 0) and _keeps(a, b):
         return a
     if is_constant(a, 0) and _keeps(b, a):

@@ -31,6 +31,8 @@ def as_node(value: Any, like: Node | None = None) -> Node:
             return constant(value, "float64")
         if isinstance(value, bool) and like.dtype != "bool":
             value = int(value)
+        elif not isinstance(value, bool) and like.dtype == "bool":
+            return constant(value, "int64")  # a bool with a Python int is an int (NumPy), never the int as a bool
         return constant(value, like.dtype)
     return constant(value)
 

@@ -83,6 +83,9 @@ sign = _unary("sign", lambda g, out, x: (None,), True, np.sign, lambda sp, a: sp
 def negative(x) -> Node:
     """Elementwise negation; ``-(-x)`` is ``x``."""
     x = as_node(x)
+    if x.dtype == "bool":
+        raise TypeError("negative of a bool tensor is not supported (nor in NumPy); for its logical not, use "
+                        "sd.equal(x, False)")
     return x.inputs[0] if x.op == "negative" else _negative(x)
 
 
