@@ -50,7 +50,8 @@ STATE = {state!r}
 
 
 def initial_values():
-    """Starting parameter values and optimizer state (zeros, step count 0) by name."""
+    """The parameter values and optimizer state the trainer held when this was exported, by name: its
+    initialization (zero moments, step count 0) before any training, the trained values after it."""
     with np.load(Path(__file__).with_name({init_file!r})) as data:
         return {{name: data[name].copy() for name in data.files}}
 
