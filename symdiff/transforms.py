@@ -16,9 +16,11 @@ from typing import Any
 import numpy as np
 
 from .autodiff import grad as grad_graph
+from .autodiff.scan import substitute
 from .compile import CompiledFunction
 from .compile import compile as compile_graph
 from .ir import FLOAT_DTYPES, Node, ShapeError
+from .ops import constant
 
 
 class Transformed:
@@ -31,8 +33,13 @@ class Transformed:
         self.f, self.mode = f, mode
         self.single = isinstance(argnums, int)
         self.argnums = (argnums,) if self.single else tuple(argnums)
-        self._names = [p.name for p in inspect.signature(f).parameters.values()
-                       if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        self._signature = inspect.signature(f)
+        parameters = list(self._signature.parameters.values())
+        if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in parameters):
+            raise TypeError(f"{mode}: {_name(f)} takes *args or **kwargs; it must name each array it takes (one "
+                            "input of the traced graph per parameter)")
+        self._names = [p.name for p in parameters]
+        self._keyword_only = {p.name for p in parameters if p.kind == p.KEYWORD_ONLY}
         #: signature -> (inputs, derived outputs, compiled kernel or None, whether f returned one node)
         self._cache: dict[tuple, tuple[list[Node], list[Node], CompiledFunction | None, bool]] = {}
         self.__wrapped__ = f
@@ -41,15 +48,31 @@ class Transformed:
     def __repr__(self) -> str:
         return f"<symdiff {self.mode} of {getattr(self.f, '__qualname__', self.f)!r}, {len(self._cache)} signatures>"
 
-    def __call__(self, *args: Any) -> Any:
-        arrays = [np.asarray(a) for a in args]
-        _, _, compiled, single_output = self._traced(arrays, compile_it=True)
-        results = list(compiled(*arrays))  # outputs were given as a list: a sequence back
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        values = self._bind(args, kwargs)
+        if any(isinstance(v, Node) for v in values):  # called while another transform traces: the derived graph
+            nodes = [v if isinstance(v, Node) else constant(np.asarray(v)) for v in values]
+            inputs, outputs, _, single_output = self._traced(nodes, compile_it=False)
+            results = substitute(outputs, {id(i): n for i, n in zip(inputs, nodes)})
+        else:
+            arrays = [np.asarray(v) for v in values]
+            _, _, compiled, single_output = self._traced(arrays, compile_it=True)
+            results = list(compiled(*arrays))  # outputs were given as a list: a sequence back
         if self.mode == "jit":
             return results[0] if single_output else tuple(results)
         gradients = results[-len(self.argnums):]
         gradient = gradients[0] if self.single else tuple(gradients)
         return (results[0], gradient) if self.mode == "value_and_grad" else gradient
+
+    def _bind(self, args: tuple, kwargs: dict[str, Any]) -> list[Any]:
+        """The arguments in parameter order, as a Python call binds them (defaults filled in)."""
+        try:
+            bound = self._signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(f"{self.mode}: {_name(self.f)} takes {len(self._names)} arguments "
+                            f"({', '.join(self._names)}): {exc}") from None
+        bound.apply_defaults()
+        return [bound.arguments[name] for name in self._names]
 
     def graph(self, *args: Any) -> list[Node]:
         """The derived graph(s) for the signature of ``args`` (arrays or anything with .shape and .dtype)."""
@@ -67,7 +90,7 @@ class Transformed:
 
     def _traced(self, arrays: list[Any], compile_it: bool):
         if len(arrays) != len(self._names):
-            raise TypeError(f"{self.mode}: {self.f.__name__} takes {len(self._names)} arguments "
+            raise TypeError(f"{self.mode}: {_name(self.f)} takes {len(self._names)} arguments "
                             f"({', '.join(self._names)}), got {len(arrays)}")
         signature = tuple((tuple(a.shape), str(a.dtype)) for a in arrays)
         entry = self._cache.get(signature)
@@ -81,23 +104,28 @@ class Transformed:
         from .ops import tensor
 
         inputs = [tensor(name, shape, dtype) for name, (shape, dtype) in zip(self._names, signature)]
-        out = self.f(*inputs)
+        out = self.f(*[t for t in inputs if t.name not in self._keyword_only],
+                     **{t.name: t for t in inputs if t.name in self._keyword_only})
         outputs = [out] if isinstance(out, Node) else list(out) if isinstance(out, tuple | list) else None
         if outputs is None or not all(isinstance(o, Node) for o in outputs):
-            raise TypeError(f"{self.mode}: {self.f.__name__} must return a symdiff node (or a tuple of nodes) when "
+            raise TypeError(f"{self.mode}: {_name(self.f)} must return a symdiff node (or a tuple of nodes) when "
                             f"called on symbolic tensors, got {type(out).__name__}")
         if self.mode == "jit":
             return inputs, outputs, None, isinstance(out, Node)
         value = outputs[0]
         if len(outputs) != 1 or value.shape != () or value.dtype not in FLOAT_DTYPES:
-            raise ShapeError(f"{self.mode}: {self.f.__name__} must return one floating-point scalar, got "
+            raise ShapeError(f"{self.mode}: {_name(self.f)} must return one floating-point scalar, got "
                              f"{[(o.shape, o.dtype) for o in outputs]}")
         for k in self.argnums:
             if not 0 <= k < len(inputs) or inputs[k].dtype not in FLOAT_DTYPES:
                 raise ValueError(f"{self.mode}: argnums {k} must name a floating-point argument of "
-                                 f"{self.f.__name__}{tuple(self._names)}")
+                                 f"{_name(self.f)}{tuple(self._names)}")
         gradients = grad_graph(value, [inputs[k] for k in self.argnums])
         return inputs, ([value] if self.mode == "value_and_grad" else []) + gradients, None, False
+
+
+def _name(f: Callable[..., Any]) -> str:
+    return getattr(f, "__name__", type(f).__name__)
 
 
 def _spec(a: Any) -> Any:

@@ -66,3 +66,37 @@ def test_clear_errors():
         sd.grad(loss, [0])
     x = sd.tensor("x", (3,))
     np.testing.assert_allclose(sd.evaluate([sd.grad(sd.sum(x * x), x)], {x: np.ones(3)})[0], 2.0)
+
+
+def test_transforms_compose_as_in_jax():
+    # a transformed function called on symbolic tensors (inside another transform) returns its derived graph; it
+    # turned the tensors into an object array and raised "dtype object is not supported"
+    f = lambda x: np.sum(np.sin(x) * x)  # noqa: E731
+    x0 = np.array([0.5, 1.0, -0.3])
+    second = sd.grad(lambda x: np.sum(sd.grad(f)(x)))  # d/dx_i of sum_j df/dx_j = 2 cos x - x sin x
+    np.testing.assert_allclose(second(x0), 2 * np.cos(x0) - x0 * np.sin(x0), rtol=1e-13)
+    nested = sd.grad(sd.grad(lambda t: np.sin(t) * t))
+    assert nested(0.5) == pytest.approx(2 * np.cos(0.5) - 0.5 * np.sin(0.5), rel=1e-13)
+    jitted = sd.jit(sd.grad(f))
+    np.testing.assert_allclose(jitted(x0), np.cos(x0) * x0 + np.sin(x0), rtol=1e-13)
+    value, gradient = sd.jit(lambda w, x, y: sd.value_and_grad(loss)(w, x, y))(np.ones(3), np.ones((4, 3)),
+                                                                              np.zeros(4))
+    assert value == pytest.approx(loss(np.ones(3), np.ones((4, 3)), np.zeros(4)), rel=1e-13)
+    np.testing.assert_allclose(gradient, _reference_gradient(np.ones(3), np.ones((4, 3)), np.zeros(4)), rtol=1e-12)
+    constant_argument = sd.jit(lambda x: sd.grad(loss)(x, np.ones((2, 3)), np.zeros(2)))  # NumPy values mix in
+    np.testing.assert_allclose(constant_argument(x0), _reference_gradient(x0, np.ones((2, 3)), np.zeros(2)),
+                               rtol=1e-12)
+
+
+def test_keyword_and_default_arguments_bind_as_in_python():
+    g = sd.grad(loss)
+    w, x, y = R.standard_normal(3), R.standard_normal((5, 3)), R.standard_normal(5)
+    np.testing.assert_allclose(g(w, x=x, y=y), _reference_gradient(w, x, y), rtol=1e-12)
+    np.testing.assert_allclose(sd.jit(loss)(y=y, x=x, w=w), loss(w, x, y), rtol=1e-13)
+    scaled = sd.grad(lambda v, s=2.0: np.sum(v * v) * s)
+    np.testing.assert_allclose(scaled(w), 4.0 * w, rtol=1e-13)
+    np.testing.assert_allclose(scaled(w, 3.0), 6.0 * w, rtol=1e-13)
+    with pytest.raises(TypeError, match="grad: <lambda>.*'v'"):
+        scaled(s=1.0)
+    with pytest.raises(TypeError, match=r"\*args"):
+        sd.grad(lambda *a: np.sum(a[0]))
