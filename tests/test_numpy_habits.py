@@ -185,3 +185,15 @@ def test_nodes_never_become_object_arrays_and_iterate_as_numpy_arrays():
     rows = list(v)
     assert len(rows) == 3 and all(r.shape == () for r in rows)
     np.testing.assert_array_equal(sd.evaluate(rows, {v: np.array([1.0, 2.0, 3.0])}), [1.0, 2.0, 3.0])
+
+
+def test_numpy_calls_with_arguments_symdiff_lacks_name_the_function_and_argument():
+    # they raised "_unary.<locals>.build() takes 1 positional argument", and np.linalg.norm was called np.norm
+    x = sd.tensor("x", (2, 3))
+    for call, match in [(lambda: np.round(x, 1), r"np\.round.*positional"),
+                        (lambda: np.sum(x, dtype=np.float64), r"np\.sum.*'dtype'"),
+                        (lambda: np.max(x, out=None), r"np\.max.*'out'"),
+                        (lambda: x.sum(initial=0.0), r"^sum\(\) got an unexpected keyword argument 'initial'"),
+                        (lambda: np.linalg.norm(x), r"np\.linalg\.norm has no symbolic counterpart")]:
+        with pytest.raises(TypeError, match=match):
+            call()

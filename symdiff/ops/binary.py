@@ -183,7 +183,7 @@ def _comparison(name: str):
     def build(a, b) -> Node:
         return make(name, as_nodes(a, b))
 
-    build.__name__ = name
+    build.__name__ = build.__qualname__ = name  # Python's argument errors name the op
     build.__doc__ = f"Elementwise ``{name}`` comparison (a boolean node, no gradient)."
     return build
 

@@ -30,7 +30,7 @@ def _unary(name: str, vjp, keeps_ints: bool = False, numpy=None, sympy=None, ker
         x = as_node(x)
         return make(name, [x if keeps_ints else to_float(x)])
 
-    build.__name__ = name
+    build.__name__ = build.__qualname__ = name  # Python's argument errors name the op
     build.__doc__ = f"Elementwise {name} (NumPy semantics; integer inputs become float64)."
     return build
 

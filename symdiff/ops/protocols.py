@@ -5,6 +5,7 @@ naming it."""
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import numpy as np
@@ -49,8 +50,15 @@ def _array_ufunc(self: Node, ufunc: np.ufunc, method: str, *inputs: Any, **kwarg
 
 def _array_function(self: Node, func: Any, types: tuple, args: tuple, kwargs: dict) -> Any:
     build = FUNCTIONS.get(func)
+    name = "np." + ".".join([*func.__module__.split(".")[1:], func.__name__])  # np.linalg.norm, not np.norm
     if build is None:
-        raise TypeError(f"np.{func.__name__} has no symbolic counterpart in symdiff; use the sd.* builders")
+        raise TypeError(f"{name} has no symbolic counterpart in symdiff; use the sd.* builders")
+    signature = inspect.signature(build)
+    try:
+        signature.bind(*args, **kwargs)
+    except TypeError as exc:
+        raise TypeError(f"{name}: symdiff's {build.__name__}{signature} does not take these arguments: {exc}") \
+            from None
     return build(*args, **kwargs)
 
 

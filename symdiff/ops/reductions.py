@@ -76,7 +76,7 @@ def _reduction(name: str, doc: str):
             x = cast(x, "int64")
         return make(name, [x], axes=axes, keepdims=bool(keepdims))
 
-    build.__name__ = name
+    build.__name__ = build.__qualname__ = name  # Python's argument errors name the op
     build.__doc__ = doc
     return build
 
