@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import traceback
 
 import numpy as np
 import pytest
@@ -160,6 +161,19 @@ def test_argument_errors_name_the_argument(mlp):
     # Inputs that are only read are converted: lists and strided views work.
     loss = step(np.asfortranarray(x), y.tolist(), W1, b1, W2, b2)
     assert np.isfinite(loss)
+
+
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_argument_errors_show_no_traceback_of_the_kernel(backend):
+    # the explanation was raised while handling the kernel's own refusal, so an uncaught one printed Numba's
+    # dispatcher ("No matching definition ...") above it, "During handling of the above exception ..."
+    x = sd.tensor("x", (3,))
+    fn = sd.compile([x], sd.sum(x * x), backend=backend)
+    for bad in (np.ones(3, np.float32), np.ones(3, ">f8"), np.ones(4)):
+        with pytest.raises((TypeError, ValueError), match="argument 'x'") as error:
+            fn(bad)
+        text = "".join(traceback.format_exception(error.value))
+        assert "During handling" not in text and "numba" not in text and "C-contiguous" not in text, text
 
 
 def test_source_is_readable_and_deterministic(mlp):

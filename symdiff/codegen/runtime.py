@@ -10,43 +10,45 @@ import numpy as np
 
 
 def _checked_args(spec, args):
-    """Validate/convert ``args`` against ``spec`` rows ``(name, dtype, shape, updated_in_place)``."""
+    """Validate/convert ``args`` against ``spec`` rows ``(name, dtype, shape, updated_in_place)``. Called when the
+    kernel refused them, it raises ``from None``: the kernel's own refusal is not the caller's to read."""
     dims, origin, out = {}, {}, []
     for (name, dtype, shape, target), value in zip(spec, args):
         if isinstance(value, np.ndarray):
             if value.dtype != np.dtype(dtype):
                 raise TypeError(f"argument {name!r}: expected dtype {dtype}, got an array of dtype {value.dtype} "
-                                f"(shape {value.shape}); convert it with .astype({dtype!r})")
+                                f"(shape {value.shape}); convert it with .astype({dtype!r})") from None
         else:
             if target:
                 raise TypeError(f"argument {name!r} is updated in place, so it must be a NumPy array of dtype "
-                                f"{dtype} and shape {shape}; got {type(value).__name__}")
+                                f"{dtype} and shape {shape}; got {type(value).__name__}") from None
             try:
                 value = np.asarray(value)
             except (TypeError, ValueError) as exc:
                 raise TypeError(f"argument {name!r}: cannot convert {type(value).__name__} to an array") from exc
             if value.dtype.kind not in "biuf" or value.dtype.kind == "f" and dtype not in ("float32", "float64"):
-                raise TypeError(f"argument {name!r}: expected {dtype} values, got {value.dtype}")
+                raise TypeError(f"argument {name!r}: expected {dtype} values, got {value.dtype}") from None
             value = value.astype(dtype)
         if value.ndim != len(shape):
-            raise ValueError(f"argument {name!r}: expected shape {shape} ({len(shape)}-d), got shape {value.shape}")
+            raise ValueError(f"argument {name!r}: expected shape {shape} ({len(shape)}-d), "
+                             f"got shape {value.shape}") from None
         for want, got in zip(shape, value.shape):
             if isinstance(want, int) and want != got:
-                raise ValueError(f"argument {name!r}: expected shape {shape}, got shape {value.shape}")
+                raise ValueError(f"argument {name!r}: expected shape {shape}, got shape {value.shape}") from None
             if isinstance(want, str):
                 if want in dims and dims[want] != got:
                     raise ValueError(f"argument {name!r}: named dim {want!r} is {got} here (shape {value.shape}, "
-                                     f"expected {shape}) but {dims[want]} in argument {origin[want]!r}")
+                                     f"expected {shape}) but {dims[want]} in argument {origin[want]!r}") from None
                 dims.setdefault(want, got)
                 origin.setdefault(want, name)
         if not value.flags.c_contiguous:
             if target:
                 raise ValueError(f"argument {name!r} is updated in place, so it must be C-contiguous; "
-                                 "pass np.ascontiguousarray(...) and keep that array")
+                                 "pass np.ascontiguousarray(...) and keep that array") from None
             value = np.ascontiguousarray(value)
         if not value.flags.writeable:
             if target:
-                raise ValueError(f"argument {name!r} is updated in place but is read-only")
+                raise ValueError(f"argument {name!r} is updated in place but is read-only") from None
             value = value.copy()  # only read, but Numba's typed dispatch takes writeable arrays only
         out.append(value[()] if value.ndim == 0 and not target else value)  # 0-d values pass as scalars
     return out
