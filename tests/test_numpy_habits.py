@@ -197,3 +197,9 @@ def test_numpy_calls_with_arguments_symdiff_lacks_name_the_function_and_argument
                         (lambda: np.linalg.norm(x), r"np\.linalg\.norm has no symbolic counterpart")]:
         with pytest.raises(TypeError, match=match):
             call()
+
+
+def test_an_integer_index_on_a_named_dim_says_why():
+    # it said "index 0 is out of bounds for axis 0 with size batch"
+    with pytest.raises(sd.ShapeError, match="named dim 'batch'.*index 0"):
+        sd.tensor("xb", ("batch", 3))[0]

@@ -94,7 +94,10 @@ def getitem(x, index) -> Node:
             t = _normalize_slice(item, dim, axis)
             shape.append(_slice_len(dim, t))
         elif isinstance(item, int | np.integer):
-            if isinstance(dim, str) or not -dim <= item < dim:
+            if isinstance(dim, str):  # as slicing says: its size is known only when the function is called
+                raise ShapeError(f"indexing: axis {axis} has the named dim {dim!r}; only ':' can slice it, so "
+                                 f"index {item} cannot pick one of its entries")
+            if not -dim <= item < dim:
                 raise IndexError(f"index {item} is out of bounds for axis {axis} with size {dim}")
             t = (int(item) % dim, int(item) % dim + 1, 1)
         else:
