@@ -42,3 +42,13 @@ def test_binary_cross_entropy_takes_1d_and_integer_targets_and_defaults_to_binar
         trainer.evaluate(data.X_test, np.array([0, 1, 2, 1]))
     assert default_metrics(False, nn.binary_cross_entropy) == ["binary_accuracy"]
     assert default_metrics(True) == ["accuracy"] and default_metrics(False) == ["mse"]
+
+
+def test_mse_and_mae_pair_one_output_per_row_with_1d_targets():
+    # a (N, 1) output minus (N,) targets broadcast to N x N pairs: mse/mae were means over them, silently
+    outputs, targets = np.array([[0.5], [2.0], [-1.0]]), np.array([1.0, 0.0, 0.0])
+    assert METRICS["mse"](outputs, targets) == pytest.approx(np.mean((outputs[:, 0] - targets) ** 2))
+    assert METRICS["mae"](outputs, targets) == pytest.approx(np.mean(np.abs(outputs[:, 0] - targets)))
+    assert METRICS["mse"](outputs, targets[:, None]) == pytest.approx(np.mean((outputs[:, 0] - targets) ** 2))
+    with pytest.raises(ValueError, match=r"\(3, 2\).*\(3,\)"):
+        METRICS["mse"](np.ones((3, 2)), targets)
