@@ -1,5 +1,6 @@
 """User-made elementwise modules: SymPy parsing, op records, every derivative order, composition, errors."""
 
+import math
 import subprocess
 import sys
 
@@ -153,3 +154,21 @@ def test_importing_nn_does_not_import_sympy():
     code = "import sys, symdiff.nn; print('sympy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_user_modules_of_erf_and_steps_evaluate_differentiate_and_refuse_huge_constants():
+    # found by a first-hour bug hunt: sd.evaluate of erf(x) called math.erf on arrays (TypeError); the derivative
+    # of floor/ceil/round stayed SymPy's unevaluated Derivative (an internal 'Tuple' error); 10**1000 passed the
+    # grammar and failed with OverflowError in the conversion
+    x = sd.tensor("x", (3,))
+    values = np.array([0.1, 0.5, -1.7])
+    erf = sd.nn.elementwise("hunt_erf", "erf(x)")(x)
+    np.testing.assert_array_equal(sd.evaluate(erf, {x: values}), sd.compile([x], erf)(values))
+    np.testing.assert_allclose(sd.evaluate(erf, {x: values}), [math.erf(v) for v in values], rtol=1e-15)
+    for k, text in enumerate(["floor(x)", "ceil(x)", "round(x)", "x + floor(x)"]):
+        y = sd.nn.elementwise(f"hunt_step{k}", text)(x)
+        gradient = sd.evaluate(sd.grad(sd.sum(y), x), {x: values})
+        np.testing.assert_array_equal(gradient, np.full(3, 1.0 if "+" in text else 0.0))
+    for k, text in enumerate(["x*10**1000", "exp(exp(exp(exp(10))))*x", "sin(10**1000)*x", "x**1e308**2"]):
+        with pytest.raises(ValueError, match="not a finite float64 number|not finite"):
+            sd.nn.elementwise(f"hunt_huge{k}", text)

@@ -18,6 +18,7 @@ from ..ir import Node
 from ..ops import OPS, defop, make, scalar
 from ..ops.convert import as_node
 from ..ops.elementwise import same_shape, to_float
+from ..ops.functions import FUNCTIONS
 from .activations import ACTIVATIONS, register_activation
 from .expression import ExpressionError, parse_expression
 from .module import Module
@@ -54,9 +55,12 @@ def _heaviside(u, h0=None):
 
 def conventional(expr):
     """``expr`` with steps written in the project's kink convention: ``Heaviside(u) = (1 + sign(u)) / 2``
-    (1/2 at 0, the midpoint) and ``DiracDelta = 0`` (a step's derivative is zero, as sign's is)."""
+    (1/2 at 0, the midpoint) and ``DiracDelta = 0`` (a step's derivative is zero, as sign's is), as are the
+    derivatives of floor, ceiling and round (SymPy leaves them unevaluated)."""
     import sympy
 
+    steps = (sympy.floor, sympy.ceiling, sympy.Function("round"))
+    expr = expr.replace(lambda e: isinstance(e, sympy.Derivative) and e.expr.func in steps, lambda e: sympy.S.Zero)
     return expr.replace(sympy.DiracDelta, lambda *args: sympy.S.Zero).replace(sympy.Heaviside, _heaviside)
 
 
@@ -124,7 +128,8 @@ class Elementwise(Module):
         expr, x = self.derivative(order), _variable()
         what = f"elementwise {self.name!r}" + (f" (derivative {order})" if order else "")
         expand = _expansion(expr, x, what)
-        compute = sympy.lambdify(x, expr, "numpy")
+        # symdiff's NumPy references first: "numpy" alone maps erf/erfc to math's scalar functions
+        compute = sympy.lambdify(x, expr, [{f.name: f.numpy for f in FUNCTIONS.values()}, "numpy"])
         defop(name, "elementwise", same_shape, lambda a: np.broadcast_to(compute(a), np.shape(a)),
               vjp=lambda g, out, a: (self._times_derivative(g, a, order + 1),),
               sympy=lambda sp, a: expr.subs(x, a), kernel=("expand", expand), definition=sympy.srepr(expr))

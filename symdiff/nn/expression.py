@@ -173,4 +173,15 @@ def parse_expression(text: str, variable: Any, helpers: Mapping[str, Any] | None
     expr = builder.build(tree)
     if expr.has(builder.sp.zoo, builder.sp.nan, builder.sp.oo, -builder.sp.oo):
         raise ExpressionError(f"{text!r} is not finite ({expr})")
+    for number in builder.sp.preorder_traversal(expr):  # exact constants beyond float64 (10**1000, exp(exp(99)))
+        if number.is_number and not _finite_float(number):
+            shown = str(number) if len(str(number)) <= 40 else str(number)[:37] + "..."
+            raise ExpressionError(f"{text!r}: {shown} is not a finite float64 number")
     return expr
+
+
+def _finite_float(number) -> bool:
+    try:
+        return math.isfinite(float(number))
+    except (OverflowError, TypeError):  # TypeError: a complex value
+        return False
