@@ -298,3 +298,14 @@ def test_printed_derivatives_hold_no_raw_python_or_internal_leftovers():
     assert "scatter(-1/batch, y, axis: 1, in: (batch, 2))" in str(texts[0])
     assert "place(" in str(texts[1]) and "at: [:, 1:], in: (5, 5)" in str(texts[1])
     assert "reshape(v[:4], to: (2, 2))" in str(texts[3])
+
+
+def test_a_column_reshaped_to_a_row_prints_as_a_transpose():
+    # with one output unit, the backward pass's W2ᵀ is a reshape (4, 1) -> (1, 4) after simplification, which the
+    # listing printed as nothing: '(z @ W2 - t) @ W2', not even a valid product (second first-hour bug hunt)
+    x, t = sd.tensor("x", ("batch", 3)), sd.tensor("t", ("batch", 1))
+    W1, W2 = sd.tensor("W1", (3, 4)), sd.tensor("W2", (4, 1))
+    z = sd.tanh(x @ W1)
+    gradient = sd.grad(0.5 * sd.sum((z @ W2 - t) ** 2), W1)
+    assert "@ W2ᵀ)" in str(sd.formula(gradient, names={z: "z"}))
+    assert r"W_{2}^{\top}" in sd.latex(gradient, names={z: "z"})

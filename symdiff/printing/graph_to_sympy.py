@@ -68,8 +68,12 @@ def is_uniform_shape(node: Node) -> bool:
 
 
 def keeps_elements(node: Node) -> bool:
-    """True for a reshape that only adds or drops length-1 axes: every element keeps its meaning."""
-    return [d for d in node.shape if d != 1] == [d for d in node.inputs[0].shape if d != 1]
+    """True for a reshape that only adds or drops length-1 axes, keeping a matrix's orientation: every element
+    keeps its meaning (a (4, 1) column reshaped to a (1, 4) row is a transpose in a formula, not nothing)."""
+    before, after = node.inputs[0].shape, node.shape
+    if len(before) == len(after) >= 2 and [d != 1 for d in before[-2:]] != [d != 1 for d in after[-2:]]:
+        return False
+    return [d for d in after if d != 1] == [d for d in before if d != 1]
 
 
 def _reduced(node: Node) -> list[int | str]:

@@ -63,7 +63,14 @@ def _slice(node: Node, a: sp.Basic) -> Term:
 def _reshape(node: Node, a: sp.Basic) -> sp.Basic | Term:
     if keeps_elements(node):  # adding or dropping length-1 axes does not change the maths
         return a
+    if _turns_over(node.inputs[0].shape, node.shape):  # a column made a row (a simplified transpose)
+        return Term("transpose", (a,))
     return Term("call", (a,), ("reshape", {"to": node.shape}))
+
+
+def _turns_over(before: tuple, after: tuple) -> bool:
+    """A 2-D (n, 1) reshaped to (1, n), or back: the same elements, as the other orientation of a vector."""
+    return len(before) == len(after) == 2 and before == after[::-1] and 1 in before and before != (1, 1)
 
 
 def _place(node: Node, a: sp.Basic) -> Term:
