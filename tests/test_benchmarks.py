@@ -1,7 +1,7 @@
 """Every documented benchmark command still runs (benchmarks/README.md): each with its quickest settings, checked for
 the table it prints, not for its numbers (no timing is asserted). Several read symdiff's internals (the kernel entry,
 the workspace pools, the LLVM build hooks), so a change there shows here rather than in a later session's
-measurements (call_overhead.py once failed for weeks with "native kernel: expected 4 arguments")."""
+measurements (call_overhead.py failed with "native kernel: expected 4 arguments" until 2026-12-06, unnoticed)."""
 
 import shutil
 import subprocess
