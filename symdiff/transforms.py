@@ -74,24 +74,22 @@ class Transformed:
         bound.apply_defaults()
         return [bound.arguments[name] for name in self._names]
 
-    def graph(self, *args: Any) -> list[Node]:
-        """The derived graph(s) for the signature of ``args`` (arrays or anything with .shape and .dtype)."""
-        return self._traced([_spec(a) for a in args], compile_it=False)[1]
+    def graph(self, *args: Any, **kwargs: Any) -> list[Node]:
+        """The derived graph(s) for the signature of the arguments (arrays or anything with .shape and .dtype)."""
+        return self._traced([_spec(a) for a in self._bind(args, kwargs)], compile_it=False)[1]
 
-    def compiled(self, *args: Any) -> CompiledFunction:
-        """The compiled kernel for the signature of ``args`` (``.source`` is its Numba source)."""
-        return self._traced([np.asarray(a) for a in args], compile_it=True)[2]
+    def compiled(self, *args: Any, **kwargs: Any) -> CompiledFunction:
+        """The compiled kernel for the signature of the arguments (``.source`` is its Numba source)."""
+        return self._traced([np.asarray(a) for a in self._bind(args, kwargs)], compile_it=True)[2]
 
-    def formula(self, *args: Any) -> str:
-        """The derived graph(s) for the signature of ``args`` as readable math (``sd.formula``)."""
+    def formula(self, *args: Any, **kwargs: Any) -> str:
+        """The derived graph(s) for the signature of the arguments as readable math (``sd.formula``)."""
         from .printing import formula
 
-        return "\n".join(str(formula(node)) for node in self.graph(*args))
+        return "\n".join(str(formula(node)) for node in self.graph(*args, **kwargs))
 
     def _traced(self, arrays: list[Any], compile_it: bool):
-        if len(arrays) != len(self._names):
-            raise TypeError(f"{self.mode}: {_name(self.f)} takes {len(self._names)} arguments "
-                            f"({', '.join(self._names)}), got {len(arrays)}")
+        """The cache entry of the signature of ``arrays`` (one per parameter, as :meth:`_bind` orders them)."""
         signature = tuple((tuple(a.shape), str(a.dtype)) for a in arrays)
         entry = self._cache.get(signature)
         if entry is None:
