@@ -28,12 +28,12 @@ def _paired(outputs: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.nd
     """Outputs and targets entry by entry: one output per row, (N, 1), against targets of shape (N,) pairs row with
     row (subtracting them would broadcast to N x N pairs); other shapes must match."""
     outputs, targets = np.asarray(outputs), np.asarray(targets)
-    if outputs.shape != targets.shape and outputs.size == targets.size and outputs.shape[:1] == targets.shape[:1]:
+    if outputs.shape == targets.shape:
+        return outputs, targets
+    if outputs.size == targets.size and outputs.shape[:1] == targets.shape[:1]:
         return np.ravel(outputs), np.ravel(targets)
-    if outputs.shape != targets.shape:
-        raise ValueError(f"metric: outputs of shape {outputs.shape} do not pair entry by entry with targets of "
-                         f"shape {targets.shape}")
-    return outputs, targets
+    raise ValueError(f"metric: outputs of shape {outputs.shape} do not pair entry by entry with targets of "
+                     f"shape {targets.shape}")
 
 
 def _binary(logits: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
