@@ -48,18 +48,57 @@ def _array_ufunc(self: Node, ufunc: np.ufunc, method: str, *inputs: Any, **kwarg
     return build(*inputs)
 
 
+#: NumPy parameter names that symdiff's builders spell otherwise (the first parameter always maps to the first).
+_RENAMED = {np.swapaxes: {"axis1": "a", "axis2": "b"}, np.where: {"x": "a", "y": "b"},
+            np.clip: {"a_min": "lo", "a_max": "hi", "min": "lo", "max": "hi"}}
+
+
+def numpy_call(func: Any, build: Any, name: str, args: tuple, kwargs: dict) -> Node:
+    """``build`` called as NumPy's ``func(*args, **kwargs)`` would be: the arguments bind to NumPy's own signature
+    (so ``np.sum(x, 1, np.float64)`` passes a dtype, not symdiff's ``keepdims``), an argument left at NumPy's default
+    is dropped, a ``dtype`` casts the array arguments first (NumPy's accumulator and result type), and an argument
+    symdiff's builder lacks raises a TypeError naming ``name`` and the argument."""
+    signature = inspect.signature(build)
+    try:
+        bound = inspect.signature(func).bind(*args, **kwargs)
+    except TypeError as exc:
+        raise TypeError(f"{name}: {exc}") from None
+    parameters, positional, call = inspect.signature(func).parameters, [], {}
+    for index, (given, value) in enumerate(bound.arguments.items()):
+        if parameters[given].kind is inspect.Parameter.VAR_POSITIONAL:
+            positional.extend(value)
+            continue
+        target = next(iter(signature.parameters)) if index == 0 else _RENAMED.get(func, {}).get(given, given)
+        if target in signature.parameters:
+            call[target] = value
+        elif given == "dtype" and value is not None:
+            first = next(iter(call))
+            call[first] = [_cast(a, value) for a in call[first]] if isinstance(call[first], list | tuple) \
+                else _cast(call[first], value)
+        elif value is not parameters[given].default:
+            raise TypeError(f"{name}: symdiff's {build.__name__}{signature} does not take {given!r}")
+    return build(*positional, **call)
+
+
+def _cast(x: Any, dtype: Any) -> Node:
+    return elementwise.cast(x, np.dtype(dtype).name)
+
+
 def _array_function(self: Node, func: Any, types: tuple, args: tuple, kwargs: dict) -> Any:
     build = FUNCTIONS.get(func)
     name = "np." + ".".join([*func.__module__.split(".")[1:], func.__name__])  # np.linalg.norm, not np.norm
     if build is None:
         raise TypeError(f"{name} has no symbolic counterpart in symdiff; use the sd.* builders")
-    signature = inspect.signature(build)
-    try:
-        signature.bind(*args, **kwargs)
-    except TypeError as exc:
-        raise TypeError(f"{name}: symdiff's {build.__name__}{signature} does not take these arguments: {exc}") \
-            from None
-    return build(*args, **kwargs)
+    return numpy_call(func, build, name, args, kwargs)
+
+
+def _method(func: Any, build: Any) -> Any:
+    """The array method ``x.<name>(...)``, bound as NumPy's ``func(x, ...)``."""
+    def method(self: Node, *args: Any, **kwargs: Any) -> Node:
+        return numpy_call(func, build, f"x.{func.__name__}", (self, *args), kwargs)
+    method.__name__ = method.__qualname__ = func.__name__
+    method.__doc__ = f"``np.{func.__name__}(x, ...)``: symdiff's :func:`{build.__name__}` with NumPy's arguments."
+    return method
 
 
 def _reshape(self: Node, *shape: Any) -> Node:
@@ -81,9 +120,9 @@ def _size(self: Node) -> int:
 def install() -> None:
     """Give :class:`Node` the NumPy array methods and protocols (called once, when the op table loads)."""
     methods = {
-        "sum": reductions.sum, "mean": reductions.mean, "max": reductions.max, "min": reductions.min,
-        "var": statistics.var, "std": statistics.std, "prod": statistics.prod, "cumsum": statistics.cumsum,
-        "argmax": statistics.argmax, "argmin": statistics.argmin, "astype": elementwise.cast,
+        **{func.__name__: _method(func, FUNCTIONS[func]) for func in (
+            np.sum, np.mean, np.max, np.min, np.var, np.std, np.prod, np.cumsum, np.argmax, np.argmin)},
+        "astype": elementwise.cast,
         "reshape": _reshape, "transpose": _transpose, "__array_ufunc__": _array_ufunc,
         "__array_function__": _array_function,
     }
