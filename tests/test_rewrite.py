@@ -133,12 +133,17 @@ def test_an_op_of_broadcast_constants_is_a_broadcast_constant():
 
 
 def test_stability_rewrites():
+    # sd.log builds the stable forms of these logs itself (test_singular_derivatives.py); the rules rewrite the
+    # log ops that other rewrites make
+    def raw_log(p):
+        return make("log", [p])
+
     logits = sd.tensor("logits", (2, 3))
-    assert simplify(sd.log(sd.softmax(logits))) is simplify(sd.log_softmax(logits))
+    assert simplify(raw_log(sd.softmax(logits))) is simplify(sd.log_softmax(logits))
     z = sd.scalar("z")
-    assert ops_of(simplify(sd.log(sd.sigmoid(z)))) == ["negative", "negative", "softplus"]
-    assert float(sd.evaluate(simplify(sd.log(sd.sigmoid(z))), {z: -1000.0})) == -1000.0
-    assert np.isinf(sd.evaluate(sd.log(sd.sigmoid(z)), {z: -1000.0}))
+    assert ops_of(simplify(raw_log(sd.sigmoid(z)))) == ["negative", "negative", "softplus"]
+    assert float(sd.evaluate(simplify(raw_log(sd.sigmoid(z))), {z: -1000.0})) == -1000.0
+    assert np.isinf(sd.evaluate(raw_log(sd.sigmoid(z)), {z: -1000.0}))
     tiny = {z: 1e-18}
     assert float(sd.evaluate(simplify(sd.log(1.0 + z)), tiny)) == 1e-18
     assert float(sd.evaluate(simplify(sd.exp(z) - 1.0), tiny)) == 1e-18

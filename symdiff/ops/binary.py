@@ -14,7 +14,7 @@ from ..ir import Node, broadcast_shapes
 from .convert import as_node, as_nodes, promote
 from .elementwise import cast, log, negative, to_float
 from .functions import FUNCTIONS
-from .registry import defop, is_constant, make
+from .registry import constant_value, defop, is_constant, make
 
 
 def broadcast_rule(inputs: tuple[Node, ...], attrs: dict, *, name: str = "", dtype: str | None = None):
@@ -32,7 +32,18 @@ def _pick(a: Node, b: Node, better) -> Node:
 
 
 def _power_vjp(g, out, a, b):
-    return g * b * power(a, b - 1.0), g * out * log(a)
+    # Where the exponent is 0, a ** b is 1 for every base: slope 0 in a (not 0 * 0 ** -1 = nan at a = 0); at a base
+    # of 0, a ** b is 0 (b > 0) or 1 (b = 0) for every b near: slope 0 in b (not 0 * log(0) = nan). JAX does the same.
+    slope_a = b * power(a, b - 1.0)
+    if not _nonzero(b):
+        slope_a = where(equal(b, 0.0), 0.0, slope_a)
+    return g * slope_a, g * out * log(a if _nonzero(a) else where(equal(a, 0.0), 1.0, a))
+
+
+def _nonzero(x: Node) -> bool:
+    """True when ``x`` is a constant without a zero entry."""
+    value = constant_value(x)
+    return value is not None and bool(np.all(value != 0))
 
 
 _ARITH = {

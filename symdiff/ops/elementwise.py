@@ -39,7 +39,7 @@ _LN2, _LN10, _TWO_OVER_SQRT_PI = float(np.log(2.0)), float(np.log(10.0)), float(
 
 _negative = _unary("negative", lambda g, out, x: (-g,), True, np.negative, lambda sp, a: -a, ("op", "neg"))
 exp = _unary("exp", lambda g, out, x: (g * out,))
-log = _unary("log", lambda g, out, x: (g / x,))
+_log = _unary("log", lambda g, out, x: (g / x,))
 log1p = _unary("log1p", lambda g, out, x: (g / (1.0 + x),))
 expm1 = _unary("expm1", lambda g, out, x: (g * (out + 1.0),))
 sqrt = _unary("sqrt", lambda g, out, x: (g * 0.5 / out,))
@@ -78,6 +78,20 @@ round = _unary("round", lambda g, out, x: (None,))  # noqa: A001 - NumPy's name;
 # abs'(0) = sign(0) = 0: the midpoint of the subdifferential [-1, 1] (see docs/CONVENTIONS.md).
 abs = _unary("abs", lambda g, out, x: (g * sign(x),), True, np.abs, lambda sp, a: sp.Abs(a), ("op", "abs"))  # noqa: A001
 sign = _unary("sign", lambda g, out, x: (None,), True, np.sign, lambda sp, a: sp.sign(a), ("sign",))
+
+
+def log(x) -> Node:
+    """Elementwise natural log (integer inputs become float64). The log of an exp is its argument, of a softmax
+    ``exp(z) / s`` is ``z - log(s)`` and of a sigmoid ``-softplus(-x)``: the same values where they are finite, and
+    the derivative stays finite where the exp overflows or the probability underflows (``p' / p`` is 0/0 there)."""
+    x = as_node(x)
+    if x.op == "exp":
+        return x.inputs[0]
+    if x.op == "divide" and x.inputs[0].op == "exp":
+        return make("subtract", [x.inputs[0].inputs[0], log(x.inputs[1])])
+    if x.op == "sigmoid":
+        return negative(softplus(negative(x.inputs[0])))
+    return _log(x)
 
 
 def negative(x) -> Node:
