@@ -309,3 +309,23 @@ def test_a_column_reshaped_to_a_row_prints_as_a_transpose():
     gradient = sd.grad(0.5 * sd.sum((z @ W2 - t) ** 2), W1)
     assert "@ W2ᵀ)" in str(sd.formula(gradient, names={z: "z"}))
     assert r"W_{2}^{\top}" in sd.latex(gradient, names={z: "z"})
+
+
+def test_a_vector_as_a_row_and_as_a_column_print_apart():
+    # a reshape that adds or drops length-1 axes printed as nothing, so x as a (1, 3) row and as a (3, 1) column
+    # were one symbol: x_j - x_i printed as 0, the outer product as x² (third bug hunt)
+    x, u, v = sd.tensor("x", (3,)), sd.tensor("u", (3,)), sd.tensor("v", (3,))
+    row, col = sd.reshape(x, (1, 3)), sd.reshape(x, (3, 1))
+    cases = {
+        "x - reshape(x, to: (3, 1))": row - col,
+        "reshape(x, to: (3, 1)) ⊙ x": row * col,
+        "reshape(x, to: (3, 1)) + x": sd.expand_dims(x, 0) + sd.expand_dims(x, 1),
+        "reshape(x, to: (3, 1)) @ reshape(x, to: (1, 3))": col @ row,
+        "Σ((reshape(u, to: (3, 1)) @ reshape(v, to: (1, 3)))²)": sd.sum((u[:, None] @ v[None, :]) ** 2),
+        "2·x": col * 2.0,  # one operand: every entry is 2 x_i whichever way it stands
+        "W @ x": sd.reshape(sd.tensor("W", (2, 3)) @ col, (2,)),  # a product with a column is the product with x
+    }
+    for text, graph in cases.items():
+        assert sd.formula(graph) == text
+    with pytest.raises(sd.SympyConversionError, match="not elementwise"):
+        sd.to_sympy(row - col)

@@ -76,6 +76,12 @@ def keeps_elements(node: Node) -> bool:
     return [d for d in after if d != 1] == [d for d in before if d != 1]
 
 
+def layout(shape: tuple) -> list[tuple[int, int | str]]:
+    """Each dim above 1 with its place from the right: two shapes of one layout broadcast alike (a (3,) vector and
+    its (1, 3) row do; its (3, 1) column does not)."""
+    return [(len(shape) - k, d) for k, d in enumerate(shape) if d != 1]
+
+
 def _reduced(node: Node) -> list[int | str]:
     x = node.inputs[0]
     return [x.shape[a] for a in node.attr("axes")]
@@ -146,7 +152,7 @@ def _convert(node: Node, args: list[sp.Basic], uniform: set[int], real: bool) ->
     op = OPS[node.op]
     if op.kind == "elementwise" and op.sympy is not None:
         return apply_elementwise(node, args)
-    if node.op == "reshape" and keeps_elements(node):
+    if node.op == "reshape" and layout(node.shape) == layout(node.inputs[0].shape):
         return args[0]
     rule = UNIFORM_RULES.get(node.op)
     if rule is None:

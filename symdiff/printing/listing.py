@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from ..autodiff.scan import substitute
-from ..ir import Node, toposort
+from ..ir import Node, ShapeError, broadcast_shapes, toposort
 from ..ops import OPS, tensor
 from .dump import constant_text
 from .graph_to_sympy import (
@@ -22,6 +22,7 @@ from .graph_to_sympy import (
     elements,
     is_uniform_shape,
     keeps_elements,
+    layout,
     number,
     printed_inputs,
     uniform_value,
@@ -142,6 +143,50 @@ def _value(node: Node, args: list[sp.Basic]) -> sp.Basic | Term:
     return Term("call", tuple(args), (node.op, node.attr_dict))
 
 
+def _matmul_shape(a: tuple, b: tuple) -> tuple | None:
+    """The shape of ``A @ B`` for operands of shapes ``a`` and ``b`` by NumPy's rules (a 1-d operand is a row on
+    the left, a column on the right), or None when they do not multiply."""
+    left, right = ((1,) + a if len(a) == 1 else a), (b + (1,) if len(b) == 1 else b)
+    if left[-1] != right[-2]:
+        return None
+    try:
+        batch = broadcast_shapes(left[:-2], right[:-2])
+    except ShapeError:
+        return None
+    return batch + left[-2:-1] * (len(a) > 1) + right[-1:] * (len(b) > 1)
+
+
+def _reads_orientation(node: Node, read: list[tuple]) -> bool:
+    """True when ``node``'s result depends on how its operands, as their formulas read (shapes ``read``), are laid
+    out: elementwise ops of two operands with more than one entry, matrix products whose operands would multiply
+    to other entries, reductions over some axes, transposes, slices and reshapes that print."""
+    if OPS[node.op].kind == "elementwise":
+        return sum(not is_uniform_shape(i) for i in node.inputs) > 1
+    if node.op == "matmul":
+        product = _matmul_shape(*read)
+        return product is None or _entries(product) != _entries(node.shape)
+    if node.op in ("sum", "max", "min"):
+        return len(node.attr("axes")) != node.inputs[0].ndim
+    return node.op in ("transpose", "slice") or node.op == "reshape" and not keeps_elements(node)
+
+
+def _entries(shape: tuple) -> list[int | str]:
+    return [d for d in shape if d != 1]
+
+
+def _read_shape(node: Node, read: list[tuple]) -> tuple:
+    """The shape of ``node``'s formula as NumPy would read it, from its operands' (``read``)."""
+    if node.op == "reshape" and keeps_elements(node):
+        return read[0]
+    try:
+        if OPS[node.op].kind == "elementwise" and read:
+            return broadcast_shapes(*read)
+    except ShapeError:
+        pass
+    product = _matmul_shape(*read) if node.op == "matmul" else None
+    return product if product is not None else node.shape
+
+
 class _Builder:
     def __init__(self, roots: Sequence[Node], labels: Sequence[str | None], names: Mapping[Node, str]) -> None:
         self.out = Listing()
@@ -198,10 +243,28 @@ class _Builder:
         self.out.lines.append((symbol, expr))
         return symbol
 
+    def operands(self, node: Node, exprs: dict[int, sp.Basic], shapes: dict[int, tuple]) -> list[sp.Basic]:
+        """``node``'s operands, each with an explicit reshape where the shape its formula reads as (reshapes that
+        only add or drop length-1 axes print as nothing) would broadcast or multiply otherwise than the graph:
+        ``x`` as a (1, 3) row minus ``x`` as a (3, 1) column is ``x - reshape(x, to: (3, 1))``, not 0."""
+        exact = node.op == "matmul"  # a 1-d operand of a product is a row or a column by its side
+        faithful = [(shapes[id(i)] == i.shape) if exact else layout(shapes[id(i)]) == layout(i.shape)
+                    for i in node.inputs]
+        if all(faithful) or not _reads_orientation(node, [shapes[id(i)] for i in node.inputs]):
+            return [exprs[id(i)] for i in node.inputs]
+        for i, ok in zip(node.inputs, faithful):
+            if not ok:
+                exprs[id(i)] = self.atom(i, Term("call", (exprs[id(i)],), ("reshape", {"to": i.shape})))
+                shapes[id(i)] = i.shape
+        return [exprs[id(i)] for i in node.inputs]
+
     def build(self) -> Listing:
         exprs: dict[int, sp.Basic] = {}
+        shapes: dict[int, tuple] = {}  # the shape each value's formula has as NumPy would read it
         for node in self.order:
-            expr = self.atom(node, _value(node, [exprs[id(i)] for i in node.inputs]))
+            expr = self.atom(node, _value(node, self.operands(node, exprs, shapes)))
+            # a number broadcasts as any shape
+            shapes[id(node)] = () if expr.is_Number else _read_shape(node, [shapes[id(i)] for i in node.inputs])
             labels = self.root_labels.get(id(node))
             if labels:
                 expr = self.emit_root(node, expr, labels)
