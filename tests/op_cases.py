@@ -72,6 +72,8 @@ CASES = [
     Case("sigmoid", ("sigmoid",), sd.sigmoid, _sigmoid, (U,), (-6.0, 6.0)),
     Case("softplus", ("softplus",), sd.softplus, lambda x: np.log1p(np.exp(x)), (U,), (-6.0, 6.0)),
     Case("tan", ("tan",), sd.tan, np.tan, (U,), (-1.2, 1.2)),
+    Case("sinh", ("sinh",), sd.sinh, np.sinh, (U,)),
+    Case("cosh", ("cosh",), sd.cosh, np.cosh, (U,)),
     Case("arctan", ("arctan",), sd.arctan, np.arctan, (U,)),
     Case("arctan2", ("arctan2",), sd.arctan2, np.arctan2, ((3, 1), (3, 4))),
     Case("erf", ("erf",), sd.erf, lambda x: _special("erf", x), (U,)),

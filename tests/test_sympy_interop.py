@@ -193,3 +193,14 @@ def test_constants_become_exact_numbers_when_short(value, expected):
 
 def test_long_floats_stay_floats():
     assert number(1 / 3) == sp.Float(1 / 3) and isinstance(number(1 / 3), sp.Float)
+
+
+def test_hyperbolic_functions_keep_numpy_accuracy():
+    # sinh and cosh became (exp(x) -+ exp(-x)) / 2: relative error 5e-2 at x = 1e-15, inf at 710 (third bug hunt)
+    t = sp.Symbol("t")
+    points = np.array([1e-15, -1e-10, 1e-6, 0.5, -20.0, 710.0])
+    for function, reference in [(sp.sinh, np.sinh), (sp.cosh, np.cosh)]:
+        node = sd.from_sympy(function(t), {t: (6,)})
+        np.testing.assert_allclose(sd.evaluate(node, {"t": points}), reference(points), rtol=1e-15)
+        compiled = sd.compile_sympy(function(t), [t], derivatives=("value", "grad"))(points.reshape(-1, 1))
+        np.testing.assert_allclose(compiled["value"], reference(points), rtol=1e-15)

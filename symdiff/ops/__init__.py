@@ -31,6 +31,7 @@ from .elementwise import (
     cast,
     ceil,
     cos,
+    cosh,
     erf,
     erfc,
     exp,
@@ -46,6 +47,7 @@ from .elementwise import (
     sigmoid,
     sign,
     sin,
+    sinh,
     softplus,
     sqrt,
     stop_gradient,
@@ -100,12 +102,12 @@ def ones_like(x):
 # The NumPy-named builders, re-exported as ``sd.<name>``; the op table and make/defop stay under sd.ops.
 __all__ = [
     "abs", "add", "arctan", "arctan2", "argmax", "argmin", "avg_pool1d", "avg_pool2d", "broadcast_to", "cast",
-    "ceil", "clip", "concatenate", "constant", "conv1d", "conv2d", "cos", "count", "cumsum", "divide", "dot",
+    "ceil", "clip", "concatenate", "constant", "conv1d", "conv2d", "cos", "cosh", "count", "cumsum", "divide", "dot",
     "einsum", "equal", "erf", "erfc", "exp", "eye", "exp2", "expand_dims", "expm1", "floor", "global_avg_pool2d",
     "greater", "greater_equal", "less", "less_equal", "log", "log1p", "log2", "log10", "log_softmax", "logsumexp",
     "matmul", "max", "max_of", "max_pool1d", "max_pool2d", "maximum", "mean", "min", "minimum", "multiply", "negative",
     "not_equal", "one_hot", "ones", "ones_like", "power", "prod", "random_uniform", "reciprocal", "relu", "reshape",
-    "round", "scalar", "sigmoid", "sign", "sin", "softmax", "softplus", "sqrt", "square", "squeeze", "stack", "std",
-    "stop_gradient", "subtract", "sum", "swapaxes", "take_along_axis", "tan", "tanh", "tensor", "transpose", "var",
-    "where", "zeros", "zeros_like",
+    "round", "scalar", "sigmoid", "sign", "sin", "sinh", "softmax", "softplus", "sqrt", "square", "squeeze", "stack",
+    "std", "stop_gradient", "subtract", "sum", "swapaxes", "take_along_axis", "tan", "tanh", "tensor", "transpose",
+    "var", "where", "zeros", "zeros_like",
 ]

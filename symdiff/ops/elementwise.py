@@ -46,6 +46,8 @@ sqrt = _unary("sqrt", lambda g, out, x: (g * 0.5 / out,))
 sin = _unary("sin", lambda g, out, x: (g * cos(x),))
 cos = _unary("cos", lambda g, out, x: (-(g * sin(x)),))
 tan = _unary("tan", lambda g, out, x: (g * (1.0 + out * out),))
+sinh = _unary("sinh", lambda g, out, x: (g * cosh(x),))
+cosh = _unary("cosh", lambda g, out, x: (g * sinh(x),))
 arctan = _unary("arctan", lambda g, out, x: (g / (1.0 + x * x),))
 # tanh'(x) = 1 - t^2 with t = tanh(x), as formulas and every derivative order see it (polynomials in t), but
 # computed from x: 1 - t*t (and JAX's (1 - t)(1 + t)) inherit t's rounding, relative error 1e-8 at |x| = 10,

@@ -67,6 +67,8 @@ _TABLE = [
     ScalarFunction("sin", 1, np.sin, lambda sp, a: sp.sin(a), "llvm.sin", "math.sin"),
     ScalarFunction("cos", 1, np.cos, lambda sp, a: sp.cos(a), "llvm.cos", "math.cos"),
     ScalarFunction("tan", 1, np.tan, lambda sp, a: sp.tan(a), "libm.tan", "math.tan"),
+    ScalarFunction("sinh", 1, np.sinh, lambda sp, a: sp.sinh(a), "libm.sinh", "math.sinh"),
+    ScalarFunction("cosh", 1, np.cosh, lambda sp, a: sp.cosh(a), "libm.cosh", "math.cosh"),
     ScalarFunction("arctan", 1, np.arctan, lambda sp, a: sp.atan(a), "libm.atan", "math.atan"),
     ScalarFunction("arctan2", 2, np.arctan2, lambda sp, a, b: sp.atan2(a, b), "libm.atan2", "math.atan2"),
     ScalarFunction("erf", 1, _erf, lambda sp, a: sp.erf(a), "libm.erf", "math.erf"),

@@ -25,6 +25,7 @@ UFUNCS = {
     np.log1p: elementwise.log1p, np.sqrt: elementwise.sqrt, np.sin: elementwise.sin, np.cos: elementwise.cos,
     np.tan: elementwise.tan, np.arctan: elementwise.arctan, np.tanh: elementwise.tanh, np.absolute: elementwise.abs,
     np.sign: elementwise.sign, np.floor: elementwise.floor, np.ceil: elementwise.ceil, np.rint: elementwise.round,
+    np.sinh: elementwise.sinh, np.cosh: elementwise.cosh,
 }
 
 FUNCTIONS = {
