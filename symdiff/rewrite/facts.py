@@ -86,8 +86,10 @@ def known_finite(node: Node, depth: int = _DEPTH) -> bool:
         return bool(np.all(np.isfinite(node.attr("value").array)))
     if node.op == "input" or node.op in _FINITE_FROM_ANY:
         return True
-    if node.op == "cast":
-        return node.inputs[0].dtype in ("bool", "int32", "int64") or known_finite(node.inputs[0], depth)
+    if node.op == "cast":  # a float64 above 3.4e38 narrowed to float32 is inf
+        source = node.inputs[0].dtype
+        return source in ("bool", "int32", "int64") or (
+            not (source == "float64" and node.dtype == "float32") and known_finite(node.inputs[0], depth))
     if node.op in _FINITE_IF_INPUTS_FINITE and depth > 0:
         return all(known_finite(i, depth - 1) for i in node.inputs if i.dtype != "bool")
     return False
