@@ -17,6 +17,7 @@ import numpy as np
 
 from .autodiff import grad as grad_graph
 from .autodiff.scan import substitute
+from .codegen.module import input_name_problem
 from .compile import CompiledFunction
 from .compile import compile as compile_graph
 from .ir import FLOAT_DTYPES, Node, ShapeError
@@ -101,9 +102,9 @@ class Transformed:
     def _trace(self, signature: tuple) -> tuple[list[Node], list[Node], None, bool]:
         from .ops import tensor
 
-        inputs = [tensor(name, shape, dtype) for name, (shape, dtype) in zip(self._names, signature)]
-        out = self.f(*[t for t in inputs if t.name not in self._keyword_only],
-                     **{t.name: t for t in inputs if t.name in self._keyword_only})
+        inputs = [tensor(name, shape, dtype) for name, (shape, dtype) in zip(_input_names(self._names), signature)]
+        out = self.f(*[t for name, t in zip(self._names, inputs) if name not in self._keyword_only],
+                     **{name: t for name, t in zip(self._names, inputs) if name in self._keyword_only})
         outputs = [out] if isinstance(out, Node) else list(out) if isinstance(out, tuple | list) else None
         if outputs is None or not all(isinstance(o, Node) for o in outputs):
             raise TypeError(f"{self.mode}: {_name(self.f)} must return a symdiff node (or a tuple of nodes) when "
@@ -120,6 +121,18 @@ class Transformed:
                                  f"{_name(self.f)}{tuple(self._names)}")
         gradients = grad_graph(value, [inputs[k] for k in self.argnums])
         return inputs, ([value] if self.mode == "value_and_grad" else []) + gradients, None, False
+
+
+def _input_names(parameters: list[str]) -> list[str]:
+    """The traced inputs' names: the parameters', made compilable where they are not (``min`` -> ``min_``, ``_x``
+    -> ``x_``: a compiled function's inputs cannot shadow builtins or the generated code's own names)."""
+    names: list[str] = []
+    for name in parameters:
+        renamed = name
+        while input_name_problem(renamed) is not None or renamed != name and renamed in {*parameters, *names}:
+            renamed = (renamed.lstrip("_") or "arg") + "_"
+        names.append(renamed)
+    return names
 
 
 def _name(f: Callable[..., Any]) -> str:

@@ -100,3 +100,15 @@ def test_keyword_and_default_arguments_bind_as_in_python():
         scaled(s=1.0)
     with pytest.raises(TypeError, match=r"\*args"):
         sd.grad(lambda *a: np.sum(a[0]))
+
+
+def test_parameters_named_like_builtins_or_private_names_trace():
+    # the traced inputs took the parameters' names, which sd.compile refuses ("input name 'min' cannot be compiled:
+    # ... rename the tensor", a tensor the user never made; third bug hunt)
+    def clamp_loss(w, min, max, _scale=2.0, min_=0.0):  # noqa: A002 - the names under test
+        return np.sum(np.clip(w, min, max) * _scale) + min_
+
+    w = np.array([0.5, 3.0])
+    np.testing.assert_allclose(sd.grad(clamp_loss)(w, 0.0, 1.0), [2.0, 0.0])
+    assert float(sd.jit(clamp_loss)(w, 0.0, 1.0, min_=1.0)) == 4.0
+    assert float(sd.jit(clamp_loss)(w, min=0.0, max=1.0, _scale=1.0)) == 1.5

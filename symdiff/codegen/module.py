@@ -80,19 +80,25 @@ def check_names(inputs: list[Node]) -> None:
     """Input and dim names appear in the generated text as identifiers: each must be one (in NFKC normal form,
     as Python reads identifiers) and must not be a keyword, a builtin or a name of the generated module."""
     for node in inputs:
-        problem = _name_problem(node.name)
-        if problem is None and node.name.startswith("_"):
-            problem = "names starting with '_' are reserved for the generated code"
-        elif problem is None and node.name in _BUILTINS:
-            problem = "it is a Python builtin, which the generated code calls"
-        elif problem is None and node.name in RESERVED:
-            problem = "the generated module defines that name"
+        problem = input_name_problem(node.name)
         if problem:
             raise ValueError(f"input name {node.name!r} cannot be compiled: {problem}; rename the tensor")
         for dim in node.shape:
             problem = _name_problem(dim) if isinstance(dim, str) else None
             if problem:
                 raise ValueError(f"input {node.name!r}: named dim {dim!r} cannot be compiled: {problem}")
+
+
+def input_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name an input of a compiled function, or None when it can."""
+    problem = _name_problem(name)
+    if problem is None and name.startswith("_"):
+        problem = "names starting with '_' are reserved for the generated code"
+    elif problem is None and name in _BUILTINS:
+        problem = "it is a Python builtin, which the generated code calls"
+    elif problem is None and name in RESERVED:
+        problem = "the generated module defines that name"
+    return problem
 
 
 def _name_problem(name: str) -> str | None:
