@@ -210,7 +210,8 @@ def test_numpy_calls_bind_arguments_as_numpy_does():
                   lambda a: np.var(a, 1, None, None, 1), lambda a: a.std(0, np.float32, ddof=1),
                   lambda a: np.cumsum(a, 0, np.float64), lambda a: np.max(a, 1, None, True),
                   lambda a: np.swapaxes(a, axis1=0, axis2=1), lambda a: np.clip(a, a_min=2, a_max=5),
-                  lambda a: np.where(a > 2, a, 0), lambda a: np.concatenate([a, a], 1, None, dtype=np.float32)]:
+                  lambda a: np.where(a > 2, a, 0), lambda a: np.concatenate([a, a], 1, None, dtype=np.float32),
+                  lambda a: np.concatenate([a, a + 1], axis=None)]:  # flattened (it raised an unpacking error)
         want, node = build(X), build(x)
         got = sd.evaluate(node, {x: X})
         assert node.shape == want.shape and got.dtype == want.dtype

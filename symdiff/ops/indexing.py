@@ -205,11 +205,13 @@ def _concat_vjp(g, out, *inputs, axis):
 defop("concatenate", "index", _concat_rule, lambda *xs, axis: np.concatenate(xs, axis=axis), vjp=_concat_vjp)
 
 
-def concatenate(xs, axis: int = 0) -> Node:
-    """Join tensors along an existing (concrete) axis."""
+def concatenate(xs, axis: int | None = 0) -> Node:
+    """Join tensors along an existing (concrete) axis; ``axis=None`` joins them flattened, as NumPy does."""
     xs = [as_node(x) for x in xs]
     if not xs:
         raise ValueError("concatenate: need at least one tensor")
+    if axis is None:
+        xs, axis = [reshape(x, (-1,)) for x in xs], 0
     dtype = promote(*(x.dtype for x in xs))
     xs = [cast(x, dtype) for x in xs]
     (axis,) = normalize_axes(axis, xs[0].ndim, "concatenate")
