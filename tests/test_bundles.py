@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 import symdiff as sd
+from symdiff import nn
 from symdiff.spec import load_spec
-from symdiff.train import load_dataset
+from symdiff.train import Adam, Trainer, load_dataset
 
 SPEC = {"name": "bundle_mlp", "inputs": 64, "dtype": "float32",
         "layers": [{"type": "dense", "units": 16, "activation": "tanh"}, {"type": "dense", "units": 10}],
@@ -113,3 +114,55 @@ def test_a_python_api_float32_mlp_saves_and_predicts_identically_in_a_new_proces
     predictions = np.load(tmp_path / "p.npy")
     assert predictions.dtype == np.float32
     np.testing.assert_array_equal(predictions, trainer.predict(data.X_test))
+
+
+def _dropout_trainer(seed):
+    x, y = sd.tensor("x", ("batch", 4)), sd.tensor("y", ("batch",), "int64")
+    model = nn.Sequential([nn.Dense(4, 8, "tanh", name="rs_d1"), nn.Dropout(0.3, name="rs_drop"),
+                           nn.Dense(8, 3, name="rs_d2")], name="rs")
+    return Trainer(model, x, y, nn.softmax_cross_entropy, Adam(lr=0.01), seed=seed)
+
+
+def _continued(trainer):
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((48, 4)), rng.integers(0, 3, 48)
+    history = trainer.fit(X, Y, epochs=1, batch_size=8, validation_split=0.25, progress=False)
+    history.values.pop("seconds")
+    return history
+
+
+def test_a_loaded_trainer_continues_bit_for_bit_like_the_saved_one(tmp_path):
+    # The dropout seeds' generator was neither saved nor restored: a loaded trainer drew other masks and its training
+    # diverged from the saved one's. The trainer's seed (validation split, batch order) comes back with it too.
+    saved = _dropout_trainer(seed=3)
+    _continued(saved)
+    saved.save(tmp_path / "b")
+    loaded = _dropout_trainer(seed=9)
+    loaded.load_state(tmp_path / "b")
+    assert loaded.seed == 3 and loaded.step.next_seeds() == saved.step.next_seeds()
+    saved.save(tmp_path / "b")  # after that draw: both generators are one draw further on
+    loaded.load_state(tmp_path / "b")
+    assert _continued(loaded).values == _continued(saved).values
+    for name, value in saved.params.items():
+        np.testing.assert_array_equal(loaded.params[name], value)
+    for name, value in saved.step.state.items():
+        np.testing.assert_array_equal(loaded.step.state[name], value)
+    stored = json.loads((tmp_path / "b" / "random.json").read_text())  # plain JSON: a seed and numpy's state dict
+    assert stored["seed"] == 3 and stored["dropout_seeds"]["bit_generator"] == "PCG64"
+
+
+def test_a_bundle_without_or_with_a_bad_random_state_is_named(tmp_path):
+    trainer = _dropout_trainer(seed=3)
+    path = trainer.save(tmp_path / "b")
+    (path / "random.json").write_text(json.dumps({"seed": 3, "dropout_seeds": {"bit_generator": "MT19937"}}))
+    trainer.step.set_params({"rs_d1_b": np.ones(8)})
+    before = trainer.step.seed_state
+    with pytest.raises(ValueError, match=r"load: .*random\.json: dropout_seeds: .*PCG64"):
+        trainer.load_state(path)
+    (path / "random.json").write_text(json.dumps({"seed": -1, "dropout_seeds": trainer.step.seed_state}))
+    with pytest.raises(ValueError, match=r"load: .*random\.json: seed must be an integer >= 0, got -1"):
+        trainer.load_state(path)
+    assert trainer.step.seed_state == before and np.all(trainer.params["rs_d1_b"] == 1)  # nothing half loaded
+    (path / "random.json").unlink()  # a bundle written before random.json existed
+    with pytest.warns(UserWarning, match=r"no random\.json.*dropout masks.*restart from the trainer's seed"):
+        trainer.load_state(path)

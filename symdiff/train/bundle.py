@@ -7,24 +7,30 @@ the standardization statistics, the history, and the symdiff version that wrote 
     standardization.npz "mean" and "scale" (absent when inputs are not standardized)
     history.json        per-epoch values, best epoch, stop reason
     meta.json           format version, symdiff version, model name, input/target/parameter shapes and dtypes
+    random.json         the trainer's seed and the state of the generator its dropout seeds are drawn from (NumPy's
+                        ``bit_generator.state``: strings and integers), so further training continues bit for bit
     spec.json           the model spec (bundles written by spec-built trainers; symdiff.load_model rebuilds from it)
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .._version import __version__
+from .checks import check_int
 from .history import History
+from .step import seed_generator
 
 if TYPE_CHECKING:
     from .trainer import Trainer
 
 FORMAT = 1
+RANDOM = "random.json"
 
 
 def _signature(node) -> dict[str, Any]:
@@ -50,14 +56,17 @@ def save_bundle(trainer: Trainer, path: str | Path) -> Path:
             "inputs": _signature(trainer.x), "targets": _signature(trainer.y),
             "parameters": [_signature(p) for p in trainer.model.parameters.values()]}
     (path / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+    random = {"seed": trainer.seed, "dropout_seeds": trainer.step.seed_state}
+    (path / RANDOM).write_text(json.dumps(random, indent=1) + "\n")
     if trainer.spec_settings is not None:
         (path / "spec.json").write_text(json.dumps(trainer.spec_settings, indent=1) + "\n")
     return path
 
 
 def load_state(trainer: Trainer, path: str | Path) -> None:
-    """Put a bundle's parameters, optimizer state, learning rate, standardization and history into ``trainer``,
-    after checking its parameters are the bundle's (names, shapes, dtypes)."""
+    """Put a bundle's parameters, optimizer state, learning rate, standardization, history, seed and dropout seeds'
+    generator into ``trainer``, after checking its parameters are the bundle's (names, shapes, dtypes); every file is
+    read and checked before the trainer changes."""
     path = Path(path)
     meta = json.loads((path / "meta.json").read_text())
     if meta.get("format") != FORMAT:
@@ -66,16 +75,39 @@ def load_state(trainer: Trainer, path: str | Path) -> None:
     if have != meta["parameters"]:
         raise ValueError(f"load: {path} holds parameters {[(p['name'], p['shape']) for p in meta['parameters']]}, "
                          f"the model has {[(p['name'], p['shape']) for p in have]}")
-    with np.load(path / "params.npz") as params:
-        trainer.step.set_params({name: params[name] for name in params.files})
-    with np.load(path / "state.npz") as state:
-        for name, array in trainer.step.state.items():
-            np.copyto(array, state[name])
-        trainer.step.lr = float(state["lr"])
-    scaling = path / "standardization.npz"
-    trainer.mean = trainer.scale = None
-    if scaling.exists():
-        with np.load(scaling) as stats:
-            trainer.mean, trainer.scale = stats["mean"], stats["scale"]
+    params, state = _arrays(path / "params.npz"), _arrays(path / "state.npz")
+    stats = _arrays(path / "standardization.npz") if (path / "standardization.npz").exists() else None
+    mean, scale = (stats["mean"], stats["scale"]) if stats is not None else (None, None)
     record = json.loads((path / "history.json").read_text())
-    trainer.history = History(record["values"], record["best_epoch"], record["stop_reason"])
+    history = History(record["values"], record["best_epoch"], record["stop_reason"])
+    seed, seed_state = _random_state(trainer, path, meta)
+    try:
+        trainer.step.restore(params, state, float(state.get("lr", np.nan)), seed_state)
+    except ValueError as exc:
+        raise ValueError(f"load: {path}: {exc}") from None
+    trainer.seed, trainer.history = seed, history
+    trainer.mean, trainer.scale = mean, scale
+
+
+def _arrays(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as stored:
+        return {name: stored[name] for name in stored.files}
+
+
+def _random_state(trainer: Trainer, path: Path, meta: dict[str, Any]) -> tuple[int, dict[str, Any] | None]:
+    """The saved seed and dropout seeds' generator state (checked); a bundle written before they were saved keeps
+    the trainer's seed and generator, with a warning when the model has dropout."""
+    file = path / RANDOM
+    if not file.exists():
+        if trainer.step.dropout_seed is not None:
+            warnings.warn(f"load: {path} has no {RANDOM} (written by symdiff {meta.get('symdiff')}): the dropout "
+                          "masks of further training restart from the trainer's seed, not where the saved trainer "
+                          "was", stacklevel=4)
+        return trainer.seed, None
+    try:
+        record = json.loads(file.read_text())
+        if not isinstance(record, dict) or set(record) != {"seed", "dropout_seeds"}:
+            raise ValueError(f"expected an object with keys seed and dropout_seeds, got {record!r}")
+        return check_int("seed", record["seed"], 0), seed_generator(record["dropout_seeds"]).bit_generator.state
+    except ValueError as exc:
+        raise ValueError(f"load: {file}: {exc}") from None

@@ -38,6 +38,17 @@ def owned_array(node: Node, value: Any) -> np.ndarray:
     return array
 
 
+def seed_generator(state: Mapping[str, Any]) -> np.random.Generator:
+    """A generator continuing from ``state`` (a :attr:`TrainStep.seed_state`); the error says what was expected."""
+    generator = np.random.default_rng(0)
+    try:
+        generator.bit_generator.state = dict(state)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ValueError(f"dropout_seeds: expected the state of a {type(generator.bit_generator).__name__} generator "
+                         f"(numpy's bit_generator.state), got {state!r} ({exc})") from None
+    return generator
+
+
 class TrainStep:
     """A compiled training step: forward pass, backward pass and optimizer update in one kernel.
 
@@ -45,7 +56,8 @@ class TrainStep:
     ``(loss, *outputs)`` when extra outputs were compiled). ``params`` and ``state`` are the live arrays,
     updated in place; ``lr`` (a positive finite number, starting at ``initial_lr``) is fed on every call, so
     changing it does not recompile. When the graph
-    reads the shared dropout seed, each call feeds a fresh value drawn from ``seed``.
+    reads the shared dropout seed, each call feeds a fresh value drawn from ``seed`` (the generator's state:
+    ``seed_state``).
     """
 
     def __init__(self, fn: CompiledFunction, inputs: Sequence[Node], params: Sequence[Node],
@@ -86,18 +98,49 @@ class TrainStep:
         """The parameter tensors, in the kernel's argument order."""
         return list(self._param_nodes)
 
+    @property
+    def seed_state(self) -> dict[str, Any]:
+        """The state of the generator the dropout seeds are drawn from, as plain data (NumPy's
+        ``bit_generator.state``: a dict of strings and integers), so a saved trainer can continue the same stream;
+        assigning such a dict (checked first) continues from it."""
+        return self._rng.bit_generator.state
+
+    @seed_state.setter
+    def seed_state(self, state: Mapping[str, Any]) -> None:
+        self._rng = seed_generator(state)
+
     def next_seeds(self) -> tuple[int, ...]:
         """The dropout seed of the next step (one draw from the step's generator), or none without dropout."""
         return () if self.dropout_seed is None else (int(self._rng.integers(2**62)),)
 
     def set_params(self, values: Mapping[str, Any]) -> None:
-        """Copy ``values`` (name -> array) into the live parameter arrays (unknown names raise)."""
+        """Copy ``values`` (name -> array) into the live parameter arrays (unknown names raise); all are checked
+        before any is copied."""
         unknown = sorted(set(values) - set(self.params))
         if unknown:
             raise KeyError(f"unknown parameters {unknown}; parameters are {list(self.params)}")
-        for node in self._param_nodes:
-            if node.name in values:
-                np.copyto(self.params[node.name], owned_array(node, values[node.name]))
+        checked = {node.name: owned_array(node, values[node.name]) for node in self._param_nodes if node.name in values}
+        for name, array in checked.items():
+            np.copyto(self.params[name], array)
+
+    def restore(self, params: Mapping[str, Any], state: Mapping[str, Any], lr: float,
+                seed_state: Mapping[str, Any] | None = None) -> None:
+        """Put a saved step back: every parameter and optimizer state array by name (other names are ignored), the
+        learning rate and, when given, the dropout seeds' generator (``seed_state``). Everything is checked before
+        anything changes, so a bad value leaves the step as it was."""
+        for what, nodes, given in (("parameters", self._param_nodes, params),
+                                   ("optimizer state", self._state_nodes, state)):
+            missing = [node.name for node in nodes if node.name not in given]
+            if missing:
+                raise ValueError(f"no values for the {what} {missing}")
+        new_params = {node.name: owned_array(node, params[node.name]) for node in self._param_nodes}
+        new_state = {node.name: owned_array(node, state[node.name]) for node in self._state_nodes}
+        lr = check_learning_rate(lr)
+        generator = self._rng if seed_state is None else seed_generator(seed_state)
+        for live, new in ((self.params, new_params), (self.state, new_state)):
+            for name, array in new.items():
+                np.copyto(live[name], array)
+        self._lr, self._rng = lr, generator
 
     def reset_state(self) -> None:
         """Optimizer state back to its starting values (velocities and moments zero, step count 0) and the

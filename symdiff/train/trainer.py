@@ -142,7 +142,8 @@ class Trainer:
         return save_bundle(self, path)
 
     def load_state(self, path: str | Path) -> None:
-        """Continue from a saved bundle: parameters, optimizer state, learning rate, standardization, history."""
+        """Continue from a saved bundle: parameters, optimizer state, learning rate, standardization, history, and the
+        seed and dropout seeds' generator, so a later ``fit`` runs as the saved trainer's would."""
         from .bundle import load_state
 
         load_state(self, path)
