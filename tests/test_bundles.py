@@ -166,3 +166,17 @@ def test_a_bundle_without_or_with_a_bad_random_state_is_named(tmp_path):
     (path / "random.json").unlink()  # a bundle written before random.json existed
     with pytest.warns(UserWarning, match=r"no random\.json.*dropout masks.*restart from the trainer's seed"):
         trainer.load_state(path)
+
+
+def test_a_spec_trainer_compiled_with_another_seed_saves_that_seed(tmp_path):
+    # spec.compile(seed=S) (symdiff train --seed S --output DIR) wrote the spec's training.seed into spec.json, so a
+    # model rebuilt from it split and shuffled as another seed does
+    spec = load_spec({"name": "seeded", "inputs": 2, "layers": [{"type": "dense", "units": 2}],
+                      "loss": "softmax_cross_entropy", "training": {"seed": 0}})
+    trainer = spec.compile(seed=7)
+    assert trainer.seed == 7 and trainer.spec_settings["training"]["seed"] == 7
+    assert spec.settings["training"]["seed"] == 0  # the spec itself is unchanged
+    path = trainer.save(tmp_path / "b")
+    assert json.loads((path / "spec.json").read_text())["training"]["seed"] == 7
+    (path / "random.json").unlink()  # spec.json alone says the seed too
+    assert sd.load_model(path).seed == 7

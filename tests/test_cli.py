@@ -317,9 +317,10 @@ def test_plots_are_written_in_the_format_their_suffix_names(tmp_path, suffix, ma
 
 def test_train_saves_a_model_that_predict_reads_from_csv(tmp_path):
     model = tmp_path / "xor_model"
-    trained = run("train", XOR_SPEC, "--output", model, "--no-progress")
+    trained = run("train", XOR_SPEC, "--output", model, "--seed", "3", "--no-progress")
     assert trained.returncode == 0, trained.stderr
     assert f"model saved to {model}" in trained.stdout and (model / "params.npz").exists()
+    assert json.loads((model / "spec.json").read_text())["training"]["seed"] == 3  # the seed it trained with
     data = tmp_path / "points.csv"
     data.write_text("a,b\n0,0\n0,1\n1,0\n1,1\n")
     predicted = run("predict", model, data, "-o", tmp_path / "out.csv")

@@ -152,11 +152,13 @@ class Spec:
         return copy.deepcopy(self.settings)
 
     def compile(self, *, seed: int | None = None, **compile_options: bool) -> Trainer:
-        """A :class:`Trainer` for this model (compiles the training step); ``seed`` defaults to ``training.seed``."""
+        """A :class:`Trainer` for this model (compiles the training step); ``seed`` defaults to ``training.seed``.
+        The trainer's ``spec_settings`` (``spec.json`` in a saved bundle) hold the seed it was compiled with."""
         trainer = Trainer(self.model, self.x, self.y, self.loss_fn, self.optimizer, regularizer=self.regularizer,
                           metrics=self.metrics, seed=self.training["seed"] if seed is None else seed,
                           **compile_options)
         trainer.spec_settings = self.to_dict()
+        trainer.spec_settings["training"]["seed"] = trainer.seed
         return trainer
 
     def fit(self, trainer: Trainer, X: Any, Y: Any, **overrides: Any) -> History:
