@@ -52,3 +52,34 @@ def test_mse_and_mae_pair_one_output_per_row_with_1d_targets():
     assert METRICS["mse"](outputs, targets[:, None]) == pytest.approx(np.mean((outputs[:, 0] - targets) ** 2))
     with pytest.raises(ValueError, match=r"\(3, 2\).*\(3,\)"):
         METRICS["mse"](np.ones((3, 2)), targets)
+
+
+def test_accuracy_refuses_outputs_and_targets_that_do_not_pair():
+    # argmax over one output is always class 0; against (N, 1) targets it broadcast to N x N comparisons: "accuracy"
+    # was the fraction of zero targets whatever the model predicted, silently
+    with pytest.raises(ValueError, match=r"metric accuracy needs one output per class .* outputs of shape \(6, 1\) "
+                                         r".*use binary_accuracy"):
+        METRICS["accuracy"](LOGITS, TARGETS[:, None])
+    with pytest.raises(ValueError, match=r"accuracy needs class labels of shape \(4,\) .* got targets of shape "
+                                         r"\(4, 3\)"):
+        METRICS["accuracy"](np.eye(4, 3), np.eye(4, 3))  # one-hot targets
+    assert METRICS["accuracy"](np.eye(4, 3), np.array([0, 1, 2, 1])) == 0.75
+    # a binary metric ravelled (1, 3) class scores against one target: three comparisons, silently
+    for name in ("binary_accuracy", "precision", "recall", "f1", "roc_auc"):
+        with pytest.raises(ValueError, match=rf"metric {name} needs outputs and targets that pair entry by entry; "
+                                             r"outputs of shape \(1, 3\) do not pair with targets of shape \(1,\) "
+                                             r"\(class scores against class labels: use accuracy\)"):
+            METRICS[name](np.array([[1.0, -1.0, 2.0]]), np.array([1]))
+
+
+def test_a_trainer_refuses_metrics_its_outputs_and_targets_do_not_fit_before_compiling():
+    x, y = sd.tensor("x", ("batch", 2)), sd.tensor("y", ("batch", 1))
+    model = nn.Sequential([nn.Dense(2, 1, name="bm_one")], name="bm_binary")
+    with pytest.raises(ValueError, match=r"metrics: accuracy needs one output per class .* outputs of shape "
+                                         r"\('batch', 1\) .*use binary_accuracy"):
+        Trainer(model, x, y, nn.binary_cross_entropy, SGD(0.1), metrics=["binary_accuracy", "accuracy"])
+    labels = sd.tensor("y", ("batch",), "int64")
+    classes = nn.Sequential([nn.Dense(2, 3, name="bm_three")], name="bm_classes")
+    with pytest.raises(ValueError, match=r"metrics: roc_auc needs outputs and targets that pair entry by entry"):
+        Trainer(classes, x, labels, nn.softmax_cross_entropy, SGD(0.1), metrics=["accuracy", "roc_auc"])
+    assert Trainer(classes, x, labels, nn.softmax_cross_entropy, SGD(0.1), metrics=["accuracy"]).metrics == ["accuracy"]

@@ -37,7 +37,8 @@ class Trainer:
 
     ``x`` and ``y`` are the input and target tensors (batch axis first, a named dim such as ``"batch"``);
     integer ``y`` are class labels. ``regularizer`` is a graph added to the loss (e.g. ``nn.l2(model, 1e-4)``).
-    ``metrics`` are names from :data:`METRICS` (default: accuracy for labels, mse otherwise). ``seed``
+    ``metrics`` are names from :data:`METRICS` (default: accuracy for labels, binary_accuracy for a binary
+    cross-entropy model, mse otherwise), checked against the shapes of the outputs and targets. ``seed``
     fixes the starting parameters (unless ``values`` are given), the validation split, the batch order
     and the dropout masks. Creating a trainer compiles its training step.
     """
@@ -49,8 +50,9 @@ class Trainer:
         self.model, self.x, self.y, self.optimizer, self.seed = model, x, y, optimizer, check_int("seed", seed, 0)
         self.binary = loss is binary_cross_entropy  # integer targets are 0/1, not class labels
         self.labels = y.dtype in ("int32", "int64") and not self.binary
-        self.metrics = check_metrics(metrics if metrics is not None else default_metrics(self.labels, loss))
         self.outputs = model(x)
+        self.metrics = check_metrics(metrics if metrics is not None else default_metrics(self.labels, loss),
+                                     self.outputs.shape, y.shape)
         penalty = (lambda value: value) if regularizer is None else (lambda value: value + regularizer)
         self.train_loss = penalty(loss(model(x, training=True), y))
         self.eval_loss = penalty(loss(self.outputs, y))
