@@ -144,6 +144,8 @@ BAD_FILES = {
                   "training.seed: expected an integer >= 0, got -1 (int)"),
     "seed = 2**64": ("seed64.toml", XOR_TEXT.replace("epochs = 200", f"epochs = 200\nseed = {2**64}").encode(),
                      f"training.seed: expected an integer >= 0, got {2**64} (int); integers in a spec lie in"),
+    "metrics = [roc_auc]": ("roc_auc.toml", XOR_TEXT.replace("epochs = 200", 'epochs = 200\nmetrics = ["roc_auc"]').encode(),
+                            "training.metrics: roc_auc needs a binary model's logits against 0/1 targets"),
     "units = 1e12": ("float_units.toml", XOR_TEXT.replace("units = 8", "units = 1e12").encode(),
                      "layers[0].units: expected a positive integer, got 1000000000000.0 (float)"),
     "units = 10**12": ("int_units.toml", XOR_TEXT.replace("units = 8", f"units = {10**12}").encode(),

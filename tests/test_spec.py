@@ -162,6 +162,36 @@ def test_regression_metrics_need_real_targets():
         load_spec(spec | {"training": {"metrics": ["accuracy"]}})
 
 
+@pytest.mark.parametrize(("loss", "units", "metric", "message"), [
+    ("softmax_cross_entropy", 2, "roc_auc", "roc_auc needs a binary model's logits against 0/1 targets (a "
+     "binary_cross_entropy loss); the softmax_cross_entropy loss gives class scores against class labels: use accuracy"),
+    ("softmax_cross_entropy", 3, "precision", "precision needs a binary model's logits"),
+    ("multiclass_hinge", 2, "mse", "mse needs real-valued targets; the multiclass_hinge loss gives class scores"),
+    ("binary_cross_entropy", 1, "accuracy", "accuracy needs class labels and one output per class (a "
+     "softmax_cross_entropy, sparsemax_loss or multiclass_hinge loss); the binary_cross_entropy loss gives a binary "
+     "model's logits: use binary_accuracy, precision, recall, f1, roc_auc, mse, mae"),
+    ("squared_error", 1, "f1", "f1 needs a binary model's logits against 0/1 targets (a binary_cross_entropy loss); "
+     "the squared_error loss gives real values: use mse, mae"),
+], ids=["roc_auc softmax", "precision softmax", "mse hinge", "accuracy binary", "f1 squared_error"])
+def test_every_metric_is_checked_against_the_loss_when_the_spec_loads(loss, units, metric, message):
+    # only accuracy was checked: the others loaded, trained an epoch and died in the metric with a traceback
+    spec = {"name": f"metric_check_{units}", "inputs": 2, "layers": [{"type": "dense", "units": units}], "loss": loss}
+    with pytest.raises(SpecError) as info:
+        load_spec(spec | {"training": {"metrics": [metric]}})
+    assert str(info.value).startswith(f"<dict>: training.metrics: {message}"), str(info.value)
+
+
+def test_the_metrics_that_fit_each_loss_load():
+    for loss, units, metrics in [("softmax_cross_entropy", 3, ["accuracy"]),
+                                 ("binary_cross_entropy", 1, ["binary_accuracy", "precision", "recall", "f1", "roc_auc",
+                                                              "mse", "mae"]),
+                                 ("binary_cross_entropy", 3, ["binary_accuracy", "roc_auc"]),  # three 0/1 targets
+                                 ("squared_error", 2, ["mse", "mae"])]:
+        spec = {"name": f"metric_fit_{units}", "inputs": 2, "layers": [{"type": "dense", "units": units}], "loss": loss,
+                "training": {"metrics": metrics}}
+        assert load_spec(spec).metrics == metrics
+
+
 def test_a_float32_spec_builds_trains_and_round_trips(tmp_path):
     settings = {"name": "xor32", "dtype": "float32", "inputs": 2,
                 "layers": [{"type": "dense", "units": 8, "activation": "tanh"}, {"type": "prelu"},

@@ -14,7 +14,7 @@ from ..ir import Node
 from ..ops import tensor
 from ..train import Dataset, Optimizer, Trainer, get_optimizer
 from ..train.history import History
-from ..train.metrics import default_metrics
+from ..train.metrics import default_metrics, kind_problem, model_kind
 from ..train.optimizers import HyperparameterError
 from .layers import COMMON, LAYERS, build_layers
 from .schema import (
@@ -125,9 +125,11 @@ class Spec:
         self.optimizer = self._optimizer()
         self.training = dict(top["training"])
         self.metrics = self.training.get("metrics", default_metrics(self.loss_rule.labels, self.loss_rule.build))
-        if "accuracy" in self.metrics and not self.loss_rule.labels:
-            raise SpecError(source, "training.metrics", f"accuracy needs class labels; the {top['loss']['type']} loss "
-                            "has real-valued targets (use mse or mae)")
+        kind = model_kind(self.loss_rule.labels, self.loss_rule.build)
+        for metric in self.metrics:
+            problem = kind_problem(metric, kind, top["loss"]["type"])
+            if problem is not None:
+                raise SpecError(source, "training.metrics", problem)
 
     def _regularizer(self) -> Node | None:
         if "regularizer" not in self.settings:

@@ -152,8 +152,10 @@ def model_kind(labels: bool, loss: Callable | None = None) -> str:
 
 
 def fitting_metrics(kind: str) -> list[str]:
-    """The metrics a model of ``kind`` can report (real-valued metrics also compare a binary model's logits)."""
-    return [name for name, reads in READS.items() if reads == kind or reads == "values" and kind == "logits"]
+    """The metrics a model of ``kind`` can report: its own kind's, then (for a binary model's logits) the real-valued
+    ones."""
+    also = ("values",) if kind == "logits" else ()
+    return [name for wanted in (kind, *also) for name, reads in READS.items() if reads == wanted]
 
 
 def kind_problem(name: str, kind: str, loss: str) -> str | None:
