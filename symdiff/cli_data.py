@@ -18,6 +18,12 @@ class DataFileError(ValueError):
 def read_csv(path: Path, columns: int | None = None) -> np.ndarray:
     """The numbers of a CSV file with a header row, as a (rows, columns) array; errors name the file, the line and
     the column count expected (``columns``, else the header's)."""
+    return read_table(path, columns)[1]
+
+
+def read_table(path: Path, columns: int | None = None) -> tuple[list[str], np.ndarray]:
+    """The column names (the header row's, stripped) and the numbers of a CSV file, read as :func:`read_csv`
+    reads it."""
     try:
         lines = path.read_text(encoding="utf-8-sig").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
@@ -38,7 +44,7 @@ def read_csv(path: Path, columns: int | None = None) -> np.ndarray:
             raise DataFileError(f"{path}: line {number}: expected numbers, got {line[:80]!r}") from None
     if not rows:
         raise DataFileError(f"{path}: no data rows after the header")
-    return np.array(rows)
+    return [name.strip() for name in lines[0].split(",")], np.array(rows)
 
 
 def load_data_file(text: str, target: str | None, labels: bool, seed: int) -> Dataset:
@@ -59,9 +65,7 @@ def load_data_file(text: str, target: str | None, labels: bool, seed: int) -> Da
                 raise DataFileError(f"{parts[0]}: expected arrays named X and y, got {sorted(arrays.files)}")
             X, y = arrays["X"], arrays["y"]
     elif len(parts) == 1 and parts[0].suffix == ".csv":
-        header = parts[0].read_text(encoding="utf-8-sig").splitlines()[0].split(",") if parts[0].exists() else []
-        table = read_csv(parts[0])
-        names = [h.strip() for h in header]
+        names, table = read_table(parts[0])
         if target is not None and target not in names:
             raise DataFileError(f"{parts[0]}: --target {target!r} is not a column; the columns are {names}")
         column = names.index(target) if target is not None else len(names) - 1

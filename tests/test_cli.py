@@ -365,3 +365,12 @@ def test_train_on_your_own_csv_npz_and_npy_files(tmp_path):
                           (["--data", tmp_path / "q.txt"], "expected a built-in data set name")]:
         bad = run("train", XOR_SPEC, *args)
         assert bad.returncode == 2 and message in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_data_file_that_is_not_utf8_is_one_line_naming_it(tmp_path, capsys):
+    # train read the CSV header outside its error handling: a bare "'utf-8' codec can't decode" and exit 1 (predict
+    # already named the file)
+    latin1 = tmp_path / "latin1.csv"
+    latin1.write_bytes(b"\xe9,b,t\n1,2,0\n3,4,1\n")
+    code, _, err = _main(capsys, "train", XOR_SPEC, "--data", latin1, "--no-progress")
+    _one_line_error(code, err, f"symdiff train: error: {latin1}: cannot read the file: 'utf-8' codec can't decode")
