@@ -223,3 +223,14 @@ def test_every_bundled_spec_reaches_its_stated_quality(name, metric, bound):
     spec.fit(trainer, *spec.data_arrays(data, data.X_train, data.y_train))
     score = trainer.evaluate(*spec.data_arrays(data, data.X_test, data.y_test))[metric]
     assert score >= bound if metric.endswith("accuracy") else score <= bound, (name, score)
+
+
+def test_inline_activation_expressions_with_one_crc32_are_two_modules():
+    # inline expressions were named by the CRC32 of their text: these two collide, and the spec was refused with
+    # "'expr_b9f25386' is already defined as 784226486491*x"
+    spec = load_spec({"name": "crc", "inputs": 2, "loss": "squared_error",
+                      "layers": [{"type": "dense", "units": 3, "activation": "x*784226486491"},
+                                 {"type": "dense", "units": 1, "activation": "x*20518273919"}]})
+    first, second = (layer.activation for layer in spec.model.layers)
+    assert first.name != second.name and first.name.startswith("expr_")
+    np.testing.assert_allclose(sd.evaluate(second(sd.tensor("x", (2,))), {"x": np.ones(2)}), 20518273919.0)

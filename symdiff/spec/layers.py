@@ -6,7 +6,7 @@ and its output width, so widths chain from ``inputs`` through the layers.
 
 from __future__ import annotations
 
-import zlib
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -155,8 +155,9 @@ def activation_resolver(source: str, path: str) -> Callable[[str], Callable]:
             raise SpecError(source, path, f"unknown activation {text!r}; expected one of "
                             f"{', '.join(sorted(nn.ACTIVATIONS))}, a name from [activations], or an expression "
                             "in x such as \"x*sigmoid(x)\"")
-        # An inline expression is named by its text, so the same expression is one module everywhere.
-        name = f"expr_{zlib.crc32(text.encode()):08x}"
+        # An inline expression is named by its text, so the same expression is one module everywhere (in every
+        # process); 128 bits of SHA-256, so two different texts never share a name (CRC32's were easy to collide).
+        name = f"expr_{hashlib.sha256(text.encode()).hexdigest()[:32]}"
         try:
             return nn.elementwise(name, text)
         except (ValueError, TypeError) as exc:
