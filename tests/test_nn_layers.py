@@ -172,3 +172,16 @@ def test_automatic_names_count_up_and_skip_names_in_use():
     probes = [Probe() for _ in range(3)]
     assert [p.name for p in probes] == ["probe1", "probe3", "probe4"]
     assert taken.name == "probe2"
+
+
+def test_an_unnamed_model_built_again_starts_elsewhere_and_a_named_one_the_same():
+    # docs/training.md "Seeds": starting values (and dropout masks) depend on the seed and the layer names, and
+    # default names count on within a process; named layers repeat
+    def build(name=None):
+        return nn.Sequential([nn.Dense(3, 2, "tanh", name=name)])
+
+    first, again = build(), build()
+    assert first.layers[0].name != again.layers[0].name
+    assert not np.array_equal(*(next(iter(model.init(seed=0).values())) for model in (first, again)))
+    named = [build("repeated_dense") for _ in range(2)]
+    assert all(np.array_equal(a, b) for a, b in zip(*(model.init(seed=0).values() for model in named)))
