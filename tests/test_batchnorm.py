@@ -119,3 +119,12 @@ def test_spec_layer_and_bad_momentum():
                       "loss": {"type": "mse"}})
     with pytest.raises(ValueError, match="momentum must be in"):
         nn.BatchNorm(3, momentum=1.5, name="bn_bad_module")
+
+
+@pytest.mark.parametrize("eps", [0.0, -1.0, float("nan"), float("inf"), "1e-5", True])
+def test_a_bad_eps_is_refused_naming_it(eps):
+    for cls in (nn.LayerNorm, nn.BatchNorm):
+        with pytest.raises(ValueError, match=rf"{cls.__name__}\('norm_bad_eps'\): eps must be a finite number > 0, "
+                                             rf"got {eps!r}"):
+            cls(3, eps=eps, name="norm_bad_eps")
+    assert nn.LayerNorm(3, eps=np.float32(1e-3), name="norm_np_eps").eps == pytest.approx(1e-3)

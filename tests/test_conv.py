@@ -159,3 +159,64 @@ def test_max_pooling_ties_share_the_gradient_equally(backend):
     want = np.array([1 / 3, 1 / 3, 1 / 3, 0.0, 1 / 3, 0.0, 1 / 3, 1 / 3]).reshape(1, 2, 4, 1)
     np.testing.assert_allclose(sd.evaluate(grad, {image: data}), want, rtol=1e-15)
     np.testing.assert_allclose(sd.compile([image], grad, backend=backend)(data), want, rtol=1e-15)
+
+
+def test_a_kernel_of_size_zero_is_refused_naming_it():
+    with pytest.raises(ValueError, match=r"Conv2D\('conv_k0'\): kernel_size must be a positive int or a pair of "
+                                         r"them, got 0"):
+        nn.Conv2D(2, 2, 0, name="conv_k0")
+    with pytest.raises(ValueError, match=r"Conv1D\('conv1_k0'\): kernel_size must be a positive int or a tuple "
+                                         r"of one, got \(0,\)"):
+        nn.Conv1D(2, 2, (0,), name="conv1_k0")
+    with pytest.raises(sd.ShapeError, match=r"conv2d: the kernel size \(0, 3\) \(w's shape\[:2\]\) must be "
+                                            r"positive, got w of shape \(0, 3, 2, 1\)"):
+        sd.conv2d(sd.tensor("x", ("batch", 4, 4, 2)), sd.tensor("w", (0, 3, 2, 1)))
+    with pytest.raises(sd.ShapeError, match=r"conv1d: the kernel size \(0,\) \(w's shape\[:1\]\) must be "
+                                            r"positive, got w of shape \(0, 2, 1\)"):
+        sd.conv1d(sd.tensor("x", ("batch", 4, 2)), sd.tensor("w", (0, 2, 1)))
+
+
+def test_sizes_may_be_numpy_integers_but_not_bools():
+    x, w = sd.tensor("x", ("batch", 6, 6, 2)), sd.tensor("w", (3, 3, 2, 1))
+    two = np.int64(2)
+    assert sd.conv2d(x, w, stride=two) is sd.conv2d(x, w, stride=2)
+    assert sd.conv2d(x, w, dilation=(two, 1), padding=((two, 0), (0, 1))) is \
+        sd.conv2d(x, w, dilation=(2, 1), padding=((2, 0), (0, 1)))
+    assert sd.max_pool2d(x, two) is sd.max_pool2d(x, 2)
+    assert sd.avg_pool2d(x, np.array([2, 3])) is sd.avg_pool2d(x, (2, 3))
+    layer = nn.Conv2D(np.int64(2), np.int32(4), np.int64(3), stride=np.int64(1), name="conv_np")
+    assert layer.W.shape == (3, 3, 2, 4) and layer(x).shape == ("batch", 4, 4, 4)
+    seq, kernel = sd.tensor("seq", ("batch", 7, 2)), sd.tensor("k", (3, 2, 1))
+    assert sd.conv1d(seq, kernel, stride=two, padding=(two, 0)) is sd.conv1d(seq, kernel, stride=2, padding=(2, 0))
+    assert sd.max_pool1d(seq, two) is sd.max_pool1d(seq, 2)
+    assert nn.MaxPool1D(np.int64(3), name="pool_np")(seq).shape == ("batch", 2, 2)
+    with pytest.raises(ValueError, match=r"conv2d: stride must be a positive int or a pair of them, got True"):
+        sd.conv2d(x, w, stride=True)
+    with pytest.raises(ValueError, match=r"MaxPool2D\('pool_bool'\): window must be .*, got \(2, False\)"):
+        nn.MaxPool2D((2, False), name="pool_bool")
+
+
+def test_1d_ops_name_themselves_and_the_value_given():
+    x = sd.tensor("x", ("batch", 6, 2))
+    assert sd.max_pool1d(x, (2,)) is sd.max_pool1d(x, 2)
+    assert sd.avg_pool1d(x, (3,), (1,)) is sd.avg_pool1d(x, 3, 1)
+    with pytest.raises(ValueError, match=r"^max_pool1d: window must be a positive int or a tuple of one, "
+                                         r"got \(2, 2\)$"):
+        sd.max_pool1d(x, (2, 2))
+    with pytest.raises(ValueError, match=r"^avg_pool1d: stride must be a positive int or a tuple of one, got 0$"):
+        sd.avg_pool1d(x, 2, 0)
+    with pytest.raises(sd.ShapeError, match=r"^max_pool1d: a window of \(7,\) \(dilation \(1,\)\) does not fit "
+                                            r"in \(6,\)"):
+        sd.max_pool1d(x, 7)
+    w = sd.tensor("w", (3, 2, 4))
+    with pytest.raises(ValueError, match=r"^conv1d: dilation must be a positive int or a tuple of one, "
+                                         r"got \(1, 2\)$"):
+        sd.conv1d(x, w, dilation=(1, 2))
+    with pytest.raises(ValueError, match=r"^conv1d: padding must be 'valid', 'same' or \(before, after\) of "
+                                         r"ints >= 0, got 1$"):
+        sd.conv1d(x, w, padding=1)
+    layer = nn.Conv1D(2, 4, (3,), name="conv1_tuple")
+    assert layer.W.shape == (3, 2, 4) and layer(x).shape == ("batch", 4, 4)
+    with pytest.raises(ValueError, match=r"Conv1D\('conv1_pair'\): kernel_size must be a positive int or a tuple "
+                                         r"of one, got \(3, 3\)"):
+        nn.Conv1D(2, 4, (3, 3), name="conv1_pair")

@@ -185,3 +185,10 @@ def test_an_unnamed_model_built_again_starts_elsewhere_and_a_named_one_the_same(
     assert not np.array_equal(*(next(iter(model.init(seed=0).values())) for model in (first, again)))
     named = [build("repeated_dense") for _ in range(2)]
     assert all(np.array_equal(a, b) for a, b in zip(*(model.init(seed=0).values() for model in named)))
+
+
+def test_sizes_may_be_numpy_integers():
+    layer = nn.Dense(np.int64(3), np.int32(2), name="np_sizes")
+    assert layer.W.shape == (3, 2) and type(layer.in_features) is int
+    assert nn.Maxout(3, np.int64(2), np.int64(2), name="np_maxout")(sd.tensor("x", ("batch", 3))).shape == \
+        ("batch", 2)

@@ -125,3 +125,19 @@ def test_recurrent_inputs_are_checked():
         module(sd.tensor("x", ("batch", F)))
     with pytest.raises(ValueError, match="hidden"):
         nn.GRU(F, 0, name="gru_bad")
+
+
+@pytest.mark.parametrize("kind", sorted(MODULES))
+def test_return_sequences_must_be_a_bool(kind):
+    for flag in ("false", 0, None):
+        with pytest.raises(TypeError, match=rf"return_sequences must be True or False, got {flag!r}"):
+            MODULES[kind](F, HIDDEN, return_sequences=flag, name=f"{kind}_flag")
+    assert MODULES[kind](F, HIDDEN, return_sequences=np.bool_(True), name=f"{kind}_npflag").return_sequences is True
+
+
+@pytest.mark.parametrize("kind", sorted(MODULES))
+def test_an_empty_sequence_is_refused_naming_its_length(kind):
+    for return_sequences in (False, True):
+        module, x, _ = _model(kind, return_sequences, f"empty{int(return_sequences)}", 0)
+        with pytest.raises(sd.ShapeError, match=r"sequence length T = 0 \(input shape \('batch', 0, 2\)\)"):
+            module(x)

@@ -46,3 +46,15 @@ def test_notebook_reprs_show_formulas_kernels_and_curves():
     history.record(loss=1.0, lr=0.1, seconds=0.0)
     history.record(loss=0.5, lr=0.1, seconds=0.1)
     assert history._repr_png_().startswith(b"\x89PNG")
+
+
+def test_summary_counts_a_layer_used_twice_once():
+    x = sd.tensor("x", ("batch", 3))
+    shared = nn.Dense(3, 3, "tanh", name="sum_shared")
+    model = nn.Sequential([shared, shared, nn.Dense(3, 1, name="sum_out")], name="sum_tied")
+    text = model.summary(x)
+    assert isinstance(text, str)  # returned, not printed (docs/nn.md: print it)
+    lines = text.splitlines()
+    assert lines[1].startswith("sum_shared (Dense)") and lines[1].endswith(" 12")
+    assert lines[2].startswith("sum_shared (Dense)") and lines[2].endswith(" 0 (shared)")
+    assert lines[-1].split() == ["total", "16"] == ["total", str(sum(v.size for v in model.init().values()))]

@@ -11,6 +11,7 @@ from .shapes import (
     bind_dims,
     broadcast_shapes,
     fixed_size,
+    is_integer,
     normalize_axes,
     normalize_dtype,
     normalize_shape,
@@ -20,7 +21,7 @@ from .shapes import (
 
 __all__ = [
     "DTYPES", "FLOAT_DTYPES", "OPERATORS", "Dim", "FrozenArray", "Node", "NodeMap", "Shape", "ShapeError",
-    "bind_dims", "broadcast_shapes", "count_nodes", "depends_on", "inputs_of", "normalize_axes",
+    "bind_dims", "broadcast_shapes", "count_nodes", "depends_on", "inputs_of", "is_integer", "normalize_axes",
     "normalize_dtype", "normalize_shape", "resolve_shape", "fixed_size", "size_of", "toposort",
     "unbound_dims",
 ]

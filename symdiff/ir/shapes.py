@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 
 Dim = int | str
@@ -14,6 +15,11 @@ DTYPES = ("float32", "float64", "int32", "int64", "bool")
 
 class ShapeError(ValueError):
     """A shape or named-dimension mismatch, at build time or when binding values."""
+
+
+def is_integer(value: object) -> bool:
+    """True for an int or a NumPy integer (a size read from an array), False for a bool (True is no size)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def normalize_shape(shape: Sequence[Dim] | int, what: str = "shape") -> Shape:

@@ -46,7 +46,7 @@ class Dense(Module):
                  bias: bool = True, init: str | Initializer = initializers.GLOROT_UNIFORM,
                  dtype: str = "float64", name: str | None = None) -> None:
         super().__init__(name)
-        check_positive(self, in_features=in_features, out_features=out_features)
+        in_features, out_features = check_positive(self, in_features=in_features, out_features=out_features)
         self.in_features, self.out_features = in_features, out_features
         self.activation = _activation(activation)
         self.W = self.add_parameter("W", (in_features, out_features), init, regularized=True, dtype=dtype)
@@ -67,7 +67,7 @@ class PReLU(Module):
     def __init__(self, features: int, *, alpha: float = 0.25, dtype: str = "float64",
                  name: str | None = None) -> None:
         super().__init__(name)
-        check_positive(self, features=features)
+        (features,) = check_positive(self, features=features)
         self.features = features
         self.alpha = self.add_parameter("alpha", (features,), initializers.constant(alpha), regularized=False,
                                         dtype=dtype)
@@ -86,7 +86,7 @@ class Maxout(Module):
                  init: str | Initializer = initializers.GLOROT_UNIFORM, dtype: str = "float64",
                  name: str | None = None) -> None:
         super().__init__(name)
-        check_positive(self, out_features=out_features, pieces=pieces)
+        out_features, pieces = check_positive(self, out_features=out_features, pieces=pieces)
         self.out_features, self.pieces = out_features, pieces
         # One affine map to out * pieces values, grouped per unit: columns [u * pieces, (u + 1) * pieces).
         self.linear = Dense(in_features, out_features * pieces, init=init, dtype=dtype, name=f"{self.name}_linear")

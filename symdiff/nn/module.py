@@ -8,6 +8,8 @@ with the same shapes) shares weights, and any graph can be searched for the para
 
 from __future__ import annotations
 
+import math
+import numbers
 import weakref
 import zlib
 from abc import ABC, abstractmethod
@@ -17,7 +19,7 @@ from itertools import count
 
 import numpy as np
 
-from ..ir import FLOAT_DTYPES, Node, ShapeError, inputs_of, normalize_dtype
+from ..ir import FLOAT_DTYPES, Node, ShapeError, fixed_size, inputs_of, is_integer, normalize_dtype
 from ..ops import tensor
 from ..ops.convert import as_node
 from .init import Initializer, get_initializer
@@ -189,26 +191,49 @@ class Module(ABC):
         return f"{type(self).__name__}({self.name!r})"
 
     def summary(self, x: Node) -> str:
-        """A Keras-like table for input ``x``: each layer (the children, in order), its output shape and its
-        parameter count, then the total."""
-        rows, total = [], 0
+        """A Keras-like table for input ``x``, returned as a string (``print`` it): each layer (the children, in
+        order), its output shape and the parameters it adds, then the model's total. A layer used again (shared
+        weights) adds none: its later rows read ``0 (shared)``, and the total counts its parameters once."""
+        rows, counted = [], set()
         for module in self.children() or (self,):
             x = module(x)
-            count = sum(int(np.prod(p.shape)) for p in module.parameters.values())
-            total += count
-            rows.append((f"{module.name} ({type(module).__name__})", str(x.shape), f"{count:,}"))
-        rows.append(("total", "", f"{total:,}"))
+            params = module.parameters
+            added = sum(fixed_size(p.shape) for name, p in params.items() if name not in counted)
+            shared = " (shared)" if counted.intersection(params) else ""
+            counted.update(params)
+            rows.append((f"{module.name} ({type(module).__name__})", str(x.shape), f"{added:,}{shared}"))
+        rows.append(("total", "", f"{sum(fixed_size(p.shape) for p in self.parameters.values()):,}"))
         widths = [max(len(r[k]) for r in rows + [("layer", "output shape", "parameters")]) for k in range(3)]
         lines = [f"{'layer':<{widths[0]}}  {'output shape':<{widths[1]}}  {'parameters':>{widths[2]}}"]
         lines += [f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c:>{widths[2]}}" for a, b, c in rows]
         return "\n".join(lines)
 
 
-def check_positive(module: Module, **sizes: int) -> None:
-    """Raise naming ``module`` unless every size is a positive int."""
+def check_positive(module: Module, **sizes: int) -> tuple[int, ...]:
+    """The ``sizes`` as ints, in order; raise naming ``module`` unless each is a positive integer (an int or a NumPy
+    integer, not a bool)."""
     for what, n in sizes.items():
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        if not is_integer(n) or n < 1:
             raise ValueError(f"{module!r}: {what} must be a positive int, got {n!r}")
+    return tuple(int(n) for n in sizes.values())
+
+
+def check_positive_number(module: Module, **values: float) -> tuple[float, ...]:
+    """The ``values`` as floats, in order; raise naming ``module`` unless each is a finite number > 0 (an int, a
+    float or a NumPy number, not a bool), as the spec schema requires of the same settings."""
+    for what, v in values.items():
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not (math.isfinite(v) and v > 0):
+            raise ValueError(f"{module!r}: {what} must be a finite number > 0, got {v!r}")
+    return tuple(float(v) for v in values.values())
+
+
+def check_flags(module: Module, **flags: bool) -> tuple[bool, ...]:
+    """The ``flags`` as bools, in order; raise naming ``module`` unless each is True or False (or a NumPy bool): a
+    string such as "false" would otherwise count as true."""
+    for what, flag in flags.items():
+        if not isinstance(flag, bool | np.bool_):
+            raise TypeError(f"{module!r}: {what} must be True or False, got {flag!r}")
+    return tuple(bool(flag) for flag in flags.values())
 
 
 def check_features(module: Module, x: Node, expected: int) -> None:

@@ -8,7 +8,7 @@ from ..ops import greater, maximum, mean, sqrt, where
 from ..ops.reductions import count
 from ..ops.statistics import var
 from . import init as initializers
-from .module import Module, check_features, check_positive
+from .module import Module, check_features, check_positive, check_positive_number
 
 
 class LayerNorm(Module):
@@ -19,8 +19,8 @@ class LayerNorm(Module):
 
     def __init__(self, features: int, *, eps: float = 1e-5, dtype: str = "float64", name: str | None = None) -> None:
         super().__init__(name)
-        check_positive(self, features=features)
-        self.features, self.eps = features, float(eps)
+        (features,), (self.eps,) = check_positive(self, features=features), check_positive_number(self, eps=eps)
+        self.features = features
         self.gamma = self.add_parameter("gamma", (features,), initializers.constant(1.0), regularized=False,
                                         dtype=dtype)
         self.beta = self.add_parameter("beta", (features,), initializers.ZEROS, regularized=False, dtype=dtype)
@@ -45,10 +45,11 @@ class BatchNorm(Module):
     def __init__(self, features: int, *, momentum: float = 0.1, eps: float = 1e-5, dtype: str = "float64",
                  name: str | None = None) -> None:
         super().__init__(name)
-        check_positive(self, features=features)
+        (features,), (self.eps,) = check_positive(self, features=features), check_positive_number(self, eps=eps)
+        self.features = features
         if not 0.0 < float(momentum) <= 1.0:
             raise ValueError(f"{self.name}: momentum must be in (0, 1], got {momentum!r}")
-        self.features, self.momentum, self.eps = features, float(momentum), float(eps)
+        self.momentum = float(momentum)
         self.gamma = self.add_parameter("gamma", (features,), initializers.constant(1.0), regularized=False,
                                         dtype=dtype)
         self.beta = self.add_parameter("beta", (features,), initializers.ZEROS, regularized=False, dtype=dtype)

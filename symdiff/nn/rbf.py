@@ -40,7 +40,8 @@ class RBF(Module):
     def __init__(self, in_features: int, n_centers: int, out_features: int, *, beta: float = 1.0,
                  name: str | None = None) -> None:
         super().__init__(name)
-        check_positive(self, in_features=in_features, n_centers=n_centers, out_features=out_features)
+        in_features, n_centers, out_features = check_positive(self, in_features=in_features, n_centers=n_centers,
+                                                              out_features=out_features)
         self.in_features, self.n_centers = in_features, n_centers
         self.centers = self.add_parameter("centers", (n_centers, in_features), initializers.normal(1.0),
                                           regularized=False)

@@ -17,7 +17,7 @@ from ..ops import sigmoid, tanh, transpose, zeros
 from . import init as initializers
 from .init import Initializer
 from .layers import ActivationLike, _activation
-from .module import Module, check_positive
+from .module import Module, check_flags, check_positive
 
 
 class _Recurrent(Module):
@@ -29,8 +29,9 @@ class _Recurrent(Module):
     def __init__(self, in_features: int, hidden: int, return_sequences: bool, init: str | Initializer,
                  recurrent_init: str | Initializer, dtype: str, name: str | None) -> None:
         super().__init__(name)
-        check_positive(self, in_features=in_features, hidden=hidden)
-        self.in_features, self.hidden, self.return_sequences = in_features, hidden, bool(return_sequences)
+        in_features, hidden = check_positive(self, in_features=in_features, hidden=hidden)
+        (self.return_sequences,) = check_flags(self, return_sequences=return_sequences)
+        self.in_features, self.hidden = in_features, hidden
         width = self.gates * hidden
         self.W = self.add_parameter("W", (in_features, width), init, regularized=True, dtype=dtype)
         self.U = self.add_parameter("U", (hidden, width), recurrent_init, regularized=True, dtype=dtype)
@@ -52,6 +53,9 @@ class _Recurrent(Module):
         if x.ndim != 3 or x.shape[2] != self.in_features or isinstance(x.shape[1], str):
             raise ShapeError(f"{self.name}: expected inputs (N, T, {self.in_features}) with a concrete T (batch "
                              f"first), got shape {x.shape}")
+        if x.shape[1] == 0:  # sd.scan would return the initial zeros: no step ever saw an input
+            raise ShapeError(f"{self.name}: the sequence length T = 0 (input shape {x.shape}); a recurrent layer "
+                             "needs at least one step")
         projected = transpose(x, (1, 0, 2)) @ self.W + self.b  # (T, N, gates*hidden): one product for all steps
         keep = "all" if self.return_sequences else "last"
         states = self.hidden_state(scan(self.step, self.initial_carry(x.shape[0]), projected, keep=keep))
