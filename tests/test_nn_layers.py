@@ -192,3 +192,12 @@ def test_sizes_may_be_numpy_integers():
     assert layer.W.shape == (3, 2) and type(layer.in_features) is int
     assert nn.Maxout(3, np.int64(2), np.int64(2), name="np_maxout")(sd.tensor("x", ("batch", 3))).shape == \
         ("batch", 2)
+
+
+def test_bias_must_be_a_bool():
+    # bias="false" counted as true (a string is truthy) and the layer silently kept its bias
+    for build in (lambda flag: nn.Dense(3, 2, bias=flag, name="flag_dense"),
+                  lambda flag: nn.Conv2D(1, 2, 3, bias=flag, name="flag_conv")):
+        with pytest.raises(TypeError, match=r"bias must be True or False, got 'false'"):
+            build("false")
+    assert nn.Dense(3, 2, bias=np.bool_(False), name="npflag_dense").b is None

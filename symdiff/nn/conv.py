@@ -11,7 +11,7 @@ from ..ops.conv import avg_pool1d, avg_pool2d, conv1d, conv2d, global_avg_pool2d
 from . import init as initializers
 from .init import Initializer
 from .layers import ActivationLike, _activation
-from .module import Module, check_positive
+from .module import Module, check_flags, check_positive
 
 
 class _Conv(Module):
@@ -34,7 +34,7 @@ class _Conv(Module):
         self.activation = _activation(activation)
         self.W = self.add_parameter("W", kernel + (in_channels, out_channels), init, regularized=True, dtype=dtype)
         self.b = self.add_parameter("b", (out_channels,), initializers.ZEROS, regularized=False,
-                                    dtype=dtype) if bias else None
+                                    dtype=dtype) if check_flags(self, bias=bias)[0] else None
 
     def forward(self, x: Node, *, training: bool) -> Node:
         if x.ndim != len(self.layout) or x.shape[-1] != self.in_channels:

@@ -12,7 +12,7 @@ from ..ops.convert import as_node
 from . import init as initializers
 from .activations import get_activation, identity, prelu
 from .init import Initializer
-from .module import Module, check_features, check_positive, parameters_of
+from .module import Module, check_features, check_flags, check_positive, parameters_of
 
 ActivationLike = str | Callable[..., Node] | None
 
@@ -51,7 +51,7 @@ class Dense(Module):
         self.activation = _activation(activation)
         self.W = self.add_parameter("W", (in_features, out_features), init, regularized=True, dtype=dtype)
         self.b = self.add_parameter("b", (out_features,), initializers.ZEROS, regularized=False,
-                                    dtype=dtype) if bias else None
+                                    dtype=dtype) if check_flags(self, bias=bias)[0] else None
 
     def forward(self, x: Node, *, training: bool) -> Node:
         check_features(self, x, self.in_features)
