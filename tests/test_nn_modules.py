@@ -1,5 +1,7 @@
 """The RBF layer (and k-means centers) and inverted dropout."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -99,3 +101,15 @@ def test_dropout_rate_and_seed_errors_name_the_layer():
         nn.Dropout(0.5, seed=sd.scalar("s"), name="drop_seed")
     with pytest.raises(TypeError, match=r"seed must be an integer scalar tensor, got 3"):
         nn.Dropout(0.5, seed=3)
+
+
+def test_dropout_takes_any_real_rate_and_refuses_others_naming_them():
+    from fractions import Fraction
+
+    for rate in (np.float32(0.5), np.float64(0.25), np.int64(0), Fraction(1, 4)):
+        assert nn.Dropout(rate, name="drop_real").rate == float(rate)
+    assert type(nn.Dropout(np.float32(0.5), name="drop_real").rate) is float
+    for rate in (np.float32(1.0), np.float64(-0.5), float("nan"), True, np.bool_(False), 0.5j, None):
+        with pytest.raises(ValueError, match=rf"Dropout\('drop_bad'\): rate must be a number in \[0, 1\), got "
+                                             rf"{re.escape(repr(rate))}"):
+            nn.Dropout(rate, name="drop_bad")

@@ -9,6 +9,7 @@ computable inside compiled kernels.
 
 from __future__ import annotations
 
+import numbers
 import zlib
 
 from ..ir import Node
@@ -29,7 +30,8 @@ class Dropout(Module):
 
     def __init__(self, rate: float, *, seed: Node | None = None, name: str | None = None) -> None:
         super().__init__(name)
-        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0.0 <= rate < 1.0:
+        # any real number (NumPy's scalars, a Fraction); not a bool, whose True would read as 1
+        if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0.0 <= rate < 1.0:
             raise ValueError(f"{self!r}: rate must be a number in [0, 1), got {rate!r}")
         self.rate = float(rate)
         self.seed = dropout_seed() if seed is None else seed
