@@ -4,20 +4,24 @@
 Compiled functions travel by their graph (``pickle``; never machine code): each worker loads the kernel from its
 own cache or compiles it once. Per-chunk results are combined with a tree reduction: outputs declared ``"sum"``
 add up; outputs declared ``"mean"`` (the mean over the batch of per-example terms, such as a mean loss and its
-gradient) are weighted by their chunk's rows, so the result equals the single-process one to rounding.
+gradient) are weighted by their chunk's rows, so the result equals the single-process one to rounding. Random
+numbers drawn over the rows (dropout's masks) are drawn in each chunk as the whole call draws those rows.
 
 Dask is optional: ``pip install -e ".[distributed]"``.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from .compile import CompiledFunction
+from .compile import compile as compile_graph
 from .compile_sympy import DERIVATIVES, SympyKernel
+from .parallel import draws_from_first_row
 
 REDUCTIONS = ("sum", "mean")
 
@@ -39,7 +43,8 @@ def map_reduce(fn: CompiledFunction, args: Sequence[Any], reduce: str | Sequence
     batch; each chunk of rows runs ``fn`` on a worker and the chunks' outputs combine per ``reduce`` ("sum" or
     "mean", one for all outputs or one per output) in a tree of at most ``split_every`` children. Other arguments
     (parameters) go whole to every chunk. Dask arrays must be chunked along axis 0 only and alike; ``fn`` must not
-    update parameters in place.
+    update parameters in place. Random numbers ``fn`` draws over the rows (dropout's masks) are drawn in each chunk
+    as the whole call draws that chunk's rows (the numbering split calls use, symdiff/parallel/).
     Returns NumPy results shaped as ``fn``'s."""
     dask, da = require_dask()
     if not isinstance(fn, CompiledFunction):
@@ -51,6 +56,9 @@ def map_reduce(fn: CompiledFunction, args: Sequence[Any], reduce: str | Sequence
     if len(kinds) != len(fn.outputs) or any(k not in REDUCTIONS for k in kinds):
         raise ValueError(f"map_reduce: reduce must be 'sum' or 'mean', or one of them per output "
                          f"({len(fn.outputs)} outputs), got {reduce!r}")
+    if len(args) != len(fn.inputs):
+        raise ValueError(f"map_reduce: fn takes {len(fn.inputs)} arguments ({', '.join(n.name for n in fn.inputs)}), "
+                         f"got {len(args)}")
     chunked = [k for k, a in enumerate(args) if isinstance(a, da.Array)]
     if not chunked:
         raise ValueError("map_reduce: no argument is a dask.array; pass the batch inputs as dask arrays")
@@ -60,18 +68,37 @@ def map_reduce(fn: CompiledFunction, args: Sequence[Any], reduce: str | Sequence
         if array.chunks[0] != blocks or any(len(c) != 1 for c in array.chunks[1:]):
             raise ValueError(f"map_reduce: argument {fn.inputs[k].name!r} has chunks {array.chunks}; every dask "
                              f"argument must be chunked along axis 0 only, as {blocks}")
+    kernel = _drawing_whole_rows(fn, tuple(sorted({d for k in chunked for d in fn.inputs[k].shape[:1]
+                                                   if isinstance(d, str)})))
     # the function and the whole arguments enter the task graph once, not once per chunk
-    shared = dask.delayed(fn, pure=True)
+    shared = dask.delayed(kernel, pure=True)
     whole = {k: dask.delayed(a, pure=True) for k, a in enumerate(args) if k not in chunked}
     pieces = {k: args[k].to_delayed().ravel() for k in chunked}  # one task per block, no per-block array graph
+    firsts = np.cumsum((0, *blocks[:-1])).tolist()  # the first row of each block: the kernel's last argument
     parts = []
     for b in range(len(blocks)):
         chunk_args = [pieces[k][b] if k in chunked else whole[k] for k in range(len(args))]
+        chunk_args += [firsts[b]] if kernel is not fn else []
         parts.append(dask.delayed(_run_chunk)(shared, blocks[b], *chunk_args))
     while len(parts) > 1:
         parts = [dask.delayed(_combine)(parts[i:i + split_every], kinds) for i in range(0, len(parts), split_every)]
     _, outputs = dask.compute(parts[0])[0]
     return outputs[0] if fn.single_output else tuple(outputs)
+
+
+@functools.lru_cache(maxsize=16)
+def _drawing_whole_rows(fn: CompiledFunction, dims: tuple[str, ...]) -> CompiledFunction:
+    """``fn``, or when it draws random numbers over the rows of ``dims``, ``fn`` taking one more argument: the first
+    row of the chunk it runs on, from which it draws the whole call's entries (a ValueError names a draw that
+    cannot be split so)."""
+    try:
+        outputs, first = draws_from_first_row(fn.inputs, fn.outputs, dims)
+    except ValueError as exc:
+        raise ValueError(f"map_reduce: {exc}") from None
+    if first is None:
+        return fn
+    return compile_graph([*fn.inputs, first], outputs[0] if fn.single_output else outputs,
+                   **dict(fn.options, backend=fn.backend))
 
 
 def _run_chunk(fn: CompiledFunction, rows: int, *args: Any) -> tuple[int, list[np.ndarray]]:

@@ -47,6 +47,34 @@ def test_a_mean_loss_and_its_gradient_over_chunks_equal_the_single_process_value
                                total(X, y, w0), rtol=1e-12)
 
 
+def test_random_draws_over_the_rows_give_the_single_process_mask_in_every_chunk():
+    # dropout: each chunk draws the rows of the whole call's mask (local threads: no cluster needed)
+    from symdiff import nn
+
+    x, y = sd.tensor("x", ("batch", 3)), sd.tensor("y", ("batch",), "int64")
+    model = nn.Sequential([nn.Dense(3, 5, "tanh", name="mrd_1"), nn.Dropout(0.5, name="mrd_drop"),
+                           nn.Dense(5, 2, name="mrd_2")], name="mrd")
+    params = list(model.parameters.values())
+    loss = nn.softmax_cross_entropy(model(x, training=True), y)
+    fn = sd.compile([x, y, nn.dropout_seed(), *params], [loss, *sd.grad(loss, params)])
+    X, Y, values = R.standard_normal((40, 3)), R.integers(0, 2, 40), list(model.init(1).values())
+    want = fn(X, Y, 11, *values)
+    got = map_reduce(fn, [da.from_array(X, chunks=(7, 3)), da.from_array(Y, chunks=7), 11, *values])
+    for g, v in zip(got, want):
+        np.testing.assert_allclose(g, v, rtol=1e-12, atol=1e-14)
+
+
+def test_random_draws_chunks_cannot_reproduce_are_refused():
+    x, s = sd.tensor("x", ("n", 3)), sd.tensor("s", (), "int64")
+    X = da.from_array(R.standard_normal((6, 3)), chunks=(2, 3))
+    across = sd.compile([x, s], sd.sum(sd.random_uniform(s, (3, "n")) @ x))  # the rows on the second axis
+    with pytest.raises(ValueError, match=r"map_reduce: .*random_uniform.* draws over the rows of 'n'.*axis 1"):
+        map_reduce(across, [X, 7], "sum")
+    counted = sd.compile([x, s], sd.sum(sd.random_uniform(s + sd.cast(sd.sum(x), "int64"), ("n", 3)) * x))
+    with pytest.raises(ValueError, match=r"map_reduce: .*seed.* read.* rows"):
+        map_reduce(counted, [X, 7], "sum")
+
+
 def test_compile_sympy_points_in_chunks(client):
     a, b = sympy.symbols("a b")
     kernel = sd.compile_sympy(sympy.sin(a * b) + a ** 3, [a, b])
@@ -63,6 +91,8 @@ def test_bad_calls_are_named():
     X, y = np.ones((4, 4)), np.ones(4)
     with pytest.raises(ValueError, match="no argument is a dask.array"):
         map_reduce(fn, [X, y, np.ones(4)])
+    with pytest.raises(ValueError, match=r"fn takes 3 arguments \(X, y, w\), got 2"):
+        map_reduce(fn, [da.from_array(X, chunks=2), np.ones(4)])
     with pytest.raises(ValueError, match="chunked along axis 0 only"):
         map_reduce(fn, [da.from_array(X, chunks=(2, 2)), da.from_array(y, chunks=2), np.ones(4)])
     with pytest.raises(ValueError, match="'sum' or 'mean'"):

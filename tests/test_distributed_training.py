@@ -146,6 +146,27 @@ def test_a_trainer_fits_on_the_cluster_as_in_one_process(client):
         np.testing.assert_allclose(kept_there[key], kept_here[key], rtol=1e-10, err_msg=key)
 
 
+def test_a_trainer_with_dropout_fits_on_the_cluster_as_in_one_process():
+    # each chunk of a mini-batch draws its rows of the one-process dropout mask (an in-process cluster: fast)
+    from symdiff import nn
+    from symdiff.train import Trainer
+
+    def trainer():
+        x, y = sd.tensor("x", ("batch", 4)), sd.tensor("y", ("batch",), "int64")
+        model = nn.Sequential([nn.Dense(4, 8, "tanh", name="dpd_1"), nn.Dropout(0.3, name="dpd_drop"),
+                               nn.Dense(8, 3, name="dpd_2")], name="dpd")
+        return Trainer(model, x, y, nn.softmax_cross_entropy, Adam(lr=0.01), seed=3)
+
+    X, Y = R.standard_normal((64, 4)), R.integers(0, 3, 64)
+    here, there = trainer(), trainer()
+    kept_here = here.fit(X, Y, epochs=3, batch_size=16)
+    with distributed.Client(processes=False, n_workers=3, threads_per_worker=1, dashboard_address=None) as client:
+        kept_there = there.fit(X, Y, epochs=3, batch_size=16, scheduler=client)  # chunks of 6, 6 and 4 rows
+    for name, value in here.params.items():
+        np.testing.assert_allclose(there.params[name], value, rtol=1e-10, atol=1e-12, err_msg=name)
+    np.testing.assert_allclose(kept_there["loss"], kept_here["loss"], rtol=1e-10)
+
+
 def test_a_trainer_fits_data_larger_than_memory_on_the_cluster_as_in_one_process(client, tmp_path):
     """A chunk directory read block by block, each mini-batch's gradient on the workers: the same steps as the
     same blocks trained in one process."""

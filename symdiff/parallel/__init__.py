@@ -7,7 +7,8 @@ the **shard** graph computes, for some rows, every value that sums over the batc
 too) and the outputs that keep the batch dim; the **combine** graph takes the shards' partial values, adds them
 (or takes their maximum or minimum), and computes the remaining outputs and the updates. Element counts of the
 batch dim (a mean's divisor) read the whole call's rows, and random numbers drawn over the batch (dropout's masks)
-the whole call's entries from the shard's first row on: a split call draws the one kernel's mask. A graph that mixes
+the whole call's entries from the shard's first row on: a split call draws the one kernel's mask (Dask's chunks of
+rows draw theirs the same way: :func:`draws_from_first_row`). A graph that mixes
 rows otherwise (a batch normalization's statistics read back by every row, ...) is not split: its calls run the one
 kernel as before.
 
@@ -26,7 +27,7 @@ call's results depend on the number of shards (rounding only), never on timing.
 """
 
 from .calls import MIN_LOOP_WORK, SplitCall, automatic_shards, warn_not_split
-from .plan import SplitPlan, plan_split, usable_cores
+from .plan import SplitPlan, draws_from_first_row, plan_split, usable_cores
 
-__all__ = ["MIN_LOOP_WORK", "SplitCall", "SplitPlan", "automatic_shards", "plan_split", "usable_cores",
-           "warn_not_split"]
+__all__ = ["MIN_LOOP_WORK", "SplitCall", "SplitPlan", "automatic_shards", "draws_from_first_row", "plan_split",
+           "usable_cores", "warn_not_split"]

@@ -153,6 +153,48 @@ def _drawn_from(node: Node, inputs: list[Node], first: Node) -> Node:
     return make("random_uniform", [inputs[0], start], **dict(node.attrs))
 
 
+def draws_from_first_row(inputs: list[Node], roots: list[Node], dims: Sequence[str]) -> tuple[list[Node], Node | None]:
+    """``roots`` with every random draw over the rows of a dim in ``dims`` drawing the whole call's entries from row
+    ``first`` on (:func:`_drawn_from`, as a split call's shards draw them), and ``first``: a new int64 scalar input,
+    or None (``roots`` unchanged) when nothing draws over the rows. A call on rows ``a:b`` of a batch fed
+    ``first = a`` then draws those rows of the whole batch's mask (Dask's chunks: symdiff.distributed). A draw that
+    cannot be numbered so raises a ValueError naming it and why."""
+    outside = {id(n) for n in toposort(roots)}
+    first = tensor(_fresh("first_row", inputs), (), "int64")
+    drawn: dict[int, Node] = {}
+    for node in toposort(roots, children=_reads):
+        dim = next((d for d in node.shape if d in dims), None) if node.op == "random_uniform" else None
+        if dim is None:
+            continue
+        why = _not_numbered(node, dim, id(node) in outside)
+        if why:
+            raise ValueError(f"{node!r} draws over the rows of {dim!r} {why}, so a part of the rows cannot draw "
+                             "its rows of the whole call's draw")
+        drawn[id(node)] = _drawn_from(node, list(node.inputs), first)
+    return (substitute(roots, drawn), first) if drawn else (list(roots), None)
+
+
+def _not_numbered(draw: Node, dim: str, outside: bool) -> str:
+    """Why the rows of ``draw`` over ``dim`` cannot be numbered from a first row ("" when they can)."""
+    if not outside:
+        return "inside a loop's body"
+    if draw.shape.index(dim):
+        return f"on axis {draw.shape.index(dim)}, not the first"
+    if not all(isinstance(d, int) for d in draw.shape[1:]):
+        return "with named dims after them"
+    if any(dim in n.shape for n in toposort(list(draw.inputs))):
+        return "and its seed or start reads the rows"
+    return ""
+
+
+def _reads(node: Node) -> list[Node]:
+    """What ``node`` computes from: its inputs, and a loop's body."""
+    if node.op != "scan":
+        return list(node.inputs)
+    attrs = node.attr_dict
+    return [*node.inputs, *attrs["body"], *[attrs["output"]] * (attrs["mode"] == "residual")]
+
+
 class _Walk:
     """Classifies a graph's nodes by how they use the rows of ``dim``, or raises :class:`_UnsplittableError`."""
 

@@ -129,7 +129,8 @@ class DataParallelStep:
     """A :class:`~symdiff.train.step.TrainStep` whose gradient the Dask workers compute: each call splits the
     mini-batch into one chunk per worker, combines the chunks' mean loss and gradient weighted by rows (the
     training loss must be a mean over the batch, as every built-in loss is; a parameter-only regularizer is fine)
-    and applies the optimizer update to the step's own parameter and state arrays. Everything else (learning rate,
+    and applies the optimizer update to the step's own parameter and state arrays. With dropout, each chunk draws
+    its rows of the whole batch's mask (``map_reduce``), as one process does. Everything else (learning rate,
     parameters, ``set_params``) is the wrapped step's."""
 
     def __init__(self, step: Any, loss: Node, optimizer: Optimizer, workers: int, **compile_options: Any) -> None:
