@@ -1,11 +1,13 @@
 """Data-parallel evaluation on Dask: a compiled function over a dataset chunked along its batch dim, or a
 ``compile_sympy`` kernel over chunked points, with the same code on a laptop and on a cluster.
 
-Compiled functions travel by their graph (``pickle``; never machine code): each worker loads the kernel from its
-own cache or compiles it once. Per-chunk results are combined with a tree reduction: outputs declared ``"sum"``
-add up; outputs declared ``"mean"`` (the mean over the batch of per-example terms, such as a mean loss and its
-gradient) are weighted by their chunk's rows, so the result equals the single-process one to rounding. Random
-numbers drawn over the rows (dropout's masks) are drawn in each chunk as the whole call draws those rows.
+Compiled functions travel by their graph (``pickle``; never machine code) and the ops made at run time they read (as
+expressions): each worker loads the kernel from its own cache or compiles it once, unpickling it inside its first
+task, so a failure there is that task's error, raised in the driver. Per-chunk results are combined with a tree
+reduction: outputs declared ``"sum"`` add up; outputs declared ``"mean"`` (the mean over the batch of per-example
+terms, such as a mean loss and its gradient) are weighted by their chunk's rows, so the result equals the
+single-process one to rounding. Random numbers drawn over the rows (dropout's masks) are drawn in each chunk as the
+whole call draws those rows.
 
 Dask is optional: ``pip install -e ".[distributed]"``.
 """
@@ -13,6 +15,7 @@ Dask is optional: ``pip install -e ".[distributed]"``.
 from __future__ import annotations
 
 import functools
+import pickle
 from collections.abc import Sequence
 from typing import Any
 
@@ -68,17 +71,17 @@ def map_reduce(fn: CompiledFunction, args: Sequence[Any], reduce: str | Sequence
         if array.chunks[0] != blocks or any(len(c) != 1 for c in array.chunks[1:]):
             raise ValueError(f"map_reduce: argument {fn.inputs[k].name!r} has chunks {array.chunks}; every dask "
                              f"argument must be chunked along axis 0 only, as {blocks}")
-    kernel = _drawing_whole_rows(fn, tuple(sorted({d for k in chunked for d in fn.inputs[k].shape[:1]
-                                                   if isinstance(d, str)})))
+    blob, numbered = _shipped(fn, tuple(sorted({d for k in chunked for d in fn.inputs[k].shape[:1]
+                                               if isinstance(d, str)})))
     # the function and the whole arguments enter the task graph once, not once per chunk
-    shared = dask.delayed(kernel, pure=True)
+    shared = dask.delayed(blob, pure=True)
     whole = {k: dask.delayed(a, pure=True) for k, a in enumerate(args) if k not in chunked}
     pieces = {k: args[k].to_delayed().ravel() for k in chunked}  # one task per block, no per-block array graph
     firsts = np.cumsum((0, *blocks[:-1])).tolist()  # the first row of each block: the kernel's last argument
     parts = []
     for b in range(len(blocks)):
         chunk_args = [pieces[k][b] if k in chunked else whole[k] for k in range(len(args))]
-        chunk_args += [firsts[b]] if kernel is not fn else []
+        chunk_args += [firsts[b]] if numbered else []
         parts.append(dask.delayed(_run_chunk)(shared, blocks[b], *chunk_args))
     while len(parts) > 1:
         parts = [dask.delayed(_combine)(parts[i:i + split_every], kinds) for i in range(0, len(parts), split_every)]
@@ -87,23 +90,34 @@ def map_reduce(fn: CompiledFunction, args: Sequence[Any], reduce: str | Sequence
 
 
 @functools.lru_cache(maxsize=16)
-def _drawing_whole_rows(fn: CompiledFunction, dims: tuple[str, ...]) -> CompiledFunction:
-    """``fn``, or when it draws random numbers over the rows of ``dims``, ``fn`` taking one more argument: the first
-    row of the chunk it runs on, from which it draws the whole call's entries (a ValueError names a draw that
-    cannot be split so)."""
+def _shipped(fn: CompiledFunction, dims: tuple[str, ...]) -> tuple[bytes, bool]:
+    """What the chunks' tasks run, pickled here, and whether it takes the chunk's first row: ``fn``, or when it
+    draws random numbers over the rows of ``dims``, ``fn`` drawing the whole call's entries from that row on (a
+    ValueError names a draw that cannot be split so)."""
     try:
         outputs, first = draws_from_first_row(fn.inputs, fn.outputs, dims)
     except ValueError as exc:
         raise ValueError(f"map_reduce: {exc}") from None
-    if first is None:
-        return fn
-    return compile_graph([*fn.inputs, first], outputs[0] if fn.single_output else outputs,
-                   **dict(fn.options, backend=fn.backend))
+    kernel = fn if first is None else compile_graph([*fn.inputs, first], outputs[0] if fn.single_output else outputs,
+                                                    **dict(fn.options, backend=fn.backend))
+    return pickle.dumps(kernel), first is not None
 
 
-def _run_chunk(fn: CompiledFunction, rows: int, *args: Any) -> tuple[int, list[np.ndarray]]:
-    outputs = fn(*(np.asarray(a) for a in args))
+@functools.lru_cache(maxsize=16)
+def _unpickled(blob: bytes) -> Any:
+    """The function (or kernel) of ``blob`` in this worker, unpickled once per process and function. Tasks carry
+    functions pickled, so a worker that cannot unpickle one (an op it cannot make) fails that task, whose error
+    the driver raises, rather than its connection to the scheduler, which Dask would retry forever."""
+    return pickle.loads(blob)  # the driver's own function: as trusted as the tasks Dask unpickles
+
+
+def _run_chunk(blob: bytes, rows: int, *args: Any) -> tuple[int, list[np.ndarray]]:
+    outputs = _unpickled(blob)(*(np.asarray(a) for a in args))
     return rows, [np.asarray(o) for o in (outputs if isinstance(outputs, tuple | list) else [outputs])]
+
+
+def _run_points(blob: bytes, points: np.ndarray) -> dict[str, np.ndarray]:
+    return _unpickled(blob)(points)
 
 
 def _combine(parts: list[tuple[int, list[np.ndarray]]], kinds: list[str]) -> tuple[int, list[np.ndarray]]:
@@ -126,9 +140,9 @@ def map_points(kernel: SympyKernel, points: Any) -> dict[str, Any]:
     if not isinstance(points, da.Array) or points.ndim != 2 or len(points.chunks[1]) != 1:
         raise ValueError("map_points: points must be a 2-d dask.array chunked along its rows only")
     results: dict[str, list] = {d: [] for d in DERIVATIVES if d in kernel.derivatives}
-    shared = dask.delayed(kernel, pure=True)  # in the task graph once, not once per chunk
+    shared = dask.delayed(pickle.dumps(kernel), pure=True)  # in the task graph once, unpickled in the tasks
     for n, block in zip(points.chunks[0], points.to_delayed().ravel()):
-        task = shared(block)
+        task = dask.delayed(_run_points)(shared, block)
         for key in results:
             shape = _shape(key, n, kernel)
             results[key].append(da.from_delayed(task[key], shape=shape, dtype=np.float64))

@@ -75,6 +75,54 @@ def test_random_draws_chunks_cannot_reproduce_are_refused():
         map_reduce(counted, [X, 7], "sum")
 
 
+def within(seconds, fn, *args, **kwargs):
+    """``fn(*args, **kwargs)``, failing the test rather than hanging when it has not returned after ``seconds``."""
+    import threading
+
+    done = {}
+    worker = threading.Thread(target=lambda: done.update(_call(fn, *args, **kwargs)), daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if not done:
+        pytest.fail(f"{fn.__name__} hung for {seconds} s")
+    if "error" in done:
+        raise done["error"]
+    return done["value"]
+
+
+def _call(fn, *args, **kwargs):
+    try:
+        return {"value": fn(*args, **kwargs)}
+    except Exception as exc:  # noqa: BLE001 - re-raised in the test's thread
+        return {"error": exc}
+
+
+def test_user_ops_made_only_here_are_made_on_the_worker_processes(client):
+    from symdiff import nn
+
+    swish = nn.elementwise("dist_swish", "x*sigmoid(x)")
+    inputs, _ = _logistic()
+    X, y, w = inputs
+    loss = sd.mean(swish(X @ w) - y * (X @ w))
+    fn = sd.compile(inputs, [loss, sd.grad(loss, w)])  # reads user.dist_swish and user.dist_swish.d1
+    Xs, ys, w0 = R.standard_normal((300, 4)), (R.random(300) < 0.5).astype(float), R.standard_normal(4)
+    got = within(120, map_reduce, fn, [da.from_array(Xs, chunks=(100, 4)), da.from_array(ys, chunks=100), w0])
+    for g, v in zip(got, fn(Xs, ys, w0)):
+        np.testing.assert_allclose(g, v, rtol=1e-12)
+
+
+def test_a_function_a_worker_cannot_unpickle_raises_here_instead_of_hanging(client):
+    from symdiff import nn
+
+    client.run(nn.elementwise, "dist_clash", "2*x")  # the workers' dist_clash is not the driver's
+    clash = nn.elementwise("dist_clash", "3*x")
+    x = sd.tensor("x", ("n", 2))
+    fn = sd.compile([x], sd.mean(clash(x)))
+    with pytest.raises(ValueError, match=r"op 'user.dist_clash' computes Mul\(Integer\(2\), .* in this process, "
+                                         r"but Mul\(Integer\(3\), .* where it was pickled"):
+        within(120, map_reduce, fn, [da.from_array(np.ones((4, 2)), chunks=(2, 2))])
+
+
 def test_compile_sympy_points_in_chunks(client):
     a, b = sympy.symbols("a b")
     kernel = sd.compile_sympy(sympy.sin(a * b) + a ** 3, [a, b])

@@ -14,6 +14,7 @@ import pytest
 import symdiff as sd
 from symdiff.train import Adam
 from symdiff.train.distributed import fit_data_parallel, minimize
+from tests.test_distributed import within
 
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
@@ -162,6 +163,24 @@ def test_a_trainer_with_dropout_fits_on_the_cluster_as_in_one_process():
     kept_here = here.fit(X, Y, epochs=3, batch_size=16)
     with distributed.Client(processes=False, n_workers=3, threads_per_worker=1, dashboard_address=None) as client:
         kept_there = there.fit(X, Y, epochs=3, batch_size=16, scheduler=client)  # chunks of 6, 6 and 4 rows
+    for name, value in here.params.items():
+        np.testing.assert_allclose(there.params[name], value, rtol=1e-10, atol=1e-12, err_msg=name)
+    np.testing.assert_allclose(kept_there["loss"], kept_here["loss"], rtol=1e-10)
+
+
+def test_a_spec_with_expression_activations_fits_on_worker_processes_as_in_one_process(client):
+    # the workers make the spec's ops (an [activations] entry, an inline expression) from the expressions' text
+    from symdiff.spec import Spec
+
+    spec = {"name": "dpx", "inputs": 3, "activations": {"dpx_swish": "x*sigmoid(x)"},
+            "layers": [{"type": "dense", "units": 4, "activation": "dpx_swish"},
+                       {"type": "dense", "units": 4, "activation": "x*tanh(x) + 0.1*x"},
+                       {"type": "dense", "units": 2}],
+            "loss": {"type": "softmax_cross_entropy"}}
+    X, Y = R.standard_normal((40, 3)), R.integers(0, 2, 40)
+    here, there = Spec(spec).compile(seed=1), Spec(spec).compile(seed=1)
+    kept_here = here.fit(X, Y, epochs=2, batch_size=20)
+    kept_there = within(120, there.fit, X, Y, epochs=2, batch_size=20, scheduler=client)
     for name, value in here.params.items():
         np.testing.assert_allclose(there.params[name], value, rtol=1e-10, atol=1e-12, err_msg=name)
     np.testing.assert_allclose(kept_there["loss"], kept_here["loss"], rtol=1e-10)

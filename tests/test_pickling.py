@@ -57,14 +57,53 @@ def test_compile_sympy_kernels_pickle_by_their_expressions():
         np.testing.assert_array_equal(got[key], value)
 
 
-def test_unpickling_names_an_op_this_process_does_not_define():
+def test_unpickling_names_an_op_this_process_does_not_define(monkeypatch):
+    from symdiff.ops import OPS
+    from symdiff.ops.registry import MAKERS
+
     swish = nn.elementwise("pickled_swish", "x*sigmoid(x)")
     x = sd.tensor("x", (3,))
     blob = pickle.dumps(sd.compile([x], swish(x)))
+    monkeypatch.delitem(OPS, "user.pickled_swish")
+    monkeypatch.delitem(MAKERS, "elementwise")  # a process that cannot make it
+    with pytest.raises(ValueError, match="op 'user.pickled_swish' is not defined in this process"):
+        pickle.loads(blob)
+
+
+def _user_op_gradient():
+    # a float literal that only its full repr reads back to, and a derivative op (user.pickled_mish.d1)
+    mish = nn.elementwise("pickled_mish", "x*tanh(log(1 + exp(x))) + 0.30000000000000004*x**1.5")
+    x = sd.tensor("x", ("batch",))
+    loss = sd.mean(mish(sd.abs(x)))
+    return sd.compile([x], [loss, sd.grad(loss, x)])
+
+
+def test_a_user_op_travels_with_the_function_as_its_expression_and_is_made_in_a_spawned_process():
+    fn = _user_op_gradient()
+    assert b"pickled_mish" in pickle.dumps(fn) and b"sympy" not in pickle.dumps(fn)  # text, no SymPy objects
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        got = pool.submit(_call_loop, fn, (X[:, 0],)).result()
+    for g, w in zip(got, fn(X[:, 0])):
+        np.testing.assert_array_equal(g, w)
+
+
+def test_a_user_op_meaning_something_else_here_is_refused_naming_both(monkeypatch):
+    from symdiff.nn import custom
     from symdiff.ops import OPS
 
-    OPS.pop("user.pickled_swish")
-    with pytest.raises(ValueError, match="op 'user.pickled_swish' is not defined in this process"):
+    fn = _user_op_gradient()
+    blob = pickle.dumps(fn)
+    for op in [op for op in OPS if op.startswith("user.pickled_mish")]:
+        monkeypatch.delitem(OPS, op)
+    monkeypatch.delitem(custom._MODULES, "pickled_mish")
+    monkeypatch.delitem(nn.ACTIVATIONS, "pickled_mish")
+    nn.elementwise("pickled_mish", "2*x")  # this process's pickled_mish
+    with pytest.raises(ValueError, match=r"op 'user.pickled_mish' computes Mul\(Integer\(2\), Symbol\('x'.* in this "
+                                         r"process, but Add\(.* where it was pickled"):
+        pickle.loads(blob)
+    monkeypatch.delitem(OPS, "user.pickled_mish")  # the module is here, its op is not: made from the module's text
+    with pytest.raises(ValueError, match=r"cannot make op 'user.pickled_mish' here: .*'pickled_mish' is already "
+                                         r"defined as 2\*x, not"):
         pickle.loads(blob)
 
 

@@ -19,6 +19,7 @@ from ..ops import OPS, defop, make, scalar
 from ..ops.convert import as_node
 from ..ops.elementwise import same_shape, to_float
 from ..ops.functions import FUNCTIONS
+from ..ops.registry import MAKERS
 from .activations import ACTIVATIONS, register_activation
 from .expression import ExpressionError, parse_expression
 from .module import Module
@@ -106,6 +107,7 @@ class Elementwise(Module):
     def __init__(self, name: str, expr) -> None:
         super().__init__(name)
         self.expr = expr
+        self.text = expression_text(expr)  # what another process makes the module's ops from
         self.op_name = USER_PREFIX + name
         self._derivatives = [expr]
         self._define(0)
@@ -132,7 +134,8 @@ class Elementwise(Module):
         compute = sympy.lambdify(x, expr, [{f.name: f.numpy for f in FUNCTIONS.values()}, "numpy"])
         defop(name, "elementwise", same_shape, lambda a: np.broadcast_to(compute(a), np.shape(a)),
               vjp=lambda g, out, a: (self._times_derivative(g, a, order + 1),),
-              sympy=lambda sp, a: expr.subs(x, a), kernel=("expand", expand), definition=sympy.srepr(expr))
+              sympy=lambda sp, a: expr.subs(x, a), kernel=("expand", expand), definition=sympy.srepr(expr),
+              remake=("elementwise", self.name, self.text, order))
         return name
 
     def _times_derivative(self, g: Node, x: Node, order: int) -> Node | None:
@@ -145,6 +148,28 @@ class Elementwise(Module):
 
     def forward(self, x: Node, *, training: bool) -> Node:
         return make(self.op_name, [to_float(as_node(x))])
+
+
+def expression_text(expr) -> str:
+    """``expr`` (in the variable x) as text :func:`parse` reads back to the same expression: SymPy's spelling, with
+    float literals written as Python's ``repr`` (its shortest text that reads back to the same float)."""
+    from sympy.printing.str import StrPrinter
+
+    class Printer(StrPrinter):
+        def _print_Float(self, number) -> str:  # noqa: N802 - SymPy's dispatch name
+            return repr(float(number))
+
+    return Printer().doprint(expr)
+
+
+def remake(name: str, text: str, order: int) -> None:
+    """In another process, the op of the ``order``-th derivative of the module ``name`` computing ``text`` (what
+    ``OpDef.remake`` of the module's ops says; an unpickled compiled function reading them asks): the text is parsed
+    by symdiff's grammar, never evaluated."""
+    elementwise(name, text)._define(order)
+
+
+MAKERS["elementwise"] = remake
 
 
 def elementwise(name: str, expr: Any) -> Elementwise:

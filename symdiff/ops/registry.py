@@ -44,6 +44,8 @@ class OpDef:
       other ops.
     * ``definition``: for ops made at run time (user modules), what they compute, as text: two processes may
       give one name different meanings, so compiled-kernel caches key on it.
+    * ``remake``: for ops made at run time, how another process makes the same op, as data: ``(maker, *arguments)``
+      with ``maker`` a name in :data:`MAKERS` (a pickled compiled function carries it, symdiff/compile.py).
     """
 
     name: str
@@ -55,9 +57,12 @@ class OpDef:
     sympy: Callable[..., Any] | None = None
     kernel: tuple | None = None
     definition: str = ""
+    remake: tuple = ()
 
 
 OPS: dict[str, OpDef] = {}
+#: Who makes ops at run time, by the name their ``OpDef.remake`` gives (symdiff.nn registers "elementwise").
+MAKERS: dict[str, Callable[..., Any]] = {}
 
 
 def defop(name: str, kind: str, infer: InferRule, numpy: Callable[..., Any], **rest: Any) -> OpDef:
