@@ -119,6 +119,9 @@ def test_spec_layer_and_bad_momentum():
                       "loss": {"type": "mse"}})
     with pytest.raises(ValueError, match="momentum must be in"):
         nn.BatchNorm(3, momentum=1.5, name="bn_bad_module")
+    for bad in ("0.1", 0, float("nan"), True):  # a string raised Python's own "could not convert string to float"
+        with pytest.raises(ValueError, match=r"momentum must be a finite number > 0, got"):
+            nn.BatchNorm(3, momentum=bad, name="bn_bad_momentum")
 
 
 @pytest.mark.parametrize("eps", [0.0, -1.0, float("nan"), float("inf"), "1e-5", True])

@@ -46,10 +46,10 @@ class BatchNorm(Module):
                  name: str | None = None) -> None:
         super().__init__(name)
         (features,), (self.eps,) = check_positive(self, features=features), check_positive_number(self, eps=eps)
+        (self.momentum,) = check_positive_number(self, momentum=momentum)
         self.features = features
-        if not 0.0 < float(momentum) <= 1.0:
+        if self.momentum > 1.0:
             raise ValueError(f"{self.name}: momentum must be in (0, 1], got {momentum!r}")
-        self.momentum = float(momentum)
         self.gamma = self.add_parameter("gamma", (features,), initializers.constant(1.0), regularized=False,
                                         dtype=dtype)
         self.beta = self.add_parameter("beta", (features,), initializers.ZEROS, regularized=False, dtype=dtype)
