@@ -28,13 +28,10 @@ def normalize_shape(shape: Sequence[Dim] | int, what: str = "shape") -> Shape:
         shape = (shape,)
     out = []
     for dim in shape:
-        if isinstance(dim, bool) or not isinstance(dim, int | str):
-            import numpy as np
-
-            if isinstance(dim, np.integer):
-                dim = int(dim)
-            else:
-                raise ShapeError(f"{what}: dimension {dim!r} must be an int or a name, got {type(dim).__name__}")
+        if is_integer(dim):
+            dim = int(dim)
+        elif not isinstance(dim, str):
+            raise ShapeError(f"{what}: dimension {dim!r} must be an int or a name, got {type(dim).__name__}")
         if isinstance(dim, int) and dim < 0:
             raise ShapeError(f"{what}: dimension {dim} is negative in {tuple(shape)}")
         if isinstance(dim, str) and not dim:

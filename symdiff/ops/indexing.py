@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir import Node, ShapeError, normalize_axes
+from ..ir import Node, ShapeError, is_integer, normalize_axes
 from .binary import equal
 from .convert import as_node, promote
 from .elementwise import cast
@@ -238,7 +238,7 @@ defop("eye", "index", lambda inputs, attrs: ((attrs["n"], attrs["n"]), attrs["dt
 def eye(n: int, dtype: str = "float64") -> Node:
     """The ``n x n`` identity matrix, kept symbolic (no ``n*n`` literal): the seed of vectorized Jacobians, which
     the simplifier removes from products (``x @ eye = x``)."""
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
+    if not is_integer(n) or n < 0:
         raise ValueError(f"eye: n must be a non-negative int, got {n!r}")
     return make("eye", [], n=int(n), dtype=dtype)
 

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from ..ir import is_integer
+
 
 class TrainingInputError(ValueError):
     """Training data or a fit setting that cannot work; ``field`` names it (``"X"``, ``"validation_split"``)."""
@@ -18,7 +20,7 @@ class TrainingInputError(ValueError):
 
 def check_int(name: str, value: Any, low: int) -> int:
     """``value`` as an int after checking it is an integer ``>= low`` (bools are not integers here)."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+    if not is_integer(value) or value < low:
         raise TrainingInputError(name, f"{name} must be an integer >= {low}, got {value!r}")
     return int(value)
 
