@@ -189,10 +189,13 @@ def _not_numbered(draw: Node, dim: str, outside: bool) -> str:
 
 def _reads(node: Node) -> list[Node]:
     """What ``node`` computes from: its inputs, and a loop's body."""
-    if node.op != "scan":
-        return list(node.inputs)
-    attrs = node.attr_dict
-    return [*node.inputs, *attrs["body"], *[attrs["output"]] * (attrs["mode"] == "residual")]
+    return [*node.inputs, *_loop_roots(node)] if node.op == "scan" else list(node.inputs)
+
+
+def _loop_roots(scan: Node) -> list[Node]:
+    """The roots of a loop's body: its step's values, and the residual it keeps when it keeps one."""
+    attrs = scan.attr_dict
+    return [*attrs["body"], *[attrs["output"]] * (attrs["mode"] == "residual")]
 
 
 class _Walk:
@@ -271,9 +274,8 @@ class _Walk:
 
     def _check_scan(self, node: Node) -> None:
         attrs = node.attr_dict
-        body = list(attrs["body"]) + [attrs["output"]] * (attrs["mode"] == "residual")
         inner = _Walk(self.dim, body=True)
-        inner.run(body)
+        inner.run(_loop_roots(node))
         if tuple(map(id, attrs["body"])) not in self.loops:
             self.loops.add(tuple(map(id, attrs["body"])))
             self.work += inner.work * (attrs["length"] if isinstance(attrs["length"], int) else 1)
