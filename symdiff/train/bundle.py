@@ -80,9 +80,9 @@ def load_state(trainer: Trainer, path: str | Path) -> None:
     mean, scale = (stats["mean"], stats["scale"]) if stats is not None else (None, None)
     record = json.loads((path / "history.json").read_text())
     history = History(record["values"], record["best_epoch"], record["stop_reason"])
-    seed, seed_state = _random_state(trainer, path, meta)
+    seed, seeds = _random_state(trainer, path, meta)
     try:
-        trainer.step.restore(params, state, float(state.get("lr", np.nan)), seed_state)
+        trainer.step.restore(params, state, float(state.get("lr", np.nan)), seeds)
     except ValueError as exc:
         raise ValueError(f"load: {path}: {exc}") from None
     trainer.seed, trainer.history = seed, history
@@ -94,9 +94,9 @@ def _arrays(path: Path) -> dict[str, np.ndarray]:
         return {name: stored[name] for name in stored.files}
 
 
-def _random_state(trainer: Trainer, path: Path, meta: dict[str, Any]) -> tuple[int, dict[str, Any] | None]:
-    """The saved seed and dropout seeds' generator state (checked); a bundle written before they were saved keeps
-    the trainer's seed and generator, with a warning when the model has dropout."""
+def _random_state(trainer: Trainer, path: Path, meta: dict[str, Any]) -> tuple[int, np.random.Generator | None]:
+    """The saved seed and the dropout seeds' generator, continuing from its saved state (checked); a bundle written
+    before they were saved keeps the trainer's seed and generator, with a warning when the model has dropout."""
     file = path / RANDOM
     if not file.exists():
         if trainer.step.dropout_seed is not None:
@@ -108,6 +108,6 @@ def _random_state(trainer: Trainer, path: Path, meta: dict[str, Any]) -> tuple[i
         record = json.loads(file.read_text())
         if not isinstance(record, dict) or set(record) != {"seed", "dropout_seeds"}:
             raise ValueError(f"expected an object with keys seed and dropout_seeds, got {record!r}")
-        return check_int("seed", record["seed"], 0), seed_generator(record["dropout_seeds"]).bit_generator.state
+        return check_int("seed", record["seed"], 0), seed_generator(record["dropout_seeds"])
     except ValueError as exc:
         raise ValueError(f"load: {file}: {exc}") from None

@@ -101,13 +101,9 @@ class TrainStep:
     @property
     def seed_state(self) -> dict[str, Any]:
         """The state of the generator the dropout seeds are drawn from, as plain data (NumPy's
-        ``bit_generator.state``: a dict of strings and integers), so a saved trainer can continue the same stream;
-        assigning such a dict (checked first) continues from it."""
+        ``bit_generator.state``: a dict of strings and integers), so a saved trainer can continue the same stream
+        (:func:`seed_generator`)."""
         return self._rng.bit_generator.state
-
-    @seed_state.setter
-    def seed_state(self, state: Mapping[str, Any]) -> None:
-        self._rng = seed_generator(state)
 
     def next_seeds(self) -> tuple[int, ...]:
         """The dropout seed of the next step (one draw from the step's generator), or none without dropout."""
@@ -124,10 +120,10 @@ class TrainStep:
             np.copyto(self.params[name], array)
 
     def restore(self, params: Mapping[str, Any], state: Mapping[str, Any], lr: float,
-                seed_state: Mapping[str, Any] | None = None) -> None:
+                seeds: np.random.Generator | None = None) -> None:
         """Put a saved step back: every parameter and optimizer state array by name (other names are ignored), the
-        learning rate and, when given, the dropout seeds' generator (``seed_state``). Everything is checked before
-        anything changes, so a bad value leaves the step as it was."""
+        learning rate and, when given, the generator the dropout seeds are drawn from (``seeds``). Everything is
+        checked before anything changes, so a bad value leaves the step as it was."""
         for what, nodes, given in (("parameters", self._param_nodes, params),
                                    ("optimizer state", self._state_nodes, state)):
             missing = [node.name for node in nodes if node.name not in given]
@@ -136,11 +132,10 @@ class TrainStep:
         new_params = {node.name: owned_array(node, params[node.name]) for node in self._param_nodes}
         new_state = {node.name: owned_array(node, state[node.name]) for node in self._state_nodes}
         lr = check_learning_rate(lr)
-        generator = self._rng if seed_state is None else seed_generator(seed_state)
         for live, new in ((self.params, new_params), (self.state, new_state)):
             for name, array in new.items():
                 np.copyto(live[name], array)
-        self._lr, self._rng = lr, generator
+        self._lr, self._rng = lr, self._rng if seeds is None else seeds
 
     def reset_state(self) -> None:
         """Optimizer state back to its starting values (velocities and moments zero, step count 0) and the
