@@ -59,12 +59,12 @@ def numpy_call(func: Any, build: Any, name: str, args: tuple, kwargs: dict) -> N
     (so ``np.sum(x, 1, np.float64)`` passes a dtype, not symdiff's ``keepdims``), an argument left at NumPy's default
     is dropped, a ``dtype`` casts the array arguments first (NumPy's accumulator and result type), and an argument
     symdiff's builder lacks raises a TypeError naming ``name`` and the argument."""
-    signature = inspect.signature(build)
+    signature, numpy_signature = inspect.signature(build), inspect.signature(func)
     try:
-        bound = inspect.signature(func).bind(*args, **kwargs)
+        bound = numpy_signature.bind(*args, **kwargs)
     except TypeError as exc:
         raise TypeError(f"{name}: {exc}") from None
-    parameters, positional, call = inspect.signature(func).parameters, [], {}
+    parameters, positional, call = numpy_signature.parameters, [], {}
     for index, (given, value) in enumerate(bound.arguments.items()):
         if parameters[given].kind is inspect.Parameter.VAR_POSITIONAL:
             positional.extend(value)
