@@ -41,6 +41,7 @@ class Transformed:
                             "input of the traced graph per parameter)")
         self._names = [p.name for p in parameters]
         self._keyword_only = {p.name for p in parameters if p.kind == p.KEYWORD_ONLY}
+        self._input_names = _input_names(self._names)  # the traced tensors' names
         #: signature -> (inputs, derived outputs, compiled kernel or None, whether f returned one node)
         self._cache: dict[tuple, tuple[list[Node], list[Node], CompiledFunction | None, bool]] = {}
         self.__wrapped__ = f
@@ -102,7 +103,7 @@ class Transformed:
     def _trace(self, signature: tuple) -> tuple[list[Node], list[Node], None, bool]:
         from .ops import tensor
 
-        inputs = [tensor(name, shape, dtype) for name, (shape, dtype) in zip(_input_names(self._names), signature)]
+        inputs = [tensor(name, shape, dtype) for name, (shape, dtype) in zip(self._input_names, signature)]
         out = self.f(*[t for name, t in zip(self._names, inputs) if name not in self._keyword_only],
                      **{name: t for name, t in zip(self._names, inputs) if name in self._keyword_only})
         outputs = [out] if isinstance(out, Node) else list(out) if isinstance(out, tuple | list) else None
