@@ -11,6 +11,7 @@ split that whole-step timings cannot. The machine's speed still moves every row 
 by ~10 % here): compare sections within one run, and runs only when their rows move together.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/profile_sections.py cnn28 float32 [--steps 300]
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/profile_sections.py mlp128 float64
 
 The compile cache is bypassed (a fresh ``SYMDIFF_CACHE_DIR``): a kernel from the cache was built with its usual
 parts. The idle spin of OpenBLAS's worker threads (``blas_thread_server``) is reported apart: it is CPU time, not
@@ -34,11 +35,12 @@ from common import environment_report
 FREQUENCY = 4000
 #: Symbols of OpenBLAS worker threads waiting for work: CPU time, not step time.
 IDLE = ("blas_thread_server",)
+#: The MLP sizes of ``mlp_peers.py`` this tool profiles (always float64, as that benchmark).
+MLP_SIZES = {"mlp128": (128, 784, 256, 10), "mlp1024": (1024, 1024, 1024, 10)}
 
 
 def _run_step(model: str, dtype: str, steps: int, scratch: Path) -> None:
     """In the process perf records: compile with one section per function, map them, run the step."""
-    from cnn_rnn_peers import make_problem, symdiff_step
 
     import symdiff.codegen.llvm.build as build
     import symdiff.codegen.module as module
@@ -64,7 +66,7 @@ def _run_step(model: str, dtype: str, steps: int, scratch: Path) -> None:
         return seen["engine"]
 
     build.lower_kernel, build.llvm_module, objcache.load_engine = exported, keep_kernel, keep_engine
-    run, _ = symdiff_step(model, make_problem(model, dtype))
+    run = _step(model, dtype)
     kernel, engine = seen["kernel"], seen["engine"]
     places = []
     for k, function in enumerate(kernel.functions):
@@ -92,6 +94,19 @@ def _run_step(model: str, dtype: str, steps: int, scratch: Path) -> None:
     print(f"{model} {dtype}: {elapsed / steps * 1e6:.0f} us per step (under perf)")
 
 
+def _step(model: str, dtype: str):
+    """A zero-argument training step of ``model``: an MLP size of ``mlp_peers.py`` (float64) or a
+    ``cnn_rnn_peers.py`` model."""
+    if model in MLP_SIZES:
+        from mlp_peers import LEARNING_RATE, make_problem
+        from mlp_symdiff import make_symdiff_step
+
+        return make_symdiff_step(make_problem(*MLP_SIZES[model]), LEARNING_RATE)
+    from cnn_rnn_peers import make_problem, symdiff_step
+
+    return symdiff_step(model, make_problem(model, dtype))[0]
+
+
 def _report(data: Path, labels: Path, steps: int, top: int) -> None:
     headings = dict(line.split("\t", 1) for line in labels.read_text().splitlines())
     text = subprocess.run(["perf", "report", "-i", str(data), "-n", "--no-children", "--sort", "sym", "-g", "none",
@@ -112,7 +127,7 @@ def _report(data: Path, labels: Path, steps: int, top: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("model", choices=("cnn8", "cnn28", "rnn", "lstm"))
+    parser.add_argument("model", choices=("cnn8", "cnn28", "rnn", "lstm", *MLP_SIZES))
     parser.add_argument("dtype", choices=("float32", "float64"))
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--top", type=int, default=25, help="rows of the table (default 25)")

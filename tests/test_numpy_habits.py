@@ -115,6 +115,38 @@ def test_new_builders_compile_to_the_reference(backend):
         sd.argmin(x, axis=0)
 
 
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_var_and_std_with_ddof_at_or_above_the_count_are_inf_or_nan_as_in_numpy(backend):
+    # they divided by count - ddof: a negative variance (-8.75 for ddof 5 of 4 values), -0.0 for no values
+    x, n = sd.tensor("x", (4,)), sd.tensor("n", ("n",))
+    values = np.array([1.0, 2.0, 3.0, 5.0])
+    cases = [(sd.var(x, ddof=4), np.inf), (sd.var(x, ddof=5), np.inf), (sd.std(x, ddof=5), np.inf)]  # NumPy's
+    with np.errstate(all="ignore"):
+        for node, want in cases:
+            assert sd.evaluate(node, {x: values}) == want
+            assert sd.compile([x], node, backend=backend)(values) == want
+        empty = [sd.var(n, ddof=1), sd.std(n, ddof=1)]
+        for got in (sd.evaluate(empty, {n: np.zeros(0)}), sd.compile([n], empty, backend=backend)(np.zeros(0))):
+            assert np.isnan(got).all()
+
+
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_ties_of_signed_zeros_pick_numpys_operand(backend):
+    # simplification put the constant of maximum(x, 0.0) first, so at x = -0.0 compiled code returned -0.0 where
+    # sd.evaluate (NumPy: the second operand on a tie) gives 0.0; np.clip returns x at a tie with a bound
+    x = sd.tensor("x", (2,))
+    values = np.array([-0.0, 0.0])
+    cases = {"relu": (sd.relu(x), np.maximum(values, 0.0)), "maximum": (sd.maximum(x, 0.0), np.maximum(values, 0.0)),
+             "minimum": (sd.minimum(x, -0.0), np.minimum(values, -0.0)),
+             "maximum first": (sd.maximum(0.0, x), np.maximum(0.0, values)),
+             "clip": (sd.clip(x, -1.0, -0.0), np.clip(values, -1.0, -0.0)),
+             "np.clip": (np.clip(x, -0.0, 1.0), np.clip(values, -0.0, 1.0))}
+    fn = sd.compile([x], [node for node, _ in cases.values()], backend=backend)
+    for (name, (node, want)), got in zip(cases.items(), fn(values)):
+        for result in (got, sd.evaluate(node, {x: values})):
+            np.testing.assert_array_equal(np.signbit(result), np.signbit(want), err_msg=name)
+
+
 def test_derivatives_of_the_new_reductions():
     x = sd.tensor("x", (3, 4))
     feed = {x: A}

@@ -30,6 +30,18 @@ def test_power_slopes_at_a_zero_base_and_a_zero_exponent():
             np.testing.assert_allclose(got_x, slope_x, rtol=1e-14)
 
 
+def test_power_guards_keep_the_mixed_second_derivative():
+    # the zero-exponent guard cut d/db of the slope in a: at b = 0 the Hessian of a ** b had 0 (not 1 / a) in one
+    # mixed entry and was not symmetric; both mixed entries are a ** (b - 1) * (1 + b log a)
+    v = sd.tensor("v", (2,))
+    hessian = sd.hessian(v[0] ** v[1], v)
+    for base, exponent in [(2.0, 0.0), (0.5, 0.0), (3.0, 1.5)]:
+        mixed = base ** (exponent - 1) * (1 + exponent * np.log(base))
+        for got, in _everywhere([v], [hessian], [np.array([base, exponent])]):
+            np.testing.assert_allclose(got[0, 1], mixed, rtol=1e-14)
+            np.testing.assert_allclose(got[1, 0], mixed, rtol=1e-14)
+
+
 def test_constant_exponents_keep_the_plain_derivative():
     x = sd.tensor("x", (3,))
     assert "where" not in sd.formula(sd.grad(sd.sum(x ** 3), x))

@@ -34,10 +34,10 @@ def _pick(a: Node, b: Node, better) -> Node:
 def _power_vjp(g, out, a, b):
     # Where the exponent is 0, a ** b is 1 for every base: slope 0 in a (not 0 * 0 ** -1 = nan at a = 0); at a base
     # of 0, a ** b is 0 (b > 0) or 1 (b = 0) for every b near: slope 0 in b (not 0 * log(0) = nan). JAX does the same.
-    slope_a = b * power(a, b - 1.0)
-    if not _nonzero(b):
-        slope_a = where(equal(b, 0.0), 0.0, slope_a)
-    return g * slope_a, g * out * log(a if _nonzero(a) else where(equal(a, 0.0), 1.0, a))
+    # Only the base is guarded, only where both are 0, so the slope in a keeps its dependence on b (d/db at b = 0
+    # is 1 / a: the mixed second derivative).
+    base = a if _nonzero(a) or _nonzero(b) else where(equal(a, 0.0), where(equal(b, 0.0), 1.0, a), a)
+    return g * (b * power(base, b - 1.0)), g * out * log(a if _nonzero(a) else where(equal(a, 0.0), 1.0, a))
 
 
 def _nonzero(x: Node) -> bool:
@@ -146,7 +146,7 @@ def arctan2(a, b) -> Node:
 def clip(x, lo, hi) -> Node:
     """``x`` limited to ``[lo, hi]`` (NumPy's clip: ``hi`` where ``lo > hi``); at a bound the gradient is halved,
     as at every tie of maximum/minimum."""
-    return minimum(maximum(x, lo), hi)
+    return minimum(hi, maximum(lo, x))  # a tie returns the second operand: x, as np.clip does
 
 
 def reciprocal(x) -> Node:

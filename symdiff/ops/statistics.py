@@ -17,10 +17,12 @@ from .shape_ops import expand_dims, reshape, swapaxes
 
 
 def var(x, axis=None, ddof: int = 0, keepdims: bool = False) -> Node:
-    """Variance over ``axis`` (all axes by default): ``sum((x - mean)^2) / (count - ddof)``, NumPy's two-pass form."""
+    """Variance over ``axis`` (all axes by default): ``sum((x - mean)^2) / max(count - ddof, 0)``, NumPy's two-pass
+    form (inf or nan when ``ddof`` is at least the count, as in NumPy)."""
     x = to_float(as_node(x))
     centred = x - mean(x, axis, keepdims=True)
-    return sum(centred * centred, axis, keepdims) / (count(x, axis, x.dtype) - float(ddof))
+    divisor = count(x, axis, x.dtype) - float(ddof)
+    return sum(centred * centred, axis, keepdims) / (maximum(divisor, 0.0) if ddof > 0 else divisor)
 
 
 def std(x, axis=None, ddof: int = 0, keepdims: bool = False) -> Node:

@@ -16,7 +16,8 @@ a, b, x = Var("a"), Var("b"), Var("x")
 c, d = Const("c"), Const("d")
 zero, one = Const(value=0), Const(value=1)
 
-COMMUTATIVE = ("add", "multiply", "maximum", "minimum", "equal", "not_equal")
+# not maximum/minimum: on a tie of -0.0 and 0.0 NumPy returns the second operand, so their order is the value's sign
+COMMUTATIVE = ("add", "multiply", "equal", "not_equal")
 
 
 def _swapped(m: Match) -> Node | None:
