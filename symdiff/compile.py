@@ -157,7 +157,9 @@ def compile(  # noqa: A001 - the public name the design asks for
     ``inputs`` fixes the argument order and must list every input tensor the graph reads. The
     result serves every size of the named dims. ``libm=True`` uses the C library's exp/log/tanh
     instead of symdiff's vectorizable versions; ``fastmath=True`` allows FMA contraction, reciprocals and
-    approximate functions (not strict IEEE; no reassociation, so the fast transcendentals stay exact);
+    approximate functions (not strict IEEE: LLVM may rewrite ``x ** 1.5`` as ``x * sqrt(x)`` and ``x ** -0.5`` as
+    ``1 / sqrt(x)``, so ``(-inf) ** 1.5`` is nan and ``(-0.0) ** -0.5`` is -inf; no reassociation, so the fast
+    transcendentals stay exact);
     ``fuse=False`` gives every node its own loop and array (a baseline for debugging);
     ``simplify=False`` skips the rewrite engine that otherwise runs on the graph first.
     ``backend``: "native" (default; ``$SYMDIFF_BACKEND`` changes the default) or "numba", see the module
