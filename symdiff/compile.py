@@ -44,14 +44,11 @@ class CompiledFunction:
         reads, as data to make them from), never machine code: the receiving process makes those ops it lacks, then
         loads the kernel from its cache (the key is the graph's content) or compiles it once.
         Unpickling is as trusted as pickle itself: only unpickle data you trust."""
-        from .ir.serialize import to_table
-        from .ops import OPS
+        from .ops.pickling import graph_state
 
         roots = self.inputs + self.outputs + [n for pair in self.updates for n in pair]
-        records, positions = to_table(roots)
+        records, positions, made = graph_state(roots)
         counts = (len(self.inputs), len(self.outputs))
-        # ops made at run time (user modules) travel as data the receiving process makes them from
-        made = sorted({(op, OPS[op].definition, OPS[op].remake) for op, *_ in records if OPS[op].remake})
         return _restore, (records, positions, counts, self._single, dict(self.options, backend=self.backend), made)
 
     @property
@@ -255,35 +252,12 @@ def _restore(records: list, positions: list[int], counts: tuple[int, int], singl
              options: dict[str, Any], made: list[tuple[str, str, tuple]] = ()) -> CompiledFunction:
     """Rebuild a pickled compiled function: the ops made at run time that this process lacks (``made``: name,
     definition and ``OpDef.remake`` of each), its graph, then ``compile`` (a cache hit when the kernel is on disk)."""
-    from .ir.serialize import from_table
-    from .ops import OPS
+    from .ops.pickling import graph_nodes
 
-    _make_ops(made)
-    missing = sorted({record[0] for record in records} - set(OPS))
-    if missing:
-        raise ValueError(f"unpickling a compiled function: op {missing[0]!r} is not defined in this process; "
-                         "define it (e.g. sd.nn.elementwise) before unpickling")
-    nodes = from_table(records)
+    nodes = graph_nodes(records, made, "a compiled function")
     # nodes are interned, so the same pickle gives the same roots: reuse the function built from them (a Dask
     # worker unpickles the function of every task; loading the kernel each time cost ~10 ms per task)
     return _compiled_from(tuple(nodes[k] for k in positions), counts, single, tuple(sorted(options.items())))
-
-
-def _make_ops(made: list[tuple[str, str, tuple]]) -> None:
-    """Make the ops of ``made`` this process lacks from their ``remake`` data (a user module's expression text,
-    parsed by symdiff's grammar, never evaluated); each must then compute what the sender's did."""
-    from .ops import OPS
-    from .ops.registry import MAKERS
-
-    for op, definition, (maker, *arguments) in made:
-        if op not in OPS and maker in MAKERS:
-            try:
-                MAKERS[maker](*arguments)
-            except (ValueError, TypeError) as exc:
-                raise ValueError(f"unpickling a compiled function: cannot make op {op!r} here: {exc}") from None
-        if op in OPS and OPS[op].definition != definition:
-            raise ValueError(f"unpickling a compiled function: op {op!r} computes {OPS[op].definition} in this "
-                             f"process, but {definition} where it was pickled; give the two different names")
 
 
 @functools.lru_cache(maxsize=64)  # a long-lived worker receiving many functions keeps the latest

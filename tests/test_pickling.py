@@ -130,3 +130,36 @@ def test_compiled_loops_pickle_with_their_bodies_and_unpickle_once_per_process()
 
 def _call_loop(fn, args):
     return fn(*args)
+
+
+def _node_value(node, feed):
+    return sd.evaluate(node, feed)
+
+
+def test_nodes_copy_as_themselves_and_pickle_by_their_graph():
+    # copy.copy, copy.deepcopy and pickle of a node raised "Node.__new__() missing 5 required positional arguments"
+    import copy
+
+    swish = nn.elementwise("pickled_node_swish", "x*sigmoid(x)")
+    x = sd.tensor("x", ("batch", 3))
+    node = sd.sum(swish(x) * sd.constant(np.arange(3.0)))
+    assert copy.copy(node) is node and copy.deepcopy([node, x])[0] is node  # immutable and interned
+    assert pickle.loads(pickle.dumps(node)) is node
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:  # the user op travels
+        got = pool.submit(_node_value, node, {"x": X}).result()
+    assert got == sd.evaluate(node, {x: X})
+
+
+def test_a_trainer_deep_copies_and_pickles_and_trains_on_from_the_same_state():
+    import copy
+
+    model = nn.Sequential([nn.Dense(3, 4, activation="tanh", name="pickled_d1"), nn.Dense(4, 1, name="pickled_d2")])
+    x, y = sd.tensor("x", ("batch", 3)), sd.tensor("y", ("batch", 1))
+    trainer = sd.train.Trainer(model, x, y, nn.squared_error, sd.train.SGD(lr=0.1), seed=3)
+    targets = X @ W[:, None]
+    trainer.fit(X, targets, epochs=1, batch_size=3, progress=False)
+    twins = [copy.deepcopy(trainer), pickle.loads(pickle.dumps(trainer))]
+    trainer.fit(X, targets, epochs=1, batch_size=3, progress=False)
+    for twin in twins:
+        twin.fit(X, targets, epochs=1, batch_size=3, progress=False)
+        np.testing.assert_array_equal(twin(X), trainer(X))

@@ -77,6 +77,12 @@ class Node:
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("symdiff nodes are immutable")
 
+    def __copy__(self) -> Node:
+        return self  # immutable and interned: a copy would be this node again
+
+    def __deepcopy__(self, memo: dict) -> Node:
+        return self
+
     def attr(self, name: str, default: Any = None) -> Any:
         """The value of attribute ``name`` (or ``default``)."""
         for key, value in self.attrs:

@@ -1,6 +1,7 @@
 """The op table (``OPS``) and the NumPy-named builders; importing this installs Node's operators."""
 
 from ..ir import OPERATORS
+from . import pickling as _pickling  # noqa: F401 - registers how nodes pickle (copyreg)
 from .binary import (
     add,
     arctan2,
