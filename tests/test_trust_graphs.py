@@ -137,6 +137,15 @@ def test_names_that_would_change_the_generated_code_are_refused(name, match):
         sd.compile([y], y * 2.0, name="range")
 
 
+def test_an_input_named_like_the_function_is_named_as_the_problem():
+    # it blamed the function name "fn", which the user never chose
+    fn = sd.tensor("fn", (2,))
+    with pytest.raises(ValueError, match="input 'fn' has the function's name 'fn'; rename the tensor or pass "
+                                         r"compile\(..., name=...\)"):
+        sd.compile([fn], fn * 2.0)
+    assert sd.compile([fn], fn * 2.0, name="double")(np.ones(2)).tolist() == [2.0, 2.0]
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_inputs_named_like_the_kernels_own_variables_keep_their_values(backend):
     # a matrix input is read through a flat view named after it: inputs called i0, d0, p, k, ... once shadowed the

@@ -117,9 +117,12 @@ def generate(inputs: list[Node], outputs: list[Node], updates: list[tuple[Node, 
     """The module for one compiled function (deterministic for a given graph)."""
     check_names(inputs)
     problem = _name_problem(name) or ("it is a builtin or a name of the generated module"
-                                      if name in RESERVED or name in {n.name for n in inputs} else None)
+                                      if name in RESERVED else None)
     if problem:
         raise ValueError(f"compile: function name {name!r} cannot be used: {problem}")
+    if name in {n.name for n in inputs}:  # the default name "fn" too: the user may not have chosen it
+        raise ValueError(f"compile: input {name!r} has the function's name {name!r}; rename the tensor or pass "
+                         "compile(..., name=...)")
     schedule = plan(outputs, updates, fuse)
     fresh: dict[int, int] = {}
     for k, node in enumerate(outputs):
