@@ -159,6 +159,28 @@ def test_a_cached_kernel_loads_without_simplifying_or_generating(tmp_path, monke
     assert second.source == first.source  # generated on demand, the same text
 
 
+def test_ctrl_c_during_a_compile_waits_for_llvm_then_interrupts(tmp_path, monkeypatch):
+    # an interrupt inside llvmlite could split the freeing of an LLVM object: a double free aborted the process later
+    import signal
+
+    from symdiff.codegen.llvm import build
+
+    monkeypatch.setenv("SYMDIFF_CACHE_DIR", str(tmp_path))
+    emitted, emit = [], build.object_code
+
+    def interrupted_emit(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while LLVM works
+        emitted.append(emit(*args, **kwargs))
+        return emitted[-1]
+
+    monkeypatch.setattr(build, "object_code", interrupted_emit)
+    x = sd.tensor("x", ("n",))
+    with pytest.raises(KeyboardInterrupt):
+        sd.compile([x], sd.sum(sd.exp(x) * 3.0))
+    assert len(emitted) == 1  # the object was finished before the interrupt was raised
+    assert sd.compile([x], sd.sum(sd.exp(x) * 3.0))(np.zeros(2)) == 6.0
+
+
 def test_the_cache_key_holds_what_ops_made_at_run_time_compute():
     from symdiff import nn
     from symdiff.compile import graph_key

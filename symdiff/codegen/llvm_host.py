@@ -2,13 +2,45 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 
 import llvmlite.binding as llvm
 
+
+class _CompileLock:
+    """A reentrant lock that also holds Ctrl-C: in the main thread, a SIGINT arriving while it is held is delivered
+    (KeyboardInterrupt) when the outermost holder releases it. An interrupt inside llvmlite can split the freeing
+    of an LLVM object in two (a double free that aborts the process later)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._depth = 0  # nesting of the owning thread
+        self._held: tuple | None = None  # (the SIGINT handler replaced, the interrupts received meanwhile)
+
+    def __enter__(self) -> None:
+        self._lock.acquire()
+        self._depth += 1
+        previous = signal.getsignal(signal.SIGINT)
+        if self._depth == 1 and threading.current_thread() is threading.main_thread() and callable(previous):
+            received: list = []
+            signal.signal(signal.SIGINT, lambda signum, frame: received.append(frame))
+            self._held = (previous, received)
+
+    def __exit__(self, *exc_info: object) -> None:
+        held, self._held = (self._held, None) if self._depth == 1 else (None, self._held)
+        self._depth -= 1
+        self._lock.release()
+        if held:
+            previous, received = held
+            signal.signal(signal.SIGINT, previous)
+            if received:  # delivered now, to the handler it was meant for
+                previous(signal.SIGINT, received[0])
+
+
 #: Held while a kernel is compiled or loaded (LLVM's global context, process-wide symbols, Numba's import of
-#: a cached module): compiling from several threads is safe, one compilation at a time.
-COMPILE_LOCK = threading.RLock()
+#: a cached module): compiling from several threads is safe, one compilation at a time, and Ctrl-C waits for it.
+COMPILE_LOCK = _CompileLock()
 
 
 def target_machine() -> llvm.TargetMachine:
