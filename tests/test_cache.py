@@ -287,3 +287,13 @@ def test_symlinks_in_the_cache_are_never_counted_or_followed_by_clear(root, tmp_
     kept = _fake_entry(root, 2, 10, 3600)
     assert [e.path for e in cache.entries()] == [kept]
     assert cache.clear() == (1, 10, 0) and outside.exists() and (outside / "native.o").exists()
+
+
+def test_a_bad_size_bound_fails_every_compile_before_anything_is_written(root, monkeypatch):
+    _compile_small(scale=8.0)
+    before = cache.entries()
+    monkeypatch.setenv(cache.MAX_BYTES_VARIABLE, "1.5G")
+    for scale in (8.0, 9.0):  # a hit and a miss fail alike: the cache's state must not decide
+        with pytest.raises(ValueError, match="SYMDIFF_CACHE_MAX_BYTES: expected a number of bytes"):
+            _compile_small(scale=scale)
+    assert cache.entries() == before

@@ -13,7 +13,8 @@ whose Numba cache fails to load is wiped and rebuilt once.
 
 Size: after each new entry, the least recently used entries (by the entry directory's mtime, touched on every
 use) are removed until the cache holds at most ``$SYMDIFF_CACHE_MAX_BYTES`` (default 1 GiB; suffixes K, M, G,
-T). Entries used in the last ``IN_USE_SECONDS`` are never removed: another process may be writing them.
+T; any other value fails every compile before anything is written). Entries used in the last ``IN_USE_SECONDS``
+are never removed: another process may be writing them.
 """
 
 from __future__ import annotations
@@ -142,7 +143,9 @@ def private_root() -> Path:
 
 def entry_for(key: str) -> Path:
     """The directory of the entry ``key`` (created): in the cache root when that root, its shard and the entry
-    are ours alone; else in :func:`private_root` (with one warning saying why)."""
+    are ours alone; else in :func:`private_root` (with one warning saying why). A bad :func:`max_bytes` setting
+    raises here, so that every compile fails alike (not only a miss, half-way through writing its entry)."""
+    max_bytes()
     root = cache_dir()
     entry = root / key[:2] / key
     problem = (_private_dir(root, root=True) or _private_dir(entry.parent) or _private_dir(entry))
