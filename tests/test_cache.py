@@ -156,8 +156,9 @@ def test_object_files_are_checked_against_this_host():
 
 
 _FOREIGN_OBJECT_SCRIPT = """
-import hashlib, sys, numpy as np, symdiff as sd
+import sys, numpy as np, symdiff as sd
 from symdiff.codegen.cache import cache_dir
+from symdiff.codegen.objcache import object_digest
 from symdiff.codegen.pointwise import PointwiseKernel
 bad = {{"aarch64": bytes.fromhex({aarch64!r}), "garbage": b"garbage " * 60}}
 x = sd.tensor("x", ("n",)); X = sd.tensor("X", ("n",))
@@ -174,7 +175,7 @@ for build in (native, pointwise):
     good = obj.read_bytes()
     bad["damaged"] = good[32:96] + b"\\xff" * 400  # this host's ELF header, then garbage
     for name, body in bad.items():
-        obj.write_bytes(hashlib.sha256(body).digest() + body)  # a valid digest over a body this host cannot load
+        obj.write_bytes(object_digest(obj, body) + body)  # a valid digest over a body this host cannot load
         again = build()
         print(build.__name__, name, again[0], again[1] == value, obj.read_bytes() == good)
     print(build.__name__, "hit", build()[0])
@@ -188,6 +189,21 @@ def test_an_object_for_another_machine_or_damaged_behind_a_valid_digest_is_rebui
     assert result.returncode == 0, result.stderr  # an abort (LLVM) or a segfault would end the process here
     assert result.stdout.splitlines() == [f"{kind} {line}" for kind in ("native", "pointwise") for line in (
         "aarch64 False True True", "garbage False True True", "damaged False True True", "hit True")]
+
+
+def test_an_object_copied_from_another_entry_is_not_loaded(root):
+    obj = objcache.host_object()
+    first, second = (cache.entry_for(key) / "pointwise.o" for key in (KEY, "cd" + "0" * 62))
+    assert objcache.write_object(first, obj) and objcache.read_object(first) == obj
+    shutil.copy(first, second)  # undamaged, but built for another key
+    assert objcache.read_object(second) is None
+
+
+def test_a_native_object_copied_into_another_entry_is_rebuilt(root):
+    a, b = _compile_small(scale=2.0), _compile_small(scale=3.0)
+    shutil.copy(a.path.with_name("native.o"), b.path.with_name("native.o"))
+    again = _compile_small(scale=3.0)
+    assert not again.module._native_cache_hit and again(np.ones(2)) == b(np.ones(2)) != a(np.ones(2))
 
 
 def _fake_entry(root: Path, index: int, nbytes: int, age: float, *, temp: bool = False) -> Path:

@@ -181,6 +181,15 @@ def store(path: Path, data: str | bytes) -> bool:
     return True
 
 
+def entry_digest(entry: Path, *parts: bytes) -> bytes:
+    """SHA-256 of the entry's key (its directory's name) and ``parts``: what a cached file is stored behind, so that
+    a file copied from another entry fails the check (its own digest only proves it undamaged)."""
+    hasher = hashlib.sha256(entry.name.encode())
+    for part in parts:
+        hasher.update(len(part).to_bytes(8, "little") + part)  # lengths first: parts never run into each other
+    return hasher.digest()
+
+
 def touch(entry: Path) -> None:
     """Mark ``entry`` as just used (its mtime orders eviction)."""
     try:

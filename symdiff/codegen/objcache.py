@@ -2,10 +2,11 @@
 
 An entry is a cache entry directory (cache.py: where it lives, who may write it, eviction) named by the
 SHA-256 of the text the code is built from, of the source files that turn that text into code, and of this
-host (CPU name and features) and the versions involved. An object file is stored as its own SHA-256
-followed by the object, written atomically. Nothing is loaded unchecked, since loading a bad object crashes
-the process inside LLVM (an abort for another machine's object, a segfault for a damaged one): a truncated or
-altered file fails the digest, and on an ELF host an object must be a relocatable ELF file of this host's
+host (CPU name and features) and the versions involved. An object file is stored behind the SHA-256 of the
+entry's key, its own name and the object, written atomically. Nothing is loaded unchecked, since loading a bad
+object crashes the process inside LLVM (an abort for another machine's object, a segfault for a damaged one) or
+runs another kernel's code (wrong numbers, or writes past an output's end): a truncated or altered file, or one
+copied from another entry, fails the digest, and on an ELF host an object must be a relocatable ELF file of this host's
 class, byte order and machine whose section table lies within the file. Either failure rebuilds the object.
 """
 
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import llvmlite.binding as llvm
 
-from .cache import entry_for, evict, store, touch, versions
+from .cache import entry_digest, entry_for, evict, store, touch, versions
 from .llvm_host import host_features
 
 _ELF_MAGIC = b"\x7fELF"
@@ -90,9 +91,9 @@ def object_problem(obj: bytes, host: bytes | None = None) -> str | None:
 
 
 def write_object(path: Path, obj: bytes) -> bool:
-    """Store ``obj`` at ``path`` behind its digest (atomically), then keep the cache within its bound; False
+    """Store ``obj`` at ``path`` behind :func:`object_digest` (atomically), then keep the cache within its bound; False
     (with a warning) when it cannot be written: the caller runs ``obj`` from memory."""
-    if not store(path, hashlib.sha256(obj).digest() + obj):
+    if not store(path, object_digest(path, obj) + obj):
         return False
     evict(keep=path.parent)
     return True
@@ -100,16 +101,21 @@ def write_object(path: Path, obj: bytes) -> bool:
 
 def read_object(path: Path) -> bytes | None:
     """The object stored at ``path`` (its entry marked used), or None when missing, truncated, altered or not
-    loadable on this host."""
+    loadable on this host (a file copied from another entry is altered: its digest covers the entry's key)."""
     try:
         data = path.read_bytes()
     except OSError:
         return None
     digest, body = data[:32], data[32:]
-    if not body or hashlib.sha256(body).digest() != digest or object_problem(body) is not None:
+    if not body or object_digest(path, body) != digest or object_problem(body) is not None:
         return None
     touch(path.parent)
     return body
+
+
+def object_digest(path: Path, obj: bytes) -> bytes:
+    """What the object file ``path`` is stored behind: the digest of its entry's key, its name and ``obj``."""
+    return entry_digest(path.parent, path.name.encode(), obj)
 
 
 def cached_object(path: Path, build: Callable[[], bytes]) -> tuple[bytes, bool]:
