@@ -173,9 +173,10 @@ for build in (native, pointwise):
     if obj is None:
         (obj,) = cache_dir().glob("*/*/pointwise.o")
     good = obj.read_bytes()
+    beside = obj.with_name("native.py").read_bytes() if obj.name == "native.o" else b""
     bad["damaged"] = good[32:96] + b"\\xff" * 400  # this host's ELF header, then garbage
     for name, body in bad.items():
-        obj.write_bytes(object_digest(obj, body) + body)  # a valid digest over a body this host cannot load
+        obj.write_bytes(object_digest(obj, body, beside) + body)  # a valid digest over a body this host cannot load
         again = build()
         print(build.__name__, name, again[0], again[1] == value, obj.read_bytes() == good)
     print(build.__name__, "hit", build()[0])
@@ -204,6 +205,17 @@ def test_a_native_object_copied_into_another_entry_is_rebuilt(root):
     shutil.copy(a.path.with_name("native.o"), b.path.with_name("native.o"))
     again = _compile_small(scale=3.0)
     assert not again.module._native_cache_hit and again(np.ones(2)) == b(np.ones(2)) != a(np.ones(2))
+
+
+@pytest.mark.parametrize("damage", [lambda text: text[:text.index("\ndef fn(")], lambda text: text[:-40],
+                                    lambda text: ""], ids=["cut at a line", "cut mid-line", "empty"])
+def test_a_damaged_native_wrapper_is_rebuilt(root, damage):
+    fn = _compile_small(scale=4.0)
+    text = fn.path.read_text()
+    fn.path.write_text(damage(text))  # native.o is intact: only its digest, which covers native.py, can tell
+    again = _compile_small(scale=4.0)
+    assert not again.module._native_cache_hit and again(np.ones(2)) == fn(np.ones(2)) and again.path.read_text() == text
+    assert _compile_small(scale=4.0).module._native_cache_hit
 
 
 def _fake_entry(root: Path, index: int, nbytes: int, age: float, *, temp: bool = False) -> Path:

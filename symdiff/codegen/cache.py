@@ -181,6 +181,14 @@ def store(path: Path, data: str | bytes) -> bool:
     return True
 
 
+def read_bytes(path: Path) -> bytes | None:
+    """The bytes of the cached file ``path``, or None when it cannot be read (missing, removed meanwhile)."""
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
 def entry_digest(entry: Path, *parts: bytes) -> bytes:
     """SHA-256 of the entry's key (its directory's name) and ``parts``: what a cached file is stored behind, so that
     a file copied from another entry fails the check (its own digest only proves it undamaged)."""

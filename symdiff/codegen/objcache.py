@@ -3,10 +3,11 @@
 An entry is a cache entry directory (cache.py: where it lives, who may write it, eviction) named by the
 SHA-256 of the text the code is built from, of the source files that turn that text into code, and of this
 host (CPU name and features) and the versions involved. An object file is stored behind the SHA-256 of the
-entry's key, its own name and the object, written atomically. Nothing is loaded unchecked, since loading a bad
-object crashes the process inside LLVM (an abort for another machine's object, a segfault for a damaged one) or
-runs another kernel's code (wrong numbers, or writes past an output's end): a truncated or altered file, or one
-copied from another entry, fails the digest, and on an ELF host an object must be a relocatable ELF file of this host's
+entry's key, its own name, the files it runs with (a native kernel's ``native.py``) and the object, written
+atomically. Nothing is loaded unchecked, since loading a bad object crashes the process inside LLVM (an abort
+for another machine's object, a segfault for a damaged one) or runs another kernel's code (wrong numbers, or
+writes past an output's end): a truncated or altered file, or one copied from another entry or beside another
+entry's files, fails the digest, and on an ELF host an object must be a relocatable ELF file of this host's
 class, byte order and machine whose section table lies within the file. Either failure rebuilds the object.
 """
 
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import llvmlite.binding as llvm
 
-from .cache import entry_digest, entry_for, evict, store, touch, versions
+from .cache import entry_digest, entry_for, evict, read_bytes, store, touch, versions
 from .llvm_host import host_features
 
 _ELF_MAGIC = b"\x7fELF"
@@ -90,32 +91,33 @@ def object_problem(obj: bytes, host: bytes | None = None) -> str | None:
     return None
 
 
-def write_object(path: Path, obj: bytes) -> bool:
+def write_object(path: Path, obj: bytes, beside: bytes = b"") -> bool:
     """Store ``obj`` at ``path`` behind :func:`object_digest` (atomically), then keep the cache within its bound; False
     (with a warning) when it cannot be written: the caller runs ``obj`` from memory."""
-    if not store(path, object_digest(path, obj) + obj):
+    if not store(path, object_digest(path, obj, beside) + obj):
         return False
     evict(keep=path.parent)
     return True
 
 
-def read_object(path: Path) -> bytes | None:
-    """The object stored at ``path`` (its entry marked used), or None when missing, truncated, altered or not
-    loadable on this host (a file copied from another entry is altered: its digest covers the entry's key)."""
-    try:
-        data = path.read_bytes()
-    except OSError:
+def read_object(path: Path, beside: bytes = b"") -> bytes | None:
+    """The object stored at ``path`` with the files ``beside`` (their bytes, as written with it; its entry marked
+    used), or None when missing, truncated, altered or not loadable on this host (a file copied from another entry,
+    or beside another entry's files, is altered: its digest covers the entry's key and those files)."""
+    data = read_bytes(path)
+    if data is None:
         return None
     digest, body = data[:32], data[32:]
-    if not body or object_digest(path, body) != digest or object_problem(body) is not None:
+    if not body or object_digest(path, body, beside) != digest or object_problem(body) is not None:
         return None
     touch(path.parent)
     return body
 
 
-def object_digest(path: Path, obj: bytes) -> bytes:
-    """What the object file ``path`` is stored behind: the digest of its entry's key, its name and ``obj``."""
-    return entry_digest(path.parent, path.name.encode(), obj)
+def object_digest(path: Path, obj: bytes, beside: bytes = b"") -> bytes:
+    """What the object file ``path`` is stored behind: the digest of its entry's key, its name, the files it runs
+    with (``beside``) and ``obj``."""
+    return entry_digest(path.parent, path.name.encode(), beside, obj)
 
 
 def cached_object(path: Path, build: Callable[[], bytes]) -> tuple[bytes, bool]:

@@ -1,6 +1,7 @@
 """The LLVM backend: a compiled function's kernel IR lowered to machine code in process (no Numba), its object
-code cached on disk (objcache.py: ``native.o``, the object behind its SHA-256; ``native.py``, the Python side: the
-argument checks and the public function, which call the kernel's METH_FASTCALL entry)."""
+code cached on disk (objcache.py: ``native.o``, the object; ``native.py``, the Python side: the argument checks and
+the public function, which call the kernel's METH_FASTCALL entry). ``native.o``'s digest covers ``native.py`` too:
+neither runs unless both are this entry's, whole."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import types
 import warnings
 from pathlib import Path
 
-from ..cache import store
+from ..cache import read_bytes, store
 
 _PACKAGE = Path(__file__).parents[2]
 # The whole package's code is part of the cache key: the entry is found from the graph before it is simplified and
@@ -35,15 +36,18 @@ def load_native(generate, key: str) -> tuple[types.ModuleType, Path]:
     entry = entry_dir("native", key, _CODE_FILES)
     path = entry / "native.py"
     with COMPILE_LOCK:
-        obj, text = read_object(entry / "native.o"), _read_text(path)
-        hit = obj is not None and text is not None
-        if not hit:
+        wrapper = read_bytes(path)
+        obj = None if wrapper is None else read_object(entry / "native.o", beside=wrapper)
+        hit = obj is not None
+        if hit:
+            text = wrapper.decode()
+        else:  # missing, damaged, or either file from another entry: rebuild both
             generated = generate()
             obj = object_code(llvm_module(generated.kernel))
             text = "\n\n".join([f'"""{generated.header.strip()}"""', "import types\n\nimport numpy as np",
                                  runtime_source(generated.wrapper).strip(), generated.wrapper]) + "\n"
-            write_object(entry / "native.o", obj)
             store(path, text)  # a failed write (disk full) leaves the module to run from memory
+            write_object(entry / "native.o", obj, beside=text.encode())  # last: evicting counts the whole entry
         native = load_entry(obj, f"symdiff_native_{entry.name[:12]}")
     module = types.ModuleType(f"symdiff_native_{entry.name[:20]}")
     module.__file__ = str(path)
@@ -54,13 +58,6 @@ def load_native(generate, key: str) -> tuple[types.ModuleType, Path]:
 
     module.BLAS_ROUTE = bind_blas()[0]  # which BLAS matrix products call (bound by load_entry), as in Numba modules
     return module, path
-
-
-def _read_text(path: Path) -> str | None:
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return None
 
 
 def fall_back(reason: Exception) -> None:
