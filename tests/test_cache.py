@@ -4,6 +4,7 @@ object files for another machine or damaged behind a valid digest, the size boun
 
 import hashlib
 import os
+import pickle
 import shutil
 import stat
 import subprocess
@@ -216,6 +217,38 @@ def test_a_damaged_native_wrapper_is_rebuilt(root, damage):
     again = _compile_small(scale=4.0)
     assert not again.module._native_cache_hit and again(np.ones(2)) == fn(np.ones(2)) and again.path.read_text() == text
     assert _compile_small(scale=4.0).module._native_cache_hit
+
+
+_NUMBA_SCRIPT = """
+import numpy as np, symdiff as sd
+x = sd.tensor("x", ("n",))
+fn = sd.compile([x], sd.sum(sd.tanh(x) * 2.0), backend="numba")
+print(float(fn(np.ones(2))), fn.path.parent)
+"""
+
+
+class _Planted:
+    """Unpickling this makes the directory ``marker``: a pickle that shows it was read."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.mkdir, (str(self.marker),)
+
+
+def test_a_numba_cache_this_entry_did_not_write_is_never_read(tmp_path):
+    import numba
+
+    first = _run(_NUMBA_SCRIPT, tmp_path / "cache")
+    assert first.returncode == 0, first.stderr
+    value, entry = first.stdout.split()
+    marker = tmp_path / "unpickled"
+    for index in Path(entry, "__pycache__").glob("*.nbi"):  # as if copied from elsewhere: Numba unpickles indexes
+        index.write_bytes(pickle.dumps(numba.__version__, protocol=-1) + pickle.dumps(_Planted(marker)))
+    again = _run(_NUMBA_SCRIPT, tmp_path / "cache")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.split() == [value, entry] and not marker.exists()
 
 
 def _fake_entry(root: Path, index: int, nbytes: int, age: float, *, temp: bool = False) -> Path:

@@ -2,14 +2,17 @@
 backend's entries (generated source imported from its file, so Numba's own cache works).
 
 Layout: ``<root>/<key[:2]>/<key>/`` per entry (``key``: 64 hex digits), holding ``kernel.py`` plus Numba's
-``__pycache__`` (Numba backend), or ``native.o``/``native.py``/``pointwise.o`` (objcache.py). Directories are
-created ``0700``. The root is used only when it is ours alone: owned by this user, writable by us, and not
-writable by other users (a world-writable root must be sticky and ours); every shard and entry directory
-must be ours and private too. Otherwise, or when the root is read-only, kernels compile into a private
-temporary root removed at exit, with one warning (nothing is read from a directory others can write:
-Numba's cache index is a pickle). Writes are atomic (temp file + rename); a write that fails (disk full)
-warns and the kernel is used from memory. An entry whose text does not match its key is rewritten; an entry
-whose Numba cache fails to load is wiped and rebuilt once.
+``__pycache__`` and ``pycache.sha256`` (Numba backend), or ``native.o``/``native.py``/``pointwise.o``
+(objcache.py). Directories are created ``0700``. The root is used only when it is ours alone: owned by this
+user, writable by us, and not writable by other users (a world-writable root must be sticky and ours); every
+shard and entry directory must be ours and private too. Otherwise, or when the root is read-only, kernels
+compile into a private temporary root removed at exit, with one warning (nothing is read from a directory
+others can write: Numba's cache index is a pickle). Writes are atomic (temp file + rename); a write that fails
+(disk full) warns and the kernel is used from memory. An entry whose text does not match its key is rewritten.
+Numba's ``__pycache__`` (pickles, and machine code it runs) is read only when ``pycache.sha256`` holds the
+digest of the entry's key and of every file in it, as recorded after the import that wrote them; else it is
+wiped first, so files copied from another entry are never read. An entry whose Numba cache fails to load is
+wiped and rebuilt once.
 
 Size: after each new entry, the least recently used entries (by the entry directory's mtime, touched on every
 use) are removed until the cache holds at most ``$SYMDIFF_CACHE_MAX_BYTES`` (default 1 GiB; suffixes K, M, G,
@@ -42,6 +45,7 @@ MAX_BYTES_VARIABLE = "SYMDIFF_CACHE_MAX_BYTES"
 #: Entries used (or written) this recently are never evicted.
 IN_USE_SECONDS = 600
 _TEMP_PREFIX = ".tmp-"
+_PYCACHE_DIGEST = "pycache.sha256"
 _KEY = re.compile(r"[0-9a-f]{64}")
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
@@ -311,17 +315,29 @@ def load(source: str) -> tuple[ModuleType, Path]:
         return _load(source)
 
 
+def _pycache_digest(entry: Path) -> bytes | None:
+    """The digest of ``entry``'s key and of the names and bytes of every file in its ``__pycache__`` (None: none,
+    or one cannot be read)."""
+    try:
+        files = sorted((entry / "__pycache__").iterdir())
+        return entry_digest(entry, *(part for file in files for part in (file.name.encode(), file.read_bytes())))
+    except OSError:
+        return None
+
+
 def _source_file(entry: Path, source: str) -> tuple[Path, bool]:
     """``entry/kernel.py`` holding ``source`` (and whether it was written now), in the private root if the entry
-    cannot be written. Numba's ``__pycache__`` beside it is created private too."""
+    cannot be written. Numba's ``__pycache__`` beside it is wiped unless :func:`_pycache_digest` matches the one
+    recorded, and created private."""
     path = entry / "kernel.py"
     try:
         current = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         current = None
     written = current != source
-    if written:  # missing, truncated or edited: (re)write it
+    if written or read_bytes(entry / _PYCACHE_DIGEST) != _pycache_digest(entry):  # not what this entry wrote
         shutil.rmtree(entry / "__pycache__", ignore_errors=True)
+    if written:  # missing, truncated or edited: (re)write it
         if not store(path, source):
             path = private_root() / entry.parent.name / entry.name / "kernel.py"
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -342,6 +358,9 @@ def _load(source: str) -> tuple[ModuleType, Path]:
         shutil.rmtree(path.parent / "__pycache__", ignore_errors=True)
         path, _ = _source_file(path.parent, source)
         module, written = _import(path, name), True
+    digest = _pycache_digest(path.parent)
+    if digest is not None and digest != read_bytes(path.parent / _PYCACHE_DIGEST):  # written by this import
+        store(path.parent / _PYCACHE_DIGEST, digest)
     if written:  # the entry grew (source and Numba's machine code): keep the cache within its bound
         evict(keep=path.parent)
     return module, path
