@@ -2,6 +2,7 @@
 object files for another machine or damaged behind a valid digest, the size bound (LRU eviction) and
 ``symdiff cache info|clear``."""
 
+import errno
 import hashlib
 import os
 import pickle
@@ -125,15 +126,25 @@ def test_a_read_only_cache_compiles_into_a_private_directory_for_both_backends(r
     assert list(root.iterdir()) == [] and not Path(private).exists()  # removed at exit
 
 
-def test_a_failed_write_warns_and_runs_from_memory(root, monkeypatch):
-    def full(path, data):
-        raise OSError(28, "No space left on device")
+def _full(*args):
+    raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(cache, "write_atomic", full)
+
+def test_a_failed_write_warns_and_runs_from_memory(root, monkeypatch):
+    monkeypatch.setattr(cache, "write_atomic", _full)
     with pytest.warns(cache.CacheWarning, match="cannot write to the kernel cache .*No space left on device"):
         fn = _compile_small(scale=3.0)
     assert fn(np.zeros(2)) == 0.0 and not fn.module._native_cache_hit
     assert list(fn.path.parent.iterdir()) == []
+
+
+def test_a_failed_write_of_numbas_cache_warns_and_runs_from_memory(root, monkeypatch):
+    from numba.core.caching import IndexDataCacheFile
+
+    monkeypatch.setattr(IndexDataCacheFile, "_save_data", _full)  # kernel.py fits, Numba's machine code does not
+    with pytest.warns(cache.CacheWarning, match="cannot write to the kernel cache .*No space left on device"):
+        fn = _compile_small(backend="numba", scale=11.0)
+    assert fn(np.zeros(2)) == 0.0
 
 
 def _aarch64_object() -> bytes:

@@ -8,11 +8,11 @@ user, writable by us, and not writable by other users (a world-writable root mus
 shard and entry directory must be ours and private too. Otherwise, or when the root is read-only, kernels
 compile into a private temporary root removed at exit, with one warning (nothing is read from a directory
 others can write: Numba's cache index is a pickle). Writes are atomic (temp file + rename); a write that fails
-(disk full) warns and the kernel is used from memory. An entry whose text does not match its key is rewritten.
-Numba's ``__pycache__`` (pickles, and machine code it runs) is read only when ``pycache.sha256`` holds the
-digest of the entry's key and of every file in it, as recorded after the import that wrote them; else it is
-wiped first, so files copied from another entry are never read. An entry whose Numba cache fails to load is
-wiped and rebuilt once.
+(disk full), ours or Numba's, warns and the kernel is used from memory. An entry whose text does not match
+its key is rewritten. Numba's ``__pycache__`` (pickles, and machine code it runs) is read only when
+``pycache.sha256`` holds the digest of the entry's key and of every file in it, as recorded after the import
+that wrote them; else it is wiped first, so files copied from another entry are never read. An entry whose
+Numba cache fails to load is wiped and rebuilt once.
 
 Size: after each new entry, the least recently used entries (by the entry directory's mtime, touched on every
 use) are removed until the cache holds at most ``$SYMDIFF_CACHE_MAX_BYTES`` (default 1 GiB; suffixes K, M, G,
@@ -23,6 +23,7 @@ are never removed: another process may be writing them.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import importlib.util
 import os
@@ -179,10 +180,14 @@ def store(path: Path, data: str | bytes) -> bool:
     try:
         write_atomic(path, data)
     except OSError as exc:
-        _warn_once(f"cannot write to the kernel cache ({path.parent}: {exc.strerror or exc}); "
-                   "using the compiled kernel from memory")
+        _write_failed(path.parent, exc)
         return False
     return True
+
+
+def _write_failed(entry: Path, exc: OSError) -> None:
+    _warn_once(f"cannot write to the kernel cache ({entry}: {exc.strerror or exc}); using the compiled kernel from "
+               "memory")
 
 
 def read_bytes(path: Path) -> bytes | None:
@@ -299,11 +304,33 @@ def _import(path: Path, name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # Numba's cached code re-imports its module by name
     try:
-        spec.loader.exec_module(module)
+        with _numba_writes_may_fail(path.parent):
+            spec.loader.exec_module(module)
     except BaseException:
         del sys.modules[name]
         raise
     return module
+
+
+@contextlib.contextmanager
+def _numba_writes_may_fail(entry: Path):
+    """While a kernel module is imported, a write of Numba's cache that fails (disk full) warns as :func:`store`
+    does and the kernel runs from memory: Numba would raise it from the import (``cache=True`` in the source)."""
+    from numba.core.caching import Cache
+
+    save = Cache.save_overload
+
+    def save_or_warn(self, sig, data):
+        try:
+            save(self, sig, data)
+        except OSError as exc:
+            _write_failed(entry, exc)
+
+    Cache.save_overload = save_or_warn
+    try:
+        yield
+    finally:
+        Cache.save_overload = save
 
 
 def load(source: str) -> tuple[ModuleType, Path]:
