@@ -193,7 +193,7 @@ def test_bool_arithmetic_compiles_as_numpy_computes_it(backend):
         assert np.asarray(compiled).dtype == np.asarray(want).dtype, k
 
 
-def test_bool_subtraction_and_negation_are_refused_as_in_numpy():
+def test_bool_subtraction_negation_and_sign_are_refused_as_in_numpy():
     a = sd.tensor("x", (3,)) > 0
     with pytest.raises(TypeError, match="bool.*not_equal"):
         a - a
@@ -201,6 +201,9 @@ def test_bool_subtraction_and_negation_are_refused_as_in_numpy():
         a - True
     with pytest.raises(TypeError, match="bool.*equal"):
         _ = -a
+    for sign in (sd.sign, np.sign):  # it built, then evaluate and compile failed with internal errors
+        with pytest.raises(TypeError, match="sign: expected a numeric tensor, got dtype bool"):
+            sign(a)
     assert (a - 1).dtype == "int64"  # a bool with an int is an int, as in NumPy
 
 

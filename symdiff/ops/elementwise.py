@@ -79,7 +79,7 @@ ceil = _unary("ceil", lambda g, out, x: (None,))
 round = _unary("round", lambda g, out, x: (None,))  # noqa: A001 - NumPy's name; halves round to even
 # abs'(0) = sign(0) = 0: the midpoint of the subdifferential [-1, 1] (see docs/CONVENTIONS.md).
 abs = _unary("abs", lambda g, out, x: (g * sign(x),), True, np.abs, lambda sp, a: sp.Abs(a), ("op", "abs"))  # noqa: A001
-sign = _unary("sign", lambda g, out, x: (None,), True, np.sign, lambda sp, a: sp.sign(a), ("sign",))
+_sign = _unary("sign", lambda g, out, x: (None,), True, np.sign, lambda sp, a: sp.sign(a), ("sign",))
 
 
 def log(x) -> Node:
@@ -96,13 +96,23 @@ def log(x) -> Node:
     return _log(x)
 
 
-def negative(x) -> Node:
-    """Elementwise negation; ``-(-x)`` is ``x``."""
+def _numeric(name: str, x, instead: str) -> Node:
+    """``x`` as a node, refused when it is bool: NumPy has no ``name`` of bools either (kernels none at all)."""
     x = as_node(x)
     if x.dtype == "bool":
-        raise TypeError("negative of a bool tensor is not supported (nor in NumPy); for its logical not, use "
-                        "sd.equal(x, False)")
+        raise TypeError(f"{name}: expected a numeric tensor, got dtype bool (NumPy refuses it too); {instead}")
+    return x
+
+
+def negative(x) -> Node:
+    """Elementwise negation; ``-(-x)`` is ``x``."""
+    x = _numeric("negative", x, "for its logical not, use sd.equal(x, False)")
     return x.inputs[0] if x.op == "negative" else _negative(x)
+
+
+def sign(x) -> Node:
+    """Elementwise sign: -1, 0 or 1 in ``x``'s dtype (integers stay integers)."""
+    return _sign(_numeric("sign", x, "cast it first, e.g. sd.sign(x.astype('int32'))"))
 
 
 def _cast_vjp(g: Node, out: Node, x: Node, dtype: str):
