@@ -245,12 +245,15 @@ def test_numpy_calls_bind_arguments_as_numpy_does():
                   lambda a: np.var(a, 1, None, None, 1), lambda a: a.std(0, np.float32, ddof=1),
                   lambda a: np.cumsum(a, 0, np.float64), lambda a: np.max(a, 1, None, True),
                   lambda a: np.swapaxes(a, axis1=0, axis2=1), lambda a: np.clip(a, a_min=2, a_max=5),
+                  lambda a: np.clip(a, None, 5), lambda a: np.clip(a, 2, None),  # "unsupported ... dtype object"
+                  lambda a: np.clip(a, max=5),
                   lambda a: np.where(a > 2, a, 0), lambda a: np.concatenate([a, a], 1, None, dtype=np.float32),
                   lambda a: np.concatenate([a, a + 1], axis=None)]:  # flattened (it raised an unpacking error)
         want, node = build(X), build(x)
         got = sd.evaluate(node, {x: X})
         assert node.shape == want.shape and got.dtype == want.dtype
         np.testing.assert_allclose(got, want, rtol=1e-6)
+    assert np.clip(x, None, None) is x and sd.clip(x) is x  # no bounds, no clip (NumPy 2.1+)
 
 
 def test_an_integer_index_on_a_named_dim_says_why():

@@ -143,10 +143,13 @@ def arctan2(a, b) -> Node:
     return make("arctan2", [to_float(a), to_float(b)])
 
 
-def clip(x, lo, hi) -> Node:
-    """``x`` limited to ``[lo, hi]`` (NumPy's clip: ``hi`` where ``lo > hi``); at a bound the gradient is halved,
-    as at every tie of maximum/minimum."""
-    return minimum(hi, maximum(lo, x))  # a tie returns the second operand: x, as np.clip does
+def clip(x, lo=None, hi=None) -> Node:
+    """``x`` limited to ``[lo, hi]`` (NumPy's clip: ``hi`` where ``lo > hi``; a bound left None is none, as in
+    NumPy 2.1+); at a bound the gradient is halved, as at every tie of maximum/minimum."""
+    # a tie returns the second operand: x, as np.clip does
+    if lo is not None:
+        x = maximum(lo, x)
+    return as_node(x) if hi is None else minimum(hi, x)
 
 
 def reciprocal(x) -> Node:
