@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from .codegen.runtime import _values
 from .ir import Node, bind_dims, inputs_of
 from .ops.interpret import interpret
 
@@ -52,12 +53,9 @@ def as_input_array(node: Node, value: Any) -> np.ndarray:
                             f"(shape {value.shape}); convert it with .astype({node.dtype!r})")
         return value
     try:
-        array = np.asarray(value)
-    except (TypeError, ValueError) as exc:
-        raise FeedError(f"input {node.name!r}: cannot convert {type(value).__name__} to an array: {exc}") from exc
-    if array.dtype.kind not in "biuf" or array.dtype.kind == "f" and node.dtype not in ("float32", "float64"):
-        raise FeedError(f"input {node.name!r}: expected {node.dtype} values, got {array.dtype}")
-    return array.astype(node.dtype)
+        return _values(f"input {node.name!r}", value, node.dtype)
+    except (TypeError, OverflowError) as exc:
+        raise FeedError(str(exc)) from exc.__cause__
 
 
 def evaluate(outputs: Node | Sequence[Node], feed: Mapping[Node | str, Any]) -> np.ndarray | list[np.ndarray]:

@@ -22,13 +22,7 @@ def _checked_args(spec, args):
             if target:
                 raise TypeError(f"argument {name!r} is updated in place, so it must be a NumPy array of dtype "
                                 f"{dtype} and shape {shape}; got {type(value).__name__}") from None
-            try:
-                value = np.asarray(value)
-            except (TypeError, ValueError) as exc:
-                raise TypeError(f"argument {name!r}: cannot convert {type(value).__name__} to an array") from exc
-            if value.dtype.kind not in "biuf" or value.dtype.kind == "f" and dtype not in ("float32", "float64"):
-                raise TypeError(f"argument {name!r}: expected {dtype} values, got {value.dtype}") from None
-            value = value.astype(dtype)
+            value = _values(f"argument {name!r}", value, dtype)
         if value.ndim != len(shape):
             raise ValueError(f"argument {name!r}: expected shape {shape} ({len(shape)}-d), "
                              f"got shape {value.shape}") from None
@@ -52,6 +46,28 @@ def _checked_args(spec, args):
             value = value.copy()  # only read, but Numba's typed dispatch takes writeable arrays only
         out.append(value[()] if value.ndim == 0 and not target else value)  # 0-d values pass as scalars
     return out
+
+
+def _values(what, value, dtype):
+    """``value``, not an array, as an array of ``dtype`` if it holds such values exactly: no floats for an
+    integer dtype, no integers outside its range (a cast wraps them around). Errors start with ``what``."""
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{what}: cannot convert {type(value).__name__} to an array: {exc}") from exc
+    kind, ints = np.dtype(dtype).kind, array
+    if kind == "i" and array.dtype.kind in "fO":  # NumPy makes Python ints beyond int64 floats or objects
+        ints = np.asarray(value, object)
+        ints = ints if all(isinstance(v, int | np.integer) for v in ints.flat) else array
+    if ints is array and (array.dtype.kind not in "biuf" or array.dtype.kind == "f" and kind != "f"):
+        raise TypeError(f"{what}: expected {dtype} values, got {array.dtype}") from None
+    if kind == "i":
+        low, high = np.iinfo(dtype).min, np.iinfo(dtype).max
+        outside = ints[(ints < low) | (ints > high)]
+        if outside.size:
+            raise OverflowError(f"{what}: {outside.flat[0]} is outside the range of {dtype}, [{low}, {high}]; pass "
+                                f"values in range{' or make the input int64' if dtype == 'int32' else ''}") from None
+    return ints.astype(dtype)
 
 
 #: What a kernel raises when an argument shares memory with one it updates in place; the entry then names them.

@@ -3,6 +3,8 @@ of its own, the returned arrays, the kernel call, results."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from symdiff.ir import Node
 
 from . import kir
@@ -35,6 +37,8 @@ def wrapper_source(ctx: Context, name: str, outputs: list[Node], updates: list[t
     for node in inputs:
         if ctx.is_scalar_input(node):
             checks.append(f"isinstance({node.name}, _SCALAR_TYPES[{_SCALAR_KIND[node.dtype]!r}])")
+            if node.dtype in ("int32", "int64"):  # the kernel's conversion wraps an int out of range around
+                checks[-1] += f" and {np.iinfo(node.dtype).min} <= {node.name} <= {np.iinfo(node.dtype).max}"
         else:
             checks.append(f"{node.name}.shape == {_tuple([text(ctx.dim(d)) for d in node.shape])}")
     dims_from = []
