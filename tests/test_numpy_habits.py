@@ -207,6 +207,22 @@ def test_bool_subtraction_negation_and_sign_are_refused_as_in_numpy():
     assert (a - 1).dtype == "int64"  # a bool with an int is an int, as in NumPy
 
 
+def test_numpy_scalars_keep_their_dtype_and_python_scalars_take_the_tensors():
+    # np.float64 is a float subclass, so it was taken as a weak Python float: y * np.float64(0.1) was float32 and
+    # np.maximum(y, np.float64(1e300)) inf (NumPy 2 promotes NumPy scalars by their dtype, NEP 50)
+    values = {"float32": np.array([1, 3], np.float32), "int32": np.array([1, 3], np.int32),
+              "bool": np.array([True, False])}
+    scalars = [np.float64(0.1), np.float64(1e300), np.float32(0.1), np.int64(3), np.int32(3), np.bool_(True),
+               0.1, 3, True]
+    for dtype, value in values.items():
+        x = sd.tensor("x", (2,), dtype)
+        for s in scalars:
+            for op in (np.multiply, np.maximum):
+                want, got = op(value, s), sd.evaluate(op(x, s), {x: value})
+                assert got.dtype == want.dtype, (dtype, repr(s), op)
+                np.testing.assert_array_equal(got, want)
+
+
 def test_nodes_never_become_object_arrays_and_iterate_as_numpy_arrays():
     # np.asarray(node) made an object array of per-entry nodes; iterating a named or 0-d node yielded nothing
     v, s, batch = sd.tensor("v", (3,)), sd.tensor("s", ()), sd.tensor("xb", ("batch", 3))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ..ir import FLOAT_DTYPES, Node
 from .registry import constant
 
@@ -23,10 +25,11 @@ def is_float(node: Node) -> bool:
 
 
 def as_node(value: Any, like: Node | None = None) -> Node:
-    """``value`` as a node; a Python scalar takes the dtype of ``like`` (NumPy's weak scalars)."""
+    """``value`` as a node; a Python scalar takes the dtype of ``like`` (NumPy's weak scalars), a NumPy scalar keeps
+    its own (``np.float64(0.1)`` is float64 even beside float32, as NumPy 2 promotes it)."""
     if isinstance(value, Node):
         return value
-    if like is not None and isinstance(value, bool | int | float):
+    if like is not None and isinstance(value, bool | int | float) and not isinstance(value, np.generic):
         if isinstance(value, float) and not is_float(like):
             return constant(value, "float64")
         if isinstance(value, bool) and like.dtype != "bool":
