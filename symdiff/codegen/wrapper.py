@@ -39,8 +39,9 @@ def wrapper_source(ctx: Context, name: str, outputs: list[Node], updates: list[t
             checks.append(f"isinstance({node.name}, _SCALAR_TYPES[{_SCALAR_KIND[node.dtype]!r}])")
             if node.dtype in ("int32", "int64"):  # the kernel's conversion wraps an int out of range around
                 checks[-1] += f" and {np.iinfo(node.dtype).min} <= {node.name} <= {np.iinfo(node.dtype).max}"
-        else:
-            checks.append(f"{node.name}.shape == {_tuple([text(ctx.dim(d)) for d in node.shape])}")
+        else:  # Numba's type cache ignores byte order and alignment: byteswapped after unaligned was read as native
+            checks.append(f"{node.name}.shape == {_tuple([text(ctx.dim(d)) for d in node.shape])} "
+                          f"and {node.name}.dtype.isnative")
     dims_from = []
     for d, var in ctx.dims.items():
         node = next(n for n in inputs if d in n.shape)
