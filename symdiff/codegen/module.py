@@ -60,11 +60,13 @@ RESERVED = frozenset({"np", "numba", "math", "llvmlite", *_FAST, *_BUILTINS}).un
 @dataclass(frozen=True)
 class GeneratedModule:
     """A compiled function's generated parts: ``kernel`` (the IR both backends lower), ``wrapper`` (the Python
-    entry calling ``_kernel``) and ``header`` (the module docstring). ``source`` is the whole Numba module."""
+    entry calling ``_kernel``; ``native_wrapper`` the same for the native entry, which checks byte order itself) and
+    ``header`` (the module docstring). ``source`` is the whole Numba module."""
 
     name: str
     kernel: kir.Kernel
     wrapper: str
+    native_wrapper: str
     header: str
 
     @property
@@ -173,9 +175,10 @@ def generate(inputs: list[Node], outputs: list[Node], updates: list[tuple[Node, 
     sections.append(finals.statements)
     memory = plan_memory(ctx, defined, reads, final_reads)
     kernel = _kernel(ctx, sections, memory, outputs, libm, fastmath_flag)
-    wrapper = wrapper_source(ctx, name, outputs, updates, workspace_sizes(ctx, memory))
+    wrappers = [wrapper_source(ctx, name, outputs, updates, workspace_sizes(ctx, memory), numba)
+                for numba in (True, False)]
     products = any(isinstance(s, kir.Gemm | kir.Gram) for f in kernel.functions for s in walk(f.body))
-    return GeneratedModule(name, kernel, wrapper, _docstring(name, inputs, outputs, updates, products))
+    return GeneratedModule(name, kernel, *wrappers, _docstring(name, inputs, outputs, updates, products))
 
 
 def _docstring(name: str, inputs: list[Node], outputs: list[Node], updates: list[tuple[Node, Node]],

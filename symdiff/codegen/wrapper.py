@@ -20,8 +20,9 @@ def _tuple(items: list[str]) -> str:
 
 
 def wrapper_source(ctx: Context, name: str, outputs: list[Node], updates: list[tuple[Node, Node]],
-                   sizes: dict[str, kir.Expr]) -> str:
-    """Source of the public function ``name``, its argument spec and its workspace allocator."""
+                   sizes: dict[str, kir.Expr], numba: bool = True) -> str:
+    """Source of the public function ``name``, its argument spec and its workspace allocator; ``numba``: calling
+    a Numba kernel, whose dispatcher needs the arrays' byte order checked (the native entry checks it itself)."""
     text = Printer().expr
     inputs = ctx.inputs
     params = [n.name for n in inputs]
@@ -39,9 +40,10 @@ def wrapper_source(ctx: Context, name: str, outputs: list[Node], updates: list[t
             checks.append(f"isinstance({node.name}, _SCALAR_TYPES[{_SCALAR_KIND[node.dtype]!r}])")
             if node.dtype in ("int32", "int64"):  # the kernel's conversion wraps an int out of range around
                 checks[-1] += f" and {np.iinfo(node.dtype).min} <= {node.name} <= {np.iinfo(node.dtype).max}"
-        else:  # Numba's type cache ignores byte order and alignment: byteswapped after unaligned was read as native
-            checks.append(f"{node.name}.shape == {_tuple([text(ctx.dim(d)) for d in node.shape])} "
-                          f"and {node.name}.dtype.isnative")
+        else:
+            checks.append(f"{node.name}.shape == {_tuple([text(ctx.dim(d)) for d in node.shape])}")
+            if numba:  # Numba's type cache ignores byte order and alignment: byteswapped after unaligned read as native
+                checks[-1] += f" and {node.name}.dtype.isnative"
     dims_from = []
     for d, var in ctx.dims.items():
         node = next(n for n in inputs if d in n.shape)

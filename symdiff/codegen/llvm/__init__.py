@@ -45,7 +45,7 @@ def load_native(generate, key: str) -> tuple[types.ModuleType, Path]:
             generated = generate()
             obj = object_code(llvm_module(generated.kernel))
             text = "\n\n".join([f'"""{generated.header.strip()}"""', "import types\n\nimport numpy as np",
-                                 runtime_source(generated.wrapper).strip(), generated.wrapper]) + "\n"
+                                 runtime_source(generated.native_wrapper).strip(), generated.native_wrapper]) + "\n"
             store(path, text)  # a failed write (disk full) leaves the module to run from memory
             write_object(entry / "native.o", obj, beside=text.encode())  # last: evicting counts the whole entry
         native = load_entry(obj, f"symdiff_native_{entry.name[:12]}")
