@@ -153,16 +153,21 @@ def _outside_values(order: list[Node], variant: set[int], body: list[Node]) -> l
     return frees
 
 
-def substitute(roots: Sequence[Node], mapping: dict[int, Node], bound: dict[int, Node] | None = None) -> list[Node]:
+def substitute(roots: Sequence[Node], mapping: dict[int, Node], bound: dict[int, Node] | None = None,
+               remake: Callable[[Node, list[Node]], Node | None] | None = None) -> list[Node]:
     """``roots`` rebuilt with the nodes whose ids ``mapping`` holds replaced by their values; ``bound`` (when
-    given) receives every replacement made, by the id of the node replaced."""
+    given) receives every replacement made, by the id of the node replaced. ``remake(node, inputs)`` (when given)
+    may build a node's replacement from its inputs' (None: the same op on them, when they changed)."""
     bound = {} if bound is None else bound
     bound.update(mapping)
     for node in toposort(roots, stop=bound):
         if id(node) in bound or not node.inputs:
             continue
         inputs = [bound.get(id(i), i) for i in node.inputs]
-        if any(a is not b for a, b in zip(inputs, node.inputs)):
+        made = remake(node, inputs) if remake is not None else None
+        if made is not None:
+            bound[id(node)] = made
+        elif any(a is not b for a, b in zip(inputs, node.inputs)):
             bound[id(node)] = make(node.op, inputs, **dict(node.attrs))
     return [bound.get(id(r), r) for r in roots]
 

@@ -24,6 +24,7 @@ from .arrays import ArrayRef, is_contiguous
 from .context import Context
 from .emit_ops import copied, emit_copy
 from .plan import VIEW_OPS, Section, plan
+from .wide_sums import widen_sums
 
 #: ``(ctx, section, out) -> ids read, or None for a view``: the module's section dispatcher.
 EmitSection = Callable[[Context, Section, kir.Builder], "set[int] | None"]
@@ -55,8 +56,8 @@ def emit_scan(ctx: Context, section: Section, out: kir.Builder, emit_section: Em
     # the body over leaves of this loop's own: its nodes are this loop's, whatever other loops' bodies look like
     leaves = [tensor(f"_loop{number}_{k}", p.shape, p.dtype) for k, p in enumerate(params)]
     made: dict[int, Node] = {}
-    body = substitute([attrs["body"][k] for k in need] + [node.attr("output") for node in residuals],
-                      dict(zip(map(id, params), leaves)), made)
+    body = widen_sums(substitute([attrs["body"][k] for k in need] + [node.attr("output") for node in residuals],
+                                 dict(zip(map(id, params), leaves)), made))
     roots = {k: _computed(r, number) for k, r in zip(need, body)}
     stored = {id(node): _computed(r, number) for node, r in zip(residuals, body[len(need):])}
     schedule = plan(list(roots.values()) + list(stored.values()), [], ctx.fuse)

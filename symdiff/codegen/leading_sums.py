@@ -29,6 +29,13 @@ def is_leading_sum(node: Node) -> bool:
     return bool(axes) and axes == list(range(len(axes))) and len(axes) < ndim
 
 
+def _terms(node: Node) -> list[Node]:
+    """The values whose loop can add each element into sum ``node``: its input, and the float32 value that input
+    widens when it is a float64 total of float32 terms (wide_sums.py) with no array of its own."""
+    x = node.inputs[0]
+    return [x, x.inputs[0]] if x.op == "cast" and x.dtype == "float64" and x.inputs[0].dtype == "float32" else [x]
+
+
 def join_leading_sums(sections: list[Section], update_values: set[int]) -> list[Section]:
     """Each sum section (:func:`is_leading_sum`) joins the elementwise loop over its input's shape that computes
     its input (a pass of a row group too), however many sections ran in between: the sum reads nothing else, and
@@ -37,7 +44,8 @@ def join_leading_sums(sections: list[Section], update_values: set[int]) -> list[
     computing: dict[int, tuple[Section, Section]] = {}  # value id -> (loop computing it, the section holding it)
     for section in sections:
         node = section.nodes[0] if section.kind == "reduction" else None
-        loop, holder = computing.get(id(node.inputs[0]), (None, None)) if node is not None else (None, None)
+        terms = _terms(node) if node is not None else []
+        loop, holder = next((computing[id(t)] for t in terms if id(t) in computing), (None, None))
         if loop is not None and is_leading_sum(node) and id(node) not in update_values and \
                 loop.shape == node.inputs[0].shape:
             loop.nodes.append(node)

@@ -27,6 +27,7 @@ from .plan import is_inline_leaf, plan
 from .printed import module_source
 from .runtime import _OVERLAP_MESSAGE
 from .scalar import MissingLoweringError
+from .wide_sums import widen_sums
 from .wrapper import wrapper_source
 
 #: Statements per generated function: Numba's compile time grows superlinearly with function length, and LLVM's
@@ -125,6 +126,8 @@ def generate(inputs: list[Node], outputs: list[Node], updates: list[tuple[Node, 
     if name in {n.name for n in inputs}:  # the default name "fn" too: the user may not have chosen it
         raise ValueError(f"compile: input {name!r} has the function's name {name!r}; rename the tensor or pass "
                          "compile(..., name=...)")
+    roots = widen_sums(outputs + [value for _, value in updates])
+    outputs, updates = roots[:len(outputs)], [(t, v) for (t, _), v in zip(updates, roots[len(outputs):])]
     schedule = plan(outputs, updates, fuse)
     fresh: dict[int, int] = {}
     for k, node in enumerate(outputs):

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from ..autodiff.scan import substitute
 from ..codegen.plan import SMALL_CONTRACTION
+from ..codegen.wide_sums import accumulates_wide, wide_sum
 from ..ir import Node, fixed_size, toposort, unbound_dims
 from ..ops import OPS, cast, maximum, minimum, tensor
 from ..ops.registry import make
@@ -85,10 +86,12 @@ def _split(inputs, outputs, updates, dim, shards) -> SplitPlan:
     row_outputs = {k: o.shape.index(dim) for k, o in enumerate(outputs) if dim in o.shape}
     if not reductions and not row_outputs:
         raise _UnsplittableError  # no work on rows to share
-    shard_roots = substitute([r for r, _ in reductions] + [outputs[k] for k in row_outputs], {**counted, **drawn})
-    partials = [[tensor(_fresh(f"part{j}_{k}", inputs), r.shape, r.dtype) for j, (r, _) in enumerate(reductions)]
+    # a float32 sum's shards return their float64 totals, rounded once when the combine has added them
+    totals = [wide_sum(r, r.inputs[0]) if accumulates_wide(r) else r for r, _ in reductions]
+    shard_roots = substitute(totals + [outputs[k] for k in row_outputs], {**counted, **drawn})
+    partials = [[tensor(_fresh(f"part{j}_{k}", inputs), r.shape, r.dtype) for j, r in enumerate(totals)]
                 for k in range(shards)]  # by shard, then by reduction
-    joined = {id(r): functools.reduce(_COMBINE[kind], [shard[j] for shard in partials])
+    joined = {id(r): cast(functools.reduce(_COMBINE[kind], [shard[j] for shard in partials]), r.dtype)
               for j, (r, kind) in enumerate(reductions)}
     positions = [k for k in range(len(outputs)) if k not in row_outputs]
     combine_roots = substitute([outputs[k] for k in positions] + [v for _, v in updates], {**counted, **joined})
