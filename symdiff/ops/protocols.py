@@ -57,14 +57,14 @@ _RENAMED = {np.swapaxes: {"axis1": "a", "axis2": "b"}, np.where: {"x": "a", "y":
 def numpy_call(func: Any, build: Any, name: str, args: tuple, kwargs: dict) -> Node:
     """``build`` called as NumPy's ``func(*args, **kwargs)`` would be: the arguments bind to NumPy's own signature
     (so ``np.sum(x, 1, np.float64)`` passes a dtype, not symdiff's ``keepdims``), an argument left at NumPy's default
-    is dropped, a ``dtype`` casts the array arguments first (NumPy's accumulator and result type), and an argument
-    symdiff's builder lacks raises a TypeError naming ``name`` and the argument."""
+    is dropped, a ``dtype`` casts the array arguments and the result (NumPy's accumulator and result type), and an
+    argument symdiff's builder lacks raises a TypeError naming ``name`` and the argument."""
     signature, numpy_signature = inspect.signature(build), inspect.signature(func)
     try:
         bound = numpy_signature.bind(*args, **kwargs)
     except TypeError as exc:
         raise TypeError(f"{name}: {exc}") from None
-    parameters, positional, call = numpy_signature.parameters, [], {}
+    parameters, positional, call, dtype = numpy_signature.parameters, [], {}, None
     for index, (given, value) in enumerate(bound.arguments.items()):
         if parameters[given].kind is inspect.Parameter.VAR_POSITIONAL:
             positional.extend(value)
@@ -73,12 +73,13 @@ def numpy_call(func: Any, build: Any, name: str, args: tuple, kwargs: dict) -> N
         if target in signature.parameters:
             call[target] = value
         elif given == "dtype" and value is not None:
-            first = next(iter(call))
+            dtype, first = value, next(iter(call))
             call[first] = [_cast(a, value) for a in call[first]] if isinstance(call[first], list | tuple) \
                 else _cast(call[first], value)
         elif value is not parameters[given].default:
             raise TypeError(f"{name}: symdiff's {build.__name__}{signature} does not take {given!r}")
-    return build(*positional, **call)
+    result = build(*positional, **call)
+    return result if dtype is None else _cast(result, dtype)  # the result's dtype too (an int32 sum is int64)
 
 
 def _cast(x: Any, dtype: Any) -> Node:

@@ -66,14 +66,17 @@ for _op, _reduce in (("max", np.max), ("min", np.min)):
           vjp=_extremum_vjp)
 
 
+def accumulated(x: Node) -> Node:
+    """``x`` in the dtype NumPy's sum, prod and cumsum add or multiply it in: bool and int32 in int64."""
+    return cast(x, "int64") if x.dtype in ("bool", "int32") else x
+
+
 def _reduction(name: str, doc: str):
     def build(x, axis=None, keepdims: bool = False) -> Node:
-        x = as_node(x)
+        x = accumulated(as_node(x)) if name == "sum" else as_node(x)
         axes = normalize_axes(axis, x.ndim, name)
         if not axes:
             return x
-        if name == "sum" and x.dtype == "bool":
-            x = cast(x, "int64")
         return make(name, [x], axes=axes, keepdims=bool(keepdims))
 
     build.__name__ = build.__qualname__ = name  # Python's argument errors name the op

@@ -3,6 +3,9 @@ derivative, both lowerings and the reference evaluator come from the ops they ar
 
 from __future__ import annotations
 
+import functools
+import operator
+
 import numpy as np
 
 from ..ir import Node, ShapeError, normalize_axes
@@ -11,9 +14,9 @@ from .convert import as_node
 from .elementwise import sqrt, to_float
 from .indexing import concatenate
 from .linalg import matmul
-from .reductions import count, max, mean, min, sum
+from .reductions import accumulated, count, max, mean, min, sum
 from .registry import constant
-from .shape_ops import expand_dims, reshape, swapaxes
+from .shape_ops import broadcast_to, expand_dims, reshape, swapaxes
 
 
 def var(x, axis=None, ddof: int = 0, keepdims: bool = False) -> Node:
@@ -39,21 +42,16 @@ def _concrete_axis(x: Node, axis: int, what: str) -> tuple[int, int]:
 
 
 def prod(x, axis=None, keepdims: bool = False) -> Node:
-    """Product over ``axis`` (concrete axes): a product of slices, so the gradient is exact with zeros in ``x``."""
-    x = as_node(x)
+    """Product over ``axis`` (concrete axes): a product of slices, so the gradient is exact with zeros in ``x``;
+    NumPy's dtype (bool and int32 multiply in int64)."""
+    x = accumulated(as_node(x))
     axes = normalize_axes(axis, x.ndim, "prod")
     result = x
     for a in sorted(axes, reverse=True):
         a, n = _concrete_axis(result, a, "prod")
-        index = [slice(None)] * result.ndim
-        factors = []
-        for k in range(n):
-            index[a] = slice(k, k + 1)
-            factors.append(result[tuple(index)])
-        total = factors[0]
-        for factor in factors[1:]:
-            total = total * factor
-        result = total if n else sum(result, a, keepdims=True) + 1.0
+        factors = [result[(slice(None),) * a + (slice(k, k + 1),)] for k in range(n)]
+        one = broadcast_to(constant(1, result.dtype), result.shape[:a] + (1,) + result.shape[a + 1:])
+        result = functools.reduce(operator.mul, factors) if factors else one  # no factors: the empty product
     return result if keepdims else reshape(result, tuple(d for a, d in enumerate(result.shape) if a not in axes))
 
 
