@@ -10,7 +10,7 @@ import importlib
 
 from . import nn, ops
 from ._version import __version__ as __version__
-from .autodiff import DisconnectedInputError, derivative, hessian, hvp, jacobian, jvp, scan, taylor, vjp
+from .autodiff import DisconnectedInputError, cumsum, derivative, hessian, hvp, jacobian, jvp, scan, taylor, vjp
 from .compile import CompiledFunction, compile, export
 from .compile_sympy import compile_sympy
 from .evaluate import FeedError, evaluate
@@ -38,8 +38,8 @@ from .transforms import grad, jit, value_and_grad
 __all__ = [
     "CompiledFunction", "DisconnectedInputError", "FeedError", "FormulaView", "GradCheckResult",
     "GradientCheckError", "GraphView", "Node", "ShapeError", "SympyConversionError",
-    "UnsupportedSympyError", "check_grad", "compile", "compile_sympy", "count_nodes", "derivative", "display",
-    "display_graph", "dprint", "evaluate", "export", "formula", "from_sympy", "grad", "hessian", "hvp",
+    "UnsupportedSympyError", "check_grad", "compile", "compile_sympy", "count_nodes", "cumsum", "derivative",
+    "display", "display_graph", "dprint", "evaluate", "export", "formula", "from_sympy", "grad", "hessian", "hvp",
     "inputs_of", "jacobian", "jvp", "latex", "nn", "ops", "render", "scan", "simplify", "taylor", "to_dot",
     "to_sympy", "toposort", "value_and_grad", "vjp", "jit",
 ]

@@ -164,6 +164,7 @@ CASES = [
          lambda x, a: sd.concatenate(sd.scan(lambda c, x_t: (c[0] * x_t + sd.sin(c[1]), c[1] * a - c[0]),
                                              (a, a * a), x, reverse=True), axis=1),
          lambda x, a: _reverse_pair(x, a), ((4, 2), (2,)), domain=(-1.0, 1.0)),
+    Case("cumsum", ("scan",), lambda x: sd.cumsum(x * x, axis=1), lambda x: np.cumsum(x * x, axis=1), ((3, 4, 2),)),
 ]
 
 

@@ -70,7 +70,7 @@ from .registry import constant_value as constant_value
 from .registry import defop as defop
 from .registry import make as make
 from .shape_ops import broadcast_to, expand_dims, reshape, squeeze, swapaxes, transpose
-from .statistics import argmax, argmin, cumsum, prod, relu, stack, std, var
+from .statistics import argmax, argmin, prod, relu, stack, std, var
 
 OPERATORS.update(
     add=add, subtract=subtract, multiply=multiply, divide=divide, power=power, matmul=matmul,
@@ -103,7 +103,7 @@ def ones_like(x):
 # The NumPy-named builders, re-exported as ``sd.<name>``; the op table and make/defop stay under sd.ops.
 __all__ = [
     "abs", "add", "arctan", "arctan2", "argmax", "argmin", "avg_pool1d", "avg_pool2d", "broadcast_to", "cast",
-    "ceil", "clip", "concatenate", "constant", "conv1d", "conv2d", "cos", "cosh", "count", "cumsum", "divide", "dot",
+    "ceil", "clip", "concatenate", "constant", "conv1d", "conv2d", "cos", "cosh", "count", "divide", "dot",
     "einsum", "equal", "erf", "erfc", "exp", "eye", "exp2", "expand_dims", "expm1", "floor", "global_avg_pool2d",
     "greater", "greater_equal", "less", "less_equal", "log", "log1p", "log2", "log10", "log_softmax", "logsumexp",
     "matmul", "max", "max_of", "max_pool1d", "max_pool2d", "maximum", "mean", "min", "minimum", "multiply", "negative",

@@ -31,7 +31,7 @@ UFUNCS = {
 FUNCTIONS = {
     np.sum: reductions.sum, np.mean: reductions.mean, np.max: reductions.max, np.min: reductions.min,
     np.amax: reductions.max, np.amin: reductions.min, np.var: statistics.var, np.std: statistics.std,
-    np.prod: statistics.prod, np.cumsum: statistics.cumsum, np.argmax: statistics.argmax,
+    np.prod: statistics.prod, np.argmax: statistics.argmax,
     np.argmin: statistics.argmin, np.reshape: shape_ops.reshape, np.transpose: shape_ops.transpose,
     np.swapaxes: shape_ops.swapaxes, np.expand_dims: shape_ops.expand_dims, np.squeeze: shape_ops.squeeze,
     np.broadcast_to: shape_ops.broadcast_to, np.concatenate: indexing.concatenate, np.stack: statistics.stack,
@@ -103,6 +103,13 @@ def _method(func: Any, build: Any) -> Any:
     return method
 
 
+def register(func: Any, build: Any) -> None:
+    """``np.<func>`` and the array method of that name build with ``build``, a builder of a layer above the op table
+    (``sd.cumsum`` is a loop, symdiff/autodiff/cumulative.py)."""
+    FUNCTIONS[func] = build
+    setattr(Node, func.__name__, _method(func, build))
+
+
 def _reshape(self: Node, *shape: Any) -> Node:
     return shape_ops.reshape(self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int | str) else shape)
 
@@ -123,7 +130,7 @@ def install() -> None:
     """Give :class:`Node` the NumPy array methods and protocols (called once, when the op table loads)."""
     methods = {
         **{func.__name__: _method(func, FUNCTIONS[func]) for func in (
-            np.sum, np.mean, np.max, np.min, np.var, np.std, np.prod, np.cumsum, np.argmax, np.argmin)},
+            np.sum, np.mean, np.max, np.min, np.var, np.std, np.prod, np.argmax, np.argmin)},
         "astype": elementwise.cast,
         "reshape": _reshape, "transpose": _transpose, "__array_ufunc__": _array_ufunc,
         "__array_function__": _array_function,

@@ -1,4 +1,4 @@
-"""NumPy reductions built from the op table: var, std, prod, cumsum, argmax, argmin (no new op records, so every
+"""NumPy reductions built from the op table: var, std, prod, argmax, argmin (no new op records, so every
 derivative, both lowerings and the reference evaluator come from the ops they are made of)."""
 
 from __future__ import annotations
@@ -13,10 +13,9 @@ from .binary import equal, maximum, not_equal, where
 from .convert import as_node
 from .elementwise import sqrt, to_float
 from .indexing import concatenate
-from .linalg import matmul
 from .reductions import accumulated, count, max, mean, min, sum
 from .registry import constant
-from .shape_ops import broadcast_to, expand_dims, reshape, swapaxes
+from .shape_ops import broadcast_to, expand_dims, reshape
 
 
 def var(x, axis=None, ddof: int = 0, keepdims: bool = False) -> Node:
@@ -33,7 +32,7 @@ def std(x, axis=None, ddof: int = 0, keepdims: bool = False) -> Node:
     return sqrt(var(x, axis, ddof, keepdims))
 
 
-def _concrete_axis(x: Node, axis: int, what: str) -> tuple[int, int]:
+def concrete_axis(x: Node, axis: int, what: str) -> tuple[int, int]:
     (axis,) = normalize_axes(axis, x.ndim, what)
     n = x.shape[axis]
     if isinstance(n, str):
@@ -48,29 +47,18 @@ def prod(x, axis=None, keepdims: bool = False) -> Node:
     axes = normalize_axes(axis, x.ndim, "prod")
     result = x
     for a in sorted(axes, reverse=True):
-        a, n = _concrete_axis(result, a, "prod")
+        a, n = concrete_axis(result, a, "prod")
         factors = [result[(slice(None),) * a + (slice(k, k + 1),)] for k in range(n)]
         one = broadcast_to(constant(1, result.dtype), result.shape[:a] + (1,) + result.shape[a + 1:])
         result = functools.reduce(operator.mul, factors) if factors else one  # no factors: the empty product
     return result if keepdims else reshape(result, tuple(d for a, d in enumerate(result.shape) if a not in axes))
 
 
-def cumsum(x, axis: int | None = None) -> Node:
-    """Running sums along a concrete ``axis`` (the flattened array when None, as in NumPy): a product with a
-    triangular matrix of ones, so it runs as one matrix product."""
-    x = as_node(x)
-    if axis is None:
-        x, axis = reshape(x, (-1,)), 0
-    axis, n = _concrete_axis(x, axis, "cumsum")
-    upper = constant(np.triu(np.ones((n, n), dtype=x.dtype if x.dtype != "bool" else "int64")))
-    return swapaxes(matmul(swapaxes(x, axis, -1), upper), axis, -1)
-
-
 def _arg_extremum(x, axis, reduce, what: str) -> Node:
     x = as_node(x)
     if axis is None:
         x, axis = reshape(x, (-1,)), 0
-    axis, n = _concrete_axis(x, axis, what)
+    axis, n = concrete_axis(x, axis, what)
     best = reduce(x, axis, keepdims=True)
     hit = equal(x, best)
     if x.dtype in ("float32", "float64"):
