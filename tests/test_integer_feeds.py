@@ -46,3 +46,13 @@ def test_exact_values_convert_and_other_dtypes_stay_refused(backend):
             run([1.0, 2.5, 3.0])
     for run in _runs(sd.tensor("x", (2,), "int64"), backend):  # NumPy makes floats of int64 with uint64 values
         assert run([np.int64(2**62 + 1), np.uint64(1)]) == 2**62 + 2
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_python_int_too_large_for_a_float_input_is_refused_naming_it(backend):
+    # the native entry raised a bare "OverflowError: int too large to convert to float"
+    x, s = sd.tensor("x", (2,)), sd.scalar("s")
+    fn = sd.compile([x, s], x * s, backend=backend)
+    with pytest.raises(TypeError, match="argument 's': expected float64 values, got object"):
+        fn(np.ones(2), 2**1100)
+    assert fn(np.ones(2), 2**100).tolist() == [2.0**100] * 2

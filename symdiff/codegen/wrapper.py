@@ -61,7 +61,7 @@ def wrapper_source(ctx: Context, name: str, outputs: list[Node], updates: list[t
     run = [
         "try:",
         f"    {call}",
-        "except TypeError:  # the kernel refused an argument (dtype, layout or type): explain, or convert",
+        "except (TypeError, OverflowError):  # the kernel refused an argument: explain, or convert",
         f"    {packed} = _checked_args(_SPEC, {packed})" if inputs else "    raise",
         f"    {call}",
         "except ValueError as _error:  # a kernel's check: arguments sharing memory; name them",
