@@ -174,7 +174,7 @@ def test_ctrl_c_during_a_compile_waits_for_llvm_then_interrupts(tmp_path, monkey
         return emitted[-1]
 
     monkeypatch.setattr(build, "object_code", interrupted_emit)
-    x = sd.tensor("x", ("n",))
+    x = sd.tensor("x_interrupted", ("n",))  # a graph no other test compiles: no function to reuse
     with pytest.raises(KeyboardInterrupt):
         sd.compile([x], sd.sum(sd.exp(x) * 3.0))
     assert len(emitted) == 1  # the object was finished before the interrupt was raised
