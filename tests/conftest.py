@@ -1,5 +1,7 @@
 """Suite-wide fixtures: every test starts from the built-in op table, whatever ran before it."""
 
+import signal
+
 import pytest
 
 from symdiff import nn
@@ -16,3 +18,11 @@ def _isolated_op_table():
     for table, before in zip(tables, saved):
         table.clear()
         table.update(before)
+
+
+@pytest.fixture
+def ctrl_c_raises():
+    """Ctrl-C raises KeyboardInterrupt here even when the suite was started with SIGINT ignored (a background job)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)

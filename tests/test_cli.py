@@ -225,14 +225,6 @@ def test_no_training_rows_left_names_the_spec_setting(tmp_path, capsys):
                     "validation_split=0.9 holds out 4, leaving 0")
 
 
-@pytest.fixture
-def ctrl_c_raises():
-    """Ctrl-C raises KeyboardInterrupt here even when the suite was started with SIGINT ignored (a background job)."""
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    yield
-    signal.signal(signal.SIGINT, previous)
-
-
 def _default_sigint() -> None:
     """In a child process before exec: Python then installs its KeyboardInterrupt handler (not if SIGINT is ignored)."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -159,7 +159,7 @@ def test_a_cached_kernel_loads_without_simplifying_or_generating(tmp_path, monke
     assert second.source == first.source  # generated on demand, the same text
 
 
-def test_ctrl_c_during_a_compile_waits_for_llvm_then_interrupts(tmp_path, monkeypatch):
+def test_ctrl_c_during_a_compile_waits_for_llvm_then_interrupts(tmp_path, monkeypatch, ctrl_c_raises):
     # an interrupt inside llvmlite could split the freeing of an LLVM object: a double free aborted the process later
     import signal
 
