@@ -28,8 +28,10 @@ class _CompileLock:
             self._held = (previous, received)
 
     def __exit__(self, *exc_info: object) -> None:
-        held, self._held = (self._held, None) if self._depth == 1 else (None, self._held)
         self._depth -= 1
+        held = self._held if self._depth == 0 else None  # only the outermost holder gives SIGINT back
+        if held:
+            self._held = None
         self._lock.release()
         if held:
             previous, received = held

@@ -49,8 +49,8 @@ def prod(x, axis=None, keepdims: bool = False) -> Node:
     for a in sorted(axes, reverse=True):
         a, n = concrete_axis(result, a, "prod")
         factors = [result[(slice(None),) * a + (slice(k, k + 1),)] for k in range(n)]
-        one = broadcast_to(constant(1, result.dtype), result.shape[:a] + (1,) + result.shape[a + 1:])
-        result = functools.reduce(operator.mul, factors) if factors else one  # no factors: the empty product
+        result = functools.reduce(operator.mul, factors) if factors else \
+            broadcast_to(constant(1, result.dtype), result.shape[:a] + (1,) + result.shape[a + 1:])  # empty product
     return result if keepdims else reshape(result, tuple(d for a, d in enumerate(result.shape) if a not in axes))
 
 
